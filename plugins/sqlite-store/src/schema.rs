@@ -1,0 +1,87 @@
+//! The library schema and its migrations.
+//!
+//! Migrations are append-only: a released step is never edited, a change is a new step. Each
+//! step runs in one transaction together with the row that records it, so a crash leaves the
+//! database either before or after the step.
+
+/// Schema steps, in order; the schema version is the number of steps applied.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: sessions, transcript versions and words, speakers, summaries, audio files.
+    r#"
+    CREATE TABLE sessions (
+        id          TEXT PRIMARY KEY NOT NULL CHECK (length(id) > 0),
+        kind        TEXT NOT NULL CHECK (kind IN ('live', 'file')),
+        status      TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        title       TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        duration_ms INTEGER,
+        provider    TEXT,
+        error       TEXT
+    );
+    CREATE INDEX sessions_by_created ON sessions (created_ms DESC, id DESC);
+
+    CREATE TABLE transcript_versions (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id  TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        provider    TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        word_count  INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX versions_by_session ON transcript_versions (session_id, id);
+
+    CREATE TABLE words (
+        version_id  INTEGER NOT NULL REFERENCES transcript_versions (id) ON DELETE CASCADE,
+        seq         INTEGER NOT NULL,
+        text        TEXT NOT NULL,
+        punctuated  TEXT NOT NULL,
+        start_ms    INTEGER NOT NULL,
+        end_ms      INTEGER NOT NULL,
+        confidence  REAL NOT NULL,
+        speaker     INTEGER,
+        PRIMARY KEY (version_id, seq)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE speakers (
+        session_id  TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        speaker     INTEGER NOT NULL,
+        name        TEXT NOT NULL,
+        PRIMARY KEY (session_id, speaker)
+    );
+
+    CREATE TABLE summaries (
+        session_id    TEXT PRIMARY KEY NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        title         TEXT,
+        overview      TEXT NOT NULL,
+        model         TEXT NOT NULL,
+        template      TEXT,
+        created_ms    INTEGER NOT NULL,
+        input_tokens  INTEGER,
+        output_tokens INTEGER
+    );
+
+    -- Key points, decisions and action items of a summary, in order.
+    CREATE TABLE summary_items (
+        session_id  TEXT NOT NULL REFERENCES summaries (session_id) ON DELETE CASCADE,
+        kind        TEXT NOT NULL CHECK (kind IN ('key-point', 'decision', 'action')),
+        seq         INTEGER NOT NULL,
+        text        TEXT NOT NULL,
+        owner       TEXT,
+        at_ms       INTEGER,
+        PRIMARY KEY (session_id, kind, seq)
+    );
+
+    CREATE TABLE audio_files (
+        session_id  TEXT PRIMARY KEY NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        sha256      TEXT NOT NULL,
+        mime        TEXT NOT NULL,
+        size_bytes  INTEGER NOT NULL,
+        created_ms  INTEGER NOT NULL
+    );
+    CREATE INDEX audio_files_by_hash ON audio_files (sha256);
+    "#,
+];
+
+/// Bookkeeping table; created before any step runs.
+pub const MIGRATIONS_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY NOT NULL)";

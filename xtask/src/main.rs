@@ -1,0 +1,101 @@
+//! `cargo xtask`: the one driver behind the README's commands.
+//!
+//! - `cargo xtask run [-- serve args]`: builds the plugins and the daemon, then starts
+//!   `scribed serve` on its embedded defaults.
+//! - `cargo xtask test`: builds the plugins (first-party and test plugins), then runs the
+//!   whole test suite against them.
+//! - `cargo xtask build-plugins`: only the plugins.
+//! - `cargo xtask bench`: the benchmarks whose figures go into issue notes.
+//!
+//! Plugins are compiled for `wasm32-unknown-unknown` and turned into components with
+//! `wit-component`. The host crates keep building with the default toolchain; the wasm
+//! toolchain is found by [`toolchain::find`].
+
+mod plugins;
+mod toolchain;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    let root = workspace_root()?;
+    let target = target_dir(&root);
+    match command.as_str() {
+        "build-plugins" => {
+            plugins::build_all(&root, &target)?;
+        }
+        "run" => {
+            let dirs = plugins::build_all(&root, &target)?;
+            let mut cmd = host_cargo(&root);
+            cmd.args(["run", "--package", "scribed", "--", "serve", "--plugins-dir"])
+                .arg(&dirs.plugins)
+                .args(rest.iter().skip_while(|a| *a == "--"));
+            run(cmd)?;
+        }
+        "test" => {
+            let dirs = plugins::build_all(&root, &target)?;
+            // Plain `cargo test` covers the default members, which are exactly the host
+            // crates; `--workspace` would also try to build the wasm-only plugins for the host.
+            let mut cmd = host_cargo(&root);
+            cmd.arg("test")
+                .args(rest.iter().skip_while(|a| *a == "--"))
+                .env("SCRIBE_PLUGINS_DIR", &dirs.plugins)
+                .env("SCRIBE_TEST_PLUGINS_DIR", &dirs.test_plugins);
+            run(cmd)?;
+        }
+        "bench" => {
+            let dirs = plugins::build_all(&root, &target)?;
+            let mut cmd = host_cargo(&root);
+            cmd.args(["run", "--release", "--package", "scribe-tests", "--bin", "scribe-bench", "--"])
+                .args(rest.iter().skip_while(|a| *a == "--"))
+                .env("SCRIBE_PLUGINS_DIR", &dirs.plugins)
+                .env("SCRIBE_TEST_PLUGINS_DIR", &dirs.test_plugins);
+            run(cmd)?;
+        }
+        "" | "help" | "--help" | "-h" => {
+            println!("usage: cargo xtask <run|test|build-plugins|bench> [args]");
+        }
+        other => bail!("unknown xtask command `{other}`; try `cargo xtask help`"),
+    }
+    Ok(())
+}
+
+/// The workspace root: xtask lives one level below it.
+fn workspace_root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask has no parent directory")
+}
+
+/// Where build output goes: `CARGO_TARGET_DIR` when set (CI keeps it outside the clone).
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// A cargo command for host crates, with the toolchain that runs xtask.
+fn host_cargo(root: &Path) -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root);
+    cmd
+}
+
+/// Runs a command to completion, failing when it fails.
+fn run(mut cmd: Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{:?} failed: {status}", cmd.get_program());
+    }
+    Ok(())
+}
