@@ -1,1 +1,28 @@
+//! `scribed`: the Scribe daemon.
+//!
+//! Speech comes in from microphones, browsers, an inbox folder and uploads; sandboxed
+//! WebAssembly plugins turn it into transcripts and summaries; a store plugin keeps the
+//! library; an HTTP/WebSocket API and an embedded PWA serve it.
+//!
+//! # Layout
+//!
+//! - [`config`]: the operator's typed configuration (`config/scribed.toml` is the default);
+//! - [`secret`]: `${VAR}` secrets and their redacting wrapper;
+//! - [`plugin`]: the wasmtime host — engine, component cache, manifests, capability grants,
+//!   limits, instance supervision and circuit breakers;
+//! - [`host`]: the capabilities plugins import (log, config, http, websocket, sqlite);
+//! - [`library`]: typed client of the store plugin;
+//! - [`api`]: the axum router and its security middleware;
+//! - [`daemon`]: start-up and shutdown of the whole.
 
+pub mod api;
+pub mod config;
+pub mod daemon;
+pub mod host;
+pub mod library;
+pub mod plugin;
+pub mod secret;
+pub mod stt;
+
+pub use config::Config;
+pub use daemon::Daemon;

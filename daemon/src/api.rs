@@ -1,0 +1,65 @@
+//! The HTTP/WebSocket API: one axum router behind one security middleware.
+//!
+//! - `GET /healthz`: liveness, version and each plugin's state;
+//! - `GET /api/v1/plugins`, `GET /api/v1/plugins/{id}`: plugins, capabilities, grants, health;
+//! - `GET /api/v1/events`: WebSocket of daemon events;
+//! - everything else under `/`: the embedded web UI.
+
+mod error;
+mod events;
+pub mod security;
+mod status;
+mod ui;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware;
+use tokio::sync::broadcast;
+
+pub use error::ApiError;
+pub use events::Event;
+pub use security::SecurityPolicy;
+
+use crate::library::Library;
+use crate::plugin::registry::PluginRegistry;
+
+/// Events buffered per WebSocket client before it counts as lagging and is dropped.
+const EVENT_BUFFER: usize = 1024;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<AppInner>,
+}
+
+pub struct AppInner {
+    pub registry: Arc<PluginRegistry>,
+    pub library: Option<Library>,
+    pub security: SecurityPolicy,
+    pub events: broadcast::Sender<Event>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.inner
+    }
+}
+
+impl AppState {
+    pub fn new(registry: Arc<PluginRegistry>, library: Option<Library>, security: SecurityPolicy) -> AppState {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        AppState { inner: Arc::new(AppInner { registry, library, security, events }) }
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(status::router())
+        .merge(events::router())
+        .merge(ui::router())
+        .layer(middleware::from_fn_with_state(state.clone(), security::guard))
+        .with_state(state)
+}

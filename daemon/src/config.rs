@@ -1,0 +1,314 @@
+//! The operator's configuration: typed, unknown keys rejected, every key documented in
+//! `config/scribed.toml` (which is also the embedded default).
+//!
+//! Secrets are `${VAR}` references inside credential values. They are resolved per plugin
+//! ([`PluginConfig::resolve_credentials`]), so a missing variable disables only the plugin
+//! that needs it and the error names both the variable and the config key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::secret::{self, Secret};
+
+/// The embedded defaults: the documented example file itself.
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/scribed.toml");
+
+/// Whole daemon configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// State directory; `None` means `$XDG_DATA_HOME/scribe` (or `~/.local/share/scribe`).
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// Where plugin directories are found; `None` means `<data_dir>/plugins`.
+    #[serde(default)]
+    pub plugins_dir: Option<PathBuf>,
+    /// Compiled-component cache; `None` means `<data_dir>/cache`.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    pub server: ServerConfig,
+    pub sandbox: SandboxConfig,
+    pub roles: RolesConfig,
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginConfig>,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Extra `Host` names accepted besides loopback names and IP literals (LAN names).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Extra browser origins allowed to make state-changing requests (exact match).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// When a bearer token is required.
+    pub auth: AuthMode,
+    /// Longest a plain request may take before the server answers 408.
+    pub request_timeout_secs: u64,
+}
+
+/// When the API requires a bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMode {
+    /// Required whenever the listen address is not loopback.
+    Auto,
+    /// Always required.
+    Always,
+}
+
+/// Limits applied to every plugin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// Linear-memory cap per plugin instance, MiB (a plugin entry may override it).
+    pub memory_limit_mb: u64,
+    /// Guest execution time allowed per call, ms; time spent waiting on host I/O is not
+    /// counted (host I/O has its own timeouts).
+    pub call_cpu_budget_ms: u64,
+    /// Overall timeout of one outbound HTTP request or WebSocket handshake, s.
+    pub http_timeout_secs: u64,
+    /// TCP connect timeout, s.
+    pub connect_timeout_secs: u64,
+    /// Largest request body a plugin may send, MiB.
+    pub max_request_body_mb: u64,
+    /// Largest response body or WebSocket message a plugin may receive, MiB.
+    pub max_response_body_mb: u64,
+    /// Largest SQL query result handed to a plugin, MiB.
+    pub max_sql_result_mb: u64,
+    /// Consecutive traps or timeouts that open a plugin's circuit breaker.
+    pub breaker_failures: u32,
+    /// First wait before a tripped plugin is tried again, s; doubles on each new trip.
+    pub breaker_cooldown_secs: u64,
+    /// Upper bound of that wait, s.
+    pub breaker_max_cooldown_secs: u64,
+}
+
+/// Which plugin plays which part.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolesConfig {
+    /// The store plugin holding the library (required).
+    pub store: String,
+    /// Live speech-to-text plugin, if any.
+    #[serde(default)]
+    pub stt_live: Option<String>,
+    /// Batch speech-to-text plugin, if any.
+    #[serde(default)]
+    pub stt_batch: Option<String>,
+    /// Summarizer plugin, if any.
+    #[serde(default)]
+    pub summarizer: Option<String>,
+}
+
+/// The operator's grants and settings for one plugin, `[plugins.<id>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Set to false to skip loading the plugin.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Outbound URLs (`scheme://host[:port]`) the operator allows; a plugin may reach a URL
+    /// only when its manifest asks for it and this list grants it.
+    #[serde(default)]
+    pub allow_outbound: Vec<String>,
+    /// Whether the plugin may have its own SQLite database (its manifest must ask too).
+    #[serde(default)]
+    pub allow_sqlite: bool,
+    /// Per-plugin memory cap, MiB, overriding `sandbox.memory_limit_mb`.
+    #[serde(default)]
+    pub memory_limit_mb: Option<u64>,
+    /// Headers the host adds to the plugin's requests to one origin.
+    #[serde(default)]
+    pub credentials: Vec<CredentialConfig>,
+    /// Free-form settings the plugin reads through its `config` import.
+    #[serde(default)]
+    pub settings: BTreeMap<String, toml::Value>,
+}
+
+impl PluginConfig {
+    /// What a plugin with no `[plugins.<id>]` table gets: nothing.
+    pub fn default_grants() -> PluginConfig {
+        PluginConfig {
+            enabled: true,
+            allow_outbound: Vec::new(),
+            allow_sqlite: false,
+            memory_limit_mb: None,
+            credentials: Vec::new(),
+            settings: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// One injected credential.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// `scheme://host[:port]` the header is sent to; never to anything else, redirects included.
+    pub origin: String,
+    /// Header name, e.g. `Authorization` or `x-api-key`.
+    pub header: String,
+    /// Header value with `${VAR}` references, e.g. `Token ${DEEPGRAM_API_KEY}`.
+    pub value: String,
+}
+
+/// A credential with its secret resolved.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub origin: String,
+    pub header: String,
+    pub value: Secret,
+}
+
+/// Credentials of one plugin after `${VAR}` resolution.
+#[derive(Debug, Default)]
+pub struct ResolvedCredentials {
+    pub resolved: Vec<Credential>,
+    /// Credentials whose variables are missing, each with an error naming the variable and
+    /// the config key.
+    pub missing: Vec<(CredentialConfig, String)>,
+}
+
+impl PluginConfig {
+    /// Resolves every credential's `${VAR}` references, collecting every failure.
+    pub fn resolve_credentials(
+        &self,
+        plugin_id: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> ResolvedCredentials {
+        let mut out = ResolvedCredentials::default();
+        for (index, credential) in self.credentials.iter().enumerate() {
+            match secret::interpolate(&credential.value, &lookup) {
+                Ok(value) => out.resolved.push(Credential {
+                    origin: credential.origin.clone(),
+                    header: credential.header.clone(),
+                    value,
+                }),
+                Err(err) => out.missing.push((
+                    credential.clone(),
+                    format!("plugins.{plugin_id}.credentials[{index}].value: {err}"),
+                )),
+            }
+        }
+        out
+    }
+
+    /// Settings as strings for the plugin's `config.get`.
+    pub fn settings_as_strings(&self) -> BTreeMap<String, String> {
+        self.settings
+            .iter()
+            .map(|(key, value)| {
+                let text = match value {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (key.clone(), text)
+            })
+            .collect()
+    }
+}
+
+impl Config {
+    /// Parses a config document.
+    pub fn parse(text: &str) -> Result<Config> {
+        toml::from_str(text).map_err(|err| anyhow::anyhow!("{}", err.to_string().trim_end()))
+    }
+
+    /// The embedded defaults.
+    pub fn defaults() -> Result<Config> {
+        Config::parse(DEFAULT_CONFIG).context("the embedded default config")
+    }
+
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        Config::parse(&text).with_context(|| format!("in config {}", path.display()))
+    }
+
+    /// The state directory.
+    pub fn data_dir(&self) -> Result<PathBuf> {
+        if let Some(dir) = &self.data_dir {
+            return Ok(dir.clone());
+        }
+        if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+            return Ok(PathBuf::from(dir).join("scribe"));
+        }
+        let home = std::env::var_os("HOME").context(
+            "neither data_dir, XDG_DATA_HOME nor HOME is set; pass --data-dir",
+        )?;
+        Ok(PathBuf::from(home).join(".local/share/scribe"))
+    }
+
+    /// The compiled-component cache directory.
+    pub fn cache_dir(&self) -> Result<PathBuf> {
+        match &self.cache_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => Ok(self.data_dir()?.join("cache")),
+        }
+    }
+
+    /// The plugins directory.
+    pub fn plugins_dir(&self) -> Result<PathBuf> {
+        match &self.plugins_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => Ok(self.data_dir()?.join("plugins")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_parse() {
+        let config = Config::defaults().expect("config/scribed.toml parses");
+        assert!(config.server.listen.ip().is_loopback());
+        assert_eq!(config.roles.store, "sqlite-store");
+        for id in ["deepgram-live", "deepgram-batch", "claude-summary", "sqlite-store"] {
+            assert!(config.plugins.contains_key(id), "defaults configure {id}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let cases = [
+            ("[server]\n", "[server]\nlisten_typo = 2\n", "listen_typo"),
+            ("[sandbox]\n", "[sandbox]\nmemory_limt_mb = 1\n", "memory_limt_mb"),
+            ("[plugins.sqlite-store]\n", "[plugins.sqlite-store]\nallow_outbund = []\n", "allow_outbund"),
+            ("[roles]\n", "[roles]\nstorage = \"x\"\n", "storage"),
+        ];
+        for (anchor, replacement, key) in cases {
+            assert!(DEFAULT_CONFIG.contains(anchor), "{anchor}");
+            let text = DEFAULT_CONFIG.replacen(anchor, replacement, 1);
+            let err = Config::parse(&text).expect_err(key).to_string();
+            assert!(err.contains(key), "error for {key} names it: {err}");
+        }
+    }
+
+    #[test]
+    fn missing_secret_names_variable_and_key() {
+        let config = Config::defaults().expect("defaults");
+        let plugin = &config.plugins["deepgram-batch"];
+        let missing = plugin.resolve_credentials("deepgram-batch", |_| None).missing;
+        assert_eq!(missing.len(), 1);
+        let error = &missing[0].1;
+        assert!(error.contains("DEEPGRAM_API_KEY"), "{error}");
+        assert!(error.contains("plugins.deepgram-batch.credentials[0].value"), "{error}");
+        let ok = plugin.resolve_credentials("deepgram-batch", |_| Some("k".into()));
+        assert!(ok.missing.is_empty());
+        assert_eq!(ok.resolved[0].value.expose(), "Token k");
+    }
+}

@@ -1,0 +1,258 @@
+//! Outbound HTTP for plugins, on reqwest.
+//!
+//! Every hop is checked: the URL against the plugin's grants, every address a name resolves
+//! to against the special-address rules (DNS pinning: reqwest connects only to the addresses
+//! our resolver returned), and redirects are followed by hand so each target is checked
+//! again and credentials go only to the origin they were configured for.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION};
+use reqwest::{Method as ReqMethod, StatusCode};
+use tokio::time::Instant;
+use url::Url;
+
+use crate::plugin::bindings::http::{self, HttpError, Method, Request, Response};
+use crate::plugin::capability::{Denied, Grants};
+use crate::plugin::services::PluginServices;
+use crate::plugin::state::PluginState;
+
+/// Redirect hops followed before giving up; browsers use 20, providers need one or two.
+const MAX_REDIRECTS: usize = 5;
+/// Response headers handed to a guest; bounds host work on a hostile server.
+const MAX_RESPONSE_HEADERS: usize = 200;
+
+/// A reqwest client whose DNS answers are filtered by the plugin's grants.
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+}
+
+/// Resolver that refuses special addresses (loopback, private, link-local, ...) unless the
+/// operator granted that host by name.
+struct GuardedResolver {
+    grants: Grants,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let grants = self.grants.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|addr| grants.address_allowed(&host, addr.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(Box::new(Denied(format!(
+                    "{host} resolves only to loopback, private or link-local addresses, which \
+                     are not granted"
+                ))) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+impl HttpClient {
+    pub fn new(grants: &Grants, connect_timeout: Duration) -> anyhow::Result<HttpClient> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(connect_timeout)
+            .dns_resolver(Arc::new(GuardedResolver { grants: grants.clone() }))
+            .build()?;
+        Ok(HttpClient { client })
+    }
+}
+
+/// Finds our resolver's denial in an error's source chain.
+pub fn denial_in(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(denied) = e.downcast_ref::<Denied>() {
+            return Some(denied.0.clone());
+        }
+        current = e.source();
+    }
+    None
+}
+
+fn method(m: Method) -> ReqMethod {
+    match m {
+        Method::Get => ReqMethod::GET,
+        Method::Head => ReqMethod::HEAD,
+        Method::Post => ReqMethod::POST,
+        Method::Put => ReqMethod::PUT,
+        Method::Patch => ReqMethod::PATCH,
+        Method::Delete => ReqMethod::DELETE,
+    }
+}
+
+/// Validates the guest's headers.
+pub fn guest_headers(
+    services: &PluginServices,
+    headers: &[(String, String)],
+) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        if services.header_forbidden(name) {
+            tracing::warn!(plugin = %services.id, header = %name, "plugin tried to set a host-owned header");
+            return Err(format!("header {name:?} is set by the host, not by plugins"));
+        }
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid header name {name:?}"))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| format!("invalid value for header {name}"))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// Adds the credentials configured for `origin`.
+pub fn inject_credentials(
+    services: &PluginServices,
+    origin: &crate::plugin::capability::Origin,
+    headers: &mut HeaderMap,
+) -> Result<(), String> {
+    for (name, value) in services.credentials_for(origin)? {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("configured credential header {name:?} is invalid"))?;
+        let mut value = HeaderValue::from_str(value)
+            .map_err(|_| format!("configured credential for header {name} is not a valid value"))?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    Ok(())
+}
+
+impl PluginServices {
+    /// Sends a plugin's request: the whole policy of outbound HTTP.
+    pub async fn http_send(&self, request: Request) -> Result<Response, HttpError> {
+        let deadline_len = request
+            .timeout_ms
+            .map(|ms| Duration::from_millis(u64::from(ms)).min(self.limits.http_timeout))
+            .unwrap_or(self.limits.http_timeout);
+        let deadline = Instant::now() + deadline_len;
+        if request.body.len() as u64 > self.limits.max_request_body {
+            return Err(HttpError::TooLarge(self.limits.max_request_body));
+        }
+        let base_headers = guest_headers(self, &request.headers).map_err(HttpError::InvalidRequest)?;
+        let mut method = method(request.method);
+        let mut body = Some(request.body);
+        let mut url_text = request.url;
+        for _hop in 0..=MAX_REDIRECTS {
+            let (url, origin) = self.grants.check_url(&url_text).map_err(|d| {
+                tracing::warn!(plugin = %self.id, "outbound request denied: {}", d.0);
+                HttpError::Denied(d.0)
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(HttpError::InvalidRequest(format!("{} is not an http(s) URL", url.scheme())));
+            }
+            let mut headers = base_headers.clone();
+            inject_credentials(self, &origin, &mut headers).map_err(|msg| {
+                HttpError::Denied(msg)
+            })?;
+            let mut builder = self.http.client.request(method.clone(), url.clone()).headers(headers);
+            if let Some(bytes) = &body {
+                if !bytes.is_empty() {
+                    builder = builder.body(bytes.clone());
+                }
+            }
+            let response = tokio::time::timeout_at(deadline, builder.send())
+                .await
+                .map_err(|_| HttpError::Timeout)?
+                .map_err(|err| map_send_error(&err))?;
+            let status = response.status();
+            if status.is_redirection() {
+                if let Some(next) = redirect_target(&url, response.headers()) {
+                    // 303, and 301/302 after a POST, become GET without a body (as browsers do).
+                    if status == StatusCode::SEE_OTHER
+                        || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+                            && method == ReqMethod::POST)
+                    {
+                        method = ReqMethod::GET;
+                        body = None;
+                    }
+                    url_text = next.to_string();
+                    continue;
+                }
+            }
+            return read_response(response, deadline, self.limits.max_response_body).await;
+        }
+        Err(HttpError::Connection(format!("more than {MAX_REDIRECTS} redirects")))
+    }
+}
+
+fn redirect_target(current: &Url, headers: &HeaderMap) -> Option<Url> {
+    let location = headers.get(LOCATION)?.to_str().ok()?;
+    current.join(location).ok()
+}
+
+fn map_send_error(err: &reqwest::Error) -> HttpError {
+    if let Some(denied) = denial_in(err) {
+        return HttpError::Denied(denied);
+    }
+    if err.is_timeout() {
+        return HttpError::Timeout;
+    }
+    HttpError::Connection(error_chain(err))
+}
+
+/// An error with its sources, for messages; reqwest's top-level text alone says little.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut current = err.source();
+    while let Some(e) = current {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        current = e.source();
+    }
+    text
+}
+
+async fn read_response(
+    response: reqwest::Response,
+    deadline: Instant,
+    cap: u64,
+) -> Result<Response, HttpError> {
+    if response.content_length().is_some_and(|len| len > cap) {
+        return Err(HttpError::TooLarge(cap));
+    }
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .take(MAX_RESPONSE_HEADERS)
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .map_err(|_| HttpError::Timeout)?;
+        match chunk {
+            None => break,
+            Some(Ok(bytes)) => {
+                if body.len() as u64 + bytes.len() as u64 > cap {
+                    return Err(HttpError::TooLarge(cap));
+                }
+                body.extend_from_slice(&bytes);
+            }
+            Some(Err(err)) => return Err(HttpError::Connection(error_chain(&err))),
+        }
+    }
+    Ok(Response { status, headers, body })
+}
+
+impl http::Host for PluginState {
+    async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
+        let services = self.services.clone();
+        Ok(self.host_io(services.http_send(request)).await)
+    }
+}

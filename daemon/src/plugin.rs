@@ -1,0 +1,20 @@
+//! The plugin host: loading, sandboxing, calling and supervising WebAssembly component
+//! plugins.
+//!
+//! - [`engine`]: the one `Engine`, its epoch ticker and the compiled-component cache;
+//! - [`manifest`] and [`capability`]: what a plugin asks for and what it is granted;
+//! - [`bindings`]: `bindgen!` output for the four worlds of `scribe:plugin@0.1.0`;
+//! - [`state`] and [`services`]: the `Store` data and per-plugin host services;
+//! - [`handle`]: a cloneable handle that owns the instance, enforces limits, replaces a
+//!   trapped instance and runs the circuit [`breaker`];
+//! - [`registry`]: loads every plugin against the operator's config.
+
+pub mod bindings;
+pub mod breaker;
+pub mod capability;
+pub mod engine;
+pub mod handle;
+pub mod manifest;
+pub mod registry;
+pub mod services;
+pub mod state;

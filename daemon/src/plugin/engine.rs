@@ -1,0 +1,110 @@
+//! The process-wide wasmtime engine, its epoch ticker, and the on-disk cache of compiled
+//! components that keeps start-up fast after the first run.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine};
+
+/// How often the epoch advances. Execution budgets are checked at this granularity, and a
+/// guest yields to the async executor at least this often, so one busy plugin cannot starve
+/// the API's tasks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Wasm stack per call. Deep enough for real parsers; unbounded recursion traps here instead
+/// of exhausting the host's stack.
+const MAX_WASM_STACK: usize = 1 << 20;
+/// Host stack per async call: must exceed the wasm stack, the rest is for host functions.
+const ASYNC_STACK: usize = 4 << 20;
+
+/// Builds the one engine of the process.
+pub fn new_engine() -> Result<Engine> {
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(MAX_WASM_STACK)
+        .async_stack_size(ASYNC_STACK);
+    Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasmtime engine")
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
+pub fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(EPOCH_TICK);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            interval.tick().await;
+            let Some(engine) = weak.upgrade() else { break };
+            engine.increment_epoch();
+        }
+    });
+}
+
+/// Whether a component came from the cache or had to be compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    Hit,
+    Compiled,
+}
+
+/// Loads a component, from the compiled cache when a matching entry exists.
+///
+/// Entries are keyed by the SHA-256 of the component bytes and the engine's compatibility
+/// hash, so a new plugin build or a new wasmtime never reuses stale native code. The cache
+/// directory lives in the daemon's 0700 data dir: native code from it is trusted, so nothing
+/// else may write there.
+pub fn load_component(
+    engine: &Engine,
+    wasm_path: &Path,
+    cache_dir: &Path,
+) -> Result<(Component, CacheOutcome)> {
+    let bytes = std::fs::read(wasm_path)
+        .with_context(|| format!("reading component {}", wasm_path.display()))?;
+    let entry = cache_entry(engine, &bytes, cache_dir);
+    if entry.is_file() {
+        // SAFETY: the entry was written by `Component::serialize` of this engine configuration
+        // (the key includes the engine's compatibility hash) into a directory only the daemon
+        // writes; wasmtime still validates the header and refuses mismatched artifacts.
+        #[allow(unsafe_code)]
+        let cached = unsafe { Component::deserialize_file(engine, &entry) };
+        match cached {
+            Ok(component) => return Ok((component, CacheOutcome::Hit)),
+            Err(err) => tracing::warn!(
+                path = %entry.display(),
+                error = %err,
+                "discarding unusable compiled-component cache entry"
+            ),
+        }
+    }
+    let component = Component::new(engine, &bytes)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("compiling component {}", wasm_path.display()))?;
+    if let Err(err) = store_entry(&component, &entry) {
+        tracing::warn!(path = %entry.display(), error = %err, "could not cache compiled component");
+    }
+    Ok((component, CacheOutcome::Compiled))
+}
+
+fn cache_entry(engine: &Engine, bytes: &[u8], cache_dir: &Path) -> PathBuf {
+    let mut hasher = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let digest = Sha256::digest(bytes);
+    cache_dir.join(format!("{}-{:016x}.cwasm", hex::encode(digest), hasher.finish()))
+}
+
+/// Writes atomically: a crash mid-write never leaves a truncated entry under the final name.
+fn store_entry(component: &Component, entry: &Path) -> Result<()> {
+    let dir = entry.parent().context("cache entry has no directory")?;
+    std::fs::create_dir_all(dir)?;
+    let serialized = component.serialize()?;
+    let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, serialized)?;
+    std::fs::rename(&tmp, entry)?;
+    Ok(())
+}

@@ -1,0 +1,349 @@
+//! A cloneable handle to one plugin: it owns the plugin's instance, runs calls one at a time
+//! under the execution budget and memory cap, throws a trapped instance away (the next call
+//! gets a fresh one from the pre-instantiated component), and keeps the circuit breaker.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use wasmtime::{Engine, Store, UpdateDeadline};
+
+use super::bindings::{store, stt_batch, stt_live, summarizer, types};
+use super::breaker::{Breaker, BreakerView};
+use super::manifest::{Manifest, World};
+use super::services::PluginServices;
+use super::state::PluginState;
+
+/// A world's pre-instantiated component: type-checked and linked once, instantiated cheaply.
+pub enum WorldPre {
+    Store(store::StorePre<PluginState>),
+    SttBatch(stt_batch::SttBatchPre<PluginState>),
+    Summarizer(summarizer::SummarizerPre<PluginState>),
+    SttLive(stt_live::SttLivePre<PluginState>),
+}
+
+/// A world's typed exports.
+pub enum WorldBindings {
+    Store(store::Store),
+    SttBatch(stt_batch::SttBatch),
+    Summarizer(summarizer::Summarizer),
+    SttLive(stt_live::SttLive),
+}
+
+/// A live instance: its store and its exports.
+pub struct Instance {
+    pub store: Store<PluginState>,
+    pub bindings: WorldBindings,
+}
+
+/// The guest used up its execution budget (raised from the epoch callback).
+#[derive(Debug)]
+struct BudgetExceeded;
+
+impl fmt::Display for BudgetExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("execution budget exceeded")
+    }
+}
+
+impl std::error::Error for BudgetExceeded {}
+
+/// Why a call into a plugin failed. Guest error *values* (a provider said 401) are not
+/// here: they are the call's successful result.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error("plugin {plugin} ran past its execution budget of {budget_ms} ms and was stopped")]
+    Timeout { plugin: String, budget_ms: u128 },
+    #[error("plugin {plugin} reached its memory limit of {limit_mb} MiB and was stopped")]
+    MemoryLimit { plugin: String, limit_mb: usize },
+    #[error("plugin {plugin} trapped: {message}")]
+    Trap { plugin: String, message: String },
+    #[error("plugin {plugin} is paused after repeated failures; next attempt in {retry_in_secs} s")]
+    CircuitOpen { plugin: String, retry_in_secs: u64 },
+    #[error("plugin {plugin} is a {actual} plugin, not {expected}")]
+    WrongWorld { plugin: String, expected: &'static str, actual: &'static str },
+}
+
+/// What `describe` returned, in a form the API can serialise.
+#[derive(Debug, Clone, Serialize)]
+pub struct Description {
+    pub id: String,
+    pub version: String,
+    pub name: String,
+    pub languages: Vec<String>,
+    pub diarization: bool,
+    pub word_timing: bool,
+    pub encodings: Vec<String>,
+    pub max_file_bytes: Option<u64>,
+}
+
+impl From<types::PluginInfo> for Description {
+    fn from(info: types::PluginInfo) -> Self {
+        let caps = info.capabilities;
+        Description {
+            id: info.id,
+            version: info.version,
+            name: info.name,
+            languages: caps.languages,
+            diarization: caps.diarization,
+            word_timing: caps.word_timing,
+            encodings: caps.encodings.iter().map(|e| encoding_name(*e).to_string()).collect(),
+            max_file_bytes: caps.max_file_bytes,
+        }
+    }
+}
+
+/// The WIT name of an audio encoding.
+pub fn encoding_name(encoding: types::AudioEncoding) -> &'static str {
+    use types::AudioEncoding as E;
+    match encoding {
+        E::Linear16 => "linear16",
+        E::Wav => "wav",
+        E::Flac => "flac",
+        E::Mp3 => "mp3",
+        E::OggVorbis => "ogg-vorbis",
+        E::OggOpus => "ogg-opus",
+        E::WebmOpus => "webm-opus",
+        E::Aac => "aac",
+    }
+}
+
+/// Health of a loaded plugin, for `/healthz` and the plugins API.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    /// `healthy`, `degraded` (recent failures) or `circuit-open`.
+    pub state: &'static str,
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+    pub retry_in_secs: Option<u64>,
+    /// Instances discarded after a trap, timeout or memory overrun since start.
+    pub restarts: u64,
+}
+
+struct Inner {
+    manifest: Manifest,
+    engine: Engine,
+    pre: WorldPre,
+    services: Arc<PluginServices>,
+    slot: Arc<tokio::sync::Mutex<Option<Instance>>>,
+    breaker: Mutex<Breaker>,
+    restarts: AtomicU64,
+}
+
+/// Cloneable handle to one plugin.
+#[derive(Clone)]
+pub struct PluginHandle {
+    inner: Arc<Inner>,
+}
+
+impl PluginHandle {
+    pub fn new(
+        manifest: Manifest,
+        engine: Engine,
+        pre: WorldPre,
+        services: Arc<PluginServices>,
+        breaker: Breaker,
+    ) -> PluginHandle {
+        PluginHandle {
+            inner: Arc::new(Inner {
+                manifest,
+                engine,
+                pre,
+                services,
+                slot: Arc::new(tokio::sync::Mutex::new(None)),
+                breaker: Mutex::new(breaker),
+                restarts: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.inner.manifest.id
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.inner.manifest
+    }
+
+    pub fn services(&self) -> &PluginServices {
+        &self.inner.services
+    }
+
+    /// Runs `f` on the plugin's instance (instantiating one if needed).
+    ///
+    /// The call runs in its own task, so a caller that gives up cannot leave the instance
+    /// half-way through a call; calls to one plugin are serialised, as the guest is a
+    /// single-threaded state machine.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, CallError>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(&'a mut Instance) -> BoxFuture<'a, wasmtime::Result<R>> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        inner.admit()?;
+        let task = tokio::spawn(async move { inner.run(f).await });
+        task.await.unwrap_or_else(|err| {
+            Err(CallError::Trap { plugin: self.id().to_string(), message: format!("host task failed: {err}") })
+        })
+    }
+
+    /// Calls `describe`.
+    pub async fn describe(&self) -> Result<Description, CallError> {
+        let info = self
+            .call(|instance| {
+                Box::pin(async move {
+                    let store = &mut instance.store;
+                    match &instance.bindings {
+                        WorldBindings::Store(b) => b.call_describe(store).await,
+                        WorldBindings::SttBatch(b) => b.call_describe(store).await,
+                        WorldBindings::Summarizer(b) => b.call_describe(store).await,
+                        WorldBindings::SttLive(b) => b.call_describe(store).await,
+                    }
+                })
+            })
+            .await?;
+        Ok(info.into())
+    }
+
+    pub fn health(&self) -> Health {
+        let now = Instant::now();
+        let view = match self.inner.breaker.lock() {
+            Ok(b) => b.view(now),
+            Err(poisoned) => poisoned.into_inner().view(now),
+        };
+        let restarts = self.inner.restarts.load(Ordering::Relaxed);
+        match view {
+            BreakerView::Open { retry_in, consecutive_failures, last_error, .. } => Health {
+                state: "circuit-open",
+                consecutive_failures,
+                last_error,
+                retry_in_secs: Some(retry_in.as_secs().max(1)),
+                restarts,
+            },
+            BreakerView::Closed { consecutive_failures, last_error } => Health {
+                state: if consecutive_failures == 0 { "healthy" } else { "degraded" },
+                consecutive_failures,
+                last_error,
+                retry_in_secs: None,
+                restarts,
+            },
+        }
+    }
+
+    /// Error for a call made to the wrong kind of plugin.
+    pub fn wrong_world(&self, expected: World) -> CallError {
+        CallError::WrongWorld {
+            plugin: self.id().to_string(),
+            expected: expected.as_str(),
+            actual: self.inner.manifest.world.as_str(),
+        }
+    }
+}
+
+impl Inner {
+    fn plugin(&self) -> String {
+        self.manifest.id.clone()
+    }
+
+    fn with_breaker<R>(&self, f: impl FnOnce(&mut Breaker) -> R) -> R {
+        match self.breaker.lock() {
+            Ok(mut b) => f(&mut b),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    fn admit(&self) -> Result<(), CallError> {
+        self.with_breaker(|b| b.admit(Instant::now())).map_err(|wait| CallError::CircuitOpen {
+            plugin: self.plugin(),
+            retry_in_secs: wait.as_secs().max(1),
+        })
+    }
+
+    async fn run<R, F>(self: Arc<Self>, f: F) -> Result<R, CallError>
+    where
+        F: for<'a> FnOnce(&'a mut Instance) -> BoxFuture<'a, wasmtime::Result<R>>,
+    {
+        let mut slot = self.slot.clone().lock_owned().await;
+        // The breaker may have opened while this call waited for the previous one.
+        self.admit()?;
+        if slot.is_none() {
+            match self.instantiate().await {
+                Ok(instance) => *slot = Some(instance),
+                Err((err, memory)) => return Err(self.failed(err, memory)),
+            }
+        }
+        let Some(instance) = slot.as_mut() else {
+            return Err(CallError::Trap { plugin: self.plugin(), message: "no instance".into() });
+        };
+        start_call(&mut instance.store);
+        match f(instance).await {
+            Ok(value) => {
+                self.with_breaker(Breaker::success);
+                Ok(value)
+            }
+            Err(err) => {
+                let memory = instance.store.data().limiter.refused;
+                // A trap poisons a component instance; the next call gets a fresh one.
+                *slot = None;
+                self.restarts.fetch_add(1, Ordering::Relaxed);
+                Err(self.failed(err, memory))
+            }
+        }
+    }
+
+    async fn instantiate(&self) -> Result<Instance, (wasmtime::Error, bool)> {
+        let mut store = Store::new(&self.engine, PluginState::new(self.services.clone()));
+        store.limiter(|state| &mut state.limiter);
+        let budget = self.services.limits.cpu_budget;
+        store.epoch_deadline_callback(move |ctx| {
+            if ctx.data().guest_time() > budget {
+                Err(BudgetExceeded.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        start_call(&mut store);
+        let bindings = match &self.pre {
+            WorldPre::Store(pre) => pre.instantiate_async(&mut store).await.map(WorldBindings::Store),
+            WorldPre::SttBatch(pre) => pre.instantiate_async(&mut store).await.map(WorldBindings::SttBatch),
+            WorldPre::Summarizer(pre) => {
+                pre.instantiate_async(&mut store).await.map(WorldBindings::Summarizer)
+            }
+            WorldPre::SttLive(pre) => pre.instantiate_async(&mut store).await.map(WorldBindings::SttLive),
+        };
+        match bindings {
+            Ok(bindings) => Ok(Instance { store, bindings }),
+            Err(err) => {
+                let memory = store.data().limiter.refused;
+                Err((err, memory))
+            }
+        }
+    }
+
+    /// Classifies a failure, records it in the breaker and logs it.
+    fn failed(&self, err: wasmtime::Error, memory_refused: bool) -> CallError {
+        let plugin = self.plugin();
+        let error = if err.downcast_ref::<BudgetExceeded>().is_some() {
+            CallError::Timeout { plugin, budget_ms: self.services.limits.cpu_budget.as_millis() }
+        } else if memory_refused {
+            CallError::MemoryLimit { plugin, limit_mb: self.services.limits.memory_bytes >> 20 }
+        } else {
+            CallError::Trap { plugin, message: format!("{err:#}") }
+        };
+        tracing::warn!(plugin = %self.manifest.id, "{error}; the instance was discarded");
+        self.with_breaker(|b| b.failure(Instant::now(), error.to_string()));
+        error
+    }
+}
+
+/// Resets per-call bookkeeping: budget clock, host time, the memory flag, the deadline.
+fn start_call(store: &mut Store<PluginState>) {
+    let state = store.data_mut();
+    state.call_started = Instant::now();
+    state.host_time = std::time::Duration::ZERO;
+    state.limiter.refused = false;
+    store.set_epoch_deadline(1);
+}

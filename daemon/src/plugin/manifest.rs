@@ -1,0 +1,76 @@
+//! `plugin.toml`: what a plugin is and which capabilities it asks for.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// The WIT world a plugin implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum World {
+    SttLive,
+    SttBatch,
+    Summarizer,
+    Store,
+}
+
+impl World {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            World::SttLive => "stt-live",
+            World::SttBatch => "stt-batch",
+            World::Summarizer => "summarizer",
+            World::Store => "store",
+        }
+    }
+}
+
+/// A plugin's manifest.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Stable id: lower-case letters, digits and `-`; names the config table and data dir.
+    pub id: String,
+    /// Semver of the plugin.
+    pub version: String,
+    pub world: World,
+    /// Outbound URLs (`scheme://host[:port]`) the plugin wants to reach.
+    #[serde(default)]
+    pub outbound_hosts: Vec<String>,
+    /// Whether the plugin wants its own SQLite database.
+    #[serde(default)]
+    pub sqlite: bool,
+}
+
+/// Longest id accepted; ids become directory names and log fields.
+const MAX_ID_LEN: usize = 64;
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let manifest: Manifest = toml::from_str(&text)
+            .map_err(|err| anyhow::anyhow!("{}", err.to_string().trim_end()))
+            .with_context(|| format!("parsing {}", path.display()))?;
+        manifest.validate().with_context(|| format!("in {}", path.display()))?;
+        Ok(manifest)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let id_ok = !self.id.is_empty()
+            && self.id.len() <= MAX_ID_LEN
+            && self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !self.id.starts_with('-');
+        anyhow::ensure!(
+            id_ok,
+            "id {:?} must be 1-{MAX_ID_LEN} lower-case letters, digits or '-'",
+            self.id
+        );
+        anyhow::ensure!(!self.version.is_empty(), "version is empty");
+        Ok(())
+    }
+}

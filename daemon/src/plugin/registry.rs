@@ -1,0 +1,358 @@
+//! Loading every plugin in the plugins directory against the operator's config.
+//!
+//! Configuration mistakes (a grant the manifest does not ask for, a role naming a missing
+//! plugin, a malformed manifest) are collected and reported together, and stop start-up.
+//! Problems that concern one plugin only (a missing secret, a component that fails to
+//! compile) leave that plugin unconfigured or failed and the rest of the daemon running.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+use super::bindings::{store, stt_batch, stt_live, summarizer};
+use super::breaker::Breaker;
+use super::capability::Grants;
+use super::engine::{self, CacheOutcome};
+use super::handle::{Description, Health, PluginHandle, WorldPre};
+use super::manifest::{Manifest, World};
+use super::services::{Limits, PluginServices};
+use super::state::PluginState;
+use crate::config::{Config, PluginConfig};
+use crate::host::http::HttpClient;
+use crate::host::sqlite::SqliteDb;
+
+/// One plugin as the registry knows it.
+pub struct PluginEntry {
+    pub manifest: Manifest,
+    /// `None` when loading failed; `load_error` says why.
+    pub handle: Option<PluginHandle>,
+    pub description: Option<Description>,
+    pub load_error: Option<String>,
+    /// Things the operator should fix that do not stop the plugin (missing secrets,
+    /// capabilities asked for but not granted).
+    pub problems: Vec<String>,
+    /// True when a credential could not be resolved: calls needing it are refused.
+    pub unconfigured: bool,
+    pub cache: Option<CacheOutcome>,
+}
+
+/// Public view of a plugin for the API. Never contains a secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginView {
+    pub id: String,
+    pub version: String,
+    pub world: World,
+    /// `healthy`, `degraded` (recent traps), `circuit-open` or `failed` (not loaded).
+    pub state: &'static str,
+    /// False when a credential it needs is not set: it runs, but cannot authenticate.
+    pub configured: bool,
+    pub description: Option<Description>,
+    pub declared_outbound: Vec<String>,
+    pub granted_outbound: Vec<String>,
+    pub sqlite: bool,
+    /// Header names injected per origin; values are never shown.
+    pub credentials: Vec<CredentialView>,
+    pub problems: Vec<String>,
+    pub health: Option<Health>,
+    pub error: Option<String>,
+}
+
+/// A configured credential, without its value.
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialView {
+    pub origin: String,
+    pub header: String,
+    pub configured: bool,
+}
+
+/// All loaded plugins.
+pub struct PluginRegistry {
+    entries: BTreeMap<String, PluginEntry>,
+}
+
+/// Where a plugin keeps its files.
+pub fn plugin_data_dir(data_dir: &Path, id: &str) -> PathBuf {
+    data_dir.join("plugin-data").join(id)
+}
+
+impl PluginRegistry {
+    /// Loads every plugin under `plugins_dir`.
+    pub async fn load(
+        config: &Config,
+        plugins_dir: &Path,
+        data_dir: &Path,
+        engine: &Engine,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<PluginRegistry> {
+        let manifests = read_manifests(plugins_dir)?;
+        let mut errors = Vec::new();
+        let default_config = PluginConfig::default_grants();
+        for id in config.plugins.keys() {
+            if !manifests.iter().any(|(m, _)| &m.id == id) {
+                errors.push(format!(
+                    "plugins.{id} is configured but there is no plugin {id} in {}",
+                    plugins_dir.display()
+                ));
+            }
+        }
+        let roles = [
+            ("roles.store", Some(&config.roles.store), World::Store),
+            ("roles.stt_live", config.roles.stt_live.as_ref(), World::SttLive),
+            ("roles.stt_batch", config.roles.stt_batch.as_ref(), World::SttBatch),
+            ("roles.summarizer", config.roles.summarizer.as_ref(), World::Summarizer),
+        ];
+        for (key, id, world) in roles {
+            let Some(id) = id else { continue };
+            match manifests.iter().find(|(m, _)| &m.id == id) {
+                None => errors.push(format!("{key} = {id:?}: no such plugin in {}", plugins_dir.display())),
+                Some((m, _)) if m.world != world => errors.push(format!(
+                    "{key} = {id:?}: plugin {id} implements {}, not {}",
+                    m.world.as_str(),
+                    world.as_str()
+                )),
+                Some((m, _)) if !config.plugins.get(id).is_none_or(|p| p.enabled) => {
+                    errors.push(format!("{key} = {id:?}: plugin {} is disabled", m.id));
+                }
+                Some(_) => {}
+            }
+        }
+        let mut planned = Vec::new();
+        for (manifest, dir) in manifests {
+            let plugin_config = config.plugins.get(&manifest.id).unwrap_or(&default_config);
+            if !plugin_config.enabled {
+                tracing::info!(plugin = %manifest.id, "disabled in config; not loaded");
+                continue;
+            }
+            let report = Grants::configure(&manifest, plugin_config);
+            errors.extend(report.errors);
+            planned.push((manifest, dir, plugin_config.clone(), report.grants, report.ungranted));
+        }
+        if !errors.is_empty() {
+            bail!("the configuration has {} problem(s):\n  - {}", errors.len(), errors.join("\n  - "));
+        }
+
+        let cache_dir = config.cache_dir()?.join("components");
+        let breaker = |c: &Config| {
+            Breaker::new(
+                c.sandbox.breaker_failures,
+                Duration::from_secs(c.sandbox.breaker_cooldown_secs),
+                Duration::from_secs(c.sandbox.breaker_max_cooldown_secs),
+            )
+        };
+        let mut entries = BTreeMap::new();
+        for (manifest, dir, plugin_config, grants, ungranted) in planned {
+            let id = manifest.id.clone();
+            let mut entry = PluginEntry {
+                manifest: manifest.clone(),
+                handle: None,
+                description: None,
+                load_error: None,
+                problems: ungranted,
+                unconfigured: false,
+                cache: None,
+            };
+            for problem in &entry.problems {
+                tracing::warn!(plugin = %id, "{problem}");
+            }
+            let credentials = plugin_config.resolve_credentials(&id, &env);
+            let mut missing = Vec::new();
+            for (credential, error) in &credentials.missing {
+                tracing::warn!(plugin = %id, "{error}; the plugin is loaded but cannot authenticate");
+                entry.problems.push(error.clone());
+                entry.unconfigured = true;
+                if let Ok(origin) = super::capability::Origin::parse_rule(&credential.origin) {
+                    missing.push((origin, credential.header.to_ascii_lowercase()));
+                }
+            }
+            let limits = Limits::from_config(&config.sandbox, plugin_config.memory_limit_mb);
+            let loaded = load_one(
+                engine,
+                &manifest,
+                &dir,
+                &cache_dir,
+                data_dir,
+                PluginServices {
+                    id: Arc::from(id.as_str()),
+                    http: HttpClient::new(&grants, limits.connect_timeout)?,
+                    sqlite: None,
+                    grants,
+                    limits,
+                    settings: plugin_config.settings_as_strings(),
+                    credentials: PluginServices::injected(credentials.resolved),
+                    missing_credentials: missing,
+                },
+                breaker(config),
+            )
+            .await;
+            match loaded {
+                Ok((handle, cache)) => {
+                    entry.cache = Some(cache);
+                    match handle.describe().await {
+                        Ok(description)
+                            if description.id == manifest.id && description.version == manifest.version =>
+                        {
+                            entry.description = Some(description);
+                            entry.handle = Some(handle);
+                        }
+                        Ok(description) => {
+                            entry.load_error = Some(format!(
+                                "describe() says {} {} but plugin.toml says {} {}",
+                                description.id, description.version, manifest.id, manifest.version
+                            ));
+                        }
+                        Err(err) => entry.load_error = Some(format!("describe() failed: {err}")),
+                    }
+                }
+                Err(err) => entry.load_error = Some(format!("{err:#}")),
+            }
+            if let Some(error) = &entry.load_error {
+                tracing::error!(plugin = %id, "plugin not loaded: {error}");
+            }
+            entries.insert(id, entry);
+        }
+        Ok(PluginRegistry { entries })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&PluginEntry> {
+        self.entries.get(id)
+    }
+
+    /// The handle of a loaded plugin.
+    pub fn handle(&self, id: &str) -> Option<&PluginHandle> {
+        self.entries.get(id).and_then(|e| e.handle.as_ref())
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &PluginEntry> {
+        self.entries.values()
+    }
+
+    /// Public views of every plugin.
+    pub fn views(&self) -> Vec<PluginView> {
+        self.entries.values().map(PluginEntry::view).collect()
+    }
+}
+
+impl PluginEntry {
+    pub fn view(&self) -> PluginView {
+        let health = self.handle.as_ref().map(PluginHandle::health);
+        let state = match (&self.load_error, &health) {
+            (None, Some(h)) => h.state,
+            _ => "failed",
+        };
+        let services = self.handle.as_ref().map(PluginHandle::services);
+        let mut credentials = Vec::new();
+        if let Some(services) = services {
+            credentials.extend(services.credentials.iter().map(|c| CredentialView {
+                origin: c.origin.to_url_string(),
+                header: c.header.clone(),
+                configured: true,
+            }));
+            credentials.extend(services.missing_credentials.iter().map(|(origin, header)| {
+                CredentialView { origin: origin.to_url_string(), header: header.clone(), configured: false }
+            }));
+        }
+        PluginView {
+            id: self.manifest.id.clone(),
+            version: self.manifest.version.clone(),
+            world: self.manifest.world,
+            state,
+            configured: !self.unconfigured,
+            description: self.description.clone(),
+            declared_outbound: self.manifest.outbound_hosts.clone(),
+            granted_outbound: services
+                .map(|s| s.grants.outbound().map(|o| o.to_url_string()).collect())
+                .unwrap_or_default(),
+            sqlite: services.is_some_and(|s| s.grants.sqlite_granted()),
+            credentials,
+            problems: self.problems.clone(),
+            health,
+            error: self.load_error.clone(),
+        }
+    }
+}
+
+/// Reads `<dir>/*/plugin.toml`; every bad manifest is reported at once.
+fn read_manifests(plugins_dir: &Path) -> Result<Vec<(Manifest, PathBuf)>> {
+    let listing = std::fs::read_dir(plugins_dir).with_context(|| {
+        format!(
+            "reading the plugins directory {} (build the plugins with `cargo xtask build-plugins` \
+             or pass --plugins-dir)",
+            plugins_dir.display()
+        )
+    })?;
+    let mut dirs: Vec<PathBuf> = listing.flatten().map(|e| e.path()).filter(|p| p.join("plugin.toml").is_file()).collect();
+    dirs.sort();
+    let mut manifests: Vec<(Manifest, PathBuf)> = Vec::new();
+    let mut errors = Vec::new();
+    for dir in dirs {
+        match Manifest::load(&dir.join("plugin.toml")) {
+            Ok(m) if manifests.iter().any(|(other, _)| other.id == m.id) => {
+                errors.push(format!("plugin id {} appears twice (again in {})", m.id, dir.display()));
+            }
+            Ok(m) => manifests.push((m, dir)),
+            Err(err) => errors.push(format!("{err:#}")),
+        }
+    }
+    if !errors.is_empty() {
+        bail!("invalid plugin manifests:\n  - {}", errors.join("\n  - "));
+    }
+    Ok(manifests)
+}
+
+/// Compiles (or loads from cache), links and pre-instantiates one plugin.
+async fn load_one(
+    engine: &Engine,
+    manifest: &Manifest,
+    dir: &Path,
+    cache_dir: &Path,
+    data_dir: &Path,
+    mut services: PluginServices,
+    breaker: Breaker,
+) -> Result<(PluginHandle, CacheOutcome)> {
+    let id = manifest.id.clone();
+    if services.grants.sqlite_granted() {
+        let path = plugin_data_dir(data_dir, &id).join(format!("{id}.sqlite3"));
+        services.sqlite = Some(
+            SqliteDb::open(&path, services.limits.max_sql_result)
+                .with_context(|| format!("opening {}", path.display()))?,
+        );
+    }
+    let wasm = dir.join(format!("{id}.wasm"));
+    let (component, cache) = {
+        let engine = engine.clone();
+        let cache_dir = cache_dir.to_path_buf();
+        tokio::task::spawn_blocking(move || engine::load_component(&engine, &wasm, &cache_dir))
+            .await
+            .context("component loader task failed")??
+    };
+    let mut linker: Linker<PluginState> = Linker::new(engine);
+    // WASI is linked with nothing granted so components from other toolchains, which import
+    // it even when unused, still instantiate.
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    let world_error = || format!("plugin {id} does not match the {} world of scribe:plugin@0.1.0", manifest.world.as_str());
+    let pre = match manifest.world {
+        World::Store => {
+            store::Store::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+            WorldPre::Store(store::StorePre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(world_error)?)?)
+        }
+        World::SttBatch => {
+            stt_batch::SttBatch::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+            WorldPre::SttBatch(stt_batch::SttBatchPre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(world_error)?)?)
+        }
+        World::Summarizer => {
+            summarizer::Summarizer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+            WorldPre::Summarizer(summarizer::SummarizerPre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(world_error)?)?)
+        }
+        World::SttLive => {
+            stt_live::SttLive::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+            WorldPre::SttLive(stt_live::SttLivePre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(world_error)?)?)
+        }
+    };
+    Ok((PluginHandle::new(manifest.clone(), engine.clone(), pre, Arc::new(services), breaker), cache))
+}

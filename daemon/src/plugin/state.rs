@@ -1,0 +1,116 @@
+//! What a plugin's `Store` holds: WASI with nothing granted, resource table, memory limiter,
+//! execution-budget bookkeeping, and the plugin's host services.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::services::PluginServices;
+use crate::host::websocket::WsState;
+
+/// Instances, tables and table elements a plugin may create. Components built from Rust need
+/// a handful; the caps stop a guest from making the host allocate without bound.
+const MAX_INSTANCES: usize = 64;
+const MAX_TABLES: usize = 64;
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+/// Host resources (sockets, ...) a plugin may hold open at once.
+pub const MAX_RESOURCES: usize = 256;
+
+/// Memory limiter that remembers whether it refused a growth, so the host can tell a memory
+/// bomb from any other trap.
+pub struct MemoryLimiter {
+    limits: StoreLimits,
+    pub refused: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if !allowed {
+            self.refused = true;
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
+/// The data of one plugin instance's `Store`.
+pub struct PluginState {
+    pub services: Arc<PluginServices>,
+    wasi: WasiCtx,
+    pub table: ResourceTable,
+    pub limiter: MemoryLimiter,
+    /// When the current export call started.
+    pub call_started: Instant,
+    /// Time the current call spent waiting in host I/O; not charged to the guest's budget.
+    pub host_time: Duration,
+    pub websockets: WsState,
+}
+
+impl PluginState {
+    pub fn new(services: Arc<PluginServices>) -> PluginState {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(services.limits.memory_bytes)
+            .instances(MAX_INSTANCES)
+            .tables(MAX_TABLES)
+            .table_elements(MAX_TABLE_ELEMENTS)
+            .build();
+        PluginState {
+            // Nothing inherited: no env, args, preopened dirs, stdio or sockets.
+            wasi: WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter { limits, refused: false },
+            call_started: Instant::now(),
+            host_time: Duration::ZERO,
+            websockets: WsState::new(services.id.clone()),
+            services,
+        }
+    }
+
+    /// Guest execution time of the current call so far.
+    pub fn guest_time(&self) -> Duration {
+        self.call_started.elapsed().saturating_sub(self.host_time)
+    }
+
+    /// Runs host I/O, charging its duration to host time rather than the guest's budget.
+    pub async fn host_io<R>(&mut self, io: impl Future<Output = R>) -> R {
+        let started = Instant::now();
+        let result = io.await;
+        self.host_time += started.elapsed();
+        result
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
