@@ -32,7 +32,7 @@ impl fmt::Display for Secret {
 }
 
 /// Why a template could not be resolved.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum InterpolateError {
     #[error("environment variable {0} is not set")]
     Missing(String),

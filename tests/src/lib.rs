@@ -1,1 +1,159 @@
+//! Test support for the integration tests and benchmarks: plugin fixtures, a daemon on
+//! `127.0.0.1:0` with a temp data dir, and small local servers standing in for the outside
+//! world.
+//!
+//! The plugin components come from `cargo xtask build-plugins`; `cargo xtask test` passes
+//! their location in `SCRIBE_PLUGINS_DIR` and `SCRIBE_TEST_PLUGINS_DIR`.
 
+pub mod recorder;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use scribed::config::PluginConfig;
+use scribed::{Config, Daemon};
+use tempfile::TempDir;
+
+/// First-party plugins, as built by xtask.
+pub fn plugins_dir() -> PathBuf {
+    env_dir("SCRIBE_PLUGINS_DIR")
+}
+
+/// Test plugins (`<name>.wasm`), as built by xtask.
+pub fn test_plugins_dir() -> PathBuf {
+    env_dir("SCRIBE_TEST_PLUGINS_DIR")
+}
+
+fn env_dir(var: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(dir) => PathBuf::from(dir),
+        None => panic!("{var} is not set: run the tests with `cargo xtask test`, which builds the plugin components first"),
+    }
+}
+
+/// A compiled-component cache shared by every test daemon, so each component is compiled
+/// once per suite rather than once per test.
+pub fn shared_cache_dir() -> PathBuf {
+    plugins_dir().with_file_name("test-component-cache")
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// How to set up a test daemon.
+pub struct Setup {
+    pub config: Config,
+    /// Test plugins to install: (component name, manifest TOML).
+    pub test_plugins: Vec<(String, String)>,
+    /// Environment seen by the daemon for `${VAR}` secrets.
+    pub env: HashMap<String, String>,
+    /// Reuse a data dir (restart tests).
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Setup {
+    /// The embedded defaults, on `127.0.0.1:0`, with the first-party plugins.
+    pub fn new() -> Setup {
+        let mut config = Config::defaults().expect("embedded defaults parse");
+        config.server.listen = "127.0.0.1:0".parse().expect("addr");
+        config.cache_dir = Some(shared_cache_dir());
+        Setup { config, test_plugins: Vec::new(), env: HashMap::new(), data_dir: None }
+    }
+
+    /// Installs the hostile test plugin with the given outbound hosts in its manifest, and
+    /// grants the config given as TOML (the body of `[plugins.hostile]`).
+    pub fn with_hostile(mut self, outbound: &[String], grants_toml: &str) -> Setup {
+        let manifest = format!(
+            "id = \"hostile\"\nversion = \"0.1.0\"\nworld = \"stt-batch\"\noutbound_hosts = {}\nsqlite = false\n",
+            toml_list(outbound)
+        );
+        self.test_plugins.push(("hostile".into(), manifest));
+        let config: PluginConfig = toml::from_str(grants_toml).expect("hostile grants parse");
+        self.config.plugins.insert("hostile".into(), config);
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Setup {
+        self.env.insert(name.into(), value.into());
+        self
+    }
+
+    /// Starts the daemon.
+    pub async fn start(self) -> Result<TestDaemon> {
+        let plugins = tempfile::tempdir()?;
+        copy_dir(&plugins_dir(), plugins.path()).context("copying first-party plugins")?;
+        for (name, manifest) in &self.test_plugins {
+            let dir = plugins.path().join(name);
+            std::fs::create_dir_all(&dir)?;
+            std::fs::copy(test_plugins_dir().join(format!("{name}.wasm")), dir.join(format!("{name}.wasm")))?;
+            std::fs::write(dir.join("plugin.toml"), manifest)?;
+        }
+        let (data, data_dir) = match self.data_dir {
+            Some(dir) => (None, dir),
+            None => {
+                let dir = tempfile::tempdir()?;
+                let path = dir.path().to_path_buf();
+                (Some(dir), path)
+            }
+        };
+        let mut config = self.config;
+        config.data_dir = Some(data_dir);
+        config.plugins_dir = Some(plugins.path().to_path_buf());
+        let env = self.env;
+        let daemon = Daemon::start_with_env(config, move |name| env.get(name).cloned()).await?;
+        Ok(TestDaemon { daemon, _plugins: plugins, _data: data })
+    }
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup::new()
+    }
+}
+
+fn toml_list(items: &[String]) -> String {
+    format!("[{}]", items.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", "))
+}
+
+/// A running daemon and the temp dirs it lives in.
+pub struct TestDaemon {
+    pub daemon: Daemon,
+    _plugins: TempDir,
+    _data: Option<TempDir>,
+}
+
+impl TestDaemon {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.daemon.addr())
+    }
+
+    pub fn port(&self) -> u16 {
+        self.daemon.addr().port()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Result<serde_json::Value> {
+        let response = reqwest::get(self.url(path)).await?;
+        anyhow::ensure!(response.status().is_success(), "GET {path}: {}", response.status());
+        Ok(response.json().await?)
+    }
+}
+
+/// Resident set size of this process, bytes (Linux).
+pub fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

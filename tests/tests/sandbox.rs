@@ -1,0 +1,161 @@
+//! Sandbox tests with the hostile test plugin: runaway CPU, memory bombs, traps and the
+//! circuit breaker, network policy, and credentials that never reach the guest.
+
+use scribe_tests::recorder::Recorder;
+use scribe_tests::{Setup, TestDaemon, rss_bytes};
+use scribed::plugin::handle::CallError;
+use scribed::stt::{AudioEncoding, AudioFormat, BatchStt, Request};
+use scribed::plugin::bindings::types::PluginError;
+
+/// A 20 ms frame of 16 kHz mono s16le.
+const FRAME_BYTES: usize = 640;
+
+fn request(command: &str) -> Request {
+    Request {
+        format: AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: 16_000, channels: 1 },
+        audio: vec![0; FRAME_BYTES],
+        language: Some(command.to_string()),
+    }
+}
+
+fn hostile(daemon: &TestDaemon) -> BatchStt {
+    let handle = daemon.daemon.registry().handle("hostile").expect("hostile plugin loaded");
+    BatchStt::new(handle.clone()).expect("stt-batch world")
+}
+
+/// The words of a successful transcript.
+fn words(result: Result<Result<scribed::stt::Transcript, PluginError>, CallError>) -> Vec<String> {
+    match result {
+        Ok(Ok(t)) => t.words.into_iter().map(|w| w.punctuated).collect(),
+        other => panic!("expected a transcript, got {other:?}"),
+    }
+}
+
+async fn plugin_health(daemon: &TestDaemon) -> serde_json::Value {
+    daemon.get_json("/api/v1/plugins/hostile").await.expect("plugin view")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_is_interrupted_and_the_next_call_gets_a_fresh_instance() {
+    let mut setup = Setup::new().with_hostile(&[], "");
+    setup.config.sandbox.call_cpu_budget_ms = 2_000;
+    let daemon = setup.start().await.expect("daemon starts");
+    let stt = hostile(&daemon);
+    assert_eq!(words(stt.transcribe(request("echo")).await), vec![FRAME_BYTES.to_string()]);
+
+    let looping = tokio::spawn({
+        let stt = stt.clone();
+        async move { stt.transcribe(request("loop")).await }
+    });
+    // The daemon keeps answering while the plugin spins.
+    let health = daemon.get_json("/healthz").await.expect("healthz answers during the loop");
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    assert!(!looping.is_finished(), "healthz answered while the loop was still running");
+
+    let outcome = looping.await.expect("task");
+    assert!(matches!(outcome, Err(CallError::Timeout { .. })), "{outcome:?}");
+
+    assert_eq!(words(stt.transcribe(request("echo")).await), vec![FRAME_BYTES.to_string()]);
+    let view = plugin_health(&daemon).await;
+    assert_eq!(view["health"]["restarts"], 1, "{view}");
+    assert_eq!(view["state"], "healthy", "a success closes the breaker again: {view}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_bomb_stops_at_the_cap_and_host_memory_stays_bounded() {
+    const CAP_MB: u64 = 48;
+    let setup = Setup::new().with_hostile(&[], &format!("memory_limit_mb = {CAP_MB}"));
+    let daemon = setup.start().await.expect("daemon starts");
+    let stt = hostile(&daemon);
+    let before = rss_bytes().expect("rss");
+    let outcome = stt.transcribe(request("grow")).await;
+    let after = rss_bytes().expect("rss");
+    assert!(matches!(outcome, Err(CallError::MemoryLimit { limit_mb: 48, .. })), "{outcome:?}");
+    let grown_mb = after.saturating_sub(before) >> 20;
+    // The guest may commit up to the cap; the host must not grow far beyond it.
+    assert!(grown_mb < CAP_MB + 32, "host RSS grew by {grown_mb} MiB for a {CAP_MB} MiB cap");
+    assert_eq!(words(stt.transcribe(request("echo")).await), vec![FRAME_BYTES.to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_traps_open_the_circuit_breaker_and_it_is_reported() {
+    let mut setup = Setup::new().with_hostile(&[], "");
+    setup.config.sandbox.breaker_failures = 3;
+    setup.config.sandbox.breaker_cooldown_secs = 600;
+    let daemon = setup.start().await.expect("daemon starts");
+    let stt = hostile(&daemon);
+    for attempt in 1..=3 {
+        let outcome = stt.transcribe(request("trap")).await;
+        assert!(matches!(outcome, Err(CallError::Trap { .. })), "attempt {attempt}: {outcome:?}");
+    }
+    let outcome = stt.transcribe(request("echo")).await;
+    assert!(matches!(outcome, Err(CallError::CircuitOpen { .. })), "{outcome:?}");
+
+    let view = plugin_health(&daemon).await;
+    assert_eq!(view["state"], "circuit-open", "{view}");
+    assert_eq!(view["health"]["consecutive_failures"], 3, "{view}");
+    assert!(view["health"]["retry_in_secs"].as_u64().is_some_and(|s| s > 0), "{view}");
+    assert!(view["health"]["last_error"].as_str().is_some_and(|e| e.contains("trapped")), "{view}");
+    let health = daemon.get_json("/healthz").await.expect("healthz");
+    assert_eq!(health["status"], "degraded");
+    let entry = health["plugins"].as_array().expect("plugins").iter().find(|p| p["id"] == "hostile").cloned();
+    assert_eq!(entry.expect("hostile listed")["state"], "circuit-open");
+}
+
+fn denied(result: Result<Result<scribed::stt::Transcript, PluginError>, CallError>) -> String {
+    match result {
+        Ok(Err(PluginError::Denied(message))) => message,
+        other => panic!("expected a denial as an error value, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_requests_are_checked_and_credentials_stay_in_the_host() {
+    const CANARY: &str = "canary-7f3a9c";
+    let granted = Recorder::start().await.expect("granted server");
+    let forbidden = Recorder::start().await.expect("ungranted server");
+    let grants = format!(
+        "allow_outbound = [{origin:?}]\n\
+         [[credentials]]\norigin = {origin:?}\nheader = \"Authorization\"\nvalue = \"Token ${{TEST_PROVIDER_KEY}}\"\n",
+        origin = granted.origin()
+    );
+    let setup = Setup::new()
+        .with_hostile(&[granted.origin()], &grants)
+        .env("TEST_PROVIDER_KEY", CANARY);
+    let daemon = setup.start().await.expect("daemon starts");
+    let stt = hostile(&daemon);
+    let fetch = |url: String| {
+        let stt = stt.clone();
+        async move { stt.transcribe(request(&format!("fetch {url}"))).await }
+    };
+
+    let message = denied(fetch("http://api.ungranted.example/".into()).await);
+    assert!(message.contains("plugins.hostile.allow_outbound"), "the denial names the config key: {message}");
+    denied(fetch("http://169.254.169.254/latest/meta-data/".into()).await);
+    denied(fetch(forbidden.url("/direct")).await);
+    denied(fetch(format!("http://localhost:{}/", granted.addr.port())).await);
+    let redirect = granted.url(&format!("/redirect?to={}", forbidden.url("/via-redirect")));
+    denied(fetch(redirect).await);
+    assert!(forbidden.requests().is_empty(), "nothing reached the ungranted server");
+
+    // The granted server answers, and sees the injected credential.
+    assert_eq!(words(fetch(granted.url("/ok")).await), vec!["200", "ok"]);
+    let seen = words(stt.transcribe(request(&format!("headers {}", granted.url("/headers")))).await);
+    assert!(seen.iter().all(|w| !w.contains(CANARY)), "the guest never sees the credential: {seen:?}");
+    assert_eq!(seen, vec!["x-test: hostile", "status 200"]);
+    let recorded = granted.requests();
+    let last = recorded.iter().rev().find(|r| r.path == "/headers").expect("request recorded");
+    assert_eq!(last.headers.get("authorization").and_then(|v| v.to_str().ok()), Some(format!("Token {CANARY}").as_str()));
+    assert_eq!(last.headers.get("x-test").and_then(|v| v.to_str().ok()), Some("hostile"));
+
+    // A plugin cannot set its own Authorization header.
+    let before = granted.requests().len();
+    let outcome = stt.transcribe(request(&format!("auth {}", granted.url("/steal")))).await;
+    assert!(matches!(&outcome, Ok(Err(PluginError::BadInput(m))) if m.contains("invalid-request")), "{outcome:?}");
+    assert_eq!(granted.requests().len(), before, "the request was not sent");
+
+    // Nor does the plugins API show the secret.
+    let body = reqwest::get(daemon.url("/api/v1/plugins")).await.expect("get").text().await.expect("body");
+    assert!(!body.contains(CANARY), "no secret in the plugins API");
+    assert!(body.contains("\"header\":\"authorization\""), "{body}");
+}
