@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(status::router())
         .merge(events::router())
         .merge(ui::router())
+        .fallback(|| async { ApiError::not_found("no such route") })
         .layer(middleware::from_fn_with_state(state.clone(), security::guard))
         .with_state(state)
 }

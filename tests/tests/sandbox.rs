@@ -72,8 +72,10 @@ async fn memory_bomb_stops_at_the_cap_and_host_memory_stays_bounded() {
     let after = rss_bytes().expect("rss");
     assert!(matches!(outcome, Err(CallError::MemoryLimit { limit_mb: 48, .. })), "{outcome:?}");
     let grown_mb = after.saturating_sub(before) >> 20;
-    // The guest may commit up to the cap; the host must not grow far beyond it.
-    assert!(grown_mb < CAP_MB + 32, "host RSS grew by {grown_mb} MiB for a {CAP_MB} MiB cap");
+    // The guest may commit up to the cap; the host must not grow far beyond it. Other tests
+    // run in this process at the same time, hence the slack; without the cap the guest would
+    // take its whole 4 GiB address space.
+    assert!(grown_mb < CAP_MB + 64, "host RSS grew by {grown_mb} MiB for a {CAP_MB} MiB cap");
     assert_eq!(words(stt.transcribe(request("echo")).await), vec![FRAME_BYTES.to_string()]);
 }
 
@@ -158,4 +160,20 @@ async fn outbound_requests_are_checked_and_credentials_stay_in_the_host() {
     let body = reqwest::get(daemon.url("/api/v1/plugins")).await.expect("get").text().await.expect("body");
     assert!(!body.contains(CANARY), "no secret in the plugins API");
     assert!(body.contains("\"header\":\"authorization\""), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_needing_a_missing_credential_are_not_sent() {
+    let provider = Recorder::start().await.expect("server");
+    let grants = format!(
+        "allow_outbound = [{origin:?}]\n\
+         [[credentials]]\norigin = {origin:?}\nheader = \"x-api-key\"\nvalue = \"${{UNSET_TEST_KEY}}\"\n",
+        origin = provider.origin()
+    );
+    let daemon = Setup::new().with_hostile(&[provider.origin()], &grants).start().await.expect("daemon starts");
+    let view = plugin_health(&daemon).await;
+    assert_eq!(view["configured"], false, "{view}");
+    let message = denied(hostile(&daemon).transcribe(request(&format!("fetch {}", provider.url("/")))).await);
+    assert!(message.contains("not configured"), "{message}");
+    assert!(provider.requests().is_empty(), "no unauthenticated request went out");
 }

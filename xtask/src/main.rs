@@ -61,7 +61,7 @@ fn run_command() -> Result<()> {
         "bench" => {
             let dirs = plugins::build_all(&root, &target)?;
             let mut cmd = host_cargo(&root);
-            cmd.args(["run", "--release", "--package", "scribe-tests", "--bin", "scribe-bench", "--"])
+            cmd.args(["run", "--profile", "measure", "--package", "scribe-tests", "--bin", "scribe-bench", "--"])
                 .args(rest.iter().skip_while(|a| *a == "--"))
                 .env("SCRIBE_PLUGINS_DIR", &dirs.plugins)
                 .env("SCRIBE_TEST_PLUGINS_DIR", &dirs.test_plugins);

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::{Value as SqlValue, ValueRef};
@@ -20,12 +20,18 @@ use crate::plugin::state::PluginState;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements kept per connection; a store plugin uses a few dozen.
 const STATEMENT_CACHE: usize = 128;
+/// Longest one host call may run SQL. Guest-written SQL can loop (a recursive CTE), and
+/// time in the host is not covered by the guest's execution budget.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// SQLite virtual-machine steps between deadline checks: cheap, and a few ms apart.
+const PROGRESS_STEPS: std::os::raw::c_int = 10_000;
 
 /// A plugin's database.
 #[derive(Clone)]
 pub struct SqliteDb {
     conn: Arc<Mutex<Connection>>,
     max_result: u64,
+    statement_timeout: Duration,
 }
 
 fn authorize(ctx: AuthContext<'_>) -> Authorization {
@@ -61,7 +67,7 @@ impl SqliteDb {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 0)?;
         conn.authorizer(Some(authorize))?;
-        Ok(SqliteDb { conn: Arc::new(Mutex::new(conn)), max_result })
+        Ok(SqliteDb { conn: Arc::new(Mutex::new(conn)), max_result, statement_timeout: STATEMENT_TIMEOUT })
     }
 
     async fn with_conn<R: Send + 'static>(
@@ -70,10 +76,15 @@ impl SqliteDb {
     ) -> Result<R, SqliteError> {
         let conn = self.conn.clone();
         let cap = self.max_result;
+        let timeout = self.statement_timeout;
         tokio::task::spawn_blocking(move || {
             let mut guard = conn
                 .lock()
                 .map_err(|_| SqliteError::Io("database connection poisoned".into()))?;
+            // Every use of the connection passes here, so each call sets its own deadline.
+            let deadline = Instant::now() + timeout;
+            guard.progress_handler(PROGRESS_STEPS, Some(move || Instant::now() > deadline))
+                .map_err(|err| SqliteError::Io(err.to_string()))?;
             work(&mut guard, cap)
         })
         .await
@@ -191,6 +202,7 @@ fn map_error(err: rusqlite::Error) -> SqliteError {
             match failure.code {
                 ErrorCode::ConstraintViolation => SqliteError::Constraint(text),
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => SqliteError::Busy,
+                ErrorCode::OperationInterrupted => SqliteError::Timeout,
                 ErrorCode::AuthorizationForStatementDenied => SqliteError::Denied(text),
                 ErrorCode::DiskFull
                 | ErrorCode::SystemIoFailure
@@ -205,49 +217,40 @@ fn map_error(err: rusqlite::Error) -> SqliteError {
 }
 
 impl PluginState {
-    fn sqlite_db(&self) -> Result<SqliteDb, SqliteError> {
-        self.services.grants.sqlite().map_err(|d| SqliteError::Denied(d.0))?;
-        self.services
-            .sqlite
-            .clone()
-            .ok_or_else(|| SqliteError::Io("the plugin's database is not open".into()))
+    /// Runs one database operation for the guest: grant check first, then the operation,
+    /// charged to host time.
+    async fn sqlite_call<R, F>(&mut self, op: impl FnOnce(SqliteDb) -> F) -> wasmtime::Result<Result<R, SqliteError>>
+    where
+        F: Future<Output = Result<R, SqliteError>>,
+    {
+        if let Err(denied) = self.services.grants.sqlite() {
+            return Ok(Err(SqliteError::Denied(denied.0)));
+        }
+        let Some(db) = self.services.sqlite.clone() else {
+            return Ok(Err(SqliteError::Io("the plugin's database is not open".into())));
+        };
+        Ok(self.host_io(op(db)).await)
     }
 }
 
 impl sqlite::Host for PluginState {
     async fn execute(&mut self, statement: Statement) -> wasmtime::Result<Result<u64, SqliteError>> {
-        let db = match self.sqlite_db() {
-            Ok(db) => db,
-            Err(err) => return Ok(Err(err)),
-        };
-        Ok(self.host_io(db.execute(statement)).await)
+        self.sqlite_call(|db| async move { db.execute(statement).await }).await
     }
 
     async fn query(&mut self, statement: Statement) -> wasmtime::Result<Result<Rows, SqliteError>> {
-        let db = match self.sqlite_db() {
-            Ok(db) => db,
-            Err(err) => return Ok(Err(err)),
-        };
-        Ok(self.host_io(db.query(statement)).await)
+        self.sqlite_call(|db| async move { db.query(statement).await }).await
     }
 
     async fn transaction(
         &mut self,
         statements: Vec<Statement>,
     ) -> wasmtime::Result<Result<Vec<u64>, SqliteError>> {
-        let db = match self.sqlite_db() {
-            Ok(db) => db,
-            Err(err) => return Ok(Err(err)),
-        };
-        Ok(self.host_io(db.transaction(statements)).await)
+        self.sqlite_call(|db| async move { db.transaction(statements).await }).await
     }
 
     async fn execute_script(&mut self, sql: String) -> wasmtime::Result<Result<(), SqliteError>> {
-        let db = match self.sqlite_db() {
-            Ok(db) => db,
-            Err(err) => return Ok(Err(err)),
-        };
-        Ok(self.host_io(db.execute_script(sql)).await)
+        self.sqlite_call(|db| async move { db.execute_script(sql).await }).await
     }
 }
 
@@ -279,6 +282,17 @@ mod tests {
         }
         assert!(!escape.exists(), "no file was written outside the database");
         assert!(matches!(db.execute(stmt("INSERT INTO t VALUES (1)")).await, Ok(1)));
+    }
+
+    #[tokio::test]
+    async fn runaway_statements_are_interrupted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut db = SqliteDb::open(&dir.path().join("p.db"), 1 << 20).expect("open");
+        db.statement_timeout = Duration::from_millis(200);
+        let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+        assert!(matches!(db.query(stmt(endless)).await, Err(SqliteError::Timeout)));
+        // The connection stays usable.
+        assert!(matches!(db.query(stmt("SELECT 1")).await, Ok(_)));
     }
 
     #[tokio::test]

@@ -121,7 +121,14 @@ impl PluginState {
         let plugin = self.websockets.plugin.clone();
         tokio::spawn(async move {
             let mut closed = CloseInfo { code: ABNORMAL_CLOSURE, reason: String::new() };
-            while let Some(frame) = source.next().await {
+            loop {
+                // Stop reading once the instance is gone (trapped or finished): nobody is
+                // left to deliver frames to, and the socket should close.
+                let frame = tokio::select! {
+                    frame = source.next() => frame,
+                    () = events.closed() => return,
+                };
+                let Some(frame) = frame else { break };
                 let event = match frame {
                     Ok(WsMessage::Text(text)) => Message::Text(text.to_string()),
                     Ok(WsMessage::Binary(bytes)) => Message::Binary(bytes.to_vec()),

@@ -98,7 +98,17 @@ impl Grants {
             }
             set
         };
-        let asked = parse_all(&manifest.outbound_hosts, "plugin.toml outbound_hosts", &mut errors);
+        let mut asked = parse_all(&manifest.outbound_hosts, "plugin.toml outbound_hosts", &mut errors);
+        for key in &manifest.outbound_hosts_from_settings {
+            let Some(value) = config.settings.get(key) else { continue };
+            let origin = value.as_str().and_then(|v| Url::parse(v).ok()).and_then(|u| Origin::of(&u));
+            match origin {
+                Some(origin) => {
+                    asked.insert(origin);
+                }
+                None => errors.push(format!("plugins.{id}.settings.{key}: {value} is not an http(s) or ws(s) URL")),
+            }
+        }
         let granted = parse_all(
             &config.allow_outbound,
             &format!("plugins.{id}.allow_outbound"),
@@ -245,15 +255,20 @@ mod tests {
     use crate::plugin::manifest::World;
 
     fn grants(asked: &[&str], granted: &[&str]) -> GrantReport {
+        grants_with(asked, granted, "")
+    }
+
+    fn grants_with(asked: &[&str], granted: &[&str], settings: &str) -> GrantReport {
         let manifest = Manifest {
             id: "p".into(),
             version: "1".into(),
             world: World::SttBatch,
             outbound_hosts: asked.iter().map(|s| s.to_string()).collect(),
+            outbound_hosts_from_settings: vec!["base_url".into()],
             sqlite: false,
         };
         let config: PluginConfig = toml::from_str(&format!(
-            "allow_outbound = [{}]",
+            "allow_outbound = [{}]\n[settings]\n{settings}",
             granted.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(",")
         ))
         .expect("config");
@@ -310,6 +325,22 @@ mod tests {
             let ip: IpAddr = ip.parse().expect("ip");
             assert_eq!(g.address_allowed(host, ip), *allowed, "{host} -> {ip}");
         }
+    }
+
+    #[test]
+    fn hosts_from_settings() {
+        let fake = "http://127.0.0.1:4010";
+        // The operator points base_url at a local server and grants it: reachable.
+        let report = grants_with(&[], &[fake], &format!("base_url = \"{fake}/v1\""));
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert!(report.grants.check_url("http://127.0.0.1:4010/v1/listen").is_ok());
+        // Set but not granted: asked for, not reachable.
+        let report = grants_with(&[], &[], &format!("base_url = \"{fake}\""));
+        assert_eq!(report.ungranted.len(), 1);
+        assert!(report.grants.check_url("http://127.0.0.1:4010/v1/listen").is_err());
+        // Not a URL: a config error naming the key.
+        let report = grants_with(&[], &[], "base_url = \"nope\"");
+        assert!(report.errors.iter().any(|e| e.contains("plugins.p.settings.base_url")), "{:?}", report.errors);
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub struct Manifest {
     /// Outbound URLs (`scheme://host[:port]`) the plugin wants to reach.
     #[serde(default)]
     pub outbound_hosts: Vec<String>,
+    /// Names of settings holding a URL the plugin wants to reach (a configurable base URL);
+    /// the origin of the operator's value is asked for as if listed in `outbound_hosts`.
+    #[serde(default)]
+    pub outbound_hosts_from_settings: Vec<String>,
     /// Whether the plugin wants its own SQLite database.
     #[serde(default)]
     pub sqlite: bool,

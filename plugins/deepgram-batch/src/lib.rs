@@ -1,16 +1,28 @@
 //! `deepgram-batch`: Deepgram pre-recorded speech-to-text (`stt-batch` world).
 //!
-//! Sits between the host's file job queue and Deepgram's `POST /v1/listen`. This release
-//! describes the plugin; the request and response mapping arrives with the file-transcription
-//! work and until then `transcribe` answers a clear `other` error.
+//! Sits between the host's file job queue and Deepgram's `POST /v1/listen`: it builds the
+//! request from the operator's settings ([`options`]), sends the audio through the host's
+//! `http` capability (the host adds the `Authorization` header; this plugin never sees the
+//! key), and turns the answer into our words ([`response`]) or a plugin error the host can
+//! act on ([`errors`]: retry rate limits and outages, never retry credential problems).
 
+mod errors;
+mod options;
+mod response;
+
+use scribe_plugin_api::stt_batch::scribe::plugin::http::{self, Method, Request};
 use scribe_plugin_api::stt_batch::scribe::plugin::types::{
     AudioEncoding, Capabilities, PluginError, PluginInfo,
 };
 use scribe_plugin_api::stt_batch::{BatchRequest, BatchTranscript, Guest};
 
+use options::Options;
+
 /// Deepgram's documented upper limit for a pre-recorded upload.
 const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Deepgram stops processing a pre-recorded request after 10 minutes (20 for Whisper
+/// models); wait a little longer than that before giving up.
+const REQUEST_TIMEOUT_MS: u32 = 11 * 60 * 1000;
 
 struct DeepgramBatch;
 
@@ -39,10 +51,30 @@ impl Guest for DeepgramBatch {
         }
     }
 
-    fn transcribe(_request: BatchRequest) -> Result<BatchTranscript, PluginError> {
-        Err(PluginError::Other(
-            "deepgram-batch transcription is not implemented in this release".into(),
-        ))
+    fn transcribe(request: BatchRequest) -> Result<BatchTranscript, PluginError> {
+        if request.audio.is_empty() {
+            return Err(PluginError::BadInput("the audio is empty".into()));
+        }
+        let options = Options::from_settings(|key| {
+            scribe_plugin_api::stt_batch::scribe::plugin::config::get(key)
+        })
+        .map_err(PluginError::BadInput)?;
+        let url = options.listen_url(&request.format, request.language.as_deref());
+        let response = http::send(&Request {
+            method: Method::Post,
+            url,
+            headers: vec![(
+                "content-type".to_string(),
+                options::content_type(request.format.encoding).to_string(),
+            )],
+            body: request.audio,
+            timeout_ms: Some(REQUEST_TIMEOUT_MS),
+        })
+        .map_err(errors::from_host)?;
+        if !(200..300).contains(&response.status) {
+            return Err(errors::from_response(response.status, &response.headers, &response.body));
+        }
+        response::parse(&response.body, request.language)
     }
 }
 

@@ -42,6 +42,7 @@ fn storage(err: SqliteError) -> StoreError {
         SqliteError::Invalid(msg) => StoreError::Storage(format!("invalid statement: {msg}")),
         SqliteError::Denied(msg) => StoreError::Storage(format!("sqlite denied: {msg}")),
         SqliteError::Busy => StoreError::Storage("database busy".into()),
+        SqliteError::Timeout => StoreError::Storage("statement timed out".into()),
         SqliteError::TooLarge(n) => StoreError::Storage(format!("result too large ({n} bytes)")),
         SqliteError::Io(msg) => StoreError::Storage(msg),
     }

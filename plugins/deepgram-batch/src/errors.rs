@@ -1,0 +1,122 @@
+//! Deepgram errors and host errors as plugin errors.
+//!
+//! The body is one of three shapes (provider-protocols.md §2.5): legacy
+//! `{"err_code","err_msg","request_id"}`, modern `{"category","message","details",
+//! "request_id"}`, or plain text. The message shown to the user is `err_msg`, else
+//! `message`, else the text, with the request id for support.
+
+use scribe_plugin_api::stt_batch::scribe::plugin::http::HttpError;
+use scribe_plugin_api::stt_batch::scribe::plugin::types::{PluginError, RateLimit};
+use serde::Deserialize;
+
+/// Longest provider text quoted in an error.
+const MAX_MESSAGE: usize = 300;
+
+#[derive(Deserialize, Default)]
+struct ErrorBody {
+    err_msg: Option<String>,
+    message: Option<String>,
+    details: Option<String>,
+    request_id: Option<String>,
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+fn truncate(text: &str) -> String {
+    let text = text.trim();
+    match text.char_indices().nth(MAX_MESSAGE) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// The provider's message for a failed response.
+pub fn message(status: u16, headers: &[(String, String)], body: &[u8]) -> String {
+    let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    let text = parsed
+        .err_msg
+        .or(parsed.message.map(|m| match parsed.details {
+            Some(d) if !d.is_empty() => format!("{m} ({d})"),
+            _ => m,
+        }))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let text = if text.trim().is_empty() { format!("HTTP {status}") } else { truncate(&text) };
+    let request_id = parsed.request_id.or_else(|| header(headers, "dg-request-id").map(String::from));
+    match request_id {
+        Some(id) => format!("Deepgram: {text} (request {id})"),
+        None => format!("Deepgram: {text}"),
+    }
+}
+
+/// `Retry-After` in seconds, as ms. (The HTTP-date form is not used by Deepgram.)
+fn retry_after_ms(headers: &[(String, String)]) -> Option<u64> {
+    header(headers, "retry-after")?.trim().parse::<u64>().ok().map(|s| s.saturating_mul(1000))
+}
+
+/// Maps a non-2xx response.
+pub fn from_response(status: u16, headers: &[(String, String)], body: &[u8]) -> PluginError {
+    let message = message(status, headers, body);
+    match status {
+        401 | 402 | 403 => PluginError::Unauthorized(message),
+        429 => PluginError::RateLimited(RateLimit { message, retry_after_ms: retry_after_ms(headers) }),
+        400 | 413 | 415 | 422 => PluginError::BadInput(message),
+        408 | 500..=599 => PluginError::Unavailable(message),
+        _ => PluginError::Other(message),
+    }
+}
+
+/// Maps a failure of the host's HTTP capability.
+pub fn from_host(err: HttpError) -> PluginError {
+    match err {
+        HttpError::Denied(m) => PluginError::Denied(m),
+        HttpError::Timeout => PluginError::Unavailable("Deepgram did not answer in time".into()),
+        HttpError::Connection(m) => PluginError::Unavailable(format!("could not reach Deepgram: {m}")),
+        HttpError::TooLarge(n) => PluginError::Other(format!("Deepgram's answer exceeded {n} bytes")),
+        HttpError::InvalidRequest(m) => PluginError::Other(format!("invalid request: {m}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn statuses_and_bodies() {
+        let legacy_401 = br#"{"err_code":"INVALID_AUTH","err_msg":"Invalid credentials.","request_id":"8c8e"}"#;
+        let modern_400 = br#"{"category":"INVALID_JSON","message":"Invalid JSON submitted.","details":"Json deserialize error","request_id":"r2"}"#;
+        let legacy_429 = br#"{"err_code":"TOO_MANY_REQUESTS","err_msg":"Too many requests. Please try again later","request_id":"r3"}"#;
+        let odd_503 = br#"{"error_code":"Service Unavailable","err_msg":"Please try again later","request_id":"r4"}"#;
+        let cases: Vec<(u16, Vec<(String, String)>, &[u8], &str)> = vec![
+            (401, h(&[]), legacy_401, "Unauthorized: Deepgram: Invalid credentials. (request 8c8e)"),
+            (402, h(&[]), b"{\"err_msg\":\"no credits\"}", "Unauthorized: Deepgram: no credits"),
+            (403, h(&[]), b"{\"err_msg\":\"no model\"}", "Unauthorized: Deepgram: no model"),
+            (400, h(&[]), modern_400, "BadInput: Deepgram: Invalid JSON submitted. (Json deserialize error) (request r2)"),
+            (413, h(&[("dg-request-id", "r5")]), b"", "BadInput: Deepgram: HTTP 413 (request r5)"),
+            (429, h(&[("Retry-After", "7")]), legacy_429, "RateLimited(7000): Deepgram: Too many requests. Please try again later (request r3)"),
+            (429, h(&[]), legacy_429, "RateLimited(-): Deepgram: Too many requests. Please try again later (request r3)"),
+            (503, h(&[]), odd_503, "Unavailable: Deepgram: Please try again later (request r4)"),
+            (404, h(&[]), b"UUID parsing failed: bad", "Other: Deepgram: UUID parsing failed: bad"),
+        ];
+        for (status, headers, body, want) in cases {
+            let got = match from_response(status, &headers, body) {
+                PluginError::Unauthorized(m) => format!("Unauthorized: {m}"),
+                PluginError::BadInput(m) => format!("BadInput: {m}"),
+                PluginError::Unavailable(m) => format!("Unavailable: {m}"),
+                PluginError::Other(m) => format!("Other: {m}"),
+                PluginError::Denied(m) => format!("Denied: {m}"),
+                PluginError::RateLimited(r) => format!(
+                    "RateLimited({}): {}",
+                    r.retry_after_ms.map_or("-".to_string(), |ms| ms.to_string()),
+                    r.message
+                ),
+            };
+            assert_eq!(got, want, "status {status}");
+        }
+    }
+}
