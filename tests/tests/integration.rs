@@ -2,6 +2,7 @@
 //! components. Run with `cargo xtask test`.
 
 mod config;
+mod deepgram_batch;
 mod sandbox;
 mod security;
 mod store;
