@@ -21,7 +21,6 @@ pub use error::ApiError;
 pub use events::Event;
 pub use security::SecurityPolicy;
 
-use crate::library::Library;
 use crate::plugin::registry::PluginRegistry;
 
 /// Events buffered per WebSocket client before it counts as lagging and is dropped.
@@ -35,7 +34,6 @@ pub struct AppState {
 
 pub struct AppInner {
     pub registry: Arc<PluginRegistry>,
-    pub library: Option<Library>,
     pub security: SecurityPolicy,
     pub events: broadcast::Sender<Event>,
 }
@@ -48,9 +46,9 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(registry: Arc<PluginRegistry>, library: Option<Library>, security: SecurityPolicy) -> AppState {
+    pub fn new(registry: Arc<PluginRegistry>, security: SecurityPolicy) -> AppState {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        AppState { inner: Arc::new(AppInner { registry, library, security, events }) }
+        AppState { inner: Arc::new(AppInner { registry, security, events }) }
     }
 }
 

@@ -17,8 +17,6 @@ use super::AppState;
 pub enum Event {
     /// First message on every connection.
     Hello { version: &'static str },
-    /// A plugin's state changed.
-    PluginState { id: String, state: String },
 }
 
 pub fn router() -> Router<AppState> {

@@ -39,7 +39,6 @@ pub struct PluginEntry {
     pub problems: Vec<String>,
     /// True when a credential could not be resolved: calls needing it are refused.
     pub unconfigured: bool,
-    pub cache: Option<CacheOutcome>,
 }
 
 /// Public view of a plugin for the API. Never contains a secret.
@@ -155,7 +154,6 @@ impl PluginRegistry {
                 load_error: None,
                 problems: ungranted,
                 unconfigured: false,
-                cache: None,
             };
             for problem in &entry.problems {
                 tracing::warn!(plugin = %id, "{problem}");
@@ -192,7 +190,7 @@ impl PluginRegistry {
             .await;
             match loaded {
                 Ok((handle, cache)) => {
-                    entry.cache = Some(cache);
+                    tracing::info!(plugin = %id, world = manifest.world.as_str(), ?cache, "plugin loaded");
                     match handle.describe().await {
                         Ok(description)
                             if description.id == manifest.id && description.version == manifest.version =>
