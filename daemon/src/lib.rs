@@ -16,6 +16,7 @@
 //! - [`daemon`]: start-up and shutdown of the whole.
 
 pub mod api;
+pub mod audio;
 pub mod config;
 pub mod daemon;
 pub mod host;

@@ -1,6 +1,7 @@
 //! Integration tests: the real daemon on `127.0.0.1:0`, real SQLite files, the real plugin
 //! components. Run with `cargo xtask test`.
 
+mod audio;
 mod config;
 mod deepgram_batch;
 mod sandbox;

@@ -1,0 +1,165 @@
+//! Probing and decoding with symphonia, down-mixed to mono `f32`, one packet at a time.
+//!
+//! Hostile files are expected: absurd parameters are refused before anything is allocated
+//! from them, packet sizes are capped, a decoder panic becomes a "corrupt" error instead of
+//! taking the daemon down, and a run of undecodable packets ends the file as corrupt.
+
+use std::fs::File;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{CODEC_TYPE_NULL, Decoder, DecoderOptions};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::{FormatOptions, FormatReader};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+use super::AudioError;
+
+/// Highest sample rate accepted; real recordings stop at 384 kHz.
+const MAX_SAMPLE_RATE: u32 = 768_000;
+/// Most channels accepted (7.1.4 and then some).
+const MAX_CHANNELS: usize = 32;
+/// Largest decoded packet accepted, in frames: real codecs stay far below (FLAC's maximum
+/// block is 65,535), and a forged header must not make us allocate gigabytes.
+const MAX_PACKET_FRAMES: usize = 1 << 20;
+/// Undecodable packets in a row after which the file is declared corrupt.
+const MAX_CONSECUTIVE_ERRORS: usize = 32;
+
+/// A decoder producing mono samples.
+pub struct MonoDecoder {
+    format: Box<dyn FormatReader>,
+    decoder: Box<dyn Decoder>,
+    track_id: u32,
+    sample_rate: u32,
+    channels: usize,
+    codec: String,
+    mono: Vec<f32>,
+    buffer: Option<SampleBuffer<f32>>,
+}
+
+fn corrupt(err: impl std::fmt::Display) -> AudioError {
+    AudioError::Corrupt(err.to_string())
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "decoder panicked".into())
+}
+
+impl MonoDecoder {
+    pub fn open(path: &Path) -> Result<MonoDecoder, AudioError> {
+        let file = File::open(path)?;
+        if file.metadata()?.len() == 0 {
+            return Err(AudioError::Corrupt("the file is empty".into()));
+        }
+        let stream = MediaSourceStream::new(Box::new(file), Default::default());
+        let mut hint = Hint::new();
+        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            hint.with_extension(ext);
+        }
+        let probed = catch_unwind(AssertUnwindSafe(|| {
+            symphonia::default::get_probe().format(&hint, stream, &FormatOptions::default(), &MetadataOptions::default())
+        }))
+        .map_err(|p| AudioError::Corrupt(panic_message(&*p)))?
+        .map_err(|err| match err {
+            SymError::Unsupported(what) => AudioError::Unsupported(format!("not a recognised audio format ({what})")),
+            SymError::IoError(e) => AudioError::Corrupt(format!("the file ends too early ({e})")),
+            other => corrupt(other),
+        })?;
+        let format = probed.format;
+        let track = format
+            .tracks()
+            .iter()
+            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+            .ok_or_else(|| AudioError::Unsupported("the file has no audio track".into()))?;
+        let params = &track.codec_params;
+        let sample_rate = params.sample_rate.filter(|r| (1..=MAX_SAMPLE_RATE).contains(r)).ok_or_else(|| {
+            AudioError::Corrupt(format!("sample rate {:?} is not plausible", params.sample_rate))
+        })?;
+        let channels = params.channels.map(|c| c.count()).unwrap_or(0);
+        if channels == 0 || channels > MAX_CHANNELS {
+            return Err(AudioError::Corrupt(format!("{channels} channels is not plausible")));
+        }
+        let decoder = symphonia::default::get_codecs()
+            .make(params, &DecoderOptions::default())
+            .map_err(|err| AudioError::Unsupported(format!("codec not supported ({err})")))?;
+        let codec = symphonia::default::get_codecs()
+            .get_codec(params.codec)
+            .map(|d| d.short_name.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let track_id = track.id;
+        Ok(MonoDecoder { format, decoder, track_id, sample_rate, channels, codec, mono: Vec::new(), buffer: None })
+    }
+
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    pub fn codec_name(&self) -> String {
+        self.codec.clone()
+    }
+
+    /// The next decoded packet as mono samples; `None` at the end of the stream.
+    pub fn next_chunk(&mut self) -> Result<Option<&[f32]>, AudioError> {
+        let mut errors = 0;
+        loop {
+            let packet = match self.format.next_packet() {
+                Ok(packet) => packet,
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(SymError::ResetRequired) => return Ok(None),
+                Err(err) => return Err(corrupt(err)),
+            };
+            if packet.track_id() != self.track_id {
+                continue;
+            }
+            let decoder = &mut self.decoder;
+            let slot = &mut self.buffer;
+            let channels = self.channels;
+            // Decode and copy out inside the guard: a panic anywhere in symphonia's handling
+            // of this packet becomes an error.
+            let decoded = catch_unwind(AssertUnwindSafe(move || -> Result<(), SymError> {
+                let audio = decoder.decode(&packet)?;
+                let spec = *audio.spec();
+                let frames = audio.capacity();
+                if frames > MAX_PACKET_FRAMES || spec.channels.count() != channels {
+                    return Err(SymError::DecodeError("a packet does not match the stream's parameters"));
+                }
+                let buffer = match slot {
+                    Some(b) if b.capacity() >= frames * channels => b,
+                    slot => slot.insert(SampleBuffer::<f32>::new(frames as u64, spec)),
+                };
+                buffer.copy_interleaved_ref(audio);
+                Ok(())
+            }));
+            match decoded {
+                Err(payload) => return Err(AudioError::Corrupt(panic_message(&*payload))),
+                Ok(Err(SymError::DecodeError(_))) => {
+                    errors += 1;
+                    if errors > MAX_CONSECUTIVE_ERRORS {
+                        return Err(AudioError::Corrupt("too many undecodable packets".into()));
+                    }
+                    continue;
+                }
+                Ok(Err(SymError::IoError(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Ok(Err(err)) => return Err(corrupt(err)),
+                Ok(Ok(())) => {}
+            }
+            let Some(buffer) = &self.buffer else { continue };
+            let interleaved = buffer.samples();
+            self.mono.clear();
+            let scale = 1.0 / self.channels as f32;
+            self.mono.extend(interleaved.chunks_exact(self.channels).map(|frame| frame.iter().sum::<f32>() * scale));
+            return Ok(Some(&self.mono));
+        }
+    }
+}
