@@ -6,7 +6,7 @@
 //! again and credentials go only to the origin they were configured for.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -26,10 +26,13 @@ const MAX_REDIRECTS: usize = 5;
 /// Response headers handed to a guest; bounds host work on a hostile server.
 const MAX_RESPONSE_HEADERS: usize = 200;
 
-/// A reqwest client whose DNS answers are filtered by the plugin's grants.
-#[derive(Clone)]
+/// A reqwest client whose DNS answers are filtered by the plugin's grants. Built on first
+/// use: loading the system's TLS roots costs ~50 ms, which start-up should not pay for
+/// plugins that have not made a request yet.
 pub struct HttpClient {
-    client: reqwest::Client,
+    grants: Grants,
+    connect_timeout: Duration,
+    client: OnceLock<Result<reqwest::Client, String>>,
 }
 
 /// Resolver that refuses special addresses (loopback, private, link-local, ...) unless the
@@ -59,14 +62,23 @@ impl Resolve for GuardedResolver {
 }
 
 impl HttpClient {
-    pub fn new(grants: &Grants, connect_timeout: Duration) -> anyhow::Result<HttpClient> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(connect_timeout)
-            .dns_resolver(Arc::new(GuardedResolver { grants: grants.clone() }))
-            .build()?;
-        Ok(HttpClient { client })
+    pub fn new(grants: &Grants, connect_timeout: Duration) -> HttpClient {
+        HttpClient { grants: grants.clone(), connect_timeout, client: OnceLock::new() }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, HttpError> {
+        self.client
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .no_proxy()
+                    .connect_timeout(self.connect_timeout)
+                    .dns_resolver(Arc::new(GuardedResolver { grants: self.grants.clone() }))
+                    .build()
+                    .map_err(|err| error_chain(&err))
+            })
+            .as_ref()
+            .map_err(|err| HttpError::Connection(format!("the HTTP client could not be set up: {err}")))
     }
 }
 
@@ -157,7 +169,7 @@ impl PluginServices {
             inject_credentials(self, &origin, &mut headers).map_err(|msg| {
                 HttpError::Denied(msg)
             })?;
-            let mut builder = self.http.client.request(method.clone(), url.clone()).headers(headers);
+            let mut builder = self.http.client()?.request(method.clone(), url.clone()).headers(headers);
             if let Some(bytes) = &body {
                 if !bytes.is_empty() {
                     builder = builder.body(bytes.clone());

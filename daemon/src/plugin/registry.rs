@@ -177,7 +177,7 @@ impl PluginRegistry {
                 data_dir,
                 PluginServices {
                     id: Arc::from(id.as_str()),
-                    http: HttpClient::new(&grants, limits.connect_timeout)?,
+                    http: HttpClient::new(&grants, limits.connect_timeout),
                     sqlite: None,
                     grants,
                     limits,

@@ -3,7 +3,9 @@
 //!
 //! - start-up to serving, with a cold and with a warm compiled-component cache;
 //! - per-call overhead of a plugin call carrying one 20 ms audio frame (640 bytes);
-//! - RSS of this process after start-up with all plugins loaded.
+//! - RSS of this process after start-up with all plugins loaded;
+//! - with `--audio FILE`: decode + resample speed as a multiple of real time, and the peak
+//!   RSS while converting (the output is discarded, as the point is the ingest path).
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,10 @@ const FRAME_BYTES: usize = 640;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(file) = args.iter().position(|a| a == "--audio").and_then(|i| args.get(i + 1)) {
+        return audio(std::path::Path::new(file));
+    }
     let cache = tempfile::tempdir()?;
     let setup = || {
         let mut s = Setup::new().with_hostile(&[], "");
@@ -58,5 +64,37 @@ async fn main() -> anyhow::Result<()> {
         pct(0.99)
     );
     warm.daemon.shutdown().await?;
+    Ok(())
+}
+
+/// Peak resident set size of this process, bytes.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+}
+
+fn audio(path: &std::path::Path) -> anyhow::Result<()> {
+    let before = peak_rss().unwrap_or(0);
+    let started = Instant::now();
+    let mut checksum = 0i64;
+    let summary = scribed::audio::convert(path, &mut |chunk| {
+        checksum = checksum.wrapping_add(chunk.iter().map(|&s| i64::from(s)).sum::<i64>());
+        Ok(())
+    })?;
+    let elapsed = started.elapsed();
+    let audio_secs = summary.duration_ms as f64 / 1000.0;
+    println!(
+        "convert {} ({}, {} Hz, {} ch, {:.0} s of audio): {:.2?}, {:.0}x real time, peak RSS {} MiB (was {} MiB), checksum {checksum}",
+        path.display(),
+        summary.codec,
+        summary.source_rate,
+        summary.source_channels,
+        audio_secs,
+        elapsed,
+        audio_secs / elapsed.as_secs_f64(),
+        peak_rss().unwrap_or(0) >> 20,
+        before >> 20,
+    );
     Ok(())
 }
