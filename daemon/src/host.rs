@@ -2,6 +2,7 @@
 //! function checks the plugin's [`Grants`](crate::plugin::capability::Grants) first and
 //! returns a WIT error value on denial, never a trap; every I/O has a timeout and a size cap.
 
+pub mod audio;
 pub mod http;
 pub mod platform;
 pub mod sqlite;

@@ -5,7 +5,7 @@ use scribe_tests::fake_deepgram::{FakeDeepgram, Fault, Script};
 use scribe_tests::{Setup, TestDaemon};
 use scribed::config::CredentialConfig;
 use scribed::plugin::bindings::types::PluginError;
-use scribed::stt::{AudioEncoding, AudioFormat, BatchStt, Request};
+use scribed::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 
 const KEY: &str = "dg-test-key-5d1e";
 const AUDIO: &[u8] = b"RIFF\x24\x00\x00\x00WAVEfmt not really audio, the fake only hashes it";
@@ -27,12 +27,13 @@ fn stt(daemon: &TestDaemon) -> BatchStt {
     BatchStt::new(daemon.daemon.registry().handle("deepgram-batch").expect("loaded").clone()).expect("world")
 }
 
-fn wav(audio: &[u8]) -> Request {
-    Request {
-        format: AudioFormat { encoding: AudioEncoding::Wav, sample_rate: 16_000, channels: 1 },
-        audio: audio.to_vec(),
-        language: None,
-    }
+/// Transcribes `audio`, written to a file as the job queue would have it.
+async fn transcribe(stt: &BatchStt, audio: &[u8]) -> Result<Result<scribed::stt::Transcript, PluginError>, scribed::plugin::handle::CallError> {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), audio).expect("write");
+    let input = AudioInput::from_path(file.path()).expect("audio");
+    let format = AudioFormat { encoding: AudioEncoding::Wav, sample_rate: 16_000, channels: 1 };
+    stt.transcribe(format, input, None).await
 }
 
 async fn fake() -> FakeDeepgram {
@@ -44,7 +45,7 @@ async fn transcribes_through_the_fake_with_the_injected_key() {
     let fake = fake().await;
     fake.script(AUDIO, Script::from_text("Hello there. Second speaker, here.", 4.0));
     let daemon = daemon(&fake, KEY).await;
-    let transcript = stt(&daemon).transcribe(wav(AUDIO)).await.expect("no trap").expect("transcribed");
+    let transcript = transcribe(&stt(&daemon), AUDIO).await.expect("no trap").expect("transcribed");
     let words: Vec<(&str, &str, u64, u64, Option<u32>)> = transcript
         .words
         .iter()
@@ -80,7 +81,7 @@ async fn provider_errors_become_plugin_errors_the_queue_can_act_on() {
     let stt = stt(&daemon);
 
     fake.push_fault(Fault::Status { status: 429, retry_after: Some(3) });
-    match stt.transcribe(wav(AUDIO)).await.expect("no trap") {
+    match transcribe(&stt, AUDIO).await.expect("no trap") {
         Err(PluginError::RateLimited(limit)) => {
             assert_eq!(limit.retry_after_ms, Some(3_000));
             assert!(limit.message.contains("Too many requests"), "{}", limit.message);
@@ -89,16 +90,16 @@ async fn provider_errors_become_plugin_errors_the_queue_can_act_on() {
         other => panic!("expected rate-limited, got {other:?}"),
     }
     fake.push_fault(Fault::Status { status: 503, retry_after: None });
-    assert!(matches!(stt.transcribe(wav(AUDIO)).await, Ok(Err(PluginError::Unavailable(m))) if m.contains("try again later")));
+    assert!(matches!(transcribe(&stt, AUDIO).await, Ok(Err(PluginError::Unavailable(m))) if m.contains("try again later")));
     fake.push_fault(Fault::Status { status: 402, retry_after: None });
-    assert!(matches!(stt.transcribe(wav(AUDIO)).await, Ok(Err(PluginError::Unauthorized(m))) if m.contains("credits")));
+    assert!(matches!(transcribe(&stt, AUDIO).await, Ok(Err(PluginError::Unauthorized(m))) if m.contains("credits")));
     fake.push_fault(Fault::Truncated);
-    assert!(matches!(stt.transcribe(wav(AUDIO)).await, Ok(Err(PluginError::Other(m))) if m.contains("could not read")));
-    let unknown = stt.transcribe(wav(b"bytes the fake has no script for")).await;
+    assert!(matches!(transcribe(&stt, AUDIO).await, Ok(Err(PluginError::Other(m))) if m.contains("could not read")));
+    let unknown = transcribe(&stt, b"bytes the fake has no script for").await;
     assert!(matches!(&unknown, Ok(Err(PluginError::BadInput(m))) if m.contains("corrupt or unsupported data")), "{unknown:?}");
-    assert!(matches!(stt.transcribe(wav(b"")).await, Ok(Err(PluginError::BadInput(_)))));
+    assert!(matches!(transcribe(&stt, b"").await, Ok(Err(PluginError::BadInput(_)))));
     // After all that, the plugin still works: provider errors are values, not traps.
-    assert!(matches!(stt.transcribe(wav(AUDIO)).await, Ok(Ok(t)) if t.words.len() == 1));
+    assert!(matches!(transcribe(&stt, AUDIO).await, Ok(Ok(t)) if t.words.len() == 1));
     assert_eq!(daemon.get_json("/api/v1/plugins/deepgram-batch").await.expect("view")["health"]["restarts"], 0);
 }
 
@@ -107,6 +108,6 @@ async fn a_wrong_key_is_reported_as_unauthorized() {
     let fake = fake().await;
     fake.script(AUDIO, Script::from_text("Never.", 1.0));
     let daemon = daemon(&fake, "not-the-key").await;
-    let outcome = stt(&daemon).transcribe(wav(AUDIO)).await.expect("no trap");
+    let outcome = transcribe(&stt(&daemon), AUDIO).await.expect("no trap");
     assert!(matches!(&outcome, Err(PluginError::Unauthorized(m)) if m.contains("Invalid credentials.")), "{outcome:?}");
 }

@@ -4,18 +4,25 @@
 use scribe_tests::recorder::Recorder;
 use scribe_tests::{Setup, TestDaemon, rss_bytes};
 use scribed::plugin::handle::CallError;
-use scribed::stt::{AudioEncoding, AudioFormat, BatchStt, Request};
+use scribed::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 use scribed::plugin::bindings::types::PluginError;
 
 /// A 20 ms frame of 16 kHz mono s16le.
 const FRAME_BYTES: usize = 640;
 
-fn request(command: &str) -> Request {
-    Request {
-        format: AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: 16_000, channels: 1 },
-        audio: vec![0; FRAME_BYTES],
-        language: Some(command.to_string()),
-    }
+type Outcome = Result<Result<scribed::stt::Transcript, PluginError>, CallError>;
+
+/// Calls the hostile plugin with `command`, over an audio file of `size` bytes.
+async fn run_sized(stt: &BatchStt, command: &str, size: usize) -> Outcome {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), vec![0x11u8; size]).expect("write audio");
+    let audio = AudioInput::from_path(file.path()).expect("audio");
+    let format = AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: 16_000, channels: 1 };
+    stt.transcribe(format, audio, Some(command.to_string())).await
+}
+
+async fn run(stt: &BatchStt, command: &str) -> Outcome {
+    run_sized(stt, command, FRAME_BYTES).await
 }
 
 fn hostile(daemon: &TestDaemon) -> BatchStt {
@@ -24,7 +31,7 @@ fn hostile(daemon: &TestDaemon) -> BatchStt {
 }
 
 /// The words of a successful transcript.
-fn words(result: Result<Result<scribed::stt::Transcript, PluginError>, CallError>) -> Vec<String> {
+fn words(result: Outcome) -> Vec<String> {
     match result {
         Ok(Ok(t)) => t.words.into_iter().map(|w| w.punctuated).collect(),
         other => panic!("expected a transcript, got {other:?}"),
@@ -41,11 +48,11 @@ async fn infinite_loop_is_interrupted_and_the_next_call_gets_a_fresh_instance() 
     setup.config.sandbox.call_cpu_budget_ms = 2_000;
     let daemon = setup.start().await.expect("daemon starts");
     let stt = hostile(&daemon);
-    assert_eq!(words(stt.transcribe(request("echo")).await), vec![FRAME_BYTES.to_string()]);
+    assert_eq!(words(run(&stt, "echo").await), vec![FRAME_BYTES.to_string()]);
 
     let looping = tokio::spawn({
         let stt = stt.clone();
-        async move { stt.transcribe(request("loop")).await }
+        async move { run(&stt, "loop").await }
     });
     // The daemon keeps answering while the plugin spins.
     let health = daemon.get_json("/healthz").await.expect("healthz answers during the loop");
@@ -55,7 +62,7 @@ async fn infinite_loop_is_interrupted_and_the_next_call_gets_a_fresh_instance() 
     let outcome = looping.await.expect("task");
     assert!(matches!(outcome, Err(CallError::Timeout { .. })), "{outcome:?}");
 
-    assert_eq!(words(stt.transcribe(request("echo")).await), vec![FRAME_BYTES.to_string()]);
+    assert_eq!(words(run(&stt, "echo").await), vec![FRAME_BYTES.to_string()]);
     let view = plugin_health(&daemon).await;
     assert_eq!(view["health"]["restarts"], 1, "{view}");
     assert_eq!(view["state"], "healthy", "a success closes the breaker again: {view}");
@@ -68,7 +75,7 @@ async fn memory_bomb_stops_at_the_cap_and_host_memory_stays_bounded() {
     let daemon = setup.start().await.expect("daemon starts");
     let stt = hostile(&daemon);
     let before = rss_bytes().expect("rss");
-    let outcome = stt.transcribe(request("grow")).await;
+    let outcome = run(&stt, "grow").await;
     let after = rss_bytes().expect("rss");
     assert!(matches!(outcome, Err(CallError::MemoryLimit { limit_mb: 48, .. })), "{outcome:?}");
     let grown_mb = after.saturating_sub(before) >> 20;
@@ -76,7 +83,7 @@ async fn memory_bomb_stops_at_the_cap_and_host_memory_stays_bounded() {
     // run in this process at the same time, hence the slack; without the cap the guest would
     // take its whole 4 GiB address space.
     assert!(grown_mb < CAP_MB + 64, "host RSS grew by {grown_mb} MiB for a {CAP_MB} MiB cap");
-    assert_eq!(words(stt.transcribe(request("echo")).await), vec![FRAME_BYTES.to_string()]);
+    assert_eq!(words(run(&stt, "echo").await), vec![FRAME_BYTES.to_string()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,10 +94,10 @@ async fn repeated_traps_open_the_circuit_breaker_and_it_is_reported() {
     let daemon = setup.start().await.expect("daemon starts");
     let stt = hostile(&daemon);
     for attempt in 1..=3 {
-        let outcome = stt.transcribe(request("trap")).await;
+        let outcome = run(&stt, "trap").await;
         assert!(matches!(outcome, Err(CallError::Trap { .. })), "attempt {attempt}: {outcome:?}");
     }
-    let outcome = stt.transcribe(request("echo")).await;
+    let outcome = run(&stt, "echo").await;
     assert!(matches!(outcome, Err(CallError::CircuitOpen { .. })), "{outcome:?}");
 
     let view = plugin_health(&daemon).await;
@@ -104,7 +111,7 @@ async fn repeated_traps_open_the_circuit_breaker_and_it_is_reported() {
     assert_eq!(entry.expect("hostile listed")["state"], "circuit-open");
 }
 
-fn denied(result: Result<Result<scribed::stt::Transcript, PluginError>, CallError>) -> String {
+fn denied(result: Outcome) -> String {
     match result {
         Ok(Err(PluginError::Denied(message))) => message,
         other => panic!("expected a denial as an error value, got {other:?}"),
@@ -128,7 +135,7 @@ async fn outbound_requests_are_checked_and_credentials_stay_in_the_host() {
     let stt = hostile(&daemon);
     let fetch = |url: String| {
         let stt = stt.clone();
-        async move { stt.transcribe(request(&format!("fetch {url}"))).await }
+        async move { run(&stt, &format!("fetch {url}")).await }
     };
 
     let message = denied(fetch("http://api.ungranted.example/".into()).await);
@@ -142,7 +149,7 @@ async fn outbound_requests_are_checked_and_credentials_stay_in_the_host() {
 
     // The granted server answers, and sees the injected credential.
     assert_eq!(words(fetch(granted.url("/ok")).await), vec!["200", "ok"]);
-    let seen = words(stt.transcribe(request(&format!("headers {}", granted.url("/headers")))).await);
+    let seen = words(run(&stt, &format!("headers {}", granted.url("/headers"))).await);
     assert!(seen.iter().all(|w| !w.contains(CANARY)), "the guest never sees the credential: {seen:?}");
     assert_eq!(seen, vec!["x-test: hostile", "status 200"]);
     let recorded = granted.requests();
@@ -152,7 +159,7 @@ async fn outbound_requests_are_checked_and_credentials_stay_in_the_host() {
 
     // A plugin cannot set its own Authorization header.
     let before = granted.requests().len();
-    let outcome = stt.transcribe(request(&format!("auth {}", granted.url("/steal")))).await;
+    let outcome = run(&stt, &format!("auth {}", granted.url("/steal"))).await;
     assert!(matches!(&outcome, Ok(Err(PluginError::BadInput(m))) if m.contains("invalid-request")), "{outcome:?}");
     assert_eq!(granted.requests().len(), before, "the request was not sent");
 
@@ -173,7 +180,16 @@ async fn requests_needing_a_missing_credential_are_not_sent() {
     let daemon = Setup::new().with_hostile(&[provider.origin()], &grants).start().await.expect("daemon starts");
     let view = plugin_health(&daemon).await;
     assert_eq!(view["configured"], false, "{view}");
-    let message = denied(hostile(&daemon).transcribe(request(&format!("fetch {}", provider.url("/")))).await);
+    let message = denied(run(&hostile(&daemon), &format!("fetch {}", provider.url("/"))).await);
     assert!(message.contains("not configured"), "{message}");
     assert!(provider.requests().is_empty(), "no unauthenticated request went out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audio_of_the_call_is_readable_in_pieces() {
+    let daemon = Setup::new().with_hostile(&[], "").start().await.expect("daemon starts");
+    let stt = hostile(&daemon);
+    // 200,000 bytes take several 64 KiB reads, the last one short.
+    assert_eq!(words(run_sized(&stt, "read", 200_000).await), vec!["200000"]);
+    assert_eq!(words(run_sized(&stt, "read", 0).await), vec!["0"]);
 }

@@ -16,7 +16,8 @@ use reqwest::{Method as ReqMethod, StatusCode};
 use tokio::time::Instant;
 use url::Url;
 
-use crate::plugin::bindings::http::{self, HttpError, Method, Request, Response};
+use crate::host::audio::AudioInput;
+use crate::plugin::bindings::http::{self, HttpError, Method, Request, RequestBody, Response};
 use crate::plugin::capability::{Denied, Grants};
 use crate::plugin::services::PluginServices;
 use crate::plugin::state::PluginState;
@@ -143,19 +144,26 @@ pub fn inject_credentials(
 }
 
 impl PluginServices {
-    /// Sends a plugin's request: the whole policy of outbound HTTP.
-    pub async fn http_send(&self, request: Request) -> Result<Response, HttpError> {
+    /// Sends a plugin's request: the whole policy of outbound HTTP. `audio` is the current
+    /// call's audio, for requests whose body is `audio`.
+    pub async fn http_send(&self, request: Request, audio: Option<AudioInput>) -> Result<Response, HttpError> {
         let deadline_len = request
             .timeout_ms
             .map(|ms| Duration::from_millis(u64::from(ms)).min(self.limits.http_timeout))
             .unwrap_or(self.limits.http_timeout);
         let deadline = Instant::now() + deadline_len;
-        if request.body.len() as u64 > self.limits.max_request_body {
-            return Err(HttpError::TooLarge(self.limits.max_request_body));
-        }
+        let body = match request.body {
+            RequestBody::Bytes(bytes) if bytes.len() as u64 > self.limits.max_request_body => {
+                return Err(HttpError::TooLarge(self.limits.max_request_body));
+            }
+            RequestBody::Bytes(bytes) => Body::Bytes(bytes),
+            RequestBody::Audio => Body::Audio(audio.ok_or_else(|| {
+                HttpError::InvalidRequest("an audio body needs a transcription in progress".into())
+            })?),
+        };
         let base_headers = guest_headers(self, &request.headers).map_err(HttpError::InvalidRequest)?;
         let mut method = method(request.method);
-        let mut body = Some(request.body);
+        let mut body = Some(body);
         let mut url_text = request.url;
         for _hop in 0..=MAX_REDIRECTS {
             let (url, origin) = self.grants.check_url(&url_text).map_err(|d| {
@@ -170,10 +178,18 @@ impl PluginServices {
                 HttpError::Denied(msg)
             })?;
             let mut builder = self.http.client()?.request(method.clone(), url.clone()).headers(headers);
-            if let Some(bytes) = &body {
-                if !bytes.is_empty() {
-                    builder = builder.body(bytes.clone());
+            match &body {
+                Some(Body::Bytes(bytes)) if !bytes.is_empty() => builder = builder.body(bytes.clone()),
+                Some(Body::Audio(input)) => {
+                    // Re-opened on every hop: a 307/308 redirect resends the whole file.
+                    let file = tokio::fs::File::open(&input.path)
+                        .await
+                        .map_err(|err| HttpError::Connection(format!("opening the audio: {err}")))?;
+                    builder = builder
+                        .header(reqwest::header::CONTENT_LENGTH, input.size)
+                        .body(reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file)));
                 }
+                _ => {}
             }
             let response = tokio::time::timeout_at(deadline, builder.send())
                 .await
@@ -198,6 +214,12 @@ impl PluginServices {
         }
         Err(HttpError::Connection(format!("more than {MAX_REDIRECTS} redirects")))
     }
+}
+
+/// A request body as the host sends it.
+enum Body {
+    Bytes(Vec<u8>),
+    Audio(AudioInput),
 }
 
 fn redirect_target(current: &Url, headers: &HeaderMap) -> Option<Url> {
@@ -265,6 +287,7 @@ async fn read_response(
 impl http::Host for PluginState {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
         let services = self.services.clone();
-        Ok(self.host_io(services.http_send(request)).await)
+        let audio = self.audio.clone();
+        Ok(self.host_io(services.http_send(request, audio)).await)
     }
 }

@@ -9,6 +9,7 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::services::PluginServices;
+use crate::host::audio::AudioInput;
 use crate::host::websocket::WsState;
 
 /// Instances, tables and table elements a plugin may create. Components built from Rust need
@@ -73,6 +74,8 @@ pub struct PluginState {
     /// Time the current call spent waiting in host I/O; not charged to the guest's budget.
     pub host_time: Duration,
     pub websockets: WsState,
+    /// Audio of the `transcribe` call in progress, if any.
+    pub audio: Option<AudioInput>,
 }
 
 impl PluginState {
@@ -91,6 +94,7 @@ impl PluginState {
             call_started: Instant::now(),
             host_time: Duration::ZERO,
             websockets: WsState::new(services.id.clone()),
+            audio: None,
             services,
         }
     }

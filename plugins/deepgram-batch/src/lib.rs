@@ -2,7 +2,7 @@
 //!
 //! Sits between the host's file job queue and Deepgram's `POST /v1/listen`: it builds the
 //! request from the operator's settings ([`options`]), sends the audio through the host's
-//! `http` capability (the host adds the `Authorization` header; this plugin never sees the
+//! `http` capability as a host-streamed body (the host adds the `Authorization` header; this plugin never sees the
 //! key), and turns the answer into our words ([`response`]) or a plugin error the host can
 //! act on ([`errors`]: retry rate limits and outages, never retry credential problems).
 
@@ -10,7 +10,7 @@ mod errors;
 mod options;
 mod response;
 
-use scribe_plugin_api::stt_batch::scribe::plugin::http::{self, Method, Request};
+use scribe_plugin_api::stt_batch::scribe::plugin::http::{self, Method, Request, RequestBody};
 use scribe_plugin_api::stt_batch::scribe::plugin::types::{
     AudioEncoding, Capabilities, PluginError, PluginInfo,
 };
@@ -52,7 +52,7 @@ impl Guest for DeepgramBatch {
     }
 
     fn transcribe(request: BatchRequest) -> Result<BatchTranscript, PluginError> {
-        if request.audio.is_empty() {
+        if request.size == 0 {
             return Err(PluginError::BadInput("the audio is empty".into()));
         }
         let options = Options::from_settings(|key| {
@@ -67,7 +67,8 @@ impl Guest for DeepgramBatch {
                 "content-type".to_string(),
                 options::content_type(request.format.encoding).to_string(),
             )],
-            body: request.audio,
+            // The host streams the file from disk; it never passes through this plugin.
+            body: RequestBody::Audio,
             timeout_ms: Some(REQUEST_TIMEOUT_MS),
         })
         .map_err(errors::from_host)?;

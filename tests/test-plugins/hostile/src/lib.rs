@@ -4,7 +4,8 @@
 //!
 //! | language            | behaviour                                                    |
 //! |---------------------|--------------------------------------------------------------|
-//! | `echo`              | succeeds with one word: the number of audio bytes received   |
+//! | `echo`              | succeeds with one word: the audio size in the request        |
+//! | `read`              | reads the audio through the `audio` import; one word: bytes read |
 //! | `loop`              | spins forever                                                |
 //! | `grow`              | allocates 1 MiB blocks until the allocator gives up          |
 //! | `trap`              | panics (a trap under `panic = "abort"`)                      |
@@ -14,7 +15,8 @@
 //!
 //! Host errors come back as `plugin-error` values whose message starts with the error's case.
 
-use scribe_plugin_api::stt_batch::scribe::plugin::http::{self, HttpError, Method, Request};
+use scribe_plugin_api::stt_batch::scribe::plugin::audio;
+use scribe_plugin_api::stt_batch::scribe::plugin::http::{self, HttpError, Method, Request, RequestBody};
 use scribe_plugin_api::stt_batch::scribe::plugin::log::{self, Level};
 use scribe_plugin_api::stt_batch::scribe::plugin::types::{
     Capabilities, PluginError, PluginInfo, Word,
@@ -57,7 +59,7 @@ fn get(url: &str, headers: Vec<(String, String)>) -> Result<http::Response, Plug
         method: Method::Get,
         url: url.to_string(),
         headers,
-        body: Vec::new(),
+        body: RequestBody::Bytes(Vec::new()),
         timeout_ms: None,
     })
     .map_err(host_error)
@@ -83,7 +85,20 @@ impl Guest for Hostile {
         let command = request.language.unwrap_or_default();
         let (verb, arg) = command.split_once(' ').unwrap_or((command.as_str(), ""));
         match verb {
-            "echo" => Ok(transcript(vec![request.audio.len().to_string()])),
+            "echo" => Ok(transcript(vec![request.size.to_string()])),
+            "read" => {
+                const PIECE: u32 = 64 * 1024;
+                let mut total = 0u64;
+                loop {
+                    let piece = audio::read(total, PIECE)
+                        .map_err(|err| PluginError::Other(format!("audio read failed: {err:?}")))?;
+                    if piece.is_empty() {
+                        break;
+                    }
+                    total += piece.len() as u64;
+                }
+                Ok(transcript(vec![total.to_string()]))
+            }
             "loop" => {
                 let mut n: u64 = 0;
                 loop {
