@@ -19,6 +19,7 @@ pub mod api;
 pub mod audio;
 pub mod config;
 pub mod daemon;
+pub mod export;
 pub mod host;
 pub mod library;
 pub mod plugin;
