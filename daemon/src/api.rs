@@ -3,11 +3,13 @@
 //! - `GET /healthz`: liveness, version and each plugin's state;
 //! - `GET /api/v1/plugins`, `GET /api/v1/plugins/{id}`: plugins, capabilities, grants, health;
 //! - `GET /api/v1/events`: WebSocket of daemon events;
+//! - `/api/v1/sessions/…`: the library (see [`sessions`]);
 //! - everything else under `/`: the embedded web UI.
 
 mod error;
 mod events;
 pub mod security;
+mod sessions;
 mod status;
 mod ui;
 
@@ -21,6 +23,7 @@ pub use error::ApiError;
 pub use events::Event;
 pub use security::SecurityPolicy;
 
+use crate::library::Library;
 use crate::plugin::registry::PluginRegistry;
 
 /// Events buffered per WebSocket client before it counts as lagging and is dropped.
@@ -34,6 +37,8 @@ pub struct AppState {
 
 pub struct AppInner {
     pub registry: Arc<PluginRegistry>,
+    /// The library, when the store plugin is up.
+    pub library: Option<Library>,
     pub security: SecurityPolicy,
     pub events: broadcast::Sender<Event>,
 }
@@ -46,9 +51,9 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(registry: Arc<PluginRegistry>, security: SecurityPolicy) -> AppState {
+    pub fn new(registry: Arc<PluginRegistry>, library: Option<Library>, security: SecurityPolicy) -> AppState {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        AppState { inner: Arc::new(AppInner { registry, security, events }) }
+        AppState { inner: Arc::new(AppInner { registry, library, security, events }) }
     }
 }
 
@@ -57,6 +62,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(status::router())
         .merge(events::router())
+        .merge(sessions::router())
         .merge(ui::router())
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(middleware::from_fn_with_state(state.clone(), security::guard))

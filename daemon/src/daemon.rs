@@ -99,7 +99,7 @@ impl Daemon {
             token,
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         };
-        let state = AppState::new(registry.clone(), security);
+        let state = AppState::new(registry.clone(), library.clone(), security);
         let app = api::router(state);
         let (shutdown, shutdown_rx) = oneshot::channel();
         let server = tokio::spawn(async move {

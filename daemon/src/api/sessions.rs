@@ -1,0 +1,379 @@
+//! The library API: sessions, their transcripts, speakers, summaries and exports.
+//!
+//! - `GET    /api/v1/sessions?kind=&status=&from_ms=&before_ms=&cursor=&limit=`
+//! - `GET    /api/v1/sessions/{id}`: metadata, transcript versions, speakers, summary
+//! - `PATCH  /api/v1/sessions/{id}`: `{"title": "..."}`
+//! - `DELETE /api/v1/sessions/{id}`
+//! - `GET    /api/v1/sessions/{id}/words?version=&offset=&limit=`
+//! - `PUT    /api/v1/sessions/{id}/speakers/{speaker}`: `{"name": "..."}`
+//! - `GET    /api/v1/sessions/{id}/export?format=txt|srt|vtt|json|md&version=`
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AppState};
+use crate::export::{ExportFormat, Transcript};
+use crate::library::{
+    Library, LibraryError, Session, SessionFilter, SessionKind, SessionPatch, SessionStatus, StoredSummary,
+    TranscriptVersion, Word,
+};
+
+/// Default and largest page of sessions.
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 500;
+/// Default and largest page of words.
+const DEFAULT_WORDS: u32 = 1_000;
+const MAX_WORDS: u32 = 10_000;
+/// Longest title and speaker name accepted, in characters.
+const MAX_TITLE_CHARS: usize = 500;
+const MAX_NAME_CHARS: usize = 100;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/sessions", get(list_sessions))
+        .route("/api/v1/sessions/{id}", get(get_session).patch(rename_session).delete(delete_session))
+        .route("/api/v1/sessions/{id}/words", get(get_words))
+        .route("/api/v1/sessions/{id}/speakers/{speaker}", put(rename_speaker))
+        .route("/api/v1/sessions/{id}/export", get(export))
+}
+
+impl From<LibraryError> for ApiError {
+    fn from(err: LibraryError) -> Self {
+        match err {
+            LibraryError::NotFound(m) => ApiError::not_found(m),
+            LibraryError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            LibraryError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", m),
+            LibraryError::Storage(m) => ApiError::internal("library storage", &m),
+            LibraryError::Plugin(e) => {
+                tracing::error!("store plugin call failed: {e}");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the library store is not available right now")
+            }
+        }
+    }
+}
+
+fn library(state: &AppState) -> Result<&Library, ApiError> {
+    state.library.as_ref().ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the library store is not loaded; see /api/v1/plugins")
+    })
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid", message)
+}
+
+// axum's own rejections answer in plain text; these keep every error in the API's format.
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(v)| v).map_err(|rejection| bad_request(rejection.body_text()))
+}
+
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query.map(|Query(v)| v).map_err(|rejection| bad_request(rejection.body_text()))
+}
+
+fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    path.map(|Path(v)| v).map_err(|rejection| bad_request(rejection.body_text()))
+}
+
+fn kind_name(kind: SessionKind) -> &'static str {
+    match kind {
+        SessionKind::Live => "live",
+        SessionKind::File => "file",
+    }
+}
+
+fn status_name(status: SessionStatus) -> &'static str {
+    match status {
+        SessionStatus::Queued => "queued",
+        SessionStatus::Recording => "recording",
+        SessionStatus::Processing => "processing",
+        SessionStatus::Complete => "complete",
+        SessionStatus::Error => "error",
+        SessionStatus::Interrupted => "interrupted",
+    }
+}
+
+fn parse_kind(s: &str) -> Result<SessionKind, ApiError> {
+    match s {
+        "live" => Ok(SessionKind::Live),
+        "file" => Ok(SessionKind::File),
+        _ => Err(bad_request(format!("kind must be live or file, not {s:?}"))),
+    }
+}
+
+fn parse_status(s: &str) -> Result<SessionStatus, ApiError> {
+    [
+        SessionStatus::Queued,
+        SessionStatus::Recording,
+        SessionStatus::Processing,
+        SessionStatus::Complete,
+        SessionStatus::Error,
+        SessionStatus::Interrupted,
+    ]
+    .into_iter()
+    .find(|st| status_name(*st) == s)
+    .ok_or_else(|| bad_request(format!("unknown status {s:?}")))
+}
+
+#[derive(Serialize)]
+struct SessionView {
+    id: String,
+    kind: &'static str,
+    status: &'static str,
+    source: String,
+    title: String,
+    created_ms: i64,
+    duration_ms: Option<u64>,
+    provider: Option<String>,
+    error: Option<String>,
+}
+
+impl From<Session> for SessionView {
+    fn from(s: Session) -> Self {
+        SessionView {
+            id: s.id,
+            kind: kind_name(s.kind),
+            status: status_name(s.status),
+            source: s.source,
+            title: s.title,
+            created_ms: s.created_ms,
+            duration_ms: s.duration_ms,
+            provider: s.provider,
+            error: s.error,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct VersionView {
+    id: u64,
+    provider: String,
+    created_ms: i64,
+    word_count: u64,
+}
+
+impl From<TranscriptVersion> for VersionView {
+    fn from(v: TranscriptVersion) -> Self {
+        VersionView { id: v.id, provider: v.provider, created_ms: v.created_ms, word_count: v.word_count }
+    }
+}
+
+#[derive(Serialize)]
+struct WordView {
+    text: String,
+    punctuated: String,
+    start_ms: u64,
+    end_ms: u64,
+    confidence: f32,
+    speaker: Option<u32>,
+}
+
+impl From<Word> for WordView {
+    fn from(w: Word) -> Self {
+        WordView { text: w.text, punctuated: w.punctuated, start_ms: w.start_ms, end_ms: w.end_ms, confidence: w.confidence, speaker: w.speaker }
+    }
+}
+
+fn summary_view(s: StoredSummary) -> serde_json::Value {
+    serde_json::json!({
+        "title": s.summary.title,
+        "overview": s.summary.overview,
+        "key_points": s.summary.key_points,
+        "decisions": s.summary.decisions,
+        "action_items": s.summary.action_items.into_iter().map(|a| serde_json::json!({ "text": a.text, "owner": a.owner, "at_ms": a.at_ms })).collect::<Vec<_>>(),
+        "model": s.model,
+        "template": s.template,
+        "created_ms": s.created_ms,
+        "input_tokens": s.input_tokens,
+        "output_tokens": s.output_tokens,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    kind: Option<String>,
+    status: Option<String>,
+    from_ms: Option<i64>,
+    before_ms: Option<i64>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn list_sessions(
+    State(state): State<AppState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let q = query(q)?;
+    let filter = SessionFilter {
+        kind: q.kind.as_deref().map(parse_kind).transpose()?,
+        status: q.status.as_deref().map(parse_status).transpose()?,
+        created_from_ms: q.from_ms,
+        created_before_ms: q.before_ms,
+    };
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(bad_request(format!("limit must be 1..={MAX_PAGE}")));
+    }
+    let page = library(&state)?.list_sessions(filter, q.cursor, limit).await?;
+    let sessions: Vec<SessionView> = page.sessions.into_iter().map(Into::into).collect();
+    Ok(Json(serde_json::json!({ "sessions": sessions, "next_cursor": page.next_cursor, "total": page.total })))
+}
+
+async fn load(library: &Library, id: &str) -> Result<Session, ApiError> {
+    library.get_session(id.to_string()).await?.ok_or_else(|| ApiError::not_found(format!("no session {id:?}")))
+}
+
+async fn get_session(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let library = library(&state)?;
+    let session = load(library, &id).await?;
+    let versions: Vec<VersionView> = library.list_versions(id.clone()).await?.into_iter().map(Into::into).collect();
+    let speakers: Vec<_> = library
+        .list_speakers(id.clone())
+        .await?
+        .into_iter()
+        .map(|s| serde_json::json!({ "speaker": s.speaker, "name": s.name }))
+        .collect();
+    let summary = library.get_summary(id).await?.map(summary_view);
+    Ok(Json(serde_json::json!({
+        "session": SessionView::from(session),
+        "versions": versions,
+        "speakers": speakers,
+        "summary": summary,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rename {
+    title: String,
+}
+
+async fn rename_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<Rename>, JsonRejection>,
+) -> Result<Json<SessionView>, ApiError> {
+    let title = json_body(body)?.title.trim().to_string();
+    if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
+        return Err(bad_request(format!("title must be 1-{MAX_TITLE_CHARS} characters")));
+    }
+    let patch = SessionPatch { status: None, title: Some(title), duration_ms: None, provider: None, error: None };
+    Ok(Json(library(&state)?.update_session(id, patch).await?.into()))
+}
+
+async fn delete_session(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if library(&state)?.delete_session(id.clone()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no session {id:?}")))
+    }
+}
+
+/// The version asked for, or the newest.
+async fn pick_version(library: &Library, id: &str, version: Option<u64>) -> Result<Option<TranscriptVersion>, ApiError> {
+    let versions = library.list_versions(id.to_string()).await?;
+    match version {
+        None => Ok(versions.into_iter().last()),
+        Some(v) => versions
+            .into_iter()
+            .find(|x| x.id == v)
+            .map(Some)
+            .ok_or_else(|| ApiError::not_found(format!("session {id:?} has no transcript version {v}"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WordsQuery {
+    version: Option<u64>,
+    offset: Option<u64>,
+    limit: Option<u32>,
+}
+
+async fn get_words(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    q: Result<Query<WordsQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let q = query(q)?;
+    let library = library(&state)?;
+    load(library, &id).await?;
+    let limit = q.limit.unwrap_or(DEFAULT_WORDS);
+    if !(1..=MAX_WORDS).contains(&limit) {
+        return Err(bad_request(format!("limit must be 1..={MAX_WORDS}")));
+    }
+    let Some(version) = pick_version(library, &id, q.version).await? else {
+        return Ok(Json(serde_json::json!({ "version": null, "words": [], "next_offset": null })));
+    };
+    let offset = q.offset.unwrap_or(0);
+    let words: Vec<WordView> = library.get_words(version.id, offset, limit).await?.into_iter().map(Into::into).collect();
+    let end = offset + words.len() as u64;
+    let next_offset = (end < version.word_count).then_some(end);
+    Ok(Json(serde_json::json!({ "version": version.id, "words": words, "next_offset": next_offset })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpeakerName {
+    name: String,
+}
+
+async fn rename_speaker(
+    State(state): State<AppState>,
+    ids: Result<Path<(String, u32)>, PathRejection>,
+    body: Result<Json<SpeakerName>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let (id, speaker) = path(ids)?;
+    let name = json_body(body)?.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(bad_request(format!("name must be 1-{MAX_NAME_CHARS} characters")));
+    }
+    library(&state)?.set_speaker_name(id, speaker, name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    format: String,
+    version: Option<u64>,
+}
+
+async fn export(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    q: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let format: ExportFormat = q.format.parse().map_err(bad_request)?;
+    let library = library(&state)?;
+    let session = load(library, &id).await?;
+    let mut words = Vec::new();
+    if let Some(version) = pick_version(library, &id, q.version).await? {
+        while (words.len() as u64) < version.word_count {
+            let page = library.get_words(version.id, words.len() as u64, MAX_WORDS).await?;
+            if page.is_empty() {
+                break;
+            }
+            words.extend(page);
+        }
+    }
+    let speakers = library.list_speakers(id.clone()).await?;
+    let summary = library.get_summary(id.clone()).await?;
+    let body = Transcript { title: &session.title, words: &words, speakers: &speakers, summary: summary.as_ref() }.render(format);
+    // The file name is derived from the id only: titles are user text and do not belong in
+    // a header.
+    let disposition = format!("attachment; filename=\"scribe-{}.{}\"", sanitize(&id), format.extension());
+    Ok(([(header::CONTENT_TYPE, format.mime().to_string()), (header::CONTENT_DISPOSITION, disposition)], body).into_response())
+}
+
+fn sanitize(id: &str) -> String {
+    id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}
