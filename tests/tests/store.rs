@@ -26,7 +26,7 @@ fn word(i: u64) -> Word {
         start_ms: i * 300,
         end_ms: i * 300 + 250,
         confidence: 0.5 + (i % 50) as f32 / 100.0,
-        speaker: if i % 3 == 0 { None } else { Some((i % 2) as u32) },
+        speaker: if i.is_multiple_of(3) { None } else { Some((i % 2) as u32) },
     }
 }
 

@@ -196,19 +196,16 @@ impl PluginServices {
                 .map_err(|_| HttpError::Timeout)?
                 .map_err(|err| map_send_error(&err))?;
             let status = response.status();
-            if status.is_redirection() {
-                if let Some(next) = redirect_target(&url, response.headers()) {
-                    // 303, and 301/302 after a POST, become GET without a body (as browsers do).
-                    if status == StatusCode::SEE_OTHER
-                        || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
-                            && method == ReqMethod::POST)
-                    {
-                        method = ReqMethod::GET;
-                        body = None;
-                    }
-                    url_text = next.to_string();
-                    continue;
+            if let Some(next) = status.is_redirection().then(|| redirect_target(&url, response.headers())).flatten() {
+                // 303, and 301/302 after a POST, become GET without a body (as browsers do).
+                if status == StatusCode::SEE_OTHER
+                    || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND) && method == ReqMethod::POST)
+                {
+                    method = ReqMethod::GET;
+                    body = None;
                 }
+                url_text = next.to_string();
+                continue;
             }
             return read_response(response, deadline, self.limits.max_response_body).await;
         }

@@ -292,7 +292,7 @@ mod tests {
         let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
         assert!(matches!(db.query(stmt(endless)).await, Err(SqliteError::Timeout)));
         // The connection stays usable.
-        assert!(matches!(db.query(stmt("SELECT 1")).await, Ok(_)));
+        assert!(db.query(stmt("SELECT 1")).await.is_ok());
     }
 
     #[tokio::test]

@@ -25,7 +25,9 @@ pub enum WorldPre {
     SttLive(stt_live::SttLivePre<PluginState>),
 }
 
-/// A world's typed exports.
+/// A world's typed exports. One lives per plugin instance, so the size difference between
+/// the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum WorldBindings {
     Store(store::Store),
     SttBatch(stt_batch::SttBatch),
