@@ -21,6 +21,7 @@ pub mod config;
 pub mod daemon;
 pub mod export;
 pub mod host;
+pub mod jobs;
 pub mod library;
 pub mod plugin;
 pub mod secret;

@@ -1,0 +1,208 @@
+//! The persistent file-job queue: one row per distinct audio file (by SHA-256), in the
+//! daemon's own SQLite database. A restart finds every job where it was; a job that was
+//! running when the daemon died is queued again, and the content hash makes sure the same
+//! bytes never become two sessions.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// A job's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+impl JobState {
+    fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> JobState {
+        match s {
+            "running" => JobState::Running,
+            "done" => JobState::Done,
+            "failed" => JobState::Failed,
+            _ => JobState::Queued,
+        }
+    }
+}
+
+/// One job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub session_id: String,
+    pub sha256: String,
+    /// The stored audio file.
+    pub path: PathBuf,
+    pub state: JobState,
+    pub attempts: u32,
+    pub next_attempt_ms: i64,
+    pub last_error: Option<String>,
+}
+
+/// The queue.
+#[derive(Clone)]
+pub struct JobStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id      TEXT NOT NULL UNIQUE,
+    sha256          TEXT NOT NULL UNIQUE,
+    path            TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_attempt_ms);
+";
+
+fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+    Ok(Job {
+        id: row.get(0)?,
+        session_id: row.get(1)?,
+        sha256: row.get(2)?,
+        path: PathBuf::from(row.get::<_, String>(3)?),
+        state: JobState::parse(&row.get::<_, String>(4)?),
+        attempts: row.get(5)?,
+        next_attempt_ms: row.get(6)?,
+        last_error: row.get(7)?,
+    })
+}
+
+const COLUMNS: &str = "id, session_id, sha256, path, state, attempts, next_attempt_ms, last_error";
+
+impl JobStore {
+    /// Opens the queue and requeues jobs that were running when the daemon stopped.
+    pub fn open(path: &Path) -> Result<JobStore> {
+        let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // The queue decides what runs again after a crash: every change is durable.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA)?;
+        let requeued = conn.execute("UPDATE jobs SET state = 'queued' WHERE state = 'running'", [])?;
+        if requeued > 0 {
+            tracing::info!(requeued, "resuming file jobs interrupted by the last stop");
+        }
+        Ok(JobStore { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R> {
+        let conn = self.conn.lock().map_err(|_| anyhow::anyhow!("job store poisoned"))?;
+        Ok(f(&conn)?)
+    }
+
+    /// The job for these bytes, if any.
+    pub fn by_sha(&self, sha256: &str) -> Result<Option<Job>> {
+        self.with(|c| {
+            c.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE sha256 = ?1"), [sha256], job_from_row).optional()
+        })
+    }
+
+    pub fn insert(&self, session_id: &str, sha256: &str, path: &Path) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO jobs (session_id, sha256, path, state) VALUES (?1, ?2, ?3, 'queued')",
+                params![session_id, sha256, path.to_string_lossy()],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Takes the next due job and marks it running.
+    pub fn claim_due(&self, now_ms: i64) -> Result<Option<Job>> {
+        self.with(|c| {
+            let job = c
+                .query_row(
+                    &format!(
+                        "SELECT {COLUMNS} FROM jobs WHERE state = 'queued' AND next_attempt_ms <= ?1 \
+                         ORDER BY next_attempt_ms, id LIMIT 1"
+                    ),
+                    [now_ms],
+                    job_from_row,
+                )
+                .optional()?;
+            if let Some(job) = &job {
+                c.execute("UPDATE jobs SET state = 'running', attempts = attempts + 1 WHERE id = ?1", [job.id])?;
+            }
+            Ok(job.map(|j| Job { state: JobState::Running, attempts: j.attempts + 1, ..j }))
+        })
+    }
+
+    /// The earliest time a queued job becomes due.
+    pub fn next_due_ms(&self) -> Result<Option<i64>> {
+        self.with(|c| c.query_row("SELECT MIN(next_attempt_ms) FROM jobs WHERE state = 'queued'", [], |r| r.get(0)))
+    }
+
+    pub fn finish(&self, id: i64, state: JobState, error: Option<&str>) -> Result<()> {
+        self.with(|c| c.execute("UPDATE jobs SET state = ?2, last_error = ?3 WHERE id = ?1", params![id, state.as_str(), error]))?;
+        Ok(())
+    }
+
+    /// Puts a job back in the queue to run again at `at_ms`.
+    pub fn retry_at(&self, id: i64, at_ms: i64, error: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET state = 'queued', next_attempt_ms = ?2, last_error = ?3 WHERE id = ?1",
+                params![id, at_ms, error],
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn get(&self, session_id: &str) -> Result<Option<Job>> {
+        self.with(|c| {
+            c.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE session_id = ?1"), [session_id], job_from_row).optional()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_retry_and_resume_after_a_crash() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("jobs.sqlite3");
+        let store = JobStore::open(&path).expect("open");
+        store.insert("s1", "aa", Path::new("/a")).expect("insert");
+        store.insert("s2", "bb", Path::new("/b")).expect("insert");
+        assert!(store.insert("s3", "aa", Path::new("/c")).is_err(), "same bytes, second job refused");
+
+        let first = store.claim_due(0).expect("claim").expect("job");
+        assert_eq!((first.session_id.as_str(), first.attempts, first.state), ("s1", 1, JobState::Running));
+        store.retry_at(first.id, 5_000, "rate limited").expect("retry");
+        let second = store.claim_due(0).expect("claim").expect("job");
+        assert_eq!(second.session_id, "s2");
+        assert!(store.claim_due(4_999).expect("claim").is_none(), "s1 not due yet, s2 running");
+        assert_eq!(store.next_due_ms().expect("due"), Some(5_000));
+        drop(store);
+
+        // The daemon died with s2 running: it is queued again on open.
+        let store = JobStore::open(&path).expect("reopen");
+        let resumed = store.claim_due(0).expect("claim").expect("job");
+        assert_eq!((resumed.session_id.as_str(), resumed.attempts), ("s2", 2));
+        store.finish(resumed.id, JobState::Done, None).expect("finish");
+        let again = store.claim_due(10_000).expect("claim").expect("job");
+        assert_eq!((again.session_id.as_str(), again.attempts, again.last_error.as_deref()), ("s1", 2, Some("rate limited")));
+        store.finish(again.id, JobState::Failed, Some("bad audio")).expect("finish");
+        assert!(store.claim_due(i64::MAX).expect("claim").is_none());
+        assert_eq!(store.get("s1").expect("get").map(|j| j.state), Some(JobState::Failed));
+    }
+}
