@@ -4,6 +4,7 @@
 //! - `GET /api/v1/plugins`, `GET /api/v1/plugins/{id}`: plugins, capabilities, grants, health;
 //! - `GET /api/v1/events`: WebSocket of daemon events;
 //! - `/api/v1/sessions/…`: the library (see [`sessions`]);
+//! - `POST /api/v1/uploads?name=FILE`: a file to transcribe (see [`uploads`]);
 //! - everything else under `/`: the embedded web UI.
 
 mod error;
@@ -11,6 +12,7 @@ mod events;
 pub mod security;
 mod sessions;
 mod status;
+mod uploads;
 mod ui;
 
 use std::sync::Arc;
@@ -23,7 +25,9 @@ pub use error::ApiError;
 pub use events::Event;
 pub use security::SecurityPolicy;
 
+use crate::files::FilePipeline;
 use crate::library::Library;
+pub use uploads::UploadLimits;
 use crate::plugin::registry::PluginRegistry;
 
 /// Events buffered per WebSocket client before it counts as lagging and is dropped.
@@ -39,6 +43,9 @@ pub struct AppInner {
     pub registry: Arc<PluginRegistry>,
     /// The library, when the store plugin is up.
     pub library: Option<Library>,
+    /// File transcription, when the library is up.
+    pub files: Option<Arc<FilePipeline>>,
+    pub uploads: UploadLimits,
     pub security: SecurityPolicy,
     pub events: broadcast::Sender<Event>,
 }
@@ -51,10 +58,14 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(registry: Arc<PluginRegistry>, library: Option<Library>, security: SecurityPolicy) -> AppState {
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
-        AppState { inner: Arc::new(AppInner { registry, library, security, events }) }
+    pub fn new(inner: AppInner) -> AppState {
+        AppState { inner: Arc::new(inner) }
     }
+}
+
+/// The event hub: UI clients subscribe; a slow client lags and is dropped.
+pub fn event_hub() -> broadcast::Sender<Event> {
+    broadcast::channel(EVENT_BUFFER).0
 }
 
 /// The whole application.
@@ -63,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(status::router())
         .merge(events::router())
         .merge(sessions::router())
+        .merge(uploads::router())
         .merge(ui::router())
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(middleware::from_fn_with_state(state.clone(), security::guard))

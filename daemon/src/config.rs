@@ -33,6 +33,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub sandbox: SandboxConfig,
     pub roles: RolesConfig,
+    pub files: FilesConfig,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
 }
@@ -89,6 +90,20 @@ pub struct SandboxConfig {
     pub breaker_cooldown_secs: u64,
     /// Upper bound of that wait, s.
     pub breaker_max_cooldown_secs: u64,
+}
+
+/// File transcription: uploads and the job queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Largest upload accepted, MiB.
+    pub max_upload_mb: u64,
+    /// Attempts per file before it is marked failed.
+    pub max_attempts: u32,
+    /// First wait before a retry, s; doubles per attempt unless the provider says otherwise.
+    pub retry_base_secs: u64,
+    /// Upper bound of that wait, s.
+    pub retry_max_secs: u64,
 }
 
 /// Which plugin plays which part.

@@ -9,7 +9,10 @@ use anyhow::{Context, Result};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::api::{self, AppState, SecurityPolicy};
+use crate::api::{self, AppState, SecurityPolicy, UploadLimits};
+use crate::files::{FilePipeline, RetryPolicy};
+use crate::jobs::JobStore;
+use crate::stt::BatchStt;
 use crate::config::Config;
 use crate::library::Library;
 use crate::plugin::engine;
@@ -32,6 +35,8 @@ pub struct Daemon {
     /// Time from `start` to serving.
     pub startup: Duration,
     shutdown: Option<oneshot::Sender<()>>,
+    /// Tells background workers (the file queue) to stop.
+    stop_workers: tokio::sync::watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
 }
 
@@ -99,7 +104,31 @@ impl Daemon {
             token,
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         };
-        let state = AppState::new(registry.clone(), library.clone(), security);
+        let events = api::event_hub();
+        let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+        let files = match &library {
+            Some(library) => {
+                let pipeline = file_pipeline(&config, &data_dir, &registry, library.clone(), events.clone())?;
+                let mut stop = workers_stopped.clone();
+                tokio::spawn(pipeline.clone().run(async move {
+                    let _ = stop.changed().await;
+                }));
+                Some(pipeline)
+            }
+            None => None,
+        };
+        let uploads = UploadLimits {
+            max_bytes: config.files.max_upload_mb.saturating_mul(1024 * 1024),
+            dir: data_dir.join("tmp"),
+        };
+        let state = AppState::new(api::AppInner {
+            registry: registry.clone(),
+            library: library.clone(),
+            files,
+            uploads,
+            security,
+            events,
+        });
         let app = api::router(state);
         let (shutdown, shutdown_rx) = oneshot::channel();
         let server = tokio::spawn(async move {
@@ -111,7 +140,7 @@ impl Daemon {
         });
         let startup = started.elapsed();
         tracing::info!(%addr, ?startup, "serving");
-        Ok(Daemon { addr, data_dir, registry, library, new_token, startup, shutdown: Some(shutdown), server })
+        Ok(Daemon { addr, data_dir, registry, library, new_token, startup, shutdown: Some(shutdown), stop_workers, server })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -141,9 +170,34 @@ impl Daemon {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        let _ = self.stop_workers.send(true);
         (&mut self.server).await.context("server task failed")?.context("server failed")?;
         Ok(())
     }
+}
+
+/// Builds the file pipeline on the library and the configured batch speech-to-text plugin.
+fn file_pipeline(
+    config: &Config,
+    data_dir: &Path,
+    registry: &PluginRegistry,
+    library: Library,
+    events: tokio::sync::broadcast::Sender<api::Event>,
+) -> Result<Arc<FilePipeline>> {
+    let jobs = JobStore::open(&data_dir.join("jobs.sqlite3"))?;
+    let stt = match config.roles.stt_batch.as_deref().and_then(|id| registry.handle(id)) {
+        Some(handle) => Some(BatchStt::new(handle.clone())?),
+        None => {
+            tracing::warn!("no batch speech-to-text plugin is loaded; files will wait in the queue");
+            None
+        }
+    };
+    let policy = RetryPolicy {
+        max_attempts: config.files.max_attempts.max(1),
+        base: Duration::from_secs(config.files.retry_base_secs),
+        max: Duration::from_secs(config.files.retry_max_secs),
+    };
+    Ok(FilePipeline::new(jobs, library, stt, data_dir.join("audio"), events, policy))
 }
 
 /// Creates a directory readable only by the daemon's user.

@@ -20,6 +20,7 @@ pub mod audio;
 pub mod config;
 pub mod daemon;
 pub mod export;
+pub mod files;
 pub mod host;
 pub mod jobs;
 pub mod library;

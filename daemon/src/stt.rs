@@ -24,6 +24,11 @@ impl BatchStt {
 
     /// Transcribes one file. The outer error is the sandbox's (trap, timeout, breaker); the
     /// inner one is the plugin's own answer (provider refused, bad input, ...).
+    /// The plugin's id.
+    pub fn id(&self) -> &str {
+        self.handle.id()
+    }
+
     /// The plugin streams `audio` to its provider or reads it through the `audio` import;
     /// the request carries its format and size.
     pub async fn transcribe(

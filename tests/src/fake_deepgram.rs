@@ -95,6 +95,8 @@ pub enum Fault {
 /// A request as the fake saw it.
 #[derive(Debug, Clone)]
 pub struct SeenRequest {
+    /// When it arrived.
+    pub at: std::time::Instant,
     pub path: String,
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
@@ -257,7 +259,7 @@ async fn listen(State(fake): State<FakeDeepgram>, RawQuery(query): RawQuery, hea
         .map(|q| url_pairs(&q))
         .unwrap_or_default();
     fake.with(|i| {
-        i.seen.push(SeenRequest { path: "/v1/listen".into(), query: query.clone(), headers: headers.clone(), body_len: body.len() })
+        i.seen.push(SeenRequest { at: std::time::Instant::now(), path: "/v1/listen".into(), query: query.clone(), headers: headers.clone(), body_len: body.len() })
     });
     let fault = fake.with(|i| i.faults.pop_front());
     let mut truncate = false;

@@ -86,6 +86,20 @@ impl Setup {
         self
     }
 
+    /// Points deepgram-batch at a fake Deepgram, with `key` as the daemon's
+    /// `DEEPGRAM_API_KEY`.
+    pub fn with_fake_deepgram(mut self, fake: &fake_deepgram::FakeDeepgram, key: &str) -> Setup {
+        let plugin = self.config.plugins.get_mut("deepgram-batch").expect("configured by default");
+        plugin.allow_outbound.push(fake.base_url());
+        plugin.settings.insert("base_url".into(), toml::Value::String(fake.base_url()));
+        plugin.credentials.push(scribed::config::CredentialConfig {
+            origin: fake.base_url(),
+            header: "Authorization".into(),
+            value: "Token ${DEEPGRAM_API_KEY}".into(),
+        });
+        self.env("DEEPGRAM_API_KEY", key)
+    }
+
     pub fn env(mut self, name: &str, value: &str) -> Setup {
         self.env.insert(name.into(), value.into());
         self
@@ -148,6 +162,45 @@ impl TestDaemon {
         let response = reqwest::get(self.url(path)).await?;
         anyhow::ensure!(response.status().is_success(), "GET {path}: {}", response.status());
         Ok(response.json().await?)
+    }
+}
+
+/// A client of `/api/v1/events`.
+pub struct Events {
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl Events {
+    pub async fn connect(daemon: &TestDaemon) -> Result<Events> {
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/events", daemon.daemon.addr())).await?;
+        Ok(Events { socket })
+    }
+
+    /// The next event matching `want`; fails after `limit` (a guard against a hung test,
+    /// not a synchronisation delay).
+    pub async fn until(&mut self, limit: std::time::Duration, want: impl Fn(&serde_json::Value) -> bool) -> Result<serde_json::Value> {
+        use futures_util::StreamExt;
+        tokio::time::timeout(limit, async {
+            while let Some(message) = self.socket.next().await {
+                let message = message?;
+                let Ok(text) = message.to_text() else { continue };
+                let event: serde_json::Value = serde_json::from_str(text)?;
+                if want(&event) {
+                    return Ok(event);
+                }
+            }
+            anyhow::bail!("the event stream ended")
+        })
+        .await
+        .context("no matching event in time")?
+    }
+
+    /// The final `job` event (`complete` or `error`) of a session.
+    pub async fn job_end(&mut self, session_id: &str) -> Result<serde_json::Value> {
+        self.until(std::time::Duration::from_secs(120), |e| {
+            e["type"] == "job" && e["session_id"] == session_id && (e["status"] == "complete" || e["status"] == "error")
+        })
+        .await
     }
 }
 

@@ -3,7 +3,6 @@
 
 use scribe_tests::fake_deepgram::{FakeDeepgram, Fault, Script};
 use scribe_tests::{Setup, TestDaemon};
-use scribed::config::CredentialConfig;
 use scribed::plugin::bindings::types::PluginError;
 use scribed::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 
@@ -11,16 +10,7 @@ const KEY: &str = "dg-test-key-5d1e";
 const AUDIO: &[u8] = b"RIFF\x24\x00\x00\x00WAVEfmt not really audio, the fake only hashes it";
 
 async fn daemon(fake: &FakeDeepgram, key: &str) -> TestDaemon {
-    let mut setup = Setup::new().env("DEEPGRAM_API_KEY", key);
-    let plugin = setup.config.plugins.get_mut("deepgram-batch").expect("configured by default");
-    plugin.allow_outbound.push(fake.base_url());
-    plugin.settings.insert("base_url".into(), toml::Value::String(fake.base_url()));
-    plugin.credentials.push(CredentialConfig {
-        origin: fake.base_url(),
-        header: "Authorization".into(),
-        value: "Token ${DEEPGRAM_API_KEY}".into(),
-    });
-    setup.start().await.expect("daemon starts")
+    Setup::new().with_fake_deepgram(fake, key).start().await.expect("daemon starts")
 }
 
 fn stt(daemon: &TestDaemon) -> BatchStt {

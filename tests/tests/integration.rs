@@ -8,3 +8,4 @@ mod library_api;
 mod sandbox;
 mod security;
 mod store;
+mod uploads;

@@ -17,6 +17,8 @@ use super::AppState;
 pub enum Event {
     /// First message on every connection.
     Hello { version: &'static str },
+    /// A file job moved: `queued`, `processing`, `complete` or `error` (with a message).
+    Job { session_id: String, status: String, message: Option<String> },
 }
 
 pub fn router() -> Router<AppState> {

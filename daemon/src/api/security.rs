@@ -172,7 +172,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             );
             err.into_response()
         }
+        // Upgrades and uploads run as long as they need; uploads have their own size cap.
         Ok(true) => next.run(request).await,
+        Ok(false) if request.uri().path() == super::uploads::UPLOAD_PATH => next.run(request).await,
         Ok(false) => match tokio::time::timeout(policy.request_timeout, next.run(request)).await {
             Ok(response) => response,
             Err(_) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", "the request took too long").into_response(),
