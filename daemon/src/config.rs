@@ -34,6 +34,7 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub roles: RolesConfig,
     pub files: FilesConfig,
+    pub inbox: InboxConfig,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
 }
@@ -104,6 +105,36 @@ pub struct FilesConfig {
     pub retry_base_secs: u64,
     /// Upper bound of that wait, s.
     pub retry_max_secs: u64,
+}
+
+/// The watched inbox folder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxConfig {
+    pub enabled: bool,
+    /// The folder; `None` means `<data_dir>/inbox`.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Full rescan interval, s (network shares send no change events).
+    pub rescan_secs: u64,
+    /// How long size and modification time must stay unchanged before a file is taken, s.
+    pub stable_secs: u64,
+    /// What happens to a file once transcribed.
+    pub after_success: AfterSuccess,
+    /// File extensions taken, lower case, without the dot.
+    pub extensions: Vec<String>,
+}
+
+/// What the inbox does with a file after its session completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AfterSuccess {
+    /// Leave it where it is (its bytes are remembered, so it is not taken again).
+    Keep,
+    /// Move it to `done/` inside the inbox.
+    Move,
+    /// Delete it (the daemon keeps its own copy).
+    Delete,
 }
 
 /// Which plugin plays which part.

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState, SecurityPolicy, UploadLimits};
 use crate::files::{FilePipeline, RetryPolicy};
+use crate::inbox::Inbox;
 use crate::jobs::JobStore;
 use crate::stt::BatchStt;
 use crate::config::Config;
@@ -113,6 +114,14 @@ impl Daemon {
                 tokio::spawn(pipeline.clone().run(async move {
                     let _ = stop.changed().await;
                 }));
+                if config.inbox.enabled {
+                    let dir = config.inbox.dir.clone().unwrap_or_else(|| data_dir.join("inbox"));
+                    let inbox = Inbox::new(dir, config.inbox.clone(), pipeline.clone(), events.clone())?;
+                    let mut stop = workers_stopped.clone();
+                    tokio::spawn(inbox.run(async move {
+                        let _ = stop.changed().await;
+                    }));
+                }
                 Some(pipeline)
             }
             None => None,

@@ -52,6 +52,8 @@ impl RetryPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submitted {
     pub session_id: String,
+    /// Hex SHA-256 of the bytes: their identity.
+    pub sha256: String,
     /// True when these bytes were already known: no new session was made.
     pub duplicate: bool,
 }
@@ -125,6 +127,21 @@ impl FilePipeline {
     /// Takes ownership of `file` (moved into the audio store, or deleted when its bytes are
     /// already known) and queues it. `name` is the user's file name.
     pub async fn submit(&self, file: &Path, name: &str) -> Result<Submitted> {
+        self.submit_file(file, name, true).await
+    }
+
+    /// Queues a copy of `file`, which stays where it is (the inbox decides its fate once the
+    /// job ends).
+    pub async fn submit_copy(&self, file: &Path, name: &str) -> Result<Submitted> {
+        self.submit_file(file, name, false).await
+    }
+
+    /// The job for these bytes, if any.
+    pub fn job_for(&self, sha256: &str) -> Result<Option<Job>> {
+        self.jobs.by_sha(sha256)
+    }
+
+    async fn submit_file(&self, file: &Path, name: &str, take: bool) -> Result<Submitted> {
         let extension = Path::new(name)
             .extension()
             .and_then(|e| e.to_str())
@@ -133,17 +150,24 @@ impl FilePipeline {
         let source = file.to_path_buf();
         let sha = tokio::task::spawn_blocking(move || sha256_file(&source)).await??;
         if let Some(existing) = self.jobs.by_sha(&sha)? {
-            let _ = tokio::fs::remove_file(file).await;
-            return Ok(Submitted { session_id: existing.session_id, duplicate: true });
+            if take {
+                let _ = tokio::fs::remove_file(file).await;
+            }
+            return Ok(Submitted { session_id: existing.session_id, sha256: sha, duplicate: true });
         }
         let stored = self.audio_dir.join(&sha[..2]).join(format!("{sha}.{extension}"));
         if let Some(dir) = stored.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
-        if tokio::fs::rename(file, &stored).await.is_err() {
-            // Another filesystem: copy, then remove the original.
-            tokio::fs::copy(file, &stored).await.context("storing the audio")?;
-            let _ = tokio::fs::remove_file(file).await;
+        if !take || tokio::fs::rename(file, &stored).await.is_err() {
+            // A copy (or another filesystem): written under a temporary name first, so a
+            // crash never leaves a partial file under the content's name.
+            let partial = stored.with_extension("partial");
+            tokio::fs::copy(file, &partial).await.context("storing the audio")?;
+            tokio::fs::rename(&partial, &stored).await.context("storing the audio")?;
+            if take {
+                let _ = tokio::fs::remove_file(file).await;
+            }
         }
         let session_id = new_session_id();
         let title = Path::new(name).file_stem().and_then(|s| s.to_str()).unwrap_or(name).to_string();
@@ -161,7 +185,7 @@ impl FilePipeline {
         self.jobs.insert(&session_id, &sha, &stored)?;
         self.publish(&session_id, "queued", None);
         self.wake.notify_one();
-        Ok(Submitted { session_id, duplicate: false })
+        Ok(Submitted { session_id, sha256: sha, duplicate: false })
     }
 
     /// Works the queue until `shutdown` resolves.

@@ -22,6 +22,7 @@ pub mod daemon;
 pub mod export;
 pub mod files;
 pub mod host;
+pub mod inbox;
 pub mod jobs;
 pub mod library;
 pub mod plugin;

@@ -4,6 +4,7 @@
 mod audio;
 mod config;
 mod deepgram_batch;
+mod inbox;
 mod library_api;
 mod sandbox;
 mod security;

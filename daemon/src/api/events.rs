@@ -19,6 +19,8 @@ pub enum Event {
     Hello { version: &'static str },
     /// A file job moved: `queued`, `processing`, `complete` or `error` (with a message).
     Job { session_id: String, status: String, message: Option<String> },
+    /// The inbox finished with a file: `kept`, `done`, `deleted` or `failed`.
+    InboxFile { name: String, outcome: String },
 }
 
 pub fn router() -> Router<AppState> {

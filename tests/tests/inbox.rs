@@ -1,0 +1,155 @@
+//! The inbox end to end: generated speech in four containers, a slowly written file, the
+//! same bytes twice, and broken files, with the real components and the fake Deepgram.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use scribe_tests::fake_deepgram::{FakeDeepgram, Script};
+use scribe_tests::{Events, Setup, TestDaemon};
+
+const KEY: &str = "dg-inbox-key";
+const SPEECH: &str = "Scribe turns speech into a searchable library.";
+
+fn run(cmd: &mut Command) {
+    let status = cmd.status().unwrap_or_else(|err| panic!("{cmd:?}: {err} (install sox and espeak-ng)"));
+    assert!(status.success(), "{cmd:?} failed");
+}
+
+/// `SPEECH` spoken by espeak-ng, converted by sox into `name` (its extension picks the
+/// container).
+fn speech(dir: &Path, name: &str) -> PathBuf {
+    let wav = dir.join("speech-source.wav");
+    if !wav.exists() {
+        run(Command::new("espeak-ng").arg("-w").arg(&wav).arg(SPEECH));
+    }
+    let out = dir.join(name);
+    run(Command::new("sox").arg(&wav).arg(&out));
+    out
+}
+
+async fn daemon(fake: &FakeDeepgram) -> TestDaemon {
+    let mut setup = Setup::new().with_fake_deepgram(fake, KEY);
+    setup.config.inbox.stable_secs = 1;
+    setup.config.inbox.rescan_secs = 1;
+    setup.start().await.expect("daemon starts")
+}
+
+fn inbox(daemon: &TestDaemon) -> PathBuf {
+    daemon.daemon.data_dir().join("inbox")
+}
+
+/// Waits for the inbox to report `name`'s outcome.
+async fn outcome(events: &mut Events, name: &str) -> String {
+    let event = events
+        .until(Duration::from_secs(120), |e| e["type"] == "inbox-file" && e["name"] == name)
+        .await
+        .unwrap_or_else(|err| panic!("{name}: {err}"));
+    event["outcome"].as_str().unwrap_or_default().to_string()
+}
+
+/// Waits for the outcomes of several files, in whatever order they come.
+async fn outcomes(events: &mut Events, names: &[&str]) -> std::collections::HashMap<String, String> {
+    let mut seen = std::collections::HashMap::new();
+    while seen.len() < names.len() {
+        let event = events
+            .until(Duration::from_secs(120), |e| e["type"] == "inbox-file" && names.iter().any(|n| e["name"] == *n))
+            .await
+            .unwrap_or_else(|err| panic!("{names:?}: {err}; seen {seen:?}"));
+        seen.insert(event["name"].as_str().unwrap_or_default().to_string(), event["outcome"].as_str().unwrap_or_default().to_string());
+    }
+    seen
+}
+
+/// Copies into the inbox under a temporary name, then renames, as a careful tool would.
+fn drop_file(daemon: &TestDaemon, from: &Path, name: &str) {
+    let part = inbox(daemon).join(format!("{name}.part"));
+    std::fs::copy(from, &part).expect("copy");
+    std::fs::rename(&part, inbox(daemon).join(name)).expect("rename");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speech_in_every_container_is_transcribed_and_filed() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let fake = FakeDeepgram::start("127.0.0.1:0".parse().expect("addr"), KEY).await.expect("fake");
+    fake.default_script(Script::from_text(SPEECH, 3.0));
+    let daemon = daemon(&fake).await;
+    let mut events = Events::connect(&daemon).await.expect("events");
+    let names = ["talk.wav", "talk.flac", "talk.mp3", "talk.ogg"];
+    for name in names {
+        drop_file(&daemon, &speech(work.path(), name), name);
+    }
+    let done = outcomes(&mut events, &names).await;
+    for name in names {
+        assert_eq!(done[name], "done", "{name}");
+        assert!(inbox(&daemon).join("done").join(name).exists(), "{name} moved to done/");
+    }
+    let page = daemon.get_json("/api/v1/sessions?status=complete").await.expect("sessions");
+    assert_eq!(page["total"], 4, "{page}");
+    let id = page["sessions"][0]["id"].as_str().expect("id").to_string();
+    let srt = reqwest::get(daemon.url(&format!("/api/v1/sessions/{id}/export?format=srt"))).await.expect("srt").text().await.expect("srt");
+    let text: Vec<&str> = srt.split("\n\n").filter(|c| !c.trim().is_empty()).filter_map(|cue| cue.lines().nth(2)).collect();
+    let joined = text.join(" ");
+    for word in SPEECH.split_whitespace() {
+        assert!(joined.contains(word), "{word} in the SRT: {srt}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_writes_duplicates_and_broken_files() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let fake = FakeDeepgram::start("127.0.0.1:0".parse().expect("addr"), KEY).await.expect("fake");
+    fake.default_script(Script::from_text(SPEECH, 3.0));
+    let daemon = daemon(&fake).await;
+    let mut events = Events::connect(&daemon).await.expect("events");
+
+    // Written in pieces, each within the stability window: taken once, when complete.
+    let source = std::fs::read(speech(work.path(), "slow.wav")).expect("read");
+    let target = inbox(&daemon).join("slow.wav");
+    let pieces = 8;
+    let step = source.len().div_ceil(pieces);
+    for (i, piece) in source.chunks(step).enumerate() {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&target).expect("open");
+        file.write_all(piece).expect("write");
+        drop(file);
+        if i + 1 < pieces {
+            // Pacing of the simulated slow copy, shorter than the 1 s window.
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+    }
+    assert_eq!(outcome(&mut events, "slow.wav").await, "done");
+    assert_eq!(fake.requests().len(), 1, "one job for the slowly written file");
+    assert_eq!(fake.requests()[0].body_len, source.len(), "the whole file was sent");
+
+    // The same bytes under another name: no new session.
+    std::fs::write(inbox(&daemon).join("again.wav"), &source).expect("write");
+    assert_eq!(outcome(&mut events, "again.wav").await, "done");
+    assert_eq!(daemon.get_json("/api/v1/sessions").await.expect("sessions")["total"], 1);
+    assert_eq!(fake.requests().len(), 1);
+
+    // Broken files end in failed/ with the reason beside them; nothing reaches the provider.
+    let broken: [(&str, &[u8]); 3] = [("empty.wav", b""), ("notes.wav", b"meeting notes, not audio"), ("noise.mp3", &[0x5a; 2048])];
+    for (name, bytes) in broken {
+        std::fs::write(inbox(&daemon).join(name), bytes).expect("write");
+    }
+    let ended = outcomes(&mut events, &broken.map(|(name, _)| name)).await;
+    for (name, _) in broken {
+        assert_eq!(ended[name], "failed", "{name}");
+        let reason = std::fs::read_to_string(inbox(&daemon).join("failed").join(format!("{name}.error.txt"))).expect("error note");
+        assert!(reason.contains("audio"), "{name}: {reason}");
+    }
+    assert_eq!(fake.requests().len(), 1);
+    // Hidden and partial files are never taken: a file dropped after them is, and they
+    // are still lying there untouched when it is done.
+    std::fs::write(inbox(&daemon).join(".hidden.wav"), &source).expect("write");
+    std::fs::write(inbox(&daemon).join("download.wav.crdownload"), &source).expect("write");
+    drop_file(&daemon, &speech(work.path(), "marker.flac"), "marker.flac");
+    assert_eq!(outcome(&mut events, "marker.flac").await, "done");
+    assert!(inbox(&daemon).join(".hidden.wav").exists() && inbox(&daemon).join("download.wav.crdownload").exists());
+    // Two transcribed files; the three broken ones are sessions in error, saying why.
+    assert_eq!(daemon.get_json("/api/v1/sessions?status=complete").await.expect("sessions")["total"], 2);
+    assert_eq!(daemon.get_json("/api/v1/sessions?status=error").await.expect("sessions")["total"], 3);
+    assert_eq!(fake.requests().len(), 2);
+    assert_eq!(daemon.get_json("/healthz").await.expect("healthz")["status"], "ok", "the daemon is unaffected");
+}
