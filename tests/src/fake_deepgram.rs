@@ -117,6 +117,8 @@ struct Inner {
 pub struct FakeDeepgram {
     pub addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
+    /// Signalled on every `/v1/listen` request, so tests wait for one instead of polling.
+    arrived: Arc<tokio::sync::Notify>,
     ids: Arc<AtomicU64>,
 }
 
@@ -125,7 +127,12 @@ impl FakeDeepgram {
     pub async fn start(addr: SocketAddr, key: &str) -> anyhow::Result<FakeDeepgram> {
         let inner = Arc::new(Mutex::new(Inner { keys: vec![key.to_string()], ..Inner::default() }));
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        let fake = FakeDeepgram { addr: listener.local_addr()?, inner, ids: Arc::new(AtomicU64::new(1)) };
+        let fake = FakeDeepgram {
+            addr: listener.local_addr()?,
+            inner,
+            arrived: Arc::new(tokio::sync::Notify::new()),
+            ids: Arc::new(AtomicU64::new(1)),
+        };
         let app = Router::new()
             .route("/v1/listen", post(listen))
             .route("/v1/auth/grant", post(grant))
@@ -159,6 +166,17 @@ impl FakeDeepgram {
 
     pub fn push_fault(&self, fault: Fault) {
         self.with(|i| i.faults.push_back(fault));
+    }
+
+    /// Waits until at least `count` listen requests have arrived.
+    pub async fn wait_for_requests(&self, count: usize) {
+        loop {
+            let notified = self.arrived.notified();
+            if self.requests().len() >= count {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub fn requests(&self) -> Vec<SeenRequest> {
@@ -261,6 +279,7 @@ async fn listen(State(fake): State<FakeDeepgram>, RawQuery(query): RawQuery, hea
     fake.with(|i| {
         i.seen.push(SeenRequest { at: std::time::Instant::now(), path: "/v1/listen".into(), query: query.clone(), headers: headers.clone(), body_len: body.len() })
     });
+    fake.arrived.notify_waiters();
     let fault = fake.with(|i| i.faults.pop_front());
     let mut truncate = false;
     match fault {

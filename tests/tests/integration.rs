@@ -3,6 +3,7 @@
 
 mod audio;
 mod config;
+mod crash;
 mod deepgram_batch;
 mod inbox;
 mod library_api;

@@ -49,11 +49,16 @@ fn run_command() -> Result<()> {
         }
         "test" => {
             let dirs = plugins::build_all(&root, &target)?;
+            // Crash tests run the daemon binary as its own process.
+            let mut build = host_cargo(&root);
+            build.args(["build", "--package", "scribed", "--bin", "scribed"]);
+            run(build)?;
             // Plain `cargo test` covers the default members, which are exactly the host
             // crates; `--workspace` would also try to build the wasm-only plugins for the host.
             let mut cmd = host_cargo(&root);
             cmd.arg("test")
                 .args(rest.iter().skip_while(|a| *a == "--"))
+                .env("SCRIBE_BIN", target.join("debug").join("scribed"))
                 .env("SCRIBE_PLUGINS_DIR", &dirs.plugins)
                 .env("SCRIBE_TEST_PLUGINS_DIR", &dirs.test_plugins);
             run(cmd)?;
