@@ -41,11 +41,7 @@ fn inbox(daemon: &TestDaemon) -> PathBuf {
 
 /// Waits for the inbox to report `name`'s outcome.
 async fn outcome(events: &mut Events, name: &str) -> String {
-    let event = events
-        .until(Duration::from_secs(120), |e| e["type"] == "inbox-file" && e["name"] == name)
-        .await
-        .unwrap_or_else(|err| panic!("{name}: {err}"));
-    event["outcome"].as_str().unwrap_or_default().to_string()
+    outcomes(events, &[name]).await.remove(name).unwrap_or_default()
 }
 
 /// Waits for the outcomes of several files, in whatever order they come.
