@@ -3,12 +3,14 @@
 //! - `GET /healthz`: liveness, version and each plugin's state;
 //! - `GET /api/v1/plugins`, `GET /api/v1/plugins/{id}`: plugins, capabilities, grants, health;
 //! - `GET /api/v1/events`: WebSocket of daemon events;
-//! - `/api/v1/sessions/…`: the library (see [`sessions`]);
+//! - `/api/v1/sessions/…`: the library (see [`sessions`]), audio and waveforms (see
+//!   [`playback`]);
 //! - `POST /api/v1/uploads?name=FILE`: a file to transcribe (see [`uploads`]);
 //! - everything else under `/`: the embedded web UI.
 
 mod error;
 mod events;
+mod playback;
 pub mod security;
 mod sessions;
 mod status;
@@ -74,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .merge(status::router())
         .merge(events::router())
         .merge(sessions::router())
+        .merge(playback::router())
         .merge(uploads::router())
         .merge(ui::router())
         .fallback(|| async { ApiError::not_found("no such route") })

@@ -10,13 +10,15 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState, SecurityPolicy, UploadLimits};
-use crate::files::{FilePipeline, RetryPolicy};
+use crate::audio_store::AudioStore;
+use crate::files::{FilePipeline, Providers, RetryPolicy};
 use crate::inbox::Inbox;
 use crate::jobs::JobStore;
 use crate::stt::BatchStt;
 use crate::config::Config;
 use crate::library::Library;
 use crate::plugin::engine;
+use crate::plugin::manifest::World;
 use crate::plugin::registry::PluginRegistry;
 use crate::secret::Secret;
 
@@ -194,19 +196,22 @@ fn file_pipeline(
     events: tokio::sync::broadcast::Sender<api::Event>,
 ) -> Result<Arc<FilePipeline>> {
     let jobs = JobStore::open(&data_dir.join("jobs.sqlite3"))?;
-    let stt = match config.roles.stt_batch.as_deref().and_then(|id| registry.handle(id)) {
-        Some(handle) => Some(BatchStt::new(handle.clone())?),
-        None => {
-            tracing::warn!("no batch speech-to-text plugin is loaded; files will wait in the queue");
-            None
-        }
-    };
+    let plugins = registry
+        .entries()
+        .filter_map(|entry| entry.handle.as_ref())
+        .filter(|handle| handle.manifest().world == World::SttBatch)
+        .map(|handle| Ok((handle.id().to_string(), BatchStt::new(handle.clone())?)))
+        .collect::<Result<_>>()?;
+    let providers = Providers { default: config.roles.stt_batch.clone(), plugins };
+    if providers.default.as_deref().and_then(|id| registry.handle(id)).is_none() {
+        tracing::warn!("the batch speech-to-text plugin (roles.stt_batch) is not loaded; new files will fail until it is");
+    }
     let policy = RetryPolicy {
         max_attempts: config.files.max_attempts.max(1),
         base: Duration::from_secs(config.files.retry_base_secs),
         max: Duration::from_secs(config.files.retry_max_secs),
     };
-    Ok(FilePipeline::new(jobs, library, stt, data_dir.join("audio"), events, policy))
+    Ok(FilePipeline::new(jobs, library, providers, AudioStore::new(data_dir.join("audio")), events, policy))
 }
 
 /// Creates a directory readable only by the daemon's user.

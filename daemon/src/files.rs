@@ -1,25 +1,28 @@
-//! The file pipeline: an audio file in (upload, later the inbox), a transcribed session out.
+//! The file pipeline: an audio file in (upload, inbox, CLI), a transcribed session out.
 //!
-//! [`FilePipeline::submit`] hashes the bytes, keeps one content-addressed copy under
-//! `<data_dir>/audio/`, creates the session and queues a job; the same bytes submitted again
-//! give back the existing session. [`FilePipeline::run`] works the queue: it checks the audio
-//! decodes (a corrupt file fails at once, with no provider call), sends it to the batch
-//! speech-to-text plugin, stores the words, and completes the session. Rate limits and outages
-//! are retried with back-off (a provider's `retry-after` is honoured); credential problems and
-//! bad input are not retried, and the session says why.
+//! [`FilePipeline::submit`] keeps one content-addressed copy of the bytes in the
+//! [`AudioStore`], creates the session and queues a job; the same bytes submitted again give
+//! back the existing session. [`FilePipeline::retranscribe`] queues a session's audio again
+//! for a chosen provider; the new transcript becomes a new version and the old ones stay.
+//! [`FilePipeline::run`] works the queue: it checks the audio decodes (a corrupt file fails at
+//! once, with no provider call) and stores its waveform, sends it to the batch speech-to-text
+//! plugin, stores the words, paragraphs and utterances, and completes the session. Rate
+//! limits and outages are retried with back-off (a provider's `retry-after` is honoured);
+//! credential problems and bad input are not retried, and the session says why.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
+use anyhow::Result;
 use tokio::sync::{Notify, broadcast};
 
 use crate::api::Event;
 use crate::audio;
+use crate::audio_store::{AudioStore, mime_for};
 use crate::jobs::{Job, JobState, JobStore};
-use crate::library::{Library, NewSession, SessionKind, SessionPatch, SessionStatus};
+use crate::library::{AudioFile, Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus};
 use crate::plugin::bindings::types::PluginError;
 use crate::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 
@@ -58,12 +61,48 @@ pub struct Submitted {
     pub duplicate: bool,
 }
 
+/// The batch speech-to-text plugins that are loaded, and which one transcribes new files.
+#[derive(Clone, Default)]
+pub struct Providers {
+    /// Plugin id from `roles.stt_batch`.
+    pub default: Option<String>,
+    pub plugins: BTreeMap<String, BatchStt>,
+}
+
+impl Providers {
+    fn get(&self, id: Option<&str>) -> Option<&BatchStt> {
+        self.plugins.get(id.or(self.default.as_deref())?)
+    }
+
+    /// Ids of the loaded plugins, for error messages.
+    fn names(&self) -> String {
+        self.plugins.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Why a re-transcription could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum RetranscribeError {
+    #[error("no session {0:?}")]
+    NotFound(String),
+    #[error("{0}")]
+    UnknownProvider(String),
+    #[error("session {0:?} has no stored audio to transcribe")]
+    NoAudio(String),
+    #[error("session {0:?} is being transcribed already")]
+    Busy(String),
+    #[error(transparent)]
+    Library(#[from] LibraryError),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
 /// The pipeline.
 pub struct FilePipeline {
     jobs: JobStore,
     library: Library,
-    stt: Option<BatchStt>,
-    audio_dir: PathBuf,
+    providers: Providers,
+    audio: AudioStore,
     events: broadcast::Sender<Event>,
     wake: Notify,
     policy: RetryPolicy,
@@ -91,13 +130,6 @@ pub fn encoding_for(path: &Path) -> Option<AudioEncoding> {
     })
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)?;
-    Ok(hex::encode(hasher.finalize()))
-}
-
 fn new_session_id() -> String {
     let mut bytes = [0u8; 8];
     // Falls back to the clock: ids need to be unique, not secret.
@@ -111,12 +143,17 @@ impl FilePipeline {
     pub fn new(
         jobs: JobStore,
         library: Library,
-        stt: Option<BatchStt>,
-        audio_dir: PathBuf,
+        providers: Providers,
+        audio: AudioStore,
         events: broadcast::Sender<Event>,
         policy: RetryPolicy,
     ) -> Arc<FilePipeline> {
-        Arc::new(FilePipeline { jobs, library, stt, audio_dir, events, wake: Notify::new(), policy })
+        Arc::new(FilePipeline { jobs, library, providers, audio, events, wake: Notify::new(), policy })
+    }
+
+    /// The content-addressed audio store.
+    pub fn audio(&self) -> &AudioStore {
+        &self.audio
     }
 
     fn publish(&self, session_id: &str, status: &str, message: Option<String>) {
@@ -136,9 +173,14 @@ impl FilePipeline {
         self.submit_file(file, name, false).await
     }
 
-    /// The job for these bytes, if any.
+    /// The first job of these bytes, if any.
     pub fn job_for(&self, sha256: &str) -> Result<Option<Job>> {
         self.jobs.by_sha(sha256)
+    }
+
+    /// The session's latest job, if it ever had one.
+    pub fn session_job(&self, session_id: &str) -> Result<Option<Job>> {
+        self.jobs.get(session_id)
     }
 
     async fn submit_file(&self, file: &Path, name: &str, take: bool) -> Result<Submitted> {
@@ -148,29 +190,17 @@ impl FilePipeline {
             .map(str::to_ascii_lowercase)
             .unwrap_or_else(|| "bin".into());
         let source = file.to_path_buf();
-        let sha = tokio::task::spawn_blocking(move || sha256_file(&source)).await??;
+        let sha = tokio::task::spawn_blocking(move || crate::audio_store::sha256_file(&source)).await??;
         if let Some(existing) = self.jobs.by_sha(&sha)? {
             if take {
                 let _ = tokio::fs::remove_file(file).await;
             }
             return Ok(Submitted { session_id: existing.session_id, sha256: sha, duplicate: true });
         }
-        let stored = self.audio_dir.join(&sha[..2]).join(format!("{sha}.{extension}"));
-        if let Some(dir) = stored.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        if !take || tokio::fs::rename(file, &stored).await.is_err() {
-            // A copy (or another filesystem): written under a temporary name first, so a
-            // crash never leaves a partial file under the content's name.
-            let partial = stored.with_extension("partial");
-            tokio::fs::copy(file, &partial).await.context("storing the audio")?;
-            tokio::fs::rename(&partial, &stored).await.context("storing the audio")?;
-            if take {
-                let _ = tokio::fs::remove_file(file).await;
-            }
-        }
+        let stored = self.audio.put(file, &extension, take).await?;
         let session_id = new_session_id();
         let title = Path::new(name).file_stem().and_then(|s| s.to_str()).unwrap_or(name).to_string();
+        let created_ms = now_ms();
         self.library
             .create_session(NewSession {
                 id: session_id.clone(),
@@ -178,14 +208,66 @@ impl FilePipeline {
                 status: SessionStatus::Queued,
                 source: name.to_string(),
                 title,
-                created_ms: now_ms(),
+                created_ms,
                 provider: None,
             })
             .await?;
-        self.jobs.insert(&session_id, &sha, &stored)?;
+        let mime = encoding_for(Path::new(name)).map_or("application/octet-stream", mime_for);
+        let record = AudioFile { sha256: sha.clone(), mime: mime.into(), size_bytes: stored.size, created_ms, peaks: Vec::new() };
+        self.library.put_audio_file(session_id.clone(), record).await?;
+        self.jobs.insert(&session_id, &sha, &stored.path, None)?;
         self.publish(&session_id, "queued", None);
         self.wake.notify_one();
         Ok(Submitted { session_id, sha256: sha, duplicate: false })
+    }
+
+    /// Queues the session's audio again for `provider` (the configured one when `None`).
+    pub async fn retranscribe(&self, session_id: &str, provider: Option<&str>) -> Result<String, RetranscribeError> {
+        let stt = self.providers.get(provider).ok_or_else(|| {
+            RetranscribeError::UnknownProvider(format!(
+                "{} is not a loaded speech-to-text plugin for files; loaded: {}",
+                provider.or(self.providers.default.as_deref()).unwrap_or("(none configured)"),
+                self.providers.names()
+            ))
+        })?;
+        let provider = stt.id().to_string();
+        if self.library.get_session(session_id.to_string()).await?.is_none() {
+            return Err(RetranscribeError::NotFound(session_id.into()));
+        }
+        let file = self.library.get_audio_file(session_id.to_string()).await?;
+        let stored = match file {
+            Some(file) => self.audio.find(&file.sha256).await.map(|path| (file, path)),
+            None => None,
+        };
+        let Some((file, path)) = stored else {
+            return Err(RetranscribeError::NoAudio(session_id.into()));
+        };
+        if self.jobs.get(session_id)?.is_some_and(|job| matches!(job.state, JobState::Queued | JobState::Running)) {
+            return Err(RetranscribeError::Busy(session_id.into()));
+        }
+        self.jobs.insert(session_id, &file.sha256, &path, Some(&provider)).map_err(|_| RetranscribeError::Busy(session_id.into()))?;
+        self.set_status(session_id, SessionStatus::Queued, None).await;
+        self.publish(session_id, "queued", None);
+        self.wake.notify_one();
+        Ok(provider)
+    }
+
+    /// Deletes a session with its jobs and stored audio. False when it did not exist.
+    pub async fn delete_session(&self, session_id: &str) -> Result<bool, LibraryError> {
+        let file = self.library.get_audio_file(session_id.to_string()).await?;
+        if !self.library.delete_session(session_id.to_string()).await? {
+            return Ok(false);
+        }
+        if let Err(err) = self.jobs.delete_session(session_id) {
+            tracing::error!(session = session_id, "forgetting the deleted session's jobs failed: {err:#}");
+        }
+        // One session per distinct file: nothing else refers to these bytes.
+        if let Some(file) = file
+            && let Err(err) = self.audio.remove(&file.sha256).await
+        {
+            tracing::error!(session = session_id, "removing the deleted session's audio failed: {err}");
+        }
+        Ok(true)
     }
 
     /// Works the queue until `shutdown` resolves.
@@ -239,15 +321,26 @@ impl FilePipeline {
             Err(Failure::Retry { message, .. } | Failure::Final(message)) => {
                 tracing::warn!(session = %job.session_id, "file job failed: {message}");
                 let _ = self.jobs.finish(job.id, JobState::Failed, Some(&message));
-                self.set_status(&job.session_id, SessionStatus::Error, Some(message.clone())).await;
+                // A failed re-transcription leaves the session with the transcript it had;
+                // the job keeps the reason.
+                let had_transcript = job.provider.is_some()
+                    && self.library.list_versions(job.session_id.clone()).await.is_ok_and(|v| !v.is_empty());
+                if had_transcript {
+                    self.set_status(&job.session_id, SessionStatus::Complete, None).await;
+                } else {
+                    self.set_status(&job.session_id, SessionStatus::Error, Some(message.clone())).await;
+                }
                 self.publish(&job.session_id, "error", Some(message));
             }
         }
     }
 
     async fn transcribe(&self, job: &Job) -> Result<(), Failure> {
-        let stt = self.stt.as_ref().ok_or_else(|| {
-            Failure::Final("no speech-to-text plugin is configured (roles.stt_batch)".into())
+        let stt = self.providers.get(job.provider.as_deref()).ok_or_else(|| {
+            Failure::Final(match &job.provider {
+                Some(id) => format!("the speech-to-text plugin {id} is not loaded"),
+                None => "no speech-to-text plugin is configured (roles.stt_batch)".into(),
+            })
         })?;
         let path = job.path.clone();
         let encoding = encoding_for(&path).ok_or_else(|| Failure::Final("unsupported file type".into()))?;
@@ -257,6 +350,16 @@ impl FilePipeline {
             .await
             .map_err(|err| Failure::Final(format!("decoding failed: {err}")))?
             .map_err(|err| Failure::Final(err.to_string()))?;
+        let storage = |err: LibraryError| Failure::Retry { message: format!("storing the transcript failed: {err}"), after: None };
+        let size_bytes = tokio::fs::metadata(&job.path).await.map(|m| m.len()).unwrap_or(0);
+        let record = AudioFile {
+            sha256: job.sha256.clone(),
+            mime: mime_for(encoding).into(),
+            size_bytes,
+            created_ms: now_ms(),
+            peaks: summary.peaks,
+        };
+        self.library.put_audio_file(job.session_id.clone(), record).await.map_err(storage)?;
         let input = AudioInput::from_path(&job.path).map_err(|err| Failure::Final(format!("the stored audio is unreadable: {err}")))?;
         let format = AudioFormat {
             encoding,
@@ -269,10 +372,13 @@ impl FilePipeline {
             Err(call) => return Err(Failure::Retry { message: call.to_string(), after: None }),
         };
         let provider = stt.id().to_string();
-        let storage = |err: crate::library::LibraryError| Failure::Retry { message: format!("storing the transcript failed: {err}"), after: None };
         let version = self.library.create_version(job.session_id.clone(), provider.clone(), now_ms()).await.map_err(storage)?;
         for chunk in transcript.words.chunks(WORDS_PER_APPEND) {
             self.library.append_words(version.id, chunk.to_vec()).await.map_err(storage)?;
+        }
+        let structure = transcript.structure;
+        if !structure.paragraphs.is_empty() || !structure.utterances.is_empty() {
+            self.library.put_structure(version.id, structure).await.map_err(storage)?;
         }
         let patch = SessionPatch {
             status: Some(SessionStatus::Complete),

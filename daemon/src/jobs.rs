@@ -1,7 +1,8 @@
-//! The persistent file-job queue: one row per distinct audio file (by SHA-256), in the
-//! daemon's own SQLite database. A restart finds every job where it was; a job that was
-//! running when the daemon died is queued again, and the content hash makes sure the same
-//! bytes never become two sessions.
+//! The persistent file-job queue, in the daemon's own SQLite database. A file's first job is
+//! unique by the SHA-256 of its bytes, so the same bytes never become two sessions; a
+//! re-transcription is a later job for the same session with a chosen provider. A session has
+//! at most one job queued or running. A restart finds every job where it was; a job that was
+//! running when the daemon died is queued again.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,7 @@ pub enum JobState {
 }
 
 impl JobState {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             JobState::Queued => "queued",
             JobState::Running => "running",
@@ -46,6 +47,8 @@ pub struct Job {
     pub sha256: String,
     /// The stored audio file.
     pub path: PathBuf,
+    /// The speech-to-text plugin chosen for a re-transcription; `None` is the configured one.
+    pub provider: Option<String>,
     pub state: JobState,
     pub attempts: u32,
     pub next_attempt_ms: i64,
@@ -58,19 +61,51 @@ pub struct JobStore {
     conn: Arc<Mutex<Connection>>,
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS jobs (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    session_id      TEXT NOT NULL UNIQUE,
-    sha256          TEXT NOT NULL UNIQUE,
-    path            TEXT NOT NULL,
-    state           TEXT NOT NULL,
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    next_attempt_ms INTEGER NOT NULL DEFAULT 0,
-    last_error      TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_attempt_ms);
-";
+/// Schema steps in order, tracked in `PRAGMA user_version`; a released step is never edited.
+const MIGRATIONS: &[&str] = &[
+    // 1: one job per file.
+    "CREATE TABLE IF NOT EXISTS jobs (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id      TEXT NOT NULL UNIQUE,
+        sha256          TEXT NOT NULL UNIQUE,
+        path            TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT
+    );
+    CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_attempt_ms);",
+    // 2: re-transcriptions: several jobs per session and file, one of them active.
+    "CREATE TABLE jobs_v2 (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id      TEXT NOT NULL,
+        sha256          TEXT NOT NULL,
+        path            TEXT NOT NULL,
+        provider        TEXT,
+        state           TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT
+    );
+    INSERT INTO jobs_v2 (id, session_id, sha256, path, state, attempts, next_attempt_ms, last_error)
+        SELECT id, session_id, sha256, path, state, attempts, next_attempt_ms, last_error FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v2 RENAME TO jobs;
+    CREATE UNIQUE INDEX jobs_first_by_sha ON jobs (sha256) WHERE provider IS NULL;
+    CREATE UNIQUE INDEX jobs_active_by_session ON jobs (session_id) WHERE state IN ('queued', 'running');
+    CREATE INDEX jobs_due ON jobs (state, next_attempt_ms);",
+];
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let applied: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (index, step) in MIGRATIONS.iter().enumerate().skip(usize::try_from(applied).unwrap_or(0)) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
 
 fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     Ok(Job {
@@ -78,23 +113,24 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
         session_id: row.get(1)?,
         sha256: row.get(2)?,
         path: PathBuf::from(row.get::<_, String>(3)?),
-        state: JobState::parse(&row.get::<_, String>(4)?),
-        attempts: row.get(5)?,
-        next_attempt_ms: row.get(6)?,
-        last_error: row.get(7)?,
+        provider: row.get(4)?,
+        state: JobState::parse(&row.get::<_, String>(5)?),
+        attempts: row.get(6)?,
+        next_attempt_ms: row.get(7)?,
+        last_error: row.get(8)?,
     })
 }
 
-const COLUMNS: &str = "id, session_id, sha256, path, state, attempts, next_attempt_ms, last_error";
+const COLUMNS: &str = "id, session_id, sha256, path, provider, state, attempts, next_attempt_ms, last_error";
 
 impl JobStore {
     /// Opens the queue and requeues jobs that were running when the daemon stopped.
     pub fn open(path: &Path) -> Result<JobStore> {
-        let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // The queue decides what runs again after a crash: every change is durable.
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn).with_context(|| format!("migrating {}", path.display()))?;
         let requeued = conn.execute("UPDATE jobs SET state = 'queued' WHERE state = 'running'", [])?;
         if requeued > 0 {
             tracing::info!(requeued, "resuming file jobs interrupted by the last stop");
@@ -107,20 +143,29 @@ impl JobStore {
         Ok(f(&conn)?)
     }
 
-    /// The job for these bytes, if any.
+    /// The first job of these bytes, if any: it names their session.
     pub fn by_sha(&self, sha256: &str) -> Result<Option<Job>> {
         self.with(|c| {
-            c.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE sha256 = ?1"), [sha256], job_from_row).optional()
+            c.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE sha256 = ?1 AND provider IS NULL"), [sha256], job_from_row)
+                .optional()
         })
     }
 
-    pub fn insert(&self, session_id: &str, sha256: &str, path: &Path) -> Result<()> {
+    /// Queues a job. Fails when the bytes already have a first job (`provider` none) or the
+    /// session already has a job queued or running.
+    pub fn insert(&self, session_id: &str, sha256: &str, path: &Path, provider: Option<&str>) -> Result<()> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO jobs (session_id, sha256, path, state) VALUES (?1, ?2, ?3, 'queued')",
-                params![session_id, sha256, path.to_string_lossy()],
+                "INSERT INTO jobs (session_id, sha256, path, provider, state) VALUES (?1, ?2, ?3, ?4, 'queued')",
+                params![session_id, sha256, path.to_string_lossy(), provider],
             )
         })?;
+        Ok(())
+    }
+
+    /// Forgets a deleted session's jobs.
+    pub fn delete_session(&self, session_id: &str) -> Result<()> {
+        self.with(|c| c.execute("DELETE FROM jobs WHERE session_id = ?1", [session_id]))?;
         Ok(())
     }
 
@@ -165,9 +210,15 @@ impl JobStore {
         Ok(())
     }
 
+    /// The session's latest job.
     pub fn get(&self, session_id: &str) -> Result<Option<Job>> {
         self.with(|c| {
-            c.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE session_id = ?1"), [session_id], job_from_row).optional()
+            c.query_row(
+                &format!("SELECT {COLUMNS} FROM jobs WHERE session_id = ?1 ORDER BY id DESC LIMIT 1"),
+                [session_id],
+                job_from_row,
+            )
+            .optional()
         })
     }
 }
@@ -181,9 +232,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("jobs.sqlite3");
         let store = JobStore::open(&path).expect("open");
-        store.insert("s1", "aa", Path::new("/a")).expect("insert");
-        store.insert("s2", "bb", Path::new("/b")).expect("insert");
-        assert!(store.insert("s3", "aa", Path::new("/c")).is_err(), "same bytes, second job refused");
+        store.insert("s1", "aa", Path::new("/a"), None).expect("insert");
+        store.insert("s2", "bb", Path::new("/b"), None).expect("insert");
+        assert!(store.insert("s3", "aa", Path::new("/c"), None).is_err(), "same bytes, second job refused");
 
         let first = store.claim_due(0).expect("claim").expect("job");
         assert_eq!((first.session_id.as_str(), first.attempts, first.state), ("s1", 1, JobState::Running));
@@ -204,5 +255,28 @@ mod tests {
         store.finish(again.id, JobState::Failed, Some("bad audio")).expect("finish");
         assert!(store.claim_due(i64::MAX).expect("claim").is_none());
         assert_eq!(store.get("s1").expect("get").map(|j| j.state), Some(JobState::Failed));
+
+        // A re-transcription: a second job for the same session and bytes, one active at a time.
+        store.insert("s1", "aa", Path::new("/a"), Some("other-stt")).expect("re-transcription queued");
+        assert!(store.insert("s1", "aa", Path::new("/a"), Some("other-stt")).is_err(), "one active job per session");
+        let redo = store.claim_due(i64::MAX).expect("claim").expect("job");
+        assert_eq!((redo.session_id.as_str(), redo.provider.as_deref(), redo.attempts), ("s1", Some("other-stt"), 1));
+        assert_eq!(store.by_sha("aa").expect("by sha").map(|j| j.provider), Some(None), "bytes still name their first job");
+        store.delete_session("s1").expect("delete");
+        assert!(store.by_sha("aa").expect("by sha").is_none());
+    }
+
+    #[test]
+    fn a_version_one_queue_is_migrated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("jobs.sqlite3");
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(MIGRATIONS[0]).expect("v1 schema");
+        conn.execute("INSERT INTO jobs (session_id, sha256, path, state, attempts) VALUES ('s1', 'aa', '/a', 'running', 2)", [])
+            .expect("v1 row");
+        drop(conn);
+        let store = JobStore::open(&path).expect("migrates");
+        let job = store.claim_due(0).expect("claim").expect("the old job survives");
+        assert_eq!((job.session_id.as_str(), job.attempts, job.provider), ("s1", 3, None));
     }
 }

@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod audio;
+pub mod audio_store;
 pub mod config;
 pub mod daemon;
 pub mod export;

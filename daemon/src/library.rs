@@ -12,7 +12,9 @@ pub use crate::plugin::bindings::library::{
     AudioFile, NewSession, Session, SessionFilter, SessionKind, SessionPage, SessionPatch,
     SessionStatus, Speaker, StoredSummary, TranscriptVersion,
 };
-pub use crate::plugin::bindings::types::{ActionItem, Summary, Word};
+pub use crate::plugin::bindings::types::{
+    ActionItem, Paragraph, Sentence, Summary, TranscriptStructure, Utterance, Word,
+};
 
 /// Why a library operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -134,6 +136,14 @@ impl Library {
 
     pub async fn get_words(&self, version_id: u64, offset: u64, limit: u32) -> Result<Vec<Word>, LibraryError> {
         library_call!(self, |lib, store| lib.call_get_words(store, version_id, offset, limit))
+    }
+
+    pub async fn put_structure(&self, version_id: u64, structure: TranscriptStructure) -> Result<(), LibraryError> {
+        library_call!(self, |lib, store| lib.call_put_structure(store, version_id, &structure))
+    }
+
+    pub async fn get_structure(&self, version_id: u64) -> Result<TranscriptStructure, LibraryError> {
+        library_call!(self, |lib, store| lib.call_get_structure(store, version_id))
     }
 
     pub async fn set_speaker_name(&self, session_id: String, speaker: u32, name: String) -> Result<(), LibraryError> {

@@ -238,22 +238,107 @@ fn authorized(fake: &FakeDeepgram, headers: &HeaderMap) -> bool {
     }
 }
 
-fn transcript_json(script: &Script, request_id: &str, sha: &str, diarize: bool) -> Value {
-    let words: Vec<Value> = script
-        .words
+/// Which optional parts of a response the query asked for.
+#[derive(Debug, Clone, Copy, Default)]
+struct Features {
+    diarize: bool,
+    paragraphs: bool,
+    utterances: bool,
+}
+
+impl Features {
+    fn from_query(query: &[(String, String)]) -> Features {
+        let on = |key: &str| query.iter().any(|(k, v)| k == key && v == "true");
+        // §2.3: "smart_format=true implied paragraphs".
+        Features { diarize: on("diarize"), paragraphs: on("paragraphs") || on("smart_format"), utterances: on("utterances") }
+    }
+}
+
+/// The script's sentences: runs of words up to one ending in `.`, `?` or `!`.
+fn sentences(script: &Script) -> Vec<&[ScriptWord]> {
+    script.words.split_inclusive(|w| w.punctuated.ends_with(['.', '?', '!'])).collect()
+}
+
+fn sentence_text(words: &[ScriptWord]) -> String {
+    words.iter().map(|w| w.punctuated.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+fn word_json(w: &ScriptWord, diarize: bool) -> Value {
+    let mut word = json!({
+        "word": w.word, "start": w.start, "end": w.end, "confidence": 0.98, "punctuated_word": w.punctuated,
+    });
+    if diarize {
+        word["speaker"] = json!(w.speaker);
+        word["speaker_confidence"] = json!(0.9);
+    }
+    word
+}
+
+/// Paragraphs as Deepgram groups them: consecutive sentences of one speaker.
+fn paragraphs_json(script: &Script, diarize: bool) -> Value {
+    let mut paragraphs: Vec<Vec<&[ScriptWord]>> = Vec::new();
+    for sentence in sentences(script) {
+        match paragraphs.last_mut() {
+            Some(current) if current[0][0].speaker == sentence[0].speaker => current.push(sentence),
+            _ => paragraphs.push(vec![sentence]),
+        }
+    }
+    let list: Vec<Value> = paragraphs
         .iter()
-        .map(|w| {
-            let mut word = json!({
-                "word": w.word, "start": w.start, "end": w.end, "confidence": 0.98, "punctuated_word": w.punctuated,
+        .map(|p| {
+            let sentences: Vec<Value> = p
+                .iter()
+                .map(|s| json!({ "text": sentence_text(s), "start": s[0].start, "end": s[s.len() - 1].end }))
+                .collect();
+            let last = p[p.len() - 1];
+            let mut paragraph = json!({
+                "sentences": sentences,
+                "start": p[0][0].start,
+                "end": last[last.len() - 1].end,
+                "num_words": p.iter().map(|s| s.len()).sum::<usize>(),
             });
             if diarize {
-                word["speaker"] = json!(w.speaker);
-                word["speaker_confidence"] = json!(0.9);
+                paragraph["speaker"] = json!(p[0][0].speaker);
             }
-            word
+            paragraph
         })
         .collect();
+    let text: Vec<String> = paragraphs.iter().map(|p| p.iter().map(|s| sentence_text(s)).collect::<Vec<_>>().join(" ")).collect();
+    json!({ "transcript": format!("\n{}", text.join("\n\n")), "paragraphs": list })
+}
+
+/// One utterance per sentence, with the §2.3 fields.
+fn utterances_json(script: &Script, diarize: bool) -> Value {
+    let list: Vec<Value> = sentences(script)
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            json!({
+                "start": s[0].start,
+                "end": s[s.len() - 1].end,
+                "confidence": 0.98,
+                "channel": 0,
+                "transcript": sentence_text(s),
+                "words": s.iter().map(|w| word_json(w, diarize)).collect::<Vec<_>>(),
+                "speaker": s[0].speaker,
+                "id": format!("00000000-0000-4000-9000-{i:012x}"),
+            })
+        })
+        .collect();
+    Value::Array(list)
+}
+
+fn transcript_json(script: &Script, request_id: &str, sha: &str, features: Features) -> Value {
+    let words: Vec<Value> = script.words.iter().map(|w| word_json(w, features.diarize)).collect();
     let transcript: Vec<&str> = script.words.iter().map(|w| w.punctuated.as_str()).collect();
+    let mut alternative = json!({ "transcript": transcript.join(" "), "confidence": 0.98, "words": words });
+    if features.paragraphs && !script.words.is_empty() {
+        alternative["paragraphs"] = paragraphs_json(script, features.diarize);
+    }
+    let mut results = json!({ "channels": [ { "alternatives": [ alternative ] } ] });
+    if features.utterances {
+        results["utterances"] = utterances_json(script, features.diarize);
+    }
     json!({
         "metadata": {
             "transaction_key": "deprecated",
@@ -265,9 +350,7 @@ fn transcript_json(script: &Script, request_id: &str, sha: &str, diarize: bool) 
             "models": ["3b3aabe4-608a-46ac-9585-7960a25daf1a"],
             "model_info": {"3b3aabe4-608a-46ac-9585-7960a25daf1a": {"name": "general-nova-3", "version": "2024-12-20.0", "arch": "nova-3"}}
         },
-        "results": { "channels": [ { "alternatives": [ {
-            "transcript": transcript.join(" "), "confidence": 0.98, "words": words
-        } ] } ] }
+        "results": results
     })
 }
 
@@ -315,8 +398,7 @@ async fn listen(State(fake): State<FakeDeepgram>, RawQuery(query): RawQuery, hea
     let Some(script) = script.filter(|_| !body.is_empty()) else {
         return error(400, &request_id, None);
     };
-    let diarize = query.iter().any(|(k, v)| k == "diarize" && v == "true");
-    let mut text = transcript_json(&script, &request_id, &key, diarize).to_string();
+    let mut text = transcript_json(&script, &request_id, &key, Features::from_query(&query)).to_string();
     if truncate {
         text.truncate(text.len() / 2);
     }

@@ -4,7 +4,7 @@
 use scribe_tests::Setup;
 use scribed::library::{
     ActionItem, AudioFile, Library, NewSession, SessionFilter, SessionKind, SessionPatch, SessionStatus,
-    StoredSummary, Summary, Word,
+    Paragraph, Sentence, StoredSummary, Summary, TranscriptStructure, Utterance, Word,
 };
 
 fn new_session(id: &str, kind: SessionKind, created_ms: i64) -> NewSession {
@@ -141,9 +141,34 @@ async fn sessions_round_trip_paginate_and_cascade() {
     assert_eq!(stored.summary.action_items[0].at_ms, Some(900));
     assert_eq!(stored.input_tokens, Some(1200));
 
-    let audio = AudioFile { sha256: "ab".repeat(32), mime: "audio/wav".into(), size_bytes: 44_100, created_ms: 8 };
+    let audio = AudioFile { sha256: "ab".repeat(32), mime: "audio/wav".into(), size_bytes: 44_100, created_ms: 8, peaks: vec![0, 7, 255] };
     library.put_audio_file("s03".into(), audio).await.expect("audio");
-    assert_eq!(library.get_audio_file("s03".into()).await.expect("get").map(|a| a.size_bytes), Some(44_100));
+    let stored = library.get_audio_file("s03".into()).await.expect("get").expect("present");
+    assert_eq!((stored.size_bytes, stored.peaks), (44_100, vec![0, 7, 255]));
+
+    let structure = TranscriptStructure {
+        paragraphs: vec![
+            Paragraph {
+                sentences: vec![
+                    Sentence { text: "Hello.".into(), start_ms: 0, end_ms: 400 },
+                    Sentence { text: "Again.".into(), start_ms: 500, end_ms: 900 },
+                ],
+                start_ms: 0,
+                end_ms: 900,
+                speaker: Some(0),
+            },
+            Paragraph { sentences: vec![Sentence { text: "Bye.".into(), start_ms: 1_000, end_ms: 1_200 }], start_ms: 1_000, end_ms: 1_200, speaker: None },
+        ],
+        utterances: vec![Utterance { text: "Hello. Again.".into(), start_ms: 0, end_ms: 900, confidence: 0.5, speaker: Some(0) }],
+    };
+    library.put_structure(version.id, structure.clone()).await.expect("structure");
+    // The generated records have no PartialEq; their Debug output covers every field.
+    assert_eq!(format!("{:?}", library.get_structure(version.id).await.expect("get")), format!("{structure:?}"));
+    // Putting again replaces rather than appends.
+    library.put_structure(version.id, structure.clone()).await.expect("structure again");
+    assert_eq!(library.get_structure(version.id).await.expect("get").paragraphs.len(), 2);
+    let missing = library.put_structure(999_999, structure).await;
+    assert!(matches!(missing, Err(scribed::library::LibraryError::NotFound(_))), "{missing:?}");
 
     // Deleting the session removes everything that belongs to it.
     assert!(library.delete_session("s03".into()).await.expect("delete"));
@@ -154,6 +179,8 @@ async fn sessions_round_trip_paginate_and_cascade() {
     assert!(library.get_summary("s03".into()).await.expect("summary").is_none());
     assert!(library.list_speakers("s03".into()).await.expect("speakers").is_empty());
     assert!(library.get_audio_file("s03".into()).await.expect("audio").is_none());
+    let gone = library.get_structure(version.id).await.expect("structure");
+    assert!(gone.paragraphs.is_empty() && gone.utterances.is_empty());
     let missing = library.append_words(version.id, vec![word(0)]).await;
     assert!(matches!(missing, Err(scribed::library::LibraryError::NotFound(_))), "{missing:?}");
 }

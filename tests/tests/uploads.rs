@@ -183,3 +183,108 @@ async fn bad_uploads_fail_clearly_and_leave_nothing_behind() {
     let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
     assert_eq!(session["session"]["source"], "fake.wav", "the name is reduced to its file name");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_plays_back_is_retranscribed_and_deleted_with_its_audio() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = FakeDeepgram::start("127.0.0.1:0".parse().expect("addr"), KEY).await.expect("fake");
+    let audio = tone(dir.path(), 660, 3);
+    fake.script(&audio, Script::from_text("First point here. Second point. And a reply.", 3.0));
+    let daemon = daemon(&fake, KEY, |s| {
+        let settings = &mut s.config.plugins.get_mut("deepgram-batch").expect("configured").settings;
+        settings.insert("utterances".into(), toml::Value::Boolean(true));
+    })
+    .await;
+    let mut events = Events::connect(&daemon).await.expect("events");
+    let (_, body) = upload(&daemon, "review.wav", audio.clone()).await;
+    let id = session_id(&body);
+    assert_eq!(events.job_end(&id).await.expect("ends")["status"], "complete");
+
+    // Paragraphs (implied by smart_format) and utterances, as the provider grouped them.
+    let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
+    let paragraphs = session["paragraphs"].as_array().expect("paragraphs");
+    let speakers: Vec<Option<u64>> = paragraphs.iter().map(|p| p["speaker"].as_u64()).collect();
+    assert_eq!(speakers, vec![Some(0), Some(1), Some(0)], "the script changes speaker every sentence");
+    assert_eq!((paragraphs[1]["sentences"][0]["text"].as_str(), paragraphs[1]["start_ms"].as_u64()), (Some("Second point."), Some(1_125)));
+    let utterances = session["utterances"].as_array().expect("utterances");
+    assert_eq!(utterances.len(), 3);
+    assert_eq!(session["audio"]["mime"], "audio/wav");
+    assert_eq!(session["audio"]["size_bytes"], audio.len());
+    assert_eq!(session["job"]["state"], "done");
+
+    // The waveform: one peak per 100 ms, level for a steady tone (sox synthesises at -3 dBFS,
+    // 0.71 of full scale); reducible.
+    let waveform = daemon.get_json(&format!("/api/v1/sessions/{id}/waveform")).await.expect("waveform");
+    let peaks = waveform["peaks"].as_array().expect("peaks");
+    assert_eq!((waveform["window_ms"].as_u64(), peaks.len()), (Some(100), 30));
+    assert!(peaks.iter().all(|p| p.as_u64().is_some_and(|p| (170..=190).contains(&p))), "{peaks:?}");
+    let reduced = daemon.get_json(&format!("/api/v1/sessions/{id}/waveform?points=7")).await.expect("waveform");
+    assert_eq!((reduced["window_ms"].as_u64(), reduced["peaks"].as_array().map(Vec::len)), (Some(500), Some(6)));
+
+    // Playback: the whole file, and a byte range of it.
+    let url = daemon.url(&format!("/api/v1/sessions/{id}/audio"));
+    let whole = reqwest::get(&url).await.expect("audio");
+    assert_eq!(whole.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("audio/wav"));
+    assert_eq!(whole.headers().get("accept-ranges").and_then(|v| v.to_str().ok()), Some("bytes"));
+    assert_eq!(whole.bytes().await.expect("bytes").as_ref(), audio.as_slice());
+    let part = reqwest::Client::new().get(&url).header("range", "bytes=100-199").send().await.expect("range");
+    assert_eq!(part.status().as_u16(), 206);
+    let want_range = format!("bytes 100-199/{}", audio.len());
+    assert_eq!(part.headers().get("content-range").and_then(|v| v.to_str().ok()), Some(want_range.as_str()));
+    assert_eq!(part.bytes().await.expect("bytes").as_ref(), &audio[100..200]);
+    let beyond = reqwest::Client::new().get(&url).header("range", "bytes=99999999-").send().await.expect("range");
+    assert_eq!(beyond.status().as_u16(), 416);
+
+    // Re-transcription: a new version, the old one kept.
+    let client = reqwest::Client::new();
+    let unknown = client
+        .post(daemon.url(&format!("/api/v1/sessions/{id}/transcribe")))
+        .json(&serde_json::json!({ "provider": "sqlite-store" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(unknown.status().as_u16(), 400, "a store is not a speech-to-text plugin");
+    let redo = client
+        .post(daemon.url(&format!("/api/v1/sessions/{id}/transcribe")))
+        .json(&serde_json::json!({ "provider": "deepgram-batch" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(redo.status().as_u16(), 202);
+    assert_eq!(events.job_end(&id).await.expect("ends")["status"], "complete");
+    let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
+    let versions = session["versions"].as_array().expect("versions");
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert!(versions.iter().all(|v| v["word_count"] == 8 && v["provider"] == "deepgram-batch"), "{versions:?}");
+    assert_eq!((session["session"]["status"].as_str(), session["job"]["provider"].as_str()), (Some("complete"), Some("deepgram-batch")));
+    let old = versions[0]["id"].as_u64().expect("id");
+    let words = daemon.get_json(&format!("/api/v1/sessions/{id}/words?version={old}")).await.expect("old words");
+    assert_eq!(words["words"][0]["punctuated"], "First");
+    assert_eq!(fake.requests().len(), 2);
+
+    // Deleting removes the stored audio; the same bytes later make a new session.
+    let stored = daemon.daemon.data_dir().join("audio");
+    let count_files = || walk(&stored).len();
+    assert_eq!(count_files(), 1);
+    let deleted = client.delete(daemon.url(&format!("/api/v1/sessions/{id}"))).send().await.expect("delete");
+    assert_eq!(deleted.status().as_u16(), 204);
+    assert_eq!(count_files(), 0, "the audio went with the session");
+    assert_eq!(reqwest::get(&url).await.expect("audio").status().as_u16(), 404);
+    let (_, again) = upload(&daemon, "review.wav", audio).await;
+    assert_eq!(again["duplicate"], false);
+    assert_ne!(session_id(&again), id);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -1,9 +1,12 @@
 //! The library API: sessions, their transcripts, speakers, summaries and exports.
 //!
 //! - `GET    /api/v1/sessions?kind=&status=&from_ms=&before_ms=&cursor=&limit=`
-//! - `GET    /api/v1/sessions/{id}`: metadata, transcript versions, speakers, summary
+//! - `GET    /api/v1/sessions/{id}`: metadata, transcript versions, the current version's
+//!   paragraphs and utterances, speakers, summary, audio, latest job
 //! - `PATCH  /api/v1/sessions/{id}`: `{"title": "..."}`
-//! - `DELETE /api/v1/sessions/{id}`
+//! - `DELETE /api/v1/sessions/{id}`: with its transcripts, jobs and stored audio
+//! - `POST   /api/v1/sessions/{id}/transcribe`: `{"provider": "..."}` (optional): transcribe
+//!   the audio again; the result is a new version, the old ones stay
 //! - `GET    /api/v1/sessions/{id}/words?version=&offset=&limit=`
 //! - `PUT    /api/v1/sessions/{id}/speakers/{speaker}`: `{"name": "..."}`
 //! - `GET    /api/v1/sessions/{id}/export?format=txt|srt|vtt|json|md&version=`
@@ -14,14 +17,15 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
 use crate::export::{ExportFormat, Transcript};
+use crate::files::RetranscribeError;
 use crate::library::{
     Library, LibraryError, Session, SessionFilter, SessionKind, SessionPatch, SessionStatus, StoredSummary,
-    TranscriptVersion, Word,
+    TranscriptStructure, TranscriptVersion, Word,
 };
 
 /// Default and largest page of sessions.
@@ -41,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/sessions/{id}/words", get(get_words))
         .route("/api/v1/sessions/{id}/speakers/{speaker}", put(rename_speaker))
         .route("/api/v1/sessions/{id}/export", get(export))
+        .route("/api/v1/sessions/{id}/transcribe", post(retranscribe))
 }
 
 impl From<LibraryError> for ApiError {
@@ -58,13 +63,13 @@ impl From<LibraryError> for ApiError {
     }
 }
 
-fn library(state: &AppState) -> Result<&Library, ApiError> {
+pub(super) fn library(state: &AppState) -> Result<&Library, ApiError> {
     state.library.as_ref().ok_or_else(|| {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the library store is not loaded; see /api/v1/plugins")
     })
 }
 
-fn bad_request(message: impl Into<String>) -> ApiError {
+pub(super) fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "invalid", message)
 }
 
@@ -73,7 +78,7 @@ fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(v)| v).map_err(|rejection| bad_request(rejection.body_text()))
 }
 
-fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(super) fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     query.map(|Query(v)| v).map_err(|rejection| bad_request(rejection.body_text()))
 }
 
@@ -226,7 +231,7 @@ async fn list_sessions(
     Ok(Json(serde_json::json!({ "sessions": sessions, "next_cursor": page.next_cursor, "total": page.total })))
 }
 
-async fn load(library: &Library, id: &str) -> Result<Session, ApiError> {
+pub(super) async fn load(library: &Library, id: &str) -> Result<Session, ApiError> {
     library.get_session(id.to_string()).await?.ok_or_else(|| ApiError::not_found(format!("no session {id:?}")))
 }
 
@@ -240,13 +245,67 @@ async fn get_session(State(state): State<AppState>, Path(id): Path<String>) -> R
         .into_iter()
         .map(|s| serde_json::json!({ "speaker": s.speaker, "name": s.name }))
         .collect();
-    let summary = library.get_summary(id).await?.map(summary_view);
+    let summary = library.get_summary(id.clone()).await?.map(summary_view);
+    let structure = match versions.last() {
+        Some(current) => Some(library.get_structure(current.id).await?),
+        None => None,
+    };
+    let (paragraphs, utterances) = structure.map(structure_view).unwrap_or_default();
+    let audio = library.get_audio_file(id.clone()).await?.map(|file| {
+        serde_json::json!({
+            "mime": file.mime,
+            "size_bytes": file.size_bytes,
+            "url": format!("/api/v1/sessions/{id}/audio"),
+            "waveform_url": format!("/api/v1/sessions/{id}/waveform"),
+        })
+    });
+    let job = match &state.files {
+        Some(files) => files.session_job(&id).map_err(|e| ApiError::internal("reading the job queue", &e))?,
+        None => None,
+    }
+    .map(|job| {
+        serde_json::json!({
+            "state": job.state.as_str(),
+            "provider": job.provider,
+            "attempts": job.attempts,
+            "last_error": job.last_error,
+        })
+    });
     Ok(Json(serde_json::json!({
         "session": SessionView::from(session),
         "versions": versions,
+        "paragraphs": paragraphs,
+        "utterances": utterances,
         "speakers": speakers,
         "summary": summary,
+        "audio": audio,
+        "job": job,
     })))
+}
+
+fn structure_view(structure: TranscriptStructure) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let paragraphs = structure
+        .paragraphs
+        .into_iter()
+        .map(|p| {
+            let sentences: Vec<_> = p
+                .sentences
+                .into_iter()
+                .map(|s| serde_json::json!({ "text": s.text, "start_ms": s.start_ms, "end_ms": s.end_ms }))
+                .collect();
+            serde_json::json!({ "speaker": p.speaker, "start_ms": p.start_ms, "end_ms": p.end_ms, "sentences": sentences })
+        })
+        .collect();
+    let utterances = structure
+        .utterances
+        .into_iter()
+        .map(|u| {
+            serde_json::json!({
+                "speaker": u.speaker, "start_ms": u.start_ms, "end_ms": u.end_ms, "confidence": u.confidence, "text": u.text,
+            })
+        })
+        .collect();
+    (paragraphs, utterances)
 }
 
 #[derive(Deserialize)]
@@ -269,7 +328,11 @@ async fn rename_session(
 }
 
 async fn delete_session(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    if library(&state)?.delete_session(id.clone()).await? {
+    let deleted = match &state.files {
+        Some(files) => files.delete_session(&id).await?,
+        None => library(&state)?.delete_session(id.clone()).await?,
+    };
+    if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("no session {id:?}")))
@@ -372,6 +435,37 @@ async fn export(
     // a header.
     let disposition = format!("attachment; filename=\"scribe-{}.{}\"", sanitize(&id), format.extension());
     Ok(([(header::CONTENT_TYPE, format.mime().to_string()), (header::CONTENT_DISPOSITION, disposition)], body).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RetranscribeBody {
+    provider: Option<String>,
+}
+
+async fn retranscribe(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    // The body is optional: no body transcribes with the configured provider.
+    let body: RetranscribeBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RetranscribeBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|err| bad_request(format!("invalid JSON body: {err}")))?
+    };
+    let files = state.files.as_ref().ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "file transcription needs the library store")
+    })?;
+    let provider = files.retranscribe(&id, body.provider.as_deref()).await.map_err(|err| match err {
+        RetranscribeError::NotFound(_) => ApiError::not_found(err.to_string()),
+        RetranscribeError::UnknownProvider(_) => bad_request(err.to_string()),
+        RetranscribeError::NoAudio(_) => ApiError::new(StatusCode::CONFLICT, "no_audio", err.to_string()),
+        RetranscribeError::Busy(_) => ApiError::new(StatusCode::CONFLICT, "busy", err.to_string()),
+        RetranscribeError::Library(err) => err.into(),
+        RetranscribeError::Other(err) => ApiError::internal("queueing a re-transcription", &err),
+    })?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "session_id": id, "provider": provider }))))
 }
 
 fn sanitize(id: &str) -> String {

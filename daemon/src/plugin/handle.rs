@@ -18,6 +18,8 @@ use super::services::PluginServices;
 use super::state::PluginState;
 
 /// A world's pre-instantiated component: type-checked and linked once, instantiated cheaply.
+/// One lives per plugin, so the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum WorldPre {
     Store(store::StorePre<PluginState>),
     SttBatch(stt_batch::SttBatchPre<PluginState>),

@@ -60,6 +60,13 @@ impl Row {
         }
     }
 
+    pub fn blob(&self, index: usize) -> Result<Vec<u8>, StoreError> {
+        match self.get(index)? {
+            Value::Blob(b) => Ok(b.clone()),
+            _ => Err(mismatch(index, "blob")),
+        }
+    }
+
     pub fn real(&self, index: usize) -> Result<f64, StoreError> {
         match self.get(index)? {
             Value::Real(x) => Ok(*x),

@@ -8,6 +8,7 @@
 
 mod codec;
 mod schema;
+mod structure;
 
 use scribe_plugin_api::store::exports::scribe::plugin::library::{
     AudioFile, Guest as LibraryGuest, NewSession, Session, SessionFilter, SessionPage,
@@ -15,7 +16,7 @@ use scribe_plugin_api::store::exports::scribe::plugin::library::{
 };
 use scribe_plugin_api::store::scribe::plugin::sqlite::{self, SqliteError, Statement, Value};
 use scribe_plugin_api::store::scribe::plugin::types::{
-    ActionItem, Capabilities, PluginInfo, Summary, Word,
+    ActionItem, Capabilities, PluginInfo, Summary, TranscriptStructure, Word,
 };
 use scribe_plugin_api::store::Guest as StoreGuest;
 
@@ -34,9 +35,9 @@ const WORDS_PER_INSERT: usize = 200;
 const SESSION_COLUMNS: &str =
     "id, kind, status, source, title, created_ms, duration_ms, provider, error";
 
-type Result<T, E = StoreError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-fn storage(err: SqliteError) -> StoreError {
+pub(crate) fn storage(err: SqliteError) -> StoreError {
     match err {
         SqliteError::Constraint(msg) => StoreError::Conflict(msg),
         SqliteError::Invalid(msg) => StoreError::Storage(format!("invalid statement: {msg}")),
@@ -48,11 +49,11 @@ fn storage(err: SqliteError) -> StoreError {
     }
 }
 
-fn stmt(sql: impl Into<String>, params: Vec<Value>) -> Statement {
+pub(crate) fn stmt(sql: impl Into<String>, params: Vec<Value>) -> Statement {
     Statement { sql: sql.into(), params }
 }
 
-fn query(sql: &str, params: Vec<Value>) -> Result<Vec<Row>> {
+pub(crate) fn query(sql: &str, params: Vec<Value>) -> Result<Vec<Row>> {
     let rows = sqlite::query(&stmt(sql, params)).map_err(storage)?;
     Ok(rows.rows.into_iter().map(Row).collect())
 }
@@ -387,6 +388,14 @@ impl LibraryGuest for SqliteStore {
         Ok(total)
     }
 
+    fn put_structure(version_id: u64, structure: TranscriptStructure) -> Result<()> {
+        structure::put(version_id, &structure)
+    }
+
+    fn get_structure(version_id: u64) -> Result<TranscriptStructure> {
+        structure::get(version_id)
+    }
+
     fn get_words(version_id: u64, offset: u64, limit: u32) -> Result<Vec<Word>> {
         if limit == 0 || limit > MAX_WORDS_PAGE {
             return Err(StoreError::Invalid(format!("limit must be 1..={MAX_WORDS_PAGE}")));
@@ -522,16 +531,17 @@ impl LibraryGuest for SqliteStore {
     fn put_audio_file(session_id: String, file: AudioFile) -> Result<()> {
         require_session(&session_id)?;
         execute(
-            "INSERT INTO audio_files (session_id, sha256, mime, size_bytes, created_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (session_id) DO UPDATE SET \
+            "INSERT INTO audio_files (session_id, sha256, mime, size_bytes, created_ms, peaks) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (session_id) DO UPDATE SET \
              sha256 = excluded.sha256, mime = excluded.mime, size_bytes = excluded.size_bytes, \
-             created_ms = excluded.created_ms",
+             created_ms = excluded.created_ms, peaks = excluded.peaks",
             vec![
                 text(&session_id),
                 text(&file.sha256),
                 text(&file.mime),
                 Value::Integer(to_i64(file.size_bytes)?),
                 Value::Integer(file.created_ms),
+                Value::Blob(file.peaks),
             ],
         )?;
         Ok(())
@@ -539,7 +549,7 @@ impl LibraryGuest for SqliteStore {
 
     fn get_audio_file(session_id: String) -> Result<Option<AudioFile>> {
         query(
-            "SELECT sha256, mime, size_bytes, created_ms FROM audio_files WHERE session_id = ?1",
+            "SELECT sha256, mime, size_bytes, created_ms, peaks FROM audio_files WHERE session_id = ?1",
             vec![text(&session_id)],
         )?
         .first()
@@ -549,6 +559,7 @@ impl LibraryGuest for SqliteStore {
                 mime: row.text(1)?,
                 size_bytes: row.u64(2)?,
                 created_ms: row.int(3)?,
+                peaks: row.blob(4)?,
             })
         })
         .transpose()

@@ -80,6 +80,41 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audio_files_by_hash ON audio_files (sha256);
     "#,
+    // 2: waveform peaks with the audio file; paragraphs, their sentences and utterances.
+    r#"
+    ALTER TABLE audio_files ADD COLUMN peaks BLOB NOT NULL DEFAULT x'';
+
+    CREATE TABLE paragraphs (
+        version_id  INTEGER NOT NULL REFERENCES transcript_versions (id) ON DELETE CASCADE,
+        seq         INTEGER NOT NULL,
+        start_ms    INTEGER NOT NULL,
+        end_ms      INTEGER NOT NULL,
+        speaker     INTEGER,
+        PRIMARY KEY (version_id, seq)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE sentences (
+        version_id  INTEGER NOT NULL,
+        paragraph   INTEGER NOT NULL,
+        seq         INTEGER NOT NULL,
+        text        TEXT NOT NULL,
+        start_ms    INTEGER NOT NULL,
+        end_ms      INTEGER NOT NULL,
+        PRIMARY KEY (version_id, paragraph, seq),
+        FOREIGN KEY (version_id, paragraph) REFERENCES paragraphs (version_id, seq) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+
+    CREATE TABLE utterances (
+        version_id  INTEGER NOT NULL REFERENCES transcript_versions (id) ON DELETE CASCADE,
+        seq         INTEGER NOT NULL,
+        text        TEXT NOT NULL,
+        start_ms    INTEGER NOT NULL,
+        end_ms      INTEGER NOT NULL,
+        confidence  REAL NOT NULL,
+        speaker     INTEGER,
+        PRIMARY KEY (version_id, seq)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Bookkeeping table; created before any step runs.

@@ -19,7 +19,7 @@ use scribe_plugin_api::stt_batch::scribe::plugin::audio;
 use scribe_plugin_api::stt_batch::scribe::plugin::http::{self, HttpError, Method, Request, RequestBody};
 use scribe_plugin_api::stt_batch::scribe::plugin::log::{self, Level};
 use scribe_plugin_api::stt_batch::scribe::plugin::types::{
-    Capabilities, PluginError, PluginInfo, Word,
+    Capabilities, PluginError, PluginInfo, TranscriptStructure, Word,
 };
 use scribe_plugin_api::stt_batch::{BatchRequest, BatchTranscript, Guest};
 
@@ -41,6 +41,7 @@ fn transcript(words: Vec<String>) -> BatchTranscript {
         words: words.into_iter().map(word).collect(),
         language: None,
         duration_ms: None,
+        structure: TranscriptStructure { paragraphs: Vec::new(), utterances: Vec::new() },
     }
 }
 

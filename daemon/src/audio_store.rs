@@ -1,0 +1,138 @@
+//! The content-addressed audio store: every original file the daemon transcribes is kept
+//! once, as `<data_dir>/audio/<first two hex digits>/<sha256>.<ext>`. The file pipeline puts
+//! files here; playback and re-transcription find them by hash.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::stt::AudioEncoding;
+
+/// The store.
+#[derive(Debug, Clone)]
+pub struct AudioStore {
+    dir: PathBuf,
+}
+
+/// A file now in the store.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Hex SHA-256 of the bytes.
+    pub sha256: String,
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// Hex SHA-256 of a file's bytes.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The MIME type of an encoding, for playback and the library's audio-file record.
+pub fn mime_for(encoding: AudioEncoding) -> &'static str {
+    match encoding {
+        AudioEncoding::Linear16 => "audio/L16",
+        AudioEncoding::Wav => "audio/wav",
+        AudioEncoding::Flac => "audio/flac",
+        AudioEncoding::Mp3 => "audio/mpeg",
+        AudioEncoding::OggVorbis | AudioEncoding::OggOpus => "audio/ogg",
+        AudioEncoding::WebmOpus => "audio/webm",
+        AudioEncoding::Aac => "audio/mp4",
+    }
+}
+
+impl AudioStore {
+    pub fn new(dir: PathBuf) -> AudioStore {
+        AudioStore { dir }
+    }
+
+    fn shard(&self, sha256: &str) -> PathBuf {
+        self.dir.join(sha256.get(..2).unwrap_or("00"))
+    }
+
+    /// Hashes `file` and keeps its bytes under their hash. With `take` the file is moved
+    /// (or removed when the bytes are stored already); otherwise it is copied and left alone.
+    pub async fn put(&self, file: &Path, extension: &str, take: bool) -> Result<Stored> {
+        let source = file.to_path_buf();
+        let sha256 = tokio::task::spawn_blocking(move || sha256_file(&source)).await??;
+        let size = tokio::fs::metadata(file).await?.len();
+        let path = self.shard(&sha256).join(format!("{sha256}.{extension}"));
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            if take {
+                let _ = tokio::fs::remove_file(file).await;
+            }
+            return Ok(Stored { sha256, path, size });
+        }
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        if !take || tokio::fs::rename(file, &path).await.is_err() {
+            // A copy (or another filesystem): written under a temporary name first, so a
+            // crash never leaves a partial file under the content's name.
+            let partial = path.with_extension("partial");
+            tokio::fs::copy(file, &partial).await.context("storing the audio")?;
+            tokio::fs::rename(&partial, &path).await.context("storing the audio")?;
+            if take {
+                let _ = tokio::fs::remove_file(file).await;
+            }
+        }
+        Ok(Stored { sha256, path, size })
+    }
+
+    /// The stored file with this hash, whatever its extension.
+    pub async fn find(&self, sha256: &str) -> Option<PathBuf> {
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mut entries = tokio::fs::read_dir(self.shard(sha256)).await.ok()?;
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let path = entry.path();
+            let stem_matches = path.file_stem().and_then(|s| s.to_str()) == Some(sha256);
+            let partial = path.extension().and_then(|e| e.to_str()) == Some("partial");
+            if stem_matches && !partial {
+                return Some(path);
+            }
+        }
+        None
+    }
+
+    /// Removes the stored file with this hash; for when no session refers to it any more.
+    pub async fn remove(&self, sha256: &str) -> std::io::Result<()> {
+        match self.find(sha256).await {
+            Some(path) => tokio::fs::remove_file(path).await,
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn put_find_and_dedupe() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = AudioStore::new(dir.path().join("audio"));
+        let a = dir.path().join("a.wav");
+        std::fs::write(&a, b"same bytes").expect("write");
+        let copied = store.put(&a, "wav", false).await.expect("put");
+        assert!(a.exists(), "a copy leaves the original");
+        assert_eq!(std::fs::read(&copied.path).expect("read"), b"same bytes");
+        assert_eq!(copied.size, 10);
+
+        let b = dir.path().join("b.wav");
+        std::fs::write(&b, b"same bytes").expect("write");
+        let taken = store.put(&b, "wav", true).await.expect("put");
+        assert_eq!(taken.path, copied.path);
+        assert!(!b.exists(), "taken bytes already stored are removed");
+
+        assert_eq!(store.find(&copied.sha256).await, Some(copied.path.clone()));
+        assert_eq!(store.find("../../etc/passwd").await, None);
+        store.remove(&copied.sha256).await.expect("remove");
+        assert_eq!(store.find(&copied.sha256).await, None);
+    }
+}
