@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
+use crate::export::ExportFormat;
 use crate::secret::{self, Secret};
 
 /// The embedded defaults: the documented example file itself.
@@ -35,6 +36,9 @@ pub struct Config {
     pub roles: RolesConfig,
     pub files: FilesConfig,
     pub inbox: InboxConfig,
+    /// Absent in configs written before the outbox existed: then it is off.
+    #[serde(default)]
+    pub outbox: OutboxConfig,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
 }
@@ -135,6 +139,24 @@ pub enum AfterSuccess {
     Move,
     /// Delete it (the daemon keeps its own copy).
     Delete,
+}
+
+/// Automatic exports of finished file transcripts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    pub enabled: bool,
+    /// The folder; `None` means `<data_dir>/outbox`. Never inside the inbox.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Formats written for every finished session.
+    pub formats: Vec<ExportFormat>,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig { enabled: false, dir: None, formats: vec![ExportFormat::Srt, ExportFormat::Txt] }
+    }
 }
 
 /// Which plugin plays which part.
@@ -312,6 +334,79 @@ impl Config {
             None => Ok(self.data_dir()?.join("plugins")),
         }
     }
+
+    /// The watched inbox folder.
+    pub fn inbox_dir(&self) -> Result<PathBuf> {
+        match &self.inbox.dir {
+            Some(dir) => Ok(dir.clone()),
+            None => Ok(self.data_dir()?.join("inbox")),
+        }
+    }
+
+    /// The auto-export folder.
+    pub fn outbox_dir(&self) -> Result<PathBuf> {
+        match &self.outbox.dir {
+            Some(dir) => Ok(dir.clone()),
+            None => Ok(self.data_dir()?.join("outbox")),
+        }
+    }
+
+    /// Checks what parsing cannot: how settings relate to each other, once the command line
+    /// has overridden what it overrides. Every problem is reported at once.
+    pub fn validate(&self) -> Result<()> {
+        let mut problems = Vec::new();
+        if self.outbox.enabled {
+            if self.outbox.formats.is_empty() {
+                problems.push("outbox.formats is empty: name at least one of txt, srt, vtt, json, md".to_string());
+            }
+            if self.inbox.enabled {
+                let (inbox, outbox) = (self.inbox_dir()?, self.outbox_dir()?);
+                if is_within(&outbox, &inbox) || is_within(&inbox, &outbox) {
+                    problems.push(format!(
+                        "outbox.dir ({}) and the inbox ({}) overlap: exports would land in the watched folder or the \
+                         inbox in the export folder; choose folders outside each other",
+                        outbox.display(),
+                        inbox.display()
+                    ));
+                }
+            }
+        }
+        anyhow::ensure!(problems.is_empty(), "invalid configuration:\n  {}", problems.join("\n  "));
+        Ok(())
+    }
+}
+
+/// `path` made absolute with `.` and `..` resolved without touching the filesystem, then
+/// with symlinks resolved as far as it exists.
+fn normalized(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    // Resolve symlinks in the longest existing prefix, so a link into the inbox is caught.
+    let mut existing = out.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) else { break };
+        rest.push(name.to_os_string());
+        existing = parent;
+    }
+    let mut resolved = existing.canonicalize().unwrap_or_else(|_| existing.to_path_buf());
+    resolved.extend(rest.iter().rev());
+    resolved
+}
+
+/// Whether `inner` is `outer` or inside it.
+fn is_within(inner: &Path, outer: &Path) -> bool {
+    normalized(inner).starts_with(normalized(outer))
 }
 
 #[cfg(test)]
@@ -342,6 +437,33 @@ mod tests {
             let err = Config::parse(&text).expect_err(key).to_string();
             assert!(err.contains(key), "error for {key} names it: {err}");
         }
+    }
+
+    #[test]
+    fn an_outbox_overlapping_the_inbox_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::defaults().expect("defaults");
+        config.data_dir = Some(dir.path().to_path_buf());
+        config.outbox.enabled = true;
+        config.validate().expect("the default folders are siblings");
+        let inbox = dir.path().join("in");
+        config.inbox.dir = Some(inbox.clone());
+        let cases = [inbox.join("out"), dir.path().join("x/../in/./out"), dir.path().to_path_buf()];
+        for outbox in cases {
+            config.outbox.dir = Some(outbox.clone());
+            let err = config.validate().expect_err("overlap refused").to_string();
+            assert!(err.contains("outbox.dir") && err.contains("overlap"), "{outbox:?}: {err}");
+        }
+        // Through a symlink that points into the inbox.
+        std::fs::create_dir_all(&inbox).expect("inbox");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&inbox, &link).expect("symlink");
+        config.outbox.dir = Some(link.join("exports"));
+        assert!(config.validate().is_err(), "a link into the inbox is still the inbox");
+        config.outbox.dir = Some(dir.path().join("inbox-exports"));
+        config.validate().expect("a name that merely starts the same is fine");
+        config.outbox.formats.clear();
+        assert!(config.validate().expect_err("no formats").to_string().contains("outbox.formats"));
     }
 
     #[test]

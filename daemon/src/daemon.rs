@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, AppState, SecurityPolicy, UploadLimits};
 use crate::audio_store::AudioStore;
 use crate::files::{FilePipeline, Providers, RetryPolicy};
+use crate::outbox::Outbox;
 use crate::inbox::Inbox;
 use crate::jobs::JobStore;
 use crate::stt::BatchStt;
@@ -53,6 +54,7 @@ impl Daemon {
     /// Like [`Daemon::start`], with secrets looked up through `env`.
     pub async fn start_with_env(config: Config, env: impl Fn(&str) -> Option<String>) -> Result<Daemon> {
         let started = Instant::now();
+        config.validate()?;
         let data_dir = config.data_dir()?;
         create_private_dir(&data_dir)?;
         let plugins_dir = config.plugins_dir()?;
@@ -117,7 +119,7 @@ impl Daemon {
                     let _ = stop.changed().await;
                 }));
                 if config.inbox.enabled {
-                    let dir = config.inbox.dir.clone().unwrap_or_else(|| data_dir.join("inbox"));
+                    let dir = config.inbox_dir()?;
                     let inbox = Inbox::new(dir, config.inbox.clone(), pipeline.clone(), events.clone())?;
                     let mut stop = workers_stopped.clone();
                     tokio::spawn(inbox.run(async move {
@@ -211,7 +213,11 @@ fn file_pipeline(
         base: Duration::from_secs(config.files.retry_base_secs),
         max: Duration::from_secs(config.files.retry_max_secs),
     };
-    Ok(FilePipeline::new(jobs, library, providers, AudioStore::new(data_dir.join("audio")), events, policy))
+    let outbox = match config.outbox.enabled {
+        true => Some(Outbox::new(config.outbox_dir()?, config.outbox.formats.clone())),
+        false => None,
+    };
+    Ok(FilePipeline::new(jobs, library, providers, AudioStore::new(data_dir.join("audio")), events, policy, outbox))
 }
 
 /// Creates a directory readable only by the daemon's user.

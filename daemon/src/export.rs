@@ -10,7 +10,10 @@ use std::str::FromStr;
 
 use serde_json::json;
 
-use crate::library::{Speaker, StoredSummary, Word};
+use crate::library::{Library, LibraryError, Session, Speaker, StoredSummary, TranscriptVersion, Word};
+
+/// Words fetched per library call while loading a whole transcript (the store's page limit).
+const WORDS_PER_PAGE: u32 = 10_000;
 
 /// Longest cue on screen: subtitle guidelines keep a cue under about 6-7 s.
 const MAX_CUE_MS: u64 = 6_000;
@@ -24,7 +27,8 @@ const TURN_GAP_MS: u64 = 3_000;
 const SENTENCE_BREAK_CHARS: usize = 40;
 
 /// An export format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     Txt,
     Srt,
@@ -75,6 +79,70 @@ pub struct Transcript<'a> {
     pub words: &'a [Word],
     pub speakers: &'a [Speaker],
     pub summary: Option<&'a StoredSummary>,
+}
+
+/// A session with everything an export shows, loaded from the library.
+pub struct SessionExport {
+    pub session: Session,
+    pub words: Vec<Word>,
+    pub speakers: Vec<Speaker>,
+    pub summary: Option<StoredSummary>,
+}
+
+impl SessionExport {
+    /// Loads `session` with all words of `version` (none: an empty transcript).
+    pub async fn load(library: &Library, session: Session, version: Option<&TranscriptVersion>) -> Result<SessionExport, LibraryError> {
+        let mut words = Vec::new();
+        if let Some(version) = version {
+            while (words.len() as u64) < version.word_count {
+                let page = library.get_words(version.id, words.len() as u64, WORDS_PER_PAGE).await?;
+                if page.is_empty() {
+                    break;
+                }
+                words.extend(page);
+            }
+        }
+        let speakers = library.list_speakers(session.id.clone()).await?;
+        let summary = library.get_summary(session.id.clone()).await?;
+        Ok(SessionExport { session, words, speakers, summary })
+    }
+
+    /// Loads the session's newest version; `None` when there is no such session.
+    pub async fn load_latest(library: &Library, id: &str) -> Result<Option<SessionExport>, LibraryError> {
+        let Some(session) = library.get_session(id.to_string()).await? else {
+            return Ok(None);
+        };
+        let versions = library.list_versions(id.to_string()).await?;
+        Ok(Some(SessionExport::load(library, session, versions.last()).await?))
+    }
+
+    pub fn render(&self, format: ExportFormat) -> String {
+        Transcript { title: &self.session.title, words: &self.words, speakers: &self.speakers, summary: self.summary.as_ref() }
+            .render(format)
+    }
+
+    /// A file name for this export: the title made safe for any filesystem, and the id so
+    /// two sessions never share a name.
+    pub fn file_name(&self, format: ExportFormat) -> String {
+        let title: String = self
+            .session
+            .title
+            .chars()
+            .map(|c| if c.is_alphanumeric() || matches!(c, ' ' | '-' | '_') { c } else { '_' })
+            .take(MAX_FILE_TITLE_CHARS)
+            .collect();
+        let title = title.trim();
+        let id = safe_id(&self.session.id);
+        if title.is_empty() { format!("{id}.{}", format.extension()) } else { format!("{title}-{id}.{}", format.extension()) }
+    }
+}
+
+/// Characters of the title kept in an export's file name; file systems allow 255 bytes.
+const MAX_FILE_TITLE_CHARS: usize = 80;
+
+/// A session id reduced to characters safe in file names and headers.
+pub fn safe_id(id: &str) -> String {
+    id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
 }
 
 /// A run of words shown together.

@@ -22,6 +22,7 @@ use crate::api::Event;
 use crate::audio;
 use crate::audio_store::{AudioStore, mime_for};
 use crate::jobs::{Job, JobState, JobStore};
+use crate::outbox::Outbox;
 use crate::library::{AudioFile, Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus};
 use crate::plugin::bindings::types::PluginError;
 use crate::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
@@ -106,6 +107,7 @@ pub struct FilePipeline {
     events: broadcast::Sender<Event>,
     wake: Notify,
     policy: RetryPolicy,
+    outbox: Option<Outbox>,
 }
 
 fn now_ms() -> i64 {
@@ -147,8 +149,9 @@ impl FilePipeline {
         audio: AudioStore,
         events: broadcast::Sender<Event>,
         policy: RetryPolicy,
+        outbox: Option<Outbox>,
     ) -> Arc<FilePipeline> {
-        Arc::new(FilePipeline { jobs, library, providers, audio, events, wake: Notify::new(), policy })
+        Arc::new(FilePipeline { jobs, library, providers, audio, events, wake: Notify::new(), policy, outbox })
     }
 
     /// The content-addressed audio store.
@@ -306,10 +309,23 @@ impl FilePipeline {
         self.publish(&job.session_id, "processing", None);
         match self.transcribe(&job).await {
             Ok(()) => {
+                // Exported before the job counts as done, so whoever waits for it (the
+                // inbox, an event client) finds the files. A failed export does not undo
+                // the transcript.
+                let mut message = None;
+                if let Some(outbox) = &self.outbox {
+                    match outbox.write(&self.library, &job.session_id).await {
+                        Ok(files) => tracing::info!(session = %job.session_id, files = files.len(), "exported to the outbox"),
+                        Err(err) => {
+                            tracing::error!(session = %job.session_id, "exporting to the outbox failed: {err:#}");
+                            message = Some(format!("transcribed, but the export to the outbox failed: {err:#}"));
+                        }
+                    }
+                }
                 if let Err(err) = self.jobs.finish(job.id, JobState::Done, None) {
                     tracing::error!("recording a finished job failed: {err:#}");
                 }
-                self.publish(&job.session_id, "complete", None);
+                self.publish(&job.session_id, "complete", message);
             }
             Err(Failure::Retry { message, after }) if job.attempts < self.policy.max_attempts => {
                 let delay = self.policy.delay(job.attempts, after);

@@ -26,6 +26,7 @@ pub mod host;
 pub mod inbox;
 pub mod jobs;
 pub mod library;
+pub mod outbox;
 pub mod plugin;
 pub mod secret;
 pub mod stt;

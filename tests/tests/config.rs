@@ -49,3 +49,14 @@ async fn grants_beyond_the_manifest_are_all_reported() {
     assert!(err.contains("plugins.deepgram-batch.allow_outbound grants https://evil.example:443"), "{err}");
     assert!(err.contains("plugins.sqlite-store.allow_outbound grants http://10.0.0.1:80"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbox_inside_the_inbox_stops_the_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut setup = Setup::new();
+    setup.config.inbox.dir = Some(dir.path().join("inbox"));
+    setup.config.outbox.enabled = true;
+    setup.config.outbox.dir = Some(dir.path().join("inbox/transcripts"));
+    let err = format!("{:#}", setup.start().await.err().expect("start refused"));
+    assert!(err.contains("outbox.dir") && err.contains("inbox/transcripts") && err.contains("overlap"), "{err}");
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use scribe_tests::fake_deepgram::{FakeDeepgram, Script};
 use scribe_tests::{Events, Setup, TestDaemon};
+use scribed::export::ExportFormat;
 
 const KEY: &str = "dg-inbox-key";
 const SPEECH: &str = "Scribe turns speech into a searchable library.";
@@ -32,7 +33,31 @@ async fn daemon(fake: &FakeDeepgram) -> TestDaemon {
     let mut setup = Setup::new().with_fake_deepgram(fake, KEY);
     setup.config.inbox.stable_secs = 1;
     setup.config.inbox.rescan_secs = 1;
+    setup.config.outbox.enabled = true;
+    setup.config.outbox.formats = vec![ExportFormat::Srt, ExportFormat::Json];
     setup.start().await.expect("daemon starts")
+}
+
+/// Parses SRT strictly: numbered cues from 1, `HH:MM:SS,mmm --> HH:MM:SS,mmm` with the end
+/// not before the start, at least one text line. Returns (start ms, end ms, text) per cue.
+fn parse_srt(srt: &str) -> Vec<(u64, u64, String)> {
+    let time = |t: &str| -> u64 {
+        let (hms, ms) = t.split_once(',').unwrap_or_else(|| panic!("time {t:?}"));
+        let parts: Vec<u64> = hms.split(':').map(|p| p.parse().unwrap_or_else(|_| panic!("time {t:?}"))).collect();
+        assert!(parts.len() == 3 && ms.len() == 3 && hms.len() == 8, "time {t:?}");
+        ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * 1000 + ms.parse::<u64>().unwrap_or_else(|_| panic!("time {t:?}"))
+    };
+    let mut cues = Vec::new();
+    for (index, block) in srt.split("\n\n").filter(|b| !b.trim().is_empty()).enumerate() {
+        let lines: Vec<&str> = block.lines().collect();
+        assert!(lines.len() >= 3, "cue {block:?}");
+        assert_eq!(lines[0], (index + 1).to_string(), "cue numbers count from 1");
+        let (start, end) = lines[1].split_once(" --> ").unwrap_or_else(|| panic!("timing line {:?}", lines[1]));
+        let (start, end) = (time(start), time(end));
+        assert!(end >= start, "{block:?}");
+        cues.push((start, end, lines[2..].join(" ")));
+    }
+    cues
 }
 
 fn inbox(daemon: &TestDaemon) -> PathBuf {
@@ -84,11 +109,29 @@ async fn speech_in_every_container_is_transcribed_and_filed() {
     assert_eq!(page["total"], 4, "{page}");
     let id = page["sessions"][0]["id"].as_str().expect("id").to_string();
     let srt = reqwest::get(daemon.url(&format!("/api/v1/sessions/{id}/export?format=srt"))).await.expect("srt").text().await.expect("srt");
-    let text: Vec<&str> = srt.split("\n\n").filter(|c| !c.trim().is_empty()).filter_map(|cue| cue.lines().nth(2)).collect();
-    let joined = text.join(" ");
+    let cues = parse_srt(&srt);
+    let joined = cues.iter().map(|c| c.2.as_str()).collect::<Vec<_>>().join(" ");
     for word in SPEECH.split_whitespace() {
         assert!(joined.contains(word), "{word} in the SRT: {srt}");
     }
+    assert!(cues.windows(2).all(|w| w[0].0 <= w[1].0), "cues in time order: {cues:?}");
+    assert!(cues.last().is_some_and(|c| c.1 <= 3_000), "within the audio: {cues:?}");
+
+    // The outbox got both formats of every file, named after it; the SRT is the API's.
+    let outbox = daemon.daemon.data_dir().join("outbox");
+    let mut exported: Vec<String> = std::fs::read_dir(&outbox)
+        .expect("outbox exists")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    exported.sort();
+    assert_eq!(exported.len(), 8, "{exported:?}");
+    assert!(exported.iter().all(|n| n.starts_with("talk-f") && (n.ends_with(".srt") || n.ends_with(".json"))), "{exported:?}");
+    let from_outbox = std::fs::read_to_string(outbox.join(format!("talk-{id}.srt"))).expect("exported srt");
+    assert_eq!(from_outbox, srt);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(outbox.join(format!("talk-{id}.json"))).expect("json")).expect("valid JSON");
+    assert!(json.to_string().contains("searchable"), "{json}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,7 +21,7 @@ use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
-use crate::export::{ExportFormat, Transcript};
+use crate::export::{ExportFormat, SessionExport, safe_id};
 use crate::files::RetranscribeError;
 use crate::library::{
     Library, LibraryError, Session, SessionFilter, SessionKind, SessionPatch, SessionStatus, StoredSummary,
@@ -418,22 +418,12 @@ async fn export(
     let format: ExportFormat = q.format.parse().map_err(bad_request)?;
     let library = library(&state)?;
     let session = load(library, &id).await?;
-    let mut words = Vec::new();
-    if let Some(version) = pick_version(library, &id, q.version).await? {
-        while (words.len() as u64) < version.word_count {
-            let page = library.get_words(version.id, words.len() as u64, MAX_WORDS).await?;
-            if page.is_empty() {
-                break;
-            }
-            words.extend(page);
-        }
-    }
-    let speakers = library.list_speakers(id.clone()).await?;
-    let summary = library.get_summary(id.clone()).await?;
-    let body = Transcript { title: &session.title, words: &words, speakers: &speakers, summary: summary.as_ref() }.render(format);
+    let version = pick_version(library, &id, q.version).await?;
+    let export = SessionExport::load(library, session, version.as_ref()).await?;
     // The file name is derived from the id only: titles are user text and do not belong in
     // a header.
-    let disposition = format!("attachment; filename=\"scribe-{}.{}\"", sanitize(&id), format.extension());
+    let disposition = format!("attachment; filename=\"scribe-{}.{}\"", safe_id(&id), format.extension());
+    let body = export.render(format);
     Ok(([(header::CONTENT_TYPE, format.mime().to_string()), (header::CONTENT_DISPOSITION, disposition)], body).into_response())
 }
 
@@ -466,8 +456,4 @@ async fn retranscribe(
         RetranscribeError::Other(err) => ApiError::internal("queueing a re-transcription", &err),
     })?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "session_id": id, "provider": provider }))))
-}
-
-fn sanitize(id: &str) -> String {
-    id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
 }
