@@ -14,6 +14,7 @@ use crate::audio_store::AudioStore;
 use crate::files::{FilePipeline, Providers, RetryPolicy};
 use crate::outbox::Outbox;
 use crate::inbox::Inbox;
+use crate::instance::InstanceLock;
 use crate::jobs::JobStore;
 use crate::stt::BatchStt;
 use crate::config::Config;
@@ -42,6 +43,8 @@ pub struct Daemon {
     /// Tells background workers (the file queue) to stop.
     stop_workers: tokio::sync::watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    /// Held until the daemon is dropped.
+    _instance: InstanceLock,
 }
 
 impl Daemon {
@@ -57,6 +60,7 @@ impl Daemon {
         config.validate()?;
         let data_dir = config.data_dir()?;
         create_private_dir(&data_dir)?;
+        let mut instance = InstanceLock::acquire(&data_dir)?;
         let plugins_dir = config.plugins_dir()?;
 
         let engine = engine::new_engine()?;
@@ -89,6 +93,7 @@ impl Daemon {
             .await
             .with_context(|| format!("listening on {}", config.server.listen))?;
         let addr = listener.local_addr()?;
+        instance.publish_url(&format!("http://{addr}/"))?;
         let (token, new_token) = if api::security::token_required(addr, config.server.auth) {
             let (token, generated) = load_or_create_token(&data_dir.join(TOKEN_FILE))?;
             (Some(token.clone()), generated.then_some(token))
@@ -153,7 +158,18 @@ impl Daemon {
         });
         let startup = started.elapsed();
         tracing::info!(%addr, ?startup, "serving");
-        Ok(Daemon { addr, data_dir, registry, library, new_token, startup, shutdown: Some(shutdown), stop_workers, server })
+        Ok(Daemon {
+            addr,
+            data_dir,
+            registry,
+            library,
+            new_token,
+            startup,
+            shutdown: Some(shutdown),
+            stop_workers,
+            server,
+            _instance: instance,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -18,12 +18,15 @@
 pub mod api;
 pub mod audio;
 pub mod audio_store;
+pub mod cli;
+pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod export;
 pub mod files;
 pub mod host;
 pub mod inbox;
+pub mod instance;
 pub mod jobs;
 pub mod library;
 pub mod outbox;

@@ -1,10 +1,13 @@
-//! The `scribed` command line.
+//! The `scribed` command line: the daemon itself (`serve`), and client commands that use a
+//! running daemon or start one for the duration of the command (see [`scribed::cli`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use scribed::cli::{self, Connection, ListOptions, Output};
+use scribed::export::ExportFormat;
 use scribed::{Config, Daemon};
 use tracing_subscriber::EnvFilter;
 
@@ -15,54 +18,169 @@ struct Cli {
     command: Command,
 }
 
+/// Which configuration and state to use; shared by every command.
+#[derive(Args)]
+struct ConfigArgs {
+    /// Config file; without it the embedded defaults (config/scribed.toml) apply.
+    #[arg(long, env = "SCRIBE_CONFIG")]
+    config: Option<PathBuf>,
+    /// State directory, overriding data_dir.
+    #[arg(long, env = "SCRIBE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Plugins directory, overriding plugins_dir.
+    #[arg(long, env = "SCRIBE_PLUGINS_DIR")]
+    plugins_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    fn load(self) -> Result<Config> {
+        let mut config = match self.config {
+            Some(path) => Config::load(&path)?,
+            None => Config::defaults()?,
+        };
+        if self.data_dir.is_some() {
+            config.data_dir = self.data_dir;
+        }
+        if self.plugins_dir.is_some() {
+            config.plugins_dir = self.plugins_dir;
+        }
+        Ok(config)
+    }
+}
+
+/// How client commands reach a daemon.
+#[derive(Args)]
+struct ClientArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// A daemon's URL. Default: the daemon running on the data dir, or else one started for
+    /// this command. A token, when needed, comes from SCRIBE_TOKEN or <data_dir>/api-token.
+    #[arg(long, env = "SCRIBE_URL")]
+    url: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon.
     Serve {
-        /// Config file; without it the embedded defaults (config/scribed.toml) apply.
-        #[arg(long, env = "SCRIBE_CONFIG")]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Listen address, overriding server.listen.
         #[arg(long)]
         listen: Option<SocketAddr>,
-        /// State directory, overriding data_dir.
-        #[arg(long, env = "SCRIBE_DATA_DIR")]
-        data_dir: Option<PathBuf>,
-        /// Plugins directory, overriding plugins_dir.
-        #[arg(long, env = "SCRIBE_PLUGINS_DIR")]
-        plugins_dir: Option<PathBuf>,
+    },
+    /// Transcribe audio files and write their transcripts.
+    Transcribe {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Audio files (wav, flac, mp3, ogg, opus, webm, m4a, mp4, aac).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Transcript format.
+        #[arg(long, default_value = "txt", value_parser = parse_format)]
+        format: ExportFormat,
+        /// Folder for the transcripts (named after each file), or "-" for standard output.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// List sessions, newest first.
+    Sessions {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Only this status: queued, recording, processing, complete, error, interrupted.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this kind: live or file.
+        #[arg(long)]
+        kind: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print (or write) a session's transcript.
+    Export {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Session id, as `scribed sessions` shows it.
+        id: String,
+        #[arg(long, value_parser = parse_format)]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Print the embedded default configuration.
     DefaultConfig,
 }
 
+fn parse_format(s: &str) -> Result<ExportFormat, String> {
+    s.parse()
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // The daemon logs at info. Client commands report through their own output; a daemon
+    // they start for themselves would otherwise warn about plugins they do not use.
+    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "error" };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)))
         .init();
     match cli.command {
         Command::DefaultConfig => {
             print!("{}", scribed::config::DEFAULT_CONFIG);
             Ok(())
         }
-        Command::Serve { config, listen, data_dir, plugins_dir } => {
-            let mut config = match config {
-                Some(path) => Config::load(&path)?,
-                None => Config::defaults()?,
-            };
+        Command::Serve { config, listen } => {
+            let mut config = config.load()?;
             if let Some(listen) = listen {
                 config.server.listen = listen;
             }
-            if data_dir.is_some() {
-                config.data_dir = data_dir;
-            }
-            if plugins_dir.is_some() {
-                config.plugins_dir = plugins_dir;
-            }
-            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(config))
+            runtime()?.block_on(serve(config))
         }
+        Command::Transcribe { client, files, format, out } => {
+            let output = if out.as_os_str() == "-" { Output::Stdout } else { Output::Dir(out) };
+            let ok = with_connection(client, async |c| cli::transcribe(&c.client, &files, format, &output).await)?;
+            if !ok {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Sessions { client, status, kind, limit, json } => {
+            let options = ListOptions { status, kind, limit, json };
+            with_connection(client, async |c| cli::sessions(&c.client, &options).await)
+        }
+        Command::Export { client, id, format, out } => with_connection(client, async |c| {
+            let text = c.client.export(&id, format).await?;
+            match &out {
+                Some(path) => std::fs::write(path, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display())),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }),
     }
+}
+
+/// Runs `command` against a daemon, and stops the daemon afterwards if it was started here.
+fn with_connection<R>(args: ClientArgs, command: impl AsyncFnOnce(&Connection) -> Result<R>) -> Result<R> {
+    let config = args.config.load()?;
+    runtime()?.block_on(async move {
+        let connection = Connection::open(config, args.url.as_deref()).await?;
+        let result = command(&connection).await;
+        let closed = connection.close().await;
+        let value = result?;
+        closed?;
+        Ok(value)
+    })
 }
 
 async fn serve(config: Config) -> Result<()> {

@@ -6,6 +6,7 @@
 //! their location in `SCRIBE_PLUGINS_DIR` and `SCRIBE_TEST_PLUGINS_DIR`.
 
 pub mod fake_deepgram;
+pub mod process;
 pub mod recorder;
 
 use std::collections::HashMap;

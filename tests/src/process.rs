@@ -1,0 +1,70 @@
+//! The `scribed` binary as its own process, for tests of what an operator runs: a config
+//! file pointed at a fake Deepgram, `scribed serve`, and client commands.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::fake_deepgram::FakeDeepgram;
+
+/// The binary built by `cargo xtask test`.
+pub fn bin() -> String {
+    std::env::var("SCRIBE_BIN").expect("SCRIBE_BIN is set by `cargo xtask test`")
+}
+
+/// The default config on `127.0.0.1:0`, pointed at the fake, with a fast retry, a short
+/// inbox stability window and the suite's shared component cache.
+pub fn config_text(fake: &FakeDeepgram) -> String {
+    let origin = fake.base_url();
+    let text = scribed::config::DEFAULT_CONFIG
+        .replacen("listen = \"127.0.0.1:8737\"", "listen = \"127.0.0.1:0\"", 1)
+        .replacen("retry_base_secs = 10", "retry_base_secs = 1", 1)
+        .replacen("stable_secs = 3", "stable_secs = 1", 1)
+        .replacen(
+            "allow_outbound = [\"https://api.deepgram.com\"]\n\n[[plugins.deepgram-batch.credentials]]",
+            &format!("allow_outbound = [\"https://api.deepgram.com\", \"{origin}\"]\n\n[[plugins.deepgram-batch.credentials]]\norigin = \"{origin}\"\nheader = \"Authorization\"\nvalue = \"Token ${{DEEPGRAM_API_KEY}}\"\n\n[[plugins.deepgram-batch.credentials]]"),
+            1,
+        )
+        .replacen("[plugins.deepgram-batch.settings]\n", &format!("[plugins.deepgram-batch.settings]\nbase_url = \"{origin}\"\n"), 1);
+    assert!(text.contains(&format!("base_url = \"{origin}\"")) && text.contains(&format!("origin = \"{origin}\"")), "config edits applied");
+    // Top-level keys go before the first table.
+    format!("cache_dir = {:?}\n{text}", crate::shared_cache_dir())
+}
+
+/// `scribed <subcommand>` on `config` and `data`, with the built plugins and `key` as the
+/// Deepgram key.
+pub fn command(subcommand: &str, config: &Path, data: &Path, key: &str) -> Command {
+    let mut command = Command::new(bin());
+    command
+        .arg(subcommand)
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--plugins-dir")
+        .arg(crate::plugins_dir())
+        .env("DEEPGRAM_API_KEY", key)
+        .env("RUST_LOG", "warn")
+        .env_remove("SCRIBE_URL")
+        .env_remove("SCRIBE_TOKEN");
+    command
+}
+
+/// Starts `scribed serve` and returns it with its URL (no trailing slash), read from its
+/// first line.
+pub fn serve(config: &Path, data: &Path, key: &str) -> (Child, String) {
+    let mut child = command("serve", config, data, key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("daemon starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().expect("the daemon printed its URL").expect("line");
+        if let Some(url) = line.strip_prefix("scribed is serving on ") {
+            break url.trim_end_matches('/').to_string();
+        }
+    };
+    (child, url)
+}
