@@ -19,6 +19,9 @@ pub const TARGET_RATE: u32 = 16_000;
 pub enum AudioError {
     #[error("unsupported audio: {0}")]
     Unsupported(String),
+    /// The container is fine but its codec has no decoder here (Opus, for one).
+    #[error("the audio is {codec}, which this daemon cannot decode; convert it to FLAC, WAV or MP3")]
+    UnsupportedCodec { codec: String },
     #[error("corrupt or unsupported audio: {0}")]
     Corrupt(String),
     #[error("reading the audio failed: {0}")]

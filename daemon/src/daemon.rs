@@ -216,9 +216,12 @@ fn file_pipeline(
     let jobs = JobStore::open(&data_dir.join("jobs.sqlite3"))?;
     let plugins = registry
         .entries()
-        .filter_map(|entry| entry.handle.as_ref())
-        .filter(|handle| handle.manifest().world == World::SttBatch)
-        .map(|handle| Ok((handle.id().to_string(), BatchStt::new(handle.clone())?)))
+        .filter_map(|entry| Some((entry.handle.as_ref()?, entry.description.as_ref())))
+        .filter(|(handle, _)| handle.manifest().world == World::SttBatch)
+        .map(|(handle, description)| {
+            let encodings = description.map(|d| d.encodings.clone()).unwrap_or_default();
+            Ok((handle.id().to_string(), BatchStt::new(handle.clone())?.accepting(encodings)))
+        })
         .collect::<Result<_>>()?;
     let providers = Providers { default: config.roles.stt_batch.clone(), plugins };
     if providers.default.as_deref().and_then(|id| registry.handle(id)).is_none() {

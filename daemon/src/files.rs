@@ -19,7 +19,7 @@ use anyhow::Result;
 use tokio::sync::{Notify, broadcast};
 
 use crate::api::Event;
-use crate::audio;
+use crate::audio::{self, AudioError};
 use crate::audio_store::{AudioStore, mime_for};
 use crate::jobs::{Job, JobState, JobStore};
 use crate::outbox::Outbox;
@@ -362,10 +362,20 @@ impl FilePipeline {
         let encoding = encoding_for(&path).ok_or_else(|| Failure::Final("unsupported file type".into()))?;
         // Decoding first catches corrupt files before anything is sent or paid for, and
         // measures the duration.
-        let summary = tokio::task::spawn_blocking(move || audio::convert(&path, &mut |_| Ok(())))
+        let decoded = tokio::task::spawn_blocking(move || audio::convert(&path, &mut |_| Ok(())))
             .await
-            .map_err(|err| Failure::Final(format!("decoding failed: {err}")))?
-            .map_err(|err| Failure::Final(err.to_string()))?;
+            .map_err(|err| Failure::Final(format!("decoding failed: {err}")))?;
+        let summary = match decoded {
+            Ok(summary) => Some(summary),
+            // A codec this daemon cannot decode (Opus: voice notes, browser recordings) still
+            // goes, unchecked, to a provider that decodes it itself; the provider measures
+            // the duration and there is no waveform.
+            Err(AudioError::UnsupportedCodec { .. }) if stt.accepts(encoding) => None,
+            Err(err @ AudioError::UnsupportedCodec { .. }) => {
+                return Err(Failure::Final(format!("{err}, or choose a provider that accepts it")));
+            }
+            Err(err) => return Err(Failure::Final(err.to_string())),
+        };
         let storage = |err: LibraryError| Failure::Retry { message: format!("storing the transcript failed: {err}"), after: None };
         let size_bytes = tokio::fs::metadata(&job.path).await.map(|m| m.len()).unwrap_or(0);
         let record = AudioFile {
@@ -373,14 +383,15 @@ impl FilePipeline {
             mime: mime_for(encoding).into(),
             size_bytes,
             created_ms: now_ms(),
-            peaks: summary.peaks,
+            peaks: summary.as_ref().map(|s| s.peaks.clone()).unwrap_or_default(),
         };
         self.library.put_audio_file(job.session_id.clone(), record).await.map_err(storage)?;
         let input = AudioInput::from_path(&job.path).map_err(|err| Failure::Final(format!("the stored audio is unreadable: {err}")))?;
+        // Rate and channels are advisory for containers; 0 says "not measured".
         let format = AudioFormat {
             encoding,
-            sample_rate: summary.source_rate,
-            channels: u8::try_from(summary.source_channels).unwrap_or(u8::MAX),
+            sample_rate: summary.as_ref().map_or(0, |s| s.source_rate),
+            channels: summary.as_ref().map_or(0, |s| u8::try_from(s.source_channels).unwrap_or(u8::MAX)),
         };
         let transcript = match stt.transcribe(format, input, None).await {
             Ok(Ok(transcript)) => transcript,
@@ -399,7 +410,7 @@ impl FilePipeline {
         let patch = SessionPatch {
             status: Some(SessionStatus::Complete),
             title: None,
-            duration_ms: Some(summary.duration_ms),
+            duration_ms: summary.map(|s| s.duration_ms).or(transcript.duration_ms),
             provider: Some(provider),
             error: None,
         };

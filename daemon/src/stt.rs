@@ -2,7 +2,7 @@
 
 use crate::plugin::bindings::stt_batch::{BatchRequest, BatchTranscript};
 use crate::plugin::bindings::types::PluginError;
-use crate::plugin::handle::{CallError, PluginHandle, WorldBindings};
+use crate::plugin::handle::{CallError, PluginHandle, WorldBindings, encoding_name};
 use crate::plugin::manifest::World;
 
 pub use crate::host::audio::AudioInput;
@@ -12,6 +12,8 @@ pub use crate::plugin::bindings::types::{AudioEncoding, AudioFormat};
 #[derive(Clone)]
 pub struct BatchStt {
     handle: PluginHandle,
+    /// Encodings the plugin said it accepts (its `describe`), by WIT name.
+    encodings: Vec<String>,
 }
 
 impl BatchStt {
@@ -19,18 +21,29 @@ impl BatchStt {
         if handle.manifest().world != World::SttBatch {
             return Err(handle.wrong_world(World::SttBatch));
         }
-        Ok(BatchStt { handle })
+        Ok(BatchStt { handle, encodings: Vec::new() })
     }
 
-    /// Transcribes one file. The outer error is the sandbox's (trap, timeout, breaker); the
-    /// inner one is the plugin's own answer (provider refused, bad input, ...).
+    /// Records the encodings the plugin declared.
+    pub fn accepting(mut self, encodings: Vec<String>) -> BatchStt {
+        self.encodings = encodings;
+        self
+    }
+
+    /// Whether the plugin declared it accepts `encoding`.
+    pub fn accepts(&self, encoding: AudioEncoding) -> bool {
+        self.encodings.iter().any(|e| e == encoding_name(encoding))
+    }
+
     /// The plugin's id.
     pub fn id(&self) -> &str {
         self.handle.id()
     }
 
-    /// The plugin streams `audio` to its provider or reads it through the `audio` import;
-    /// the request carries its format and size.
+    /// Transcribes one file. The outer error is the sandbox's (trap, timeout, breaker); the
+    /// inner one is the plugin's own answer (provider refused, bad input, ...). The plugin
+    /// streams `audio` to its provider or reads it through the `audio` import; the request
+    /// carries its format and size.
     pub async fn transcribe(
         &self,
         format: AudioFormat,

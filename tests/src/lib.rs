@@ -212,3 +212,39 @@ pub fn rss_bytes() -> Option<u64> {
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
+
+/// An Ogg Opus file of `seconds` of silence, as voice-note apps write them: the `OpusHead`
+/// and `OpusTags` headers, then 20 ms packets. Built by hand because sox here has no Opus
+/// encoder; every packet is the standard silent CELT frame.
+pub fn ogg_opus(seconds: u32) -> Vec<u8> {
+    /// Samples per 20 ms packet at Opus's fixed 48 kHz.
+    const PACKET_SAMPLES: u64 = 960;
+    /// The encoder delay most encoders declare.
+    const PRE_SKIP: u16 = 312;
+    /// TOC byte of a fullband 20 ms CELT mono frame, then a silent payload.
+    const SILENT_PACKET: [u8; 3] = [0xF8, 0xFF, 0xFE];
+    use ogg::writing::{PacketWriteEndInfo, PacketWriter};
+    let serial = 0x5C21_BE00;
+    let mut out = Vec::new();
+    let mut writer = PacketWriter::new(&mut out);
+    let mut head = b"OpusHead".to_vec();
+    head.extend([1, 1]); // version, channels
+    head.extend(PRE_SKIP.to_le_bytes());
+    head.extend(48_000u32.to_le_bytes()); // input rate
+    head.extend(0i16.to_le_bytes()); // gain
+    head.push(0); // mapping family
+    writer.write_packet(head, serial, PacketWriteEndInfo::EndPage, 0).expect("in memory");
+    let mut tags = b"OpusTags".to_vec();
+    let vendor = b"scribe-tests";
+    tags.extend((vendor.len() as u32).to_le_bytes());
+    tags.extend(vendor);
+    tags.extend(0u32.to_le_bytes());
+    writer.write_packet(tags, serial, PacketWriteEndInfo::EndPage, 0).expect("in memory");
+    let packets = u64::from(seconds) * 50;
+    for n in 1..=packets {
+        let end = if n == packets { PacketWriteEndInfo::EndStream } else { PacketWriteEndInfo::NormalPacket };
+        writer.write_packet(SILENT_PACKET.to_vec(), serial, end, n * PACKET_SAMPLES + u64::from(PRE_SKIP)).expect("in memory");
+    }
+    drop(writer);
+    out
+}

@@ -117,3 +117,18 @@ fn broken_files_are_clear_errors() {
     let summary = result.expect("truncated wav decodes its first half");
     assert!(summary.duration_ms.abs_diff(1_500) < 20, "{} ms", summary.duration_ms);
 }
+
+#[test]
+fn opus_is_named_as_the_codec_that_cannot_be_decoded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("voice-note.opus");
+    std::fs::write(&path, scribe_tests::ogg_opus(2)).expect("write");
+    let (result, _) = decode(&path);
+    match result {
+        Err(err @ AudioError::UnsupportedCodec { .. }) => {
+            let message = err.to_string();
+            assert!(message.contains("Opus") && message.contains("convert it to FLAC"), "{message}");
+        }
+        other => panic!("expected the Opus codec to be named, got {other:?}"),
+    }
+}

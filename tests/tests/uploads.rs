@@ -288,3 +288,22 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opus_goes_unconverted_to_a_provider_that_decodes_it() {
+    let fake = FakeDeepgram::start("127.0.0.1:0".parse().expect("addr"), KEY).await.expect("fake");
+    let note = scribe_tests::ogg_opus(2);
+    fake.script(&note, Script::from_text("A voice note.", 2.0));
+    let daemon = daemon(&fake, KEY, |_| {}).await;
+    let mut events = Events::connect(&daemon).await.expect("events");
+    let (status, body) = upload(&daemon, "voice-note.opus", note.clone()).await;
+    assert_eq!(status, 202, "{body}");
+    let id = session_id(&body);
+    assert_eq!(events.job_end(&id).await.expect("ends")["status"], "complete");
+    let seen = fake.requests();
+    assert_eq!(seen[0].body_len, note.len(), "the original bytes were sent");
+    assert_eq!(seen[0].headers.get("content-type").and_then(|v| v.to_str().ok()), Some("audio/ogg"));
+    let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
+    assert_eq!(session["session"]["duration_ms"], 2_000, "measured by the provider");
+    assert_eq!(session["audio"]["mime"], "audio/ogg");
+}

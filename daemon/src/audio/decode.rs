@@ -9,7 +9,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{CODEC_TYPE_NULL, Decoder, DecoderOptions};
+use symphonia::core::codecs::{
+    CODEC_TYPE_ALAC, CODEC_TYPE_NULL, CODEC_TYPE_OPUS, CODEC_TYPE_SPEEX, CODEC_TYPE_WMA, CodecType, Decoder, DecoderOptions,
+};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::MediaSourceStream;
@@ -52,6 +54,17 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "decoder panicked".into())
 }
 
+/// A person's name for a codec symphonia can identify but not decode here.
+fn codec_label(codec: CodecType) -> String {
+    match codec {
+        CODEC_TYPE_OPUS => "Opus".into(),
+        CODEC_TYPE_SPEEX => "Speex".into(),
+        CODEC_TYPE_ALAC => "Apple Lossless".into(),
+        CODEC_TYPE_WMA => "WMA".into(),
+        other => format!("an unsupported codec ({other})"),
+    }
+}
+
 impl MonoDecoder {
     pub fn open(path: &Path) -> Result<MonoDecoder, AudioError> {
         let file = File::open(path)?;
@@ -88,7 +101,7 @@ impl MonoDecoder {
         }
         let decoder = symphonia::default::get_codecs()
             .make(params, &DecoderOptions::default())
-            .map_err(|err| AudioError::Unsupported(format!("codec not supported ({err})")))?;
+            .map_err(|_| AudioError::UnsupportedCodec { codec: codec_label(params.codec) })?;
         let codec = symphonia::default::get_codecs()
             .get_codec(params.codec)
             .map(|d| d.short_name.to_string())
