@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::api::Event;
@@ -176,7 +177,12 @@ impl Inbox {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let mut events = self.events.subscribe();
         let (tx, mut changes) = mpsc::channel::<()>(1);
-        let watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            // Opening and reading are not changes, and the scan itself opens the folder and
+            // hashing reads the files: waking on those would rescan in a loop.
+            if event.is_ok_and(|e| !is_change(&e.kind)) {
+                return;
+            }
             // One pending wake-up is enough: a scan sees every change.
             let _ = tx.try_send(());
         })
@@ -206,6 +212,16 @@ impl Inbox {
     }
 }
 
+/// Whether an event can mean a file appeared, grew, finished or went. Reads and opens
+/// cannot; a close after writing can (a copy just finished).
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
 /// Moves `path` into `dir`, adding a number when the name is taken. Returns the new path.
 fn move_into(path: &Path, dir: &Path) -> std::io::Result<PathBuf> {
     let name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
@@ -219,4 +235,28 @@ fn move_into(path: &Path, dir: &Path) -> std::io::Result<PathBuf> {
     }
     std::fs::rename(path, &target)?;
     Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{CreateKind, ModifyKind, RenameMode};
+
+    use super::*;
+
+    #[test]
+    fn only_changes_wake_the_scanner() {
+        let wakes = [
+            (EventKind::Create(CreateKind::File), true),
+            (EventKind::Modify(ModifyKind::Name(RenameMode::To)), true),
+            (EventKind::Access(AccessKind::Close(AccessMode::Write)), true),
+            (EventKind::Remove(notify::event::RemoveKind::File), true),
+            // The scan's own opendir and the hasher's reads.
+            (EventKind::Access(AccessKind::Open(AccessMode::Any)), false),
+            (EventKind::Access(AccessKind::Close(AccessMode::Read)), false),
+            (EventKind::Access(AccessKind::Read), false),
+        ];
+        for (kind, want) in wakes {
+            assert_eq!(is_change(&kind), want, "{kind:?}");
+        }
+    }
 }

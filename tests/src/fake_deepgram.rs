@@ -354,13 +354,43 @@ fn transcript_json(script: &Script, request_id: &str, sha: &str, features: Featu
     })
 }
 
-async fn listen(State(fake): State<FakeDeepgram>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+/// Largest JSON (`{"url"}`) body kept; audio bodies are only hashed and counted.
+const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// What the fake keeps of a request body: streamed through, so an hour of audio costs no
+/// memory.
+struct BodySeen {
+    len: usize,
+    sha256: String,
+    /// The first [`MAX_JSON_BODY`] bytes.
+    head: Vec<u8>,
+}
+
+async fn read_body(body: axum::body::Body) -> Result<BodySeen, axum::Error> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut hasher = Sha256::new();
+    let (mut len, mut head) = (0, Vec::new());
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        hasher.update(&chunk);
+        len += chunk.len();
+        let room = MAX_JSON_BODY.saturating_sub(head.len());
+        head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    Ok(BodySeen { len, sha256: hex::encode(hasher.finalize()), head })
+}
+
+async fn listen(State(fake): State<FakeDeepgram>, RawQuery(query): RawQuery, headers: HeaderMap, body: axum::body::Body) -> Response {
     let request_id = fake.request_id();
+    let Ok(body) = read_body(body).await else {
+        return error(400, &request_id, None);
+    };
     let query: Vec<(String, String)> = query
         .map(|q| url_pairs(&q))
         .unwrap_or_default();
     fake.with(|i| {
-        i.seen.push(SeenRequest { at: std::time::Instant::now(), path: "/v1/listen".into(), query: query.clone(), headers: headers.clone(), body_len: body.len() })
+        i.seen.push(SeenRequest { at: std::time::Instant::now(), path: "/v1/listen".into(), query: query.clone(), headers: headers.clone(), body_len: body.len })
     });
     fake.arrived.notify_waiters();
     let fault = fake.with(|i| i.faults.pop_front());
@@ -387,15 +417,15 @@ async fn listen(State(fake): State<FakeDeepgram>, RawQuery(query): RawQuery, hea
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let key = if json_body {
-        match serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["url"].as_str().map(String::from)) {
+        match serde_json::from_slice::<Value>(&body.head).ok().and_then(|v| v["url"].as_str().map(String::from)) {
             Some(url) => hex::encode(Sha256::digest(url.as_bytes())),
             None => return bad_query(&request_id, "Content-type was application/json, but we could not process the JSON payload.".into()),
         }
     } else {
-        hex::encode(Sha256::digest(&body))
+        body.sha256.clone()
     };
     let script = fake.with(|i| i.scripts.get(&key).cloned().or_else(|| i.default_script.clone()));
-    let Some(script) = script.filter(|_| !body.is_empty()) else {
+    let Some(script) = script.filter(|_| body.len > 0) else {
         return error(400, &request_id, None);
     };
     let mut text = transcript_json(&script, &request_id, &key, Features::from_query(&query)).to_string();

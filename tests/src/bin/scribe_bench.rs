@@ -5,11 +5,14 @@
 //! - per-call overhead of a plugin call carrying one 20 ms audio frame (640 bytes);
 //! - RSS of this process after start-up with all plugins loaded;
 //! - with `--audio FILE`: decode + resample speed as a multiple of real time, and the peak
-//!   RSS while converting (the output is discarded, as the point is the ingest path).
+//!   RSS while converting (the output is discarded, as the point is the ingest path);
+//! - with `--e2e FILE`: FILE dropped into the inbox of a daemon using the fake Deepgram, timed
+//!   to the provider request, to the session's completion and to the file being filed.
 
 use std::time::{Duration, Instant};
 
-use scribe_tests::{Setup, rss_bytes};
+use scribe_tests::fake_deepgram::{FakeDeepgram, Script};
+use scribe_tests::{Events, Setup, rss_bytes};
 use scribed::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 
 /// Calls measured after warm-up; enough for a stable p99.
@@ -22,6 +25,9 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(file) = args.iter().position(|a| a == "--audio").and_then(|i| args.get(i + 1)) {
         return audio(std::path::Path::new(file));
+    }
+    if let Some(file) = args.iter().position(|a| a == "--e2e").and_then(|i| args.get(i + 1)) {
+        return end_to_end(std::path::Path::new(file)).await;
     }
     let cache = tempfile::tempdir()?;
     let setup = || {
@@ -97,5 +103,49 @@ fn audio(path: &std::path::Path) -> anyhow::Result<()> {
         peak_rss().unwrap_or(0) >> 20,
         before >> 20,
     );
+    Ok(())
+}
+
+/// Speaking rate for the scripted transcript: about 150 words a minute.
+const WORDS_PER_SECOND: f64 = 2.5;
+/// The inbox's stability window for the run: the shortest the config allows.
+const STABLE_SECS: u64 = 1;
+
+async fn end_to_end(path: &std::path::Path) -> anyhow::Result<()> {
+    const KEY: &str = "bench-key";
+    let seconds = scribed::audio::convert(path, &mut |_| Ok(()))?.duration_ms as f64 / 1000.0;
+    let words = ((seconds * WORDS_PER_SECOND) as usize).max(1);
+    let text = (0..words).map(|i| if i % 12 == 11 { "word." } else { "word" }).collect::<Vec<_>>().join(" ");
+    let fake = FakeDeepgram::start("127.0.0.1:0".parse()?, KEY).await?;
+    fake.default_script(Script::from_text(&text, seconds));
+    let mut setup = Setup::new().with_fake_deepgram(&fake, KEY);
+    setup.config.inbox.stable_secs = STABLE_SECS;
+    let daemon = setup.start().await?;
+    let mut events = Events::connect(&daemon).await?;
+    let inbox = daemon.daemon.data_dir().join("inbox");
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("bench.flac").to_string();
+    // Staged next to the inbox and renamed in, so the copy is not part of the measurement.
+    let staged = daemon.daemon.data_dir().join(format!(".{name}"));
+    std::fs::copy(path, &staged)?;
+
+    let dropped = Instant::now();
+    std::fs::rename(&staged, inbox.join(&name))?;
+    fake.wait_for_requests(1).await;
+    let requested = dropped.elapsed();
+    let complete = events
+        .until(Duration::from_secs(3_600), |e| e["type"] == "job" && (e["status"] == "complete" || e["status"] == "error"))
+        .await?;
+    anyhow::ensure!(complete["status"] == "complete", "the job failed: {complete}");
+    let completed = dropped.elapsed();
+    events.until(Duration::from_secs(600), |e| e["type"] == "inbox-file" && e["name"] == name.as_str()).await?;
+    let filed = dropped.elapsed();
+    println!(
+        "drop to complete, {name} ({seconds:.0} s of audio, {words} words, stability window {STABLE_SECS} s): \
+         provider request after {requested:.2?}, session complete after {completed:.2?}, file in done/ after {filed:.2?}; \
+         peak RSS of daemon and fake {} MiB (session {})",
+        peak_rss().unwrap_or(0) >> 20,
+        complete["session_id"].as_str().unwrap_or_default()
+    );
+    daemon.daemon.shutdown().await?;
     Ok(())
 }
