@@ -128,7 +128,8 @@ pub async fn transcribe(client: &Client, files: &[PathBuf], format: ExportFormat
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
 
-    let mut pending: HashMap<String, (PathBuf, Line)> = HashMap::new();
+    // By session: the same bytes given twice are one session, and both files get its transcript.
+    let mut pending: HashMap<String, Vec<(PathBuf, Line)>> = HashMap::new();
     let mut all_ok = true;
     for file in files {
         let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
@@ -140,7 +141,7 @@ pub async fn transcribe(client: &Client, files: &[PathBuf], format: ExportFormat
         match client.upload(file, move |sent| progress.set_position(sent)).await {
             Ok(uploaded) => {
                 line.waiting(if uploaded.duplicate { "already known; checking its transcript" } else { "queued" });
-                pending.insert(uploaded.session_id, (file.clone(), line));
+                pending.entry(uploaded.session_id).or_default().push((file.clone(), line));
             }
             Err(err) => {
                 line.end(format!("failed: {err:#}"));
@@ -156,25 +157,32 @@ pub async fn transcribe(client: &Client, files: &[PathBuf], format: ExportFormat
         let status = session["session"]["status"].as_str().unwrap_or_default().to_string();
         let message = session["session"]["error"].as_str().map(str::to_string);
         if (status == "complete" || status == "error")
-            && let Some((file, line)) = pending.remove(&id)
+            && let Some(files) = pending.remove(&id)
         {
-            all_ok &= finish(client, &id, &JobEvent { session_id: id.clone(), status, message }, &file, &line, format, output).await;
+            let event = JobEvent { session_id: id.clone(), status, message };
+            for (file, line) in files {
+                all_ok &= finish(client, &id, &event, &file, &line, format, output).await;
+            }
         }
     }
     while !pending.is_empty() {
         let event = events.recv().await.context("the daemon closed its event stream")?;
-        let Some((_, line)) = pending.get(&event.session_id) else { continue };
-        match event.status.as_str() {
+        let Some(files) = pending.get(&event.session_id) else { continue };
+        let progress = match event.status.as_str() {
             "complete" | "error" => {
-                if let Some((file, line)) = pending.remove(&event.session_id) {
+                for (file, line) in pending.remove(&event.session_id).unwrap_or_default() {
                     all_ok &= finish(client, &event.session_id, &event, &file, &line, format, output).await;
                 }
+                continue;
             }
-            "processing" => line.say("transcribing".into()),
-            status => line.say(match &event.message {
+            "processing" => "transcribing".to_string(),
+            status => match &event.message {
                 Some(message) => format!("{status}: {message}"),
                 None => status.to_string(),
-            }),
+            },
+        };
+        for (_, line) in files {
+            line.say(progress.clone());
         }
     }
     Ok(all_ok)

@@ -22,8 +22,8 @@ use crate::api::Event;
 use crate::audio::{self, AudioError};
 use crate::audio_store::{AudioStore, mime_for};
 use crate::jobs::{Job, JobState, JobStore};
-use crate::outbox::Outbox;
 use crate::library::{AudioFile, Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus};
+use crate::outbox::Outbox;
 use crate::plugin::bindings::types::PluginError;
 use crate::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 

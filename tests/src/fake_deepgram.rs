@@ -141,6 +141,12 @@ impl FakeDeepgram {
         Ok(fake)
     }
 
+    /// Starts on an ephemeral loopback port, for tests; panics when it cannot.
+    pub async fn loopback(key: &str) -> FakeDeepgram {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        FakeDeepgram::start(addr, key).await.expect("the fake Deepgram starts on loopback")
+    }
+
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -29,7 +29,7 @@ fn text(bytes: &[u8]) -> String {
 async fn transcribe_sessions_and_export_standalone_and_against_a_daemon() {
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path();
-    let fake = FakeDeepgram::start("127.0.0.1:0".parse().expect("addr"), KEY).await.expect("fake");
+    let fake = FakeDeepgram::loopback(KEY).await;
     let alpha = tone(dir, "alpha.wav", 440);
     fake.script(&alpha, Script::from_text("Alpha says hello.", 1.0));
     let beta = tone(dir, "beta.flac", 880);
@@ -63,12 +63,14 @@ async fn transcribe_sessions_and_export_standalone_and_against_a_daemon() {
 
     // Against a running daemon on the same data dir: it is found through its lock file.
     let (mut daemon, url) = serve(&config, &data, KEY);
+    std::fs::copy(dir.join("alpha.wav"), dir.join("alpha-copy.wav")).expect("copy");
     let mut cmd = command("transcribe", &config, &data, KEY);
-    cmd.args(["--format", "vtt", "--out", "-"]).arg(dir.join("alpha.wav"));
+    cmd.args(["--format", "vtt", "--out", "-"]).arg(dir.join("alpha.wav")).arg(dir.join("alpha-copy.wav"));
     let again = run(cmd).await;
     assert!(again.status.success(), "{}", text(&again.stderr));
     let vtt = text(&again.stdout);
     assert!(vtt.starts_with("WEBVTT") && vtt.contains("Alpha says hello."), "{vtt}");
+    assert_eq!(vtt.matches("WEBVTT").count(), 2, "both names get the transcript of their one session: {vtt}");
     assert_eq!(fake.requests().len(), 2, "known bytes are not sent again");
     let listed: serde_json::Value = reqwest::get(format!("{url}/api/v1/sessions")).await.expect("list").json().await.expect("json");
     assert_eq!(listed["total"], 3, "the running daemon sees every session: {listed}");

@@ -12,7 +12,7 @@ const KEY: &str = "dg-crash-key";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_cut_by_sigkill_completes_once_after_restart() {
     let work = tempfile::tempdir().expect("tempdir");
-    let fake = FakeDeepgram::start("127.0.0.1:0".parse().expect("addr"), KEY).await.expect("fake");
+    let fake = FakeDeepgram::loopback(KEY).await;
     fake.default_script(Script::from_text("Survived the crash.", 1.0));
     // The first request hangs long enough for the kill.
     fake.push_fault(Fault::Latency(Duration::from_secs(600)));

@@ -27,7 +27,7 @@ async fn transcribe(stt: &BatchStt, audio: &[u8]) -> Result<Result<scribed::stt:
 }
 
 async fn fake() -> FakeDeepgram {
-    FakeDeepgram::start("127.0.0.1:0".parse().expect("addr"), KEY).await.expect("fake starts")
+    FakeDeepgram::loopback(KEY).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,7 +92,7 @@ fn drop_file(daemon: &TestDaemon, from: &Path, name: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn speech_in_every_container_is_transcribed_and_filed() {
     let work = tempfile::tempdir().expect("tempdir");
-    let fake = FakeDeepgram::start("127.0.0.1:0".parse().expect("addr"), KEY).await.expect("fake");
+    let fake = FakeDeepgram::loopback(KEY).await;
     fake.default_script(Script::from_text(SPEECH, 3.0));
     let daemon = daemon(&fake).await;
     let mut events = Events::connect(&daemon).await.expect("events");
@@ -137,7 +137,7 @@ async fn speech_in_every_container_is_transcribed_and_filed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_writes_duplicates_and_broken_files() {
     let work = tempfile::tempdir().expect("tempdir");
-    let fake = FakeDeepgram::start("127.0.0.1:0".parse().expect("addr"), KEY).await.expect("fake");
+    let fake = FakeDeepgram::loopback(KEY).await;
     fake.default_script(Script::from_text(SPEECH, 3.0));
     let daemon = daemon(&fake).await;
     let mut events = Events::connect(&daemon).await.expect("events");

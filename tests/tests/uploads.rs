@@ -82,7 +82,7 @@ fn session_id(body: &serde_json::Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_becomes_a_transcribed_session_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fake = FakeDeepgram::start("127.0.0.1:0".parse().expect("addr"), KEY).await.expect("fake");
+    let fake = FakeDeepgram::loopback(KEY).await;
     let audio = tone(dir.path(), 440, 2);
     fake.script(&audio, Script::from_text("Testing one two. Three.", 2.0));
     let daemon = daemon(&fake, KEY, |_| {}).await;
@@ -114,7 +114,7 @@ async fn an_upload_becomes_a_transcribed_session_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_are_retried_after_the_stated_delay_and_bad_keys_are_not() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fake = FakeDeepgram::start("127.0.0.1:0".parse().expect("addr"), KEY).await.expect("fake");
+    let fake = FakeDeepgram::loopback(KEY).await;
     let audio = tone(dir.path(), 330, 1);
     fake.script(&audio, Script::from_text("Patience pays.", 1.0));
     fake.push_fault(Fault::Status { status: 429, retry_after: Some(2) });
@@ -134,7 +134,7 @@ async fn rate_limits_are_retried_after_the_stated_delay_and_bad_keys_are_not() {
     assert!(waited >= Duration::from_millis(1_900), "retried after {waited:?}, asked for 2 s");
 
     // A rejected key: the session says so, and nothing is retried.
-    let other = FakeDeepgram::start("127.0.0.1:0".parse().expect("addr"), KEY).await.expect("fake");
+    let other = FakeDeepgram::loopback(KEY).await;
     let audio = tone(dir.path(), 550, 1);
     other.script(&audio, Script::from_text("Never.", 1.0));
     let wrong = self::daemon(&other, "wrong-key", |_| {}).await;
@@ -152,7 +152,7 @@ async fn rate_limits_are_retried_after_the_stated_delay_and_bad_keys_are_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_uploads_fail_clearly_and_leave_nothing_behind() {
-    let fake = FakeDeepgram::start("127.0.0.1:0".parse().expect("addr"), KEY).await.expect("fake");
+    let fake = FakeDeepgram::loopback(KEY).await;
     let daemon = daemon(&fake, KEY, |s| s.config.files.max_upload_mb = 1).await;
     let mut events = Events::connect(&daemon).await.expect("events");
 
@@ -187,7 +187,7 @@ async fn bad_uploads_fail_clearly_and_leave_nothing_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_plays_back_is_retranscribed_and_deleted_with_its_audio() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fake = FakeDeepgram::start("127.0.0.1:0".parse().expect("addr"), KEY).await.expect("fake");
+    let fake = FakeDeepgram::loopback(KEY).await;
     let audio = tone(dir.path(), 660, 3);
     fake.script(&audio, Script::from_text("First point here. Second point. And a reply.", 3.0));
     let daemon = daemon(&fake, KEY, |s| {
@@ -262,6 +262,16 @@ async fn a_session_plays_back_is_retranscribed_and_deleted_with_its_audio() {
     assert_eq!(words["words"][0]["punctuated"], "First");
     assert_eq!(fake.requests().len(), 2);
 
+    // A re-transcription that fails leaves the session with the transcript it had; the job
+    // keeps the reason.
+    fake.push_fault(Fault::Status { status: 401, retry_after: None });
+    let failed = client.post(daemon.url(&format!("/api/v1/sessions/{id}/transcribe"))).send().await.expect("send");
+    assert_eq!(failed.status().as_u16(), 202, "no body: the configured provider");
+    assert_eq!(events.job_end(&id).await.expect("ends")["status"], "error");
+    let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
+    assert_eq!((session["session"]["status"].as_str(), session["versions"].as_array().map(Vec::len)), (Some("complete"), Some(2)));
+    assert!(session["job"]["last_error"].as_str().is_some_and(|e| e.contains("Invalid credentials")), "{}", session["job"]);
+
     // Deleting removes the stored audio; the same bytes later make a new session.
     let stored = daemon.daemon.data_dir().join("audio");
     let count_files = || walk(&stored).len();
@@ -291,7 +301,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opus_goes_unconverted_to_a_provider_that_decodes_it() {
-    let fake = FakeDeepgram::start("127.0.0.1:0".parse().expect("addr"), KEY).await.expect("fake");
+    let fake = FakeDeepgram::loopback(KEY).await;
     let note = scribe_tests::ogg_opus(2);
     fake.script(&note, Script::from_text("A voice note.", 2.0));
     let daemon = daemon(&fake, KEY, |_| {}).await;

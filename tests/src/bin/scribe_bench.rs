@@ -116,7 +116,7 @@ async fn end_to_end(path: &std::path::Path) -> anyhow::Result<()> {
     let seconds = scribed::audio::convert(path, &mut |_| Ok(()))?.duration_ms as f64 / 1000.0;
     let words = ((seconds * WORDS_PER_SECOND) as usize).max(1);
     let text = (0..words).map(|i| if i % 12 == 11 { "word." } else { "word" }).collect::<Vec<_>>().join(" ");
-    let fake = FakeDeepgram::start("127.0.0.1:0".parse()?, KEY).await?;
+    let fake = FakeDeepgram::loopback(KEY).await;
     fake.default_script(Script::from_text(&text, seconds));
     let mut setup = Setup::new().with_fake_deepgram(&fake, KEY);
     setup.config.inbox.stable_secs = STABLE_SECS;
