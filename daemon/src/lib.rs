@@ -29,6 +29,7 @@ pub mod inbox;
 pub mod instance;
 pub mod jobs;
 pub mod library;
+pub mod models;
 pub mod outbox;
 pub mod plugin;
 pub mod secret;

@@ -112,8 +112,32 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Offline speech models for the whisper-local plugin.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
     /// Print the embedded default configuration.
     DefaultConfig,
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// The models that can be installed, and which are.
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Download a model (checked against its published SHA-256) into <data_dir>/models/.
+    Install {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// A name from `scribed models list`, e.g. tiny.en.
+        name: String,
+        /// Replace an installed copy.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn parse_format(s: &str) -> Result<ExportFormat, String> {
@@ -156,6 +180,11 @@ fn main() -> Result<()> {
         Command::Sessions { client, status, kind, limit, json } => {
             let options = ListOptions { status, kind, limit, json };
             with_connection(client, async |c| cli::sessions(&c.client, &options).await)
+        }
+        Command::Models { command: ModelsCommand::List { config } } => cli::models::list(&config.load()?),
+        Command::Models { command: ModelsCommand::Install { config, name, force } } => {
+            let config = config.load()?;
+            runtime()?.block_on(cli::models::install(&config, &name, force))
         }
         Command::Export { client, id, format, out } => with_connection(client, async |c| {
             let text = c.client.export(&id, format).await?;

