@@ -218,6 +218,10 @@ pub struct PluginConfig {
     /// Free-form settings the plugin reads through its `config` import.
     #[serde(default)]
     pub settings: BTreeMap<String, toml::Value>,
+    /// Installed model (`scribed models list`) whose files the plugin may read, for plugins
+    /// whose manifest lists `model_files`.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 impl PluginConfig {
@@ -230,6 +234,7 @@ impl PluginConfig {
             memory_limit_mb: None,
             credentials: Vec::new(),
             settings: BTreeMap::new(),
+            model: None,
         }
     }
 }

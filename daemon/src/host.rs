@@ -4,6 +4,7 @@
 
 pub mod audio;
 pub mod http;
+pub mod model;
 pub mod platform;
 pub mod sqlite;
 pub mod websocket;

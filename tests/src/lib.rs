@@ -76,9 +76,14 @@ impl Setup {
 
     /// Installs the hostile test plugin with the given outbound hosts in its manifest, and
     /// grants the config given as TOML (the body of `[plugins.hostile]`).
-    pub fn with_hostile(mut self, outbound: &[String], grants_toml: &str) -> Setup {
+    pub fn with_hostile(self, outbound: &[String], grants_toml: &str) -> Setup {
+        self.with_hostile_manifest(outbound, "", grants_toml)
+    }
+
+    /// Like [`Setup::with_hostile`], with extra manifest lines.
+    pub fn with_hostile_manifest(mut self, outbound: &[String], extra_manifest: &str, grants_toml: &str) -> Setup {
         let manifest = format!(
-            "id = \"hostile\"\nversion = \"0.1.0\"\nworld = \"stt-batch\"\noutbound_hosts = {}\nsqlite = false\n",
+            "id = \"hostile\"\nversion = \"0.1.0\"\nworld = \"stt-batch\"\noutbound_hosts = {}\nsqlite = false\n{extra_manifest}",
             toml_list(outbound)
         );
         self.test_plugins.push(("hostile".into(), manifest));

@@ -193,3 +193,38 @@ async fn the_audio_of_the_call_is_readable_in_pieces() {
     assert_eq!(words(run_sized(&stt, "read", 200_000).await), vec!["200000"]);
     assert_eq!(words(run_sized(&stt, "read", 0).await), vec!["0"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_files_are_readable_only_as_the_manifest_lists_them() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let model = data.path().join("models/fake.en");
+    std::fs::create_dir_all(&model).expect("model dir");
+    std::fs::write(model.join("model.bin"), b"CT2 weights, 31 bytes of them..").expect("model.bin");
+    std::fs::write(model.join("vocabulary.txt"), b"a\nb\n").expect("vocabulary");
+    std::fs::write(model.join("notes.txt"), b"not listed").expect("notes");
+    std::fs::write(data.path().join("api-token"), b"secret").expect("token");
+    let manifest = "model_files = [\"model.bin\", \"vocabulary.txt\"]\n";
+    let setup = Setup { data_dir: Some(data.path().to_path_buf()), ..Setup::new() }.with_hostile_manifest(&[], manifest, "model = \"fake.en\"");
+    let daemon = setup.start().await.expect("daemon starts");
+    let stt = hostile(&daemon);
+    assert_eq!(words(run(&stt, "model model.bin").await), vec!["31", "CT2 weights, 31 ", "fake.en"]);
+    for file in ["notes.txt", "../../api-token", "/etc/passwd", ""] {
+        match run(&stt, &format!("model {file}")).await {
+            Ok(Err(PluginError::Denied(message))) => assert!(message.contains("NotGranted"), "{file}: {message}"),
+            other => panic!("{file}: expected a denial, got {other:?}"),
+        }
+    }
+    let view = plugin_health(&daemon).await;
+    assert_eq!((view["model"].as_str(), view["configured"].as_bool()), (Some("fake.en"), Some(true)), "{view}");
+    daemon.daemon.shutdown().await.expect("shutdown");
+
+    // A model that is not installed: the plugin loads, says what to do, and reads nothing.
+    let missing = Setup::new().with_hostile_manifest(&[], manifest, "model = \"base.en\"").start().await.expect("daemon starts");
+    let view = plugin_health(&missing).await;
+    assert_eq!(view["configured"], false, "{view}");
+    assert!(view["problems"].to_string().contains("scribed models install base.en"), "{view}");
+    match run(&hostile(&missing), "model model.bin").await {
+        Ok(Err(PluginError::Denied(message))) => assert!(message.contains("no model is configured"), "{message}"),
+        other => panic!("expected a denial, got {other:?}"),
+    }
+}

@@ -53,6 +53,7 @@ pub mod stt_live {
             "scribe:plugin/log": super::store::scribe::plugin::log,
             "scribe:plugin/config": super::store::scribe::plugin::config,
             "scribe:plugin/http": super::stt_batch::scribe::plugin::http,
+            "scribe:plugin/model": super::stt_batch::scribe::plugin::model,
             "scribe:plugin/websocket.connection": crate::host::websocket::WsConnection,
         },
     });

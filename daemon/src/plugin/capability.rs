@@ -266,6 +266,7 @@ mod tests {
             outbound_hosts: asked.iter().map(|s| s.to_string()).collect(),
             outbound_hosts_from_settings: vec!["base_url".into()],
             sqlite: false,
+            model_files: Vec::new(),
         };
         let config: PluginConfig = toml::from_str(&format!(
             "allow_outbound = [{}]\n[settings]\n{settings}",

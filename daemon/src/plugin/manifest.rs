@@ -45,6 +45,15 @@ pub struct Manifest {
     /// Whether the plugin wants its own SQLite database.
     #[serde(default)]
     pub sqlite: bool,
+    /// Files of a model folder the plugin reads (plain names, e.g. `model.bin`); the operator
+    /// chooses the model with `plugins.<id>.model`.
+    #[serde(default)]
+    pub model_files: Vec<String>,
+}
+
+/// A file name with no directory part that could lead elsewhere.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
 }
 
 /// Longest id accepted; ids become directory names and log fields.
@@ -75,6 +84,9 @@ impl Manifest {
             self.id
         );
         anyhow::ensure!(!self.version.is_empty(), "version is empty");
+        for file in &self.model_files {
+            anyhow::ensure!(is_plain_name(file), "model_files: {file:?} must be a plain file name");
+        }
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ use super::capability::Grants;
 use super::engine::{self, CacheOutcome};
 use super::handle::{Description, Health, PluginHandle, WorldPre};
 use super::manifest::{Manifest, World};
-use super::services::{Limits, PluginServices};
+use super::services::{Limits, ModelFiles, PluginServices};
 use super::state::PluginState;
 use crate::config::{Config, PluginConfig};
 use crate::host::http::HttpClient;
@@ -41,6 +41,33 @@ pub struct PluginEntry {
     pub unconfigured: bool,
 }
 
+/// The model folder a plugin may read: none when its manifest lists no model files, an
+/// error (reported as a problem; the plugin still loads) when the operator chose no model or
+/// the chosen one is not installed.
+fn model_files(manifest: &Manifest, config: &PluginConfig, data_dir: &Path) -> Result<Option<ModelFiles>, String> {
+    if manifest.model_files.is_empty() {
+        return match &config.model {
+            Some(_) => Err(format!("plugins.{}.model is set, but the plugin reads no model files; it is ignored", manifest.id)),
+            None => Ok(None),
+        };
+    }
+    let key = format!("plugins.{}.model", manifest.id);
+    let name = config.model.as_deref().ok_or_else(|| format!("{key} is not set; choose an installed model (scribed models list)"))?;
+    if !super::manifest::is_plain_name(name) {
+        return Err(format!("{key} = {name:?} must be a model name such as tiny.en"));
+    }
+    let dir = data_dir.join("models").join(name);
+    let missing: Vec<&str> = manifest.model_files.iter().map(String::as_str).filter(|f| !dir.join(f).is_file()).collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{key} = {name:?}: {} lacks {}; install it with `scribed models install {name}`",
+            dir.display(),
+            missing.join(", ")
+        ));
+    }
+    Ok(Some(ModelFiles { name: name.to_string(), dir, files: manifest.model_files.clone() }))
+}
+
 /// Public view of a plugin for the API. Never contains a secret.
 #[derive(Debug, Clone, Serialize)]
 pub struct PluginView {
@@ -55,6 +82,8 @@ pub struct PluginView {
     pub declared_outbound: Vec<String>,
     pub granted_outbound: Vec<String>,
     pub sqlite: bool,
+    /// The model the plugin reads, when it has one.
+    pub model: Option<String>,
     /// Header names injected per origin; values are never shown.
     pub credentials: Vec<CredentialView>,
     pub problems: Vec<String>,
@@ -168,6 +197,12 @@ impl PluginRegistry {
                     missing.push((origin, credential.header.to_ascii_lowercase()));
                 }
             }
+            let model = model_files(&manifest, &plugin_config, data_dir);
+            if let Err(problem) = &model {
+                tracing::warn!(plugin = %id, "{problem}");
+                entry.problems.push(problem.clone());
+                entry.unconfigured = true;
+            }
             let limits = Limits::from_config(&config.sandbox, plugin_config.memory_limit_mb);
             let loaded = load_one(
                 engine,
@@ -179,6 +214,7 @@ impl PluginRegistry {
                     id: Arc::from(id.as_str()),
                     http: HttpClient::new(&grants, limits.connect_timeout),
                     sqlite: None,
+                    model: model.ok().flatten(),
                     grants,
                     limits,
                     settings: plugin_config.settings_as_strings(),
@@ -267,6 +303,7 @@ impl PluginEntry {
                 .map(|s| s.grants.outbound().map(|o| o.to_url_string()).collect())
                 .unwrap_or_default(),
             sqlite: services.is_some_and(|s| s.grants.sqlite_granted()),
+            model: services.and_then(|s| s.model.as_ref()).map(|m| m.name.clone()),
             credentials,
             problems: self.problems.clone(),
             health,

@@ -59,6 +59,18 @@ pub struct PluginServices {
     pub missing_credentials: Vec<(Origin, String)>,
     pub http: HttpClient,
     pub sqlite: Option<SqliteDb>,
+    /// The model folder the plugin may read, when its manifest asks and the operator chose one.
+    pub model: Option<ModelFiles>,
+}
+
+/// A model the plugin may read: the files its manifest lists, in one folder.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    /// The model's name, e.g. `tiny.en`.
+    pub name: String,
+    pub dir: std::path::PathBuf,
+    /// Plain file names from the manifest's `model_files`.
+    pub files: Vec<String>,
 }
 
 impl PluginServices {

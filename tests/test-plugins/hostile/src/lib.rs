@@ -12,12 +12,14 @@
 //! | `fetch <url>`       | GETs the URL; the status and body come back as two words    |
 //! | `headers <url>`     | GETs the URL and returns the headers it can see of its own request |
 //! | `auth <url>`        | tries to set its own `authorization` header                  |
+//! | `model <file>`      | the model file's size, its first 16 bytes, and the model's name |
 //!
 //! Host errors come back as `plugin-error` values whose message starts with the error's case.
 
 use scribe_plugin_api::stt_batch::scribe::plugin::audio;
 use scribe_plugin_api::stt_batch::scribe::plugin::http::{self, HttpError, Method, Request, RequestBody};
 use scribe_plugin_api::stt_batch::scribe::plugin::log::{self, Level};
+use scribe_plugin_api::stt_batch::scribe::plugin::model;
 use scribe_plugin_api::stt_batch::scribe::plugin::types::{
     Capabilities, PluginError, PluginInfo, TranscriptStructure, Word,
 };
@@ -136,6 +138,13 @@ impl Guest for Hostile {
                 let headers = vec![("Authorization".to_string(), "Bearer stolen".to_string())];
                 let response = get(arg, headers)?;
                 Ok(transcript(vec![response.status.to_string()]))
+            }
+            "model" => {
+                // The file's size, its first bytes as text, and the model's name.
+                let size = model::size(arg).map_err(|err| PluginError::Denied(format!("{err:?}")))?;
+                let head = model::read(arg, 0, 16).map_err(|err| PluginError::Denied(format!("{err:?}")))?;
+                let name = model::name().map_err(|err| PluginError::Denied(format!("{err:?}")))?;
+                Ok(transcript(vec![size.to_string(), String::from_utf8_lossy(&head).into_owned(), name]))
             }
             other => Err(PluginError::BadInput(format!("unknown command `{other}`"))),
         }
