@@ -54,11 +54,11 @@ impl AudioStore {
         self.dir.join(sha256.get(..2).unwrap_or("00"))
     }
 
-    /// Hashes `file` and keeps its bytes under their hash. With `take` the file is moved
-    /// (or removed when the bytes are stored already); otherwise it is copied and left alone.
-    pub async fn put(&self, file: &Path, extension: &str, take: bool) -> Result<Stored> {
-        let source = file.to_path_buf();
-        let sha256 = tokio::task::spawn_blocking(move || sha256_file(&source)).await??;
+    /// Keeps `file`'s bytes under their hash `sha256` (from [`sha256_file`]; the caller has
+    /// it already, to check for known bytes). With `take` the file is moved (or removed when
+    /// the bytes are stored already); otherwise it is copied and left alone.
+    pub async fn put(&self, file: &Path, sha256: &str, extension: &str, take: bool) -> Result<Stored> {
+        let sha256 = sha256.to_string();
         let size = tokio::fs::metadata(file).await?.len();
         let path = self.shard(&sha256).join(format!("{sha256}.{extension}"));
         if tokio::fs::try_exists(&path).await.unwrap_or(false) {
@@ -119,14 +119,15 @@ mod tests {
         let store = AudioStore::new(dir.path().join("audio"));
         let a = dir.path().join("a.wav");
         std::fs::write(&a, b"same bytes").expect("write");
-        let copied = store.put(&a, "wav", false).await.expect("put");
+        let sha = sha256_file(&a).expect("hash");
+        let copied = store.put(&a, &sha, "wav", false).await.expect("put");
         assert!(a.exists(), "a copy leaves the original");
         assert_eq!(std::fs::read(&copied.path).expect("read"), b"same bytes");
         assert_eq!(copied.size, 10);
 
         let b = dir.path().join("b.wav");
         std::fs::write(&b, b"same bytes").expect("write");
-        let taken = store.put(&b, "wav", true).await.expect("put");
+        let taken = store.put(&b, &sha, "wav", true).await.expect("put");
         assert_eq!(taken.path, copied.path);
         assert!(!b.exists(), "taken bytes already stored are removed");
 

@@ -72,7 +72,7 @@ impl Connection {
 }
 
 fn read_token(data_dir: &Path) -> Option<String> {
-    let token = std::fs::read_to_string(data_dir.join("api-token")).ok()?;
+    let token = std::fs::read_to_string(data_dir.join(crate::daemon::TOKEN_FILE)).ok()?;
     Some(token.trim().to_string()).filter(|t| !t.is_empty())
 }
 

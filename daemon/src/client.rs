@@ -2,7 +2,6 @@
 //! the job events, sessions and exports. Errors carry the API's own message.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
@@ -43,10 +42,6 @@ impl Client {
         Client { base: base.trim_end_matches('/').to_string(), token, http: reqwest::Client::new() }
     }
 
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let request = self.http.request(method, format!("{}{path}", self.base));
         match &self.token {
@@ -81,11 +76,11 @@ impl Client {
         let name = path.file_name().and_then(|n| n.to_str()).context("the file name is not valid UTF-8")?;
         let file = tokio::fs::File::open(path).await.with_context(|| format!("opening {}", path.display()))?;
         let size = file.metadata().await?.len();
-        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut sent = 0u64;
         let stream = tokio_util::io::ReaderStream::new(file).inspect(move |chunk| {
             if let Ok(chunk) = chunk {
-                let total = sent.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed) + chunk.len() as u64;
-                progress(total);
+                sent += chunk.len() as u64;
+                progress(sent);
             }
         });
         let response = self

@@ -27,7 +27,7 @@ use crate::secret::Secret;
 /// Bytes of randomness in a generated API token (256 bits).
 const TOKEN_BYTES: usize = 32;
 /// Name of the token file in the data dir.
-const TOKEN_FILE: &str = "api-token";
+pub const TOKEN_FILE: &str = "api-token";
 
 /// A running daemon.
 pub struct Daemon {

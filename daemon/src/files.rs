@@ -200,7 +200,7 @@ impl FilePipeline {
             }
             return Ok(Submitted { session_id: existing.session_id, sha256: sha, duplicate: true });
         }
-        let stored = self.audio.put(file, &extension, take).await?;
+        let stored = self.audio.put(file, &sha, &extension, take).await?;
         let session_id = new_session_id();
         let title = Path::new(name).file_stem().and_then(|s| s.to_str()).unwrap_or(name).to_string();
         let created_ms = now_ms();

