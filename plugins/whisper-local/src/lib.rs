@@ -11,7 +11,13 @@
 //!   tokens the decoder needs;
 //! - [`model`]: the encoder and the key/value-cached decoder on candle-core.
 
+pub mod align;
 pub mod ct2;
+pub mod decode;
 pub mod mel;
 pub mod model;
+pub mod transcribe;
 pub mod vocab;
+
+#[cfg(test)]
+mod testdata;

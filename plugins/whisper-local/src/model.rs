@@ -107,6 +107,19 @@ impl Loader<'_> {
 
 /// Multi-head attention over already projected q, k, v: `[T, state]` each.
 fn attend(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, causal_offset: Option<usize>) -> candle_core::Result<Tensor> {
+    attend_keeping(q, k, v, heads, causal_offset, false).map(|(out, _)| out)
+}
+
+/// [`attend`], also returning the scaled scores before the softmax (`[heads, Tq, Tk]`) when
+/// `keep_scores`: the word aligner reads them.
+fn attend_keeping(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    heads: usize,
+    causal_offset: Option<usize>,
+    keep_scores: bool,
+) -> candle_core::Result<(Tensor, Option<Tensor>)> {
     let (tq, state) = q.dims2()?;
     let tk = k.dim(0)?;
     let head_dim = state / heads;
@@ -120,7 +133,8 @@ fn attend(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, causal_offset: Optio
             (0..tq).flat_map(|i| (0..tk).map(move |j| if j > offset + i { f32::NEG_INFINITY } else { 0.0 })).collect();
         scores = scores.broadcast_add(&Tensor::from_vec(mask, (tq, tk), q.device())?)?;
     }
-    softmax_last(&scores)?.matmul(&v)?.transpose(0, 1)?.reshape((tq, state))
+    let out = softmax_last(&scores)?.matmul(&v)?.transpose(0, 1)?.reshape((tq, state))?;
+    Ok((out, keep_scores.then_some(scores)))
 }
 
 struct EncoderLayer {
@@ -292,6 +306,58 @@ impl Whisper {
         Ok(DecoderState { cross, cache: vec![None; self.decoder.len()], len: 0 })
     }
 
+    /// A decoder over the same audio as `state`, with no tokens yet (for a second attempt
+    /// at a window, or the alignment pass).
+    pub fn restart(&self, state: &DecoderState) -> DecoderState {
+        DecoderState { cross: state.cross.clone(), cache: vec![None; self.decoder.len()], len: 0 }
+    }
+
+    /// Runs `tokens` through a fresh decoder over `state`'s audio in one pass and returns the
+    /// logits at every position (`[T, vocab]`) and, for each `(layer, head)` of `heads`, the
+    /// cross-attention scores before the softmax (`[T, audio_ctx]`).
+    pub fn forward_all(
+        &self,
+        state: &DecoderState,
+        tokens: &[u32],
+        heads: &[(usize, usize)],
+    ) -> candle_core::Result<(Tensor, Vec<Tensor>)> {
+        let n = tokens.len();
+        if n == 0 || n > self.dims.text_ctx {
+            candle_core::bail!("the decoder holds at most {} tokens", self.dims.text_ctx);
+        }
+        let ids = Tensor::new(tokens, &Device::Cpu)?;
+        let mut x = self.embeddings.index_select(&ids, 0)?.broadcast_add(&self.text_positions.narrow(0, 0, n)?)?;
+        let s = self.dims.state;
+        let mut scores = vec![None; heads.len()];
+        for (i, layer) in self.decoder.iter().enumerate() {
+            let h = layer.self_norm.forward(&x)?;
+            let qkv = layer.self_qkv.forward(&h)?;
+            let (q, k, v) = (qkv.narrow(1, 0, s)?, qkv.narrow(1, s, s)?, qkv.narrow(1, 2 * s, s)?);
+            x = (x + layer.self_out.forward(&attend(&q, &k, &v, self.dims.heads, Some(0))?)?)?;
+            let h = layer.cross_norm.forward(&x)?;
+            let (ck, cv) = &state.cross[i];
+            let keep = heads.iter().any(|&(l, _)| l == i);
+            let (attended, layer_scores) =
+                attend_keeping(&layer.cross_q.forward(&h)?, ck, cv, self.dims.heads, None, keep)?;
+            if let Some(layer_scores) = layer_scores {
+                for (j, &(l, head)) in heads.iter().enumerate() {
+                    if l == i {
+                        scores[j] = Some(layer_scores.get(head)?);
+                    }
+                }
+            }
+            x = (x + layer.cross_out.forward(&attended)?)?;
+            x = ffn(&layer.ffn_norm, &layer.ffn_in, &layer.ffn_out, &x)?;
+        }
+        let logits = self.decoder_norm.forward(&x)?.matmul(&self.embeddings_t)?;
+        let scores = scores
+            .into_iter()
+            .zip(heads)
+            .map(|(s, (l, h))| s.ok_or_else(|| candle_core::Error::Msg(format!("no attention head {h} in decoder layer {l}"))))
+            .collect::<candle_core::Result<_>>()?;
+        Ok((logits, scores))
+    }
+
     /// Feeds `tokens` and returns the logits after the last one (`[vocab]`).
     pub fn step(&self, state: &mut DecoderState, tokens: &[u32]) -> candle_core::Result<Vec<f32>> {
         let n = tokens.len();
@@ -327,29 +393,8 @@ impl Whisper {
 mod tests {
     use super::*;
     use crate::mel::{HOP, MelSpectrogram, SAMPLE_RATE};
+    use crate::testdata::{model_dir, speech};
     use crate::vocab::Vocabulary;
-
-    /// `text` spoken by espeak-ng, as 16 kHz mono f32.
-    fn speech(text: &str) -> Vec<f32> {
-        let dir = std::env::temp_dir().join(format!("whisper-local-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let (wav, raw) = (dir.join("speech.wav"), dir.join("speech.raw"));
-        let ok = std::process::Command::new("espeak-ng").arg("-w").arg(&wav).arg(text).status().is_ok_and(|s| s.success())
-            && std::process::Command::new("sox")
-                .arg(&wav)
-                .args(["-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer"])
-                .arg(&raw)
-                .status()
-                .is_ok_and(|s| s.success());
-        assert!(ok, "espeak-ng and sox make the test speech");
-        let bytes = std::fs::read(&raw).expect("raw");
-        bytes.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect()
-    }
-
-    /// The tiny.en model `cargo xtask test` installs; its absence is a failure, not a skip.
-    fn model_dir() -> std::path::PathBuf {
-        std::env::var_os("SCRIBE_TEST_MODEL_DIR").map(std::path::PathBuf::from).expect("SCRIBE_TEST_MODEL_DIR is set by `cargo xtask test`")
-    }
 
     #[test]
     fn greedy_decoding_of_espeak_speech() {

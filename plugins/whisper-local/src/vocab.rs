@@ -27,6 +27,8 @@ pub struct Specials {
 pub struct Vocabulary {
     tokens: Vec<String>,
     specials: Specials,
+    /// Each byte-level character's byte.
+    bytes: HashMap<char, u8>,
 }
 
 /// GPT-2's `bytes_to_unicode`, inverted: the byte each printable character stands for.
@@ -60,7 +62,7 @@ impl Vocabulary {
             no_speech: find("<|nospeech|>").or_else(|| find("<|nocaptions|>")),
             transcribe: find("<|transcribe|>"),
         };
-        Ok(Vocabulary { tokens, specials })
+        Ok(Vocabulary { tokens, specials, bytes: unicode_to_byte() })
     }
 
     pub fn specials(&self) -> Specials {
@@ -85,15 +87,22 @@ impl Vocabulary {
         id < self.specials.end_of_text
     }
 
+    /// The bytes a text token stands for; nothing for special tokens.
+    pub fn bytes(&self, id: u32) -> Vec<u8> {
+        match self.token(id).filter(|_| self.is_text(id)) {
+            Some(token) => token.chars().filter_map(|c| self.bytes.get(&c).copied()).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The id of a token given by its stored text (`<|en|>`).
+    pub fn id(&self, token: &str) -> Option<u32> {
+        self.tokens.iter().position(|t| t == token).and_then(|i| u32::try_from(i).ok())
+    }
+
     /// Text of a run of text tokens; special tokens are skipped, invalid UTF-8 replaced.
     pub fn decode(&self, ids: &[u32]) -> String {
-        let map = unicode_to_byte();
-        let bytes: Vec<u8> = ids
-            .iter()
-            .filter(|&&id| self.is_text(id))
-            .filter_map(|&id| self.token(id))
-            .flat_map(|token| token.chars().filter_map(|c| map.get(&c).copied()).collect::<Vec<_>>())
-            .collect();
+        let bytes: Vec<u8> = ids.iter().flat_map(|&id| self.bytes(id)).collect();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 }

@@ -1,0 +1,63 @@
+//! Test material shared by the unit tests: espeak-ng speech and the installed tiny.en model.
+
+/// `text` spoken by espeak-ng, as 16 kHz mono f32.
+pub fn speech(text: &str) -> Vec<f32> {
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("whisper-local-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (wav, raw) = (dir.join(format!("speech-{n}.wav")), dir.join(format!("speech-{n}.raw")));
+    let ok = std::process::Command::new("espeak-ng").arg("-w").arg(&wav).arg(text).status().is_ok_and(|s| s.success())
+        && std::process::Command::new("sox")
+            .arg(&wav)
+            .args(["-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer"])
+            .arg(&raw)
+            .status()
+            .is_ok_and(|s| s.success());
+    assert!(ok, "espeak-ng and sox make the test speech");
+    let bytes = std::fs::read(&raw).expect("raw");
+    bytes.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect()
+}
+
+/// The tiny.en model `cargo xtask test` installs; its absence is a failure, not a skip.
+pub fn model_dir() -> std::path::PathBuf {
+    std::env::var_os("SCRIBE_TEST_MODEL_DIR").map(std::path::PathBuf::from).expect("SCRIBE_TEST_MODEL_DIR is set by `cargo xtask test`")
+}
+
+/// Lower-case words without punctuation.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric() && c != '\'').map(|w| w.trim_matches('\'').to_lowercase()).filter(|w| !w.is_empty()).collect()
+}
+
+/// Word-level edit distance: (errors, longest run of reference words dropped in a row).
+pub fn word_errors(reference: &[String], heard: &[String]) -> (usize, usize) {
+    let (n, m) = (reference.len(), heard.len());
+    let mut d = vec![vec![0usize; m + 1]; n + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    d[0] = (0..=m).collect();
+    for i in 1..=n {
+        for j in 1..=m {
+            let sub = d[i - 1][j - 1] + usize::from(reference[i - 1] != heard[j - 1]);
+            d[i][j] = sub.min(d[i - 1][j] + 1).min(d[i][j - 1] + 1);
+        }
+    }
+    // Walk back to find the longest run of deletions.
+    let (mut i, mut j, mut run, mut longest) = (n, m, 0, 0);
+    while i > 0 || j > 0 {
+        if i > 0 && j > 0 && d[i][j] == d[i - 1][j - 1] + usize::from(reference[i - 1] != heard[j - 1]) {
+            i -= 1;
+            j -= 1;
+            run = 0;
+        } else if i > 0 && d[i][j] == d[i - 1][j] + 1 {
+            i -= 1;
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            j -= 1;
+            run = 0;
+        }
+    }
+    (d[n][m], longest)
+}

@@ -1,0 +1,452 @@
+//! A whole recording to timed segments and words, as openai-whisper's `transcribe` does it:
+//! 30 s windows, each decoded with timestamps; the next window starts where the last complete
+//! segment (or word) ended, so no word is cut at a fixed boundary. Windows without speech are
+//! skipped twice over: by their energy before any inference, and by the model's no-speech
+//! probability after it, so silence never turns into invented text.
+
+use serde::Deserialize;
+
+use crate::align::{self, WordTiming};
+use crate::ct2::{Model as Ct2Model, ModelError};
+use crate::decode::{self, Attempt, Rules, XorShift};
+use crate::mel::{HOP, MelSpectrogram, SAMPLE_RATE};
+use crate::model::{DecoderState, Whisper};
+use crate::vocab::Vocabulary;
+
+/// Mel frames per second.
+const FRAMES_PER_SECOND: f32 = (SAMPLE_RATE / HOP) as f32;
+/// Length of one window, seconds: the model's fixed input.
+const WINDOW_SECONDS: usize = 30;
+/// Length of one timestamp step, seconds.
+const TIMESTAMP_STEP: f32 = 0.02;
+/// Temperatures tried in turn while a window's result looks like a loop or like noise
+/// (openai's defaults).
+const TEMPERATURES: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
+/// A decoded text compressing better than this is repeating itself.
+const COMPRESSION_RATIO_THRESHOLD: f32 = 2.4;
+/// Below this mean token log-probability the result is a guess.
+const LOGPROB_THRESHOLD: f32 = -1.0;
+/// Above this no-speech probability (with a guessed result) the window is silence.
+const NO_SPEECH_THRESHOLD: f32 = 0.6;
+/// Loudness gate: a window whose loudest 20 ms stays under this RMS (about -50 dBFS, below
+/// a quiet room's noise floor on most microphones) is not decoded at all.
+const SILENCE_RMS: f32 = 0.003;
+/// Samples per loudness measurement (20 ms).
+const GATE_FRAME: usize = SAMPLE_RATE / 50;
+/// Tails shorter than this (10 frames, 0.1 s) hold no word and are not decoded.
+const MIN_WINDOW_FRAMES: usize = 10;
+/// Vocabulary size from which a Whisper model is multilingual (English-only ones have 51864).
+const MULTILINGUAL_VOCAB: usize = 51_865;
+/// Seed of the sampler used by temperature fallback: fixed, so results are reproducible.
+const SEED: u64 = 0x5eed_5c1b_e000_0001;
+
+/// The audio to transcribe: 16 kHz mono samples in -1..1, read in pieces.
+pub trait Samples {
+    /// Number of samples.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// `count` samples from `start` (fewer at the end).
+    fn read(&mut self, start: usize, count: usize) -> Result<Vec<f32>, String>;
+}
+
+/// A model's `config.json` (CTranslate2's Whisper converter writes it).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelConfig {
+    /// `(decoder layer, head)` pairs whose cross-attention follows the speech.
+    #[serde(default)]
+    pub alignment_heads: Vec<(usize, usize)>,
+    #[serde(default)]
+    pub lang_ids: Vec<u32>,
+    #[serde(default)]
+    pub suppress_ids: Vec<u32>,
+    #[serde(default)]
+    pub suppress_ids_begin: Vec<u32>,
+}
+
+/// One stretch of speech between two timestamps.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    /// Seconds from the start of the audio.
+    pub start: f32,
+    pub end: f32,
+    pub text: String,
+    /// Its words, seconds from the start of the audio; merged punctuation leaves no entries.
+    pub words: Vec<WordTiming>,
+    pub avg_logprob: f32,
+    tokens: Vec<u32>,
+}
+
+/// A finished transcript.
+#[derive(Debug, Clone)]
+pub struct Transcript {
+    pub segments: Vec<Segment>,
+    /// The language spoken, as the model's language token names it (`en`).
+    pub language: Option<String>,
+    /// Length of the audio, seconds.
+    pub duration: f32,
+}
+
+/// A loaded model, ready to transcribe any number of recordings.
+pub struct Engine {
+    model: Whisper,
+    vocab: Vocabulary,
+    config: ModelConfig,
+    mel: MelSpectrogram,
+    rules: Rules,
+}
+
+/// The model's files, read by the caller; names are used in errors.
+pub struct ModelFiles<'a> {
+    pub model_bin: (&'a str, &'a [u8]),
+    pub config_json: (&'a str, &'a [u8]),
+    /// `vocabulary.txt` (one token per line) or `vocabulary.json` (a list of tokens).
+    pub vocabulary: (&'a str, &'a [u8]),
+}
+
+fn file_error(file: &str, message: impl std::fmt::Display) -> ModelError {
+    ModelError { file: file.to_string(), message: message.to_string() }
+}
+
+fn tensor_error(err: candle_core::Error) -> String {
+    format!("inference failed: {err}")
+}
+
+impl Engine {
+    pub fn load(files: ModelFiles<'_>) -> Result<Engine, ModelError> {
+        let (config_name, config_bytes) = files.config_json;
+        let config: ModelConfig = serde_json::from_slice(config_bytes).map_err(|err| file_error(config_name, format!("not a Whisper model configuration: {err}")))?;
+        let (vocab_name, vocab_bytes) = files.vocabulary;
+        let vocab_text = std::str::from_utf8(vocab_bytes).map_err(|_| file_error(vocab_name, "not UTF-8 text"))?;
+        let vocab_lines = if vocab_name.ends_with(".json") {
+            let tokens: Vec<String> = serde_json::from_str(vocab_text).map_err(|err| file_error(vocab_name, format!("not a list of tokens: {err}")))?;
+            tokens.join("\n")
+        } else {
+            vocab_text.to_string()
+        };
+        let vocab = Vocabulary::parse(vocab_name, &vocab_lines).map_err(|message| ModelError { file: vocab_name.into(), message })?;
+        let (model_name, model_bytes) = files.model_bin;
+        let model = Whisper::load(model_name, &Ct2Model::parse(model_name, model_bytes)?)?;
+        if model.dims.vocab > vocab.len() {
+            return Err(file_error(vocab_name, format!("has {} tokens but the model has {}; the files are from different models", vocab.len(), model.dims.vocab)));
+        }
+        if let Some(&(layer, head)) = config.alignment_heads.iter().find(|&&(l, h)| l >= model.dims.decoder_layers || h >= model.dims.heads) {
+            return Err(file_error(config_name, format!("alignment head ({layer}, {head}) is not in the model")));
+        }
+        let s = vocab.specials();
+        let rules = Rules {
+            suppress: config.suppress_ids.clone(),
+            suppress_begin: config.suppress_ids_begin.clone(),
+            end_of_text: s.end_of_text,
+            no_timestamps: s.no_timestamps,
+            timestamp_begin: s.timestamp_begin,
+            no_speech: s.no_speech,
+            sample_len: model.dims.text_ctx / 2,
+        };
+        let mel = MelSpectrogram::new(model.dims.n_mels);
+        Ok(Engine { model, vocab, config, mel, rules })
+    }
+
+    pub fn multilingual(&self) -> bool {
+        self.model.dims.vocab >= MULTILINGUAL_VOCAB
+    }
+
+    /// Transcribes `audio`. `language` is a tag such as `en` or `de-AT`; a multilingual model
+    /// detects the language when it is none. `progress` hears how many samples are done.
+    pub fn transcribe(
+        &self,
+        audio: &mut dyn Samples,
+        language: Option<&str>,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Transcript, String> {
+        let total = audio.len();
+        let content_frames = total / HOP;
+        let window_frames = WINDOW_SECONDS * SAMPLE_RATE / HOP;
+        let mut language = self.language_token(language)?;
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut rng = XorShift::new(SEED);
+        let mut seek = 0usize;
+        while seek + MIN_WINDOW_FRAMES <= content_frames {
+            let size = window_frames.min(content_frames - seek);
+            let mut samples = audio.read(seek * HOP, size * HOP)?;
+            progress(seek * HOP);
+            if loudest_rms(&samples) < SILENCE_RMS {
+                seek += size;
+                continue;
+            }
+            samples.resize(WINDOW_SECONDS * SAMPLE_RATE, 0.0);
+            let (mel, _) = self.mel.compute(&samples);
+            let encoded = self.model.encode(&mel).map_err(tensor_error)?;
+            let state = self.model.start(&encoded).map_err(tensor_error)?;
+            if self.multilingual() && language.is_none() {
+                language = Some(self.detect_language(&state)?);
+            }
+            let sot = self.sot_sequence(language);
+            let attempt = self.decode_with_fallback(&state, &sot, &mut rng)?;
+            if attempt.no_speech_prob > NO_SPEECH_THRESHOLD && attempt.avg_logprob < LOGPROB_THRESHOLD {
+                seek += size;
+                continue;
+            }
+            let offset = seek as f32 / FRAMES_PER_SECOND;
+            let (mut window_segments, advance) = self.split_segments(&attempt, offset, size);
+            self.add_words(&state, &sot, &mut window_segments, size, offset)?;
+            let mut next = seek + advance;
+            if advance < size {
+                // The window ended mid-segment: resume after the last word heard whole.
+                if let Some(end) = window_segments.iter().flat_map(|s| s.words.last()).map(|w| w.end).next_back() {
+                    let at_word = (end * FRAMES_PER_SECOND).round() as usize;
+                    if at_word > seek {
+                        next = at_word;
+                    }
+                }
+            }
+            segments.extend(window_segments.into_iter().filter(|s| !s.text.trim().is_empty()));
+            seek = next.max(seek + 1);
+        }
+        progress(total);
+        let language = language.map(|id| self.vocab.token(id).unwrap_or_default().trim_matches(['<', '|', '>']).to_string());
+        let language = language.or_else(|| (!self.multilingual()).then(|| "en".to_string()));
+        Ok(Transcript { segments, language, duration: total as f32 / SAMPLE_RATE as f32 })
+    }
+
+    /// The language token for a requested tag; none to detect (multilingual models only).
+    fn language_token(&self, tag: Option<&str>) -> Result<Option<u32>, String> {
+        let Some(tag) = tag else { return Ok(None) };
+        let primary = tag.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
+        if !self.multilingual() {
+            return if primary == "en" { Ok(None) } else { Err(format!("this model understands English only, not {tag:?}; install a multilingual model")) };
+        }
+        self.vocab.id(&format!("<|{primary}|>")).filter(|id| self.config.lang_ids.is_empty() || self.config.lang_ids.contains(id)).map(Some).ok_or_else(|| format!("the model does not know the language {tag:?}"))
+    }
+
+    fn detect_language(&self, state: &DecoderState) -> Result<u32, String> {
+        let mut fresh = self.model.restart(state);
+        let logits = self.model.step(&mut fresh, &[self.vocab.specials().start_of_transcript]).map_err(tensor_error)?;
+        self.config
+            .lang_ids
+            .iter()
+            .copied()
+            .filter(|&id| (id as usize) < logits.len())
+            .max_by(|&a, &b| logits[a as usize].total_cmp(&logits[b as usize]))
+            .ok_or_else(|| "the model's configuration lists no languages".to_string())
+    }
+
+    fn sot_sequence(&self, language: Option<u32>) -> Vec<u32> {
+        let s = self.vocab.specials();
+        let mut sot = vec![s.start_of_transcript];
+        if self.multilingual() {
+            sot.extend(language);
+            sot.extend(s.transcribe);
+        }
+        sot
+    }
+
+    fn decode_with_fallback(&self, state: &DecoderState, sot: &[u32], rng: &mut XorShift) -> Result<Attempt, String> {
+        let mut best: Option<Attempt> = None;
+        for temperature in TEMPERATURES {
+            let attempt = decode::decode_window(&self.model, state, sot, &self.rules, temperature, rng).map_err(tensor_error)?;
+            let looping = decode::compression_ratio(&self.vocab.decode(&attempt.tokens)) > COMPRESSION_RATIO_THRESHOLD;
+            let done = !(looping || attempt.avg_logprob < LOGPROB_THRESHOLD) || attempt.no_speech_prob > NO_SPEECH_THRESHOLD;
+            best = Some(attempt);
+            if done {
+                break;
+            }
+        }
+        best.ok_or_else(|| "no decoding attempt".to_string())
+    }
+
+    /// Splits a window's tokens at timestamp pairs into segments (times offset by `offset`
+    /// seconds) and says how many frames of the window they cover.
+    fn split_segments(&self, attempt: &Attempt, offset: f32, size: usize) -> (Vec<Segment>, usize) {
+        let ts = self.rules.timestamp_begin;
+        let tokens = &attempt.tokens;
+        let is_ts: Vec<bool> = tokens.iter().map(|&t| t >= ts).collect();
+        let single_ending = is_ts.len() >= 2 && !is_ts[is_ts.len() - 2] && is_ts[is_ts.len() - 1];
+        let consecutive: Vec<usize> = (1..tokens.len()).filter(|&i| is_ts[i - 1] && is_ts[i]).collect();
+        let segment = |slice: &[u32], start: f32, end: f32| Segment {
+            start,
+            end,
+            text: self.vocab.decode(slice),
+            words: Vec::new(),
+            avg_logprob: attempt.avg_logprob,
+            tokens: slice.to_vec(),
+        };
+        let time = |t: u32| offset + (t - ts) as f32 * TIMESTAMP_STEP;
+        if consecutive.is_empty() {
+            let window_seconds = size as f32 / FRAMES_PER_SECOND;
+            let end = match tokens.iter().rev().find(|&&t| t >= ts) {
+                Some(&last) if last != ts => time(last),
+                _ => offset + window_seconds,
+            };
+            return (vec![segment(tokens, offset, end)], size);
+        }
+        let mut slices = consecutive;
+        if single_ending {
+            slices.push(tokens.len());
+        }
+        let mut segments = Vec::new();
+        let mut last = 0;
+        for &cut in &slices {
+            let slice = &tokens[last..cut];
+            if let (Some(&first), Some(&end)) = (slice.first(), slice.last()) {
+                segments.push(segment(slice, time(first.max(ts)), time(end.max(ts))));
+            }
+            last = cut;
+        }
+        let advance = if single_ending {
+            size
+        } else {
+            // Resume at the last closing timestamp: two frames per 20 ms step.
+            let last_ts = tokens[last - 1].saturating_sub(ts) as usize;
+            (last_ts * 2).min(size)
+        };
+        (segments, advance)
+    }
+
+    /// Gives each segment of the window starting at `window_start` seconds (`size` frames
+    /// long) its words, timed by the alignment heads.
+    fn add_words(&self, state: &DecoderState, sot: &[u32], segments: &mut [Segment], size: usize, window_start: f32) -> Result<(), String> {
+        let s = self.vocab.specials();
+        let per_segment: Vec<Vec<u32>> = segments.iter().map(|seg| seg.tokens.iter().copied().filter(|&t| t < s.end_of_text).collect()).collect();
+        let text_tokens: Vec<u32> = per_segment.concat();
+        if text_tokens.is_empty() || self.config.alignment_heads.is_empty() {
+            return Ok(());
+        }
+        let mut tokens = sot.to_vec();
+        tokens.push(s.no_timestamps);
+        tokens.extend(&text_tokens);
+        tokens.push(s.end_of_text);
+        let (logits, scores) = self.model.forward_all(state, &tokens, &self.config.alignment_heads).map_err(tensor_error)?;
+        let frames = (size / 2).max(1);
+        let rows = tokens.len();
+        let heads = scores
+            .iter()
+            .map(|head| head.narrow(1, 0, frames)?.contiguous()?.flatten_all()?.to_vec1::<f32>())
+            .collect::<candle_core::Result<Vec<_>>>()
+            .map_err(tensor_error)?;
+        let matrix = align::attention_matrix(&heads, rows, frames);
+        // Rows from the no-timestamps position to the last text token.
+        let text_rows = &matrix[sot.len() * frames..(rows - 1) * frames];
+        let probs = decode::token_probabilities(&logits, sot.len(), &text_tokens, s.end_of_text).map_err(tensor_error)?;
+        let timings = align::word_timings(&self.vocab, &text_tokens, text_rows, frames, &probs);
+        let mut timings = timings.into_iter();
+        for (segment, own) in segments.iter_mut().zip(&per_segment) {
+            let mut counted = 0;
+            while counted < own.len() {
+                let Some(mut word) = timings.next() else { break };
+                counted += word.tokens.len();
+                if word.word.trim().is_empty() {
+                    continue;
+                }
+                word.start += window_start;
+                word.end += window_start;
+                segment.words.push(word);
+            }
+            if let (Some(first), Some(last)) = (segment.words.first(), segment.words.last()) {
+                segment.start = first.start;
+                segment.end = last.end.max(first.start);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// RMS of the loudest 20 ms of `samples`.
+fn loudest_rms(samples: &[f32]) -> f32 {
+    samples
+        .chunks(GATE_FRAME)
+        .map(|frame| (frame.iter().map(|s| s * s).sum::<f32>() / frame.len() as f32).sqrt())
+        .fold(0.0, f32::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata::{model_dir, speech, word_errors, words};
+
+    struct InMemory(Vec<f32>);
+
+    impl Samples for InMemory {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+
+        fn read(&mut self, start: usize, count: usize) -> Result<Vec<f32>, String> {
+            let end = (start + count).min(self.0.len());
+            Ok(self.0[start.min(end)..end].to_vec())
+        }
+    }
+
+    fn engine() -> Engine {
+        let dir = model_dir();
+        let read = |name: &str| std::fs::read(dir.join(name)).expect(name);
+        let (bin, config, vocab) = (read("model.bin"), read("config.json"), read("vocabulary.txt"));
+        Engine::load(ModelFiles {
+            model_bin: ("model.bin", &bin),
+            config_json: ("config.json", &config),
+            vocabulary: ("vocabulary.txt", &vocab),
+        })
+        .expect("loads")
+    }
+
+    /// About 45 s of espeak speech, so one sentence straddles the 30 s window boundary.
+    const LONG: &str = "Our village library opens at nine every morning. \
+        The librarian waters the plants, checks the returned books and unlocks the reading room. \
+        Children arrive after school to borrow comics and adventure stories. \
+        On Tuesdays a volunteer teaches older neighbours how to send messages to their grandchildren. \
+        The building is warm in winter and cool in summer, and the chairs are comfortable. \
+        Last year the town council repaired the roof and painted the windows green. \
+        Everybody agrees that the library is the friendliest place in the valley. \
+        When the sun sets the lights stay on until eight, and then the doors close for the night. \
+        On Saturdays there is a market in the square outside, with bread, cheese and fresh apples. \
+        The baker always saves a loaf for the librarian, who pays him with a new detective novel. \
+        Nobody remembers who started this tradition, but it has lasted for more than twenty years.";
+
+    #[test]
+    fn a_long_recording_keeps_the_words_at_the_window_boundary_in_order_and_in_time() {
+        let audio = speech(LONG);
+        let seconds = audio.len() as f32 / SAMPLE_RATE as f32;
+        assert!(seconds > 35.0, "the speech is long enough to need two windows: {seconds} s");
+        let mut done = Vec::new();
+        let transcript = engine().transcribe(&mut InMemory(audio), None, &mut |n| done.push(n)).expect("transcribes");
+        let text: String = transcript.segments.iter().map(|s| s.text.as_str()).collect();
+        let (reference, heard) = (words(LONG), words(&text));
+        let (errors, dropped_run) = word_errors(&reference, &heard);
+        // tiny.en on espeak's robotic voice, with "8" for "eight": about 20 %. The human clip
+        // of the daemon tests holds the 10 % bar.
+        assert!(errors * 100 <= reference.len() * 25, "WER {errors}/{}: {text}", reference.len());
+        assert!(dropped_run <= 1, "{dropped_run} words in a row were lost: {text}");
+        let timed: Vec<&WordTiming> = transcript.segments.iter().flat_map(|s| &s.words).collect();
+        assert!(timed.len() * 10 >= heard.len() * 9, "words carry times: {} of {}", timed.len(), heard.len());
+        for pair in timed.windows(2) {
+            assert!(pair[0].start <= pair[1].start, "word starts are monotonic: {:?}", pair);
+        }
+        for w in &timed {
+            assert!(0.0 <= w.start && w.start <= w.end && w.end <= seconds + 0.05, "{w:?} inside 0..{seconds}");
+        }
+        assert!(timed.iter().any(|w| w.start > 30.0), "words after the first window");
+        assert_eq!(done.last(), Some(&transcript_len(seconds)));
+        assert_eq!(transcript.language.as_deref(), Some("en"));
+    }
+
+    fn transcript_len(seconds: f32) -> usize {
+        (seconds * SAMPLE_RATE as f32).round() as usize
+    }
+
+    #[test]
+    fn silence_and_noise_floor_give_no_text() {
+        // 20 s of near silence with a faint hum: no window is worth decoding.
+        let audio: Vec<f32> = (0..20 * SAMPLE_RATE).map(|i| 0.0005 * (i as f32 * 0.05).sin()).collect();
+        let transcript = engine().transcribe(&mut InMemory(audio), None, &mut |_| {}).expect("transcribes");
+        assert!(transcript.segments.is_empty(), "{:?}", transcript.segments);
+        assert!((transcript.duration - 20.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn a_foreign_language_is_refused_by_an_english_model() {
+        let err = engine().transcribe(&mut InMemory(vec![0.0; 16_000]), Some("de"), &mut |_| {}).expect_err("English only");
+        assert!(err.contains("English only"), "{err}");
+        assert!(engine().language_token(Some("en-GB")).expect("English").is_none());
+    }
+}
