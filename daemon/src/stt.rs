@@ -1,5 +1,7 @@
 //! Typed client of speech-to-text plugins.
 
+use std::time::Duration;
+
 use crate::plugin::bindings::stt_batch::{BatchRequest, BatchTranscript};
 use crate::plugin::bindings::types::PluginError;
 use crate::plugin::handle::{CallError, PluginHandle, WorldBindings, encoding_name};
@@ -40,17 +42,23 @@ impl BatchStt {
         self.handle.id()
     }
 
-    /// Transcribes one file. The outer error is the sandbox's (trap, timeout, breaker); the
-    /// inner one is the plugin's own answer (provider refused, bad input, ...). The plugin
-    /// streams `audio` to its provider or reads it through the `audio` import; the request
-    /// carries its format and size.
+    /// Transcribes one file of `duration` (when measured). The outer error is the sandbox's
+    /// (trap, timeout, breaker); the inner one is the plugin's own answer (provider refused,
+    /// bad input, ...). The plugin streams `audio` to its provider or reads it through the
+    /// `audio` import; the request carries its format and size.
     pub async fn transcribe(
         &self,
         format: AudioFormat,
         audio: AudioInput,
         language: Option<String>,
+        duration: Option<Duration>,
     ) -> Result<Result<BatchTranscript, PluginError>, CallError> {
         let request = BatchRequest { format, size: audio.size, language };
+        // A recogniser running in the sandbox works in proportion to the audio.
+        let extra = match (self.handle.services().limits.cpu_budget_per_audio_second, duration) {
+            (Some(per_second), Some(duration)) => per_second.mul_f64(duration.as_secs_f64()),
+            _ => Duration::ZERO,
+        };
         self.handle
             .call(move |instance| {
                 Box::pin(async move {
@@ -58,6 +66,7 @@ impl BatchStt {
                         return Err(wasmtime::Error::msg("not an stt-batch plugin"));
                     };
                     instance.store.data_mut().audio = Some(audio);
+                    instance.store.data_mut().call_budget += extra;
                     let result = bindings.call_transcribe(&mut instance.store, &request).await;
                     instance.store.data_mut().audio = None;
                     result

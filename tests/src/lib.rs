@@ -27,6 +27,39 @@ pub fn test_plugins_dir() -> PathBuf {
     env_dir("SCRIBE_TEST_PLUGINS_DIR")
 }
 
+/// The installed tiny.en model folder.
+pub fn test_model_dir() -> PathBuf {
+    env_dir("SCRIBE_TEST_MODEL_DIR")
+}
+
+/// The wheel that holds the human speech clip: moonshine-voice's test assets.
+const SPEECH_WHEEL: (&str, &str, &str) =
+    ("moonshine-voice", "0.1.5", "1ed9e0ccf94be4845d69e7fa862dcf4c8b5801a758796966494c694f48184496");
+
+/// Real human speech, `beckett.wav`: "Ever tried. Ever failed. No matter. Try again. Fail
+/// again. Fail better." Fetched once from PyPI (pinned digest) and kept beside the build.
+pub async fn human_speech() -> Result<PathBuf> {
+    struct Quiet;
+    impl scribed::models::Progress for Quiet {
+        fn start(&self, _: &str, _: Option<u64>) {}
+        fn advance(&self, _: u64) {}
+    }
+    let dir = plugins_dir().with_file_name("test-speech");
+    let clip = dir.join("beckett.wav");
+    if clip.is_file() {
+        return Ok(clip);
+    }
+    let parent = dir.parent().context("fixture dir has a parent")?;
+    let staging = tempfile::tempdir_in(parent)?;
+    scribed::models::fetch_wheel_folder("https://pypi.org", SPEECH_WHEEL, "moonshine_voice/assets/", staging.path(), &Quiet)
+        .await
+        .context("fetching the human speech clip from PyPI")?;
+    // Another test process may have won the race; its copy is as good.
+    let _ = std::fs::rename(staging.keep(), &dir);
+    anyhow::ensure!(clip.is_file(), "the wheel holds no beckett.wav");
+    Ok(clip)
+}
+
 fn env_dir(var: &str) -> PathBuf {
     match std::env::var_os(var) {
         Some(dir) => PathBuf::from(dir),
@@ -63,6 +96,8 @@ pub struct Setup {
     pub env: HashMap<String, String>,
     /// Reuse a data dir (restart tests).
     pub data_dir: Option<PathBuf>,
+    /// Install the test model (tiny.en) into the data dir, for whisper-local.
+    pub test_model: bool,
 }
 
 impl Setup {
@@ -71,7 +106,7 @@ impl Setup {
         let mut config = Config::defaults().expect("embedded defaults parse");
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
         config.cache_dir = Some(shared_cache_dir());
-        Setup { config, test_plugins: Vec::new(), env: HashMap::new(), data_dir: None }
+        Setup { config, test_plugins: Vec::new(), env: HashMap::new(), data_dir: None, test_model: false }
     }
 
     /// Installs the hostile test plugin with the given outbound hosts in its manifest, and
@@ -96,6 +131,7 @@ impl Setup {
     /// `DEEPGRAM_API_KEY`.
     pub fn with_fake_deepgram(mut self, fake: &fake_deepgram::FakeDeepgram, key: &str) -> Setup {
         let plugin = self.config.plugins.get_mut("deepgram-batch").expect("configured by default");
+        self.config.roles.stt_batch = Some("deepgram-batch".into());
         plugin.allow_outbound.push(fake.base_url());
         plugin.settings.insert("base_url".into(), toml::Value::String(fake.base_url()));
         plugin.credentials.push(scribed::config::CredentialConfig {
@@ -104,6 +140,12 @@ impl Setup {
             value: "Token ${DEEPGRAM_API_KEY}".into(),
         });
         self.env("DEEPGRAM_API_KEY", key)
+    }
+
+    /// Gives whisper-local the real tiny.en that `cargo xtask test` installed.
+    pub fn with_test_model(mut self) -> Setup {
+        self.test_model = true;
+        self
     }
 
     pub fn env(mut self, name: &str, value: &str) -> Setup {
@@ -129,6 +171,14 @@ impl Setup {
                 (Some(dir), path)
             }
         };
+        if self.test_model {
+            let models = data_dir.join("models");
+            std::fs::create_dir_all(&models)?;
+            let link = models.join("tiny.en");
+            if !link.exists() {
+                std::os::unix::fs::symlink(test_model_dir(), &link).context("linking the test model")?;
+            }
+        }
         let mut config = self.config;
         config.data_dir = Some(data_dir);
         config.plugins_dir = Some(plugins.path().to_path_buf());

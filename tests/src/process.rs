@@ -20,13 +20,17 @@ pub fn config_text(fake: &FakeDeepgram) -> String {
         .replacen("listen = \"127.0.0.1:8737\"", "listen = \"127.0.0.1:0\"", 1)
         .replacen("retry_base_secs = 10", "retry_base_secs = 1", 1)
         .replacen("stable_secs = 3", "stable_secs = 1", 1)
+        .replacen("stt_batch = \"whisper-local\"", "stt_batch = \"deepgram-batch\"", 1)
         .replacen(
             "allow_outbound = [\"https://api.deepgram.com\"]\n\n[[plugins.deepgram-batch.credentials]]",
             &format!("allow_outbound = [\"https://api.deepgram.com\", \"{origin}\"]\n\n[[plugins.deepgram-batch.credentials]]\norigin = \"{origin}\"\nheader = \"Authorization\"\nvalue = \"Token ${{DEEPGRAM_API_KEY}}\"\n\n[[plugins.deepgram-batch.credentials]]"),
             1,
         )
         .replacen("[plugins.deepgram-batch.settings]\n", &format!("[plugins.deepgram-batch.settings]\nbase_url = \"{origin}\"\n"), 1);
-    assert!(text.contains(&format!("base_url = \"{origin}\"")) && text.contains(&format!("origin = \"{origin}\"")), "config edits applied");
+    assert!(
+        text.contains(&format!("base_url = \"{origin}\"")) && text.contains(&format!("origin = \"{origin}\"")) && text.contains("stt_batch = \"deepgram-batch\""),
+        "config edits applied"
+    );
     // Top-level keys go before the first table.
     format!("cache_dir = {:?}\n{text}", crate::shared_cache_dir())
 }

@@ -23,7 +23,7 @@ async fn transcribe(stt: &BatchStt, audio: &[u8]) -> Result<Result<scribed::stt:
     std::fs::write(file.path(), audio).expect("write");
     let input = AudioInput::from_path(file.path()).expect("audio");
     let format = AudioFormat { encoding: AudioEncoding::Wav, sample_rate: 16_000, channels: 1 };
-    stt.transcribe(format, input, None).await
+    stt.transcribe(format, input, None, None).await
 }
 
 async fn fake() -> FakeDeepgram {

@@ -13,3 +13,4 @@ mod sandbox;
 mod security;
 mod store;
 mod uploads;
+mod whisper_local;

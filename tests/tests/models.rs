@@ -76,11 +76,14 @@ fn sha(bytes: &[u8]) -> String {
 fn publish(files: &Files, bytes: Vec<u8>) {
     let listing = serde_json::json!({ "files": [
         { "filename": "fake_models-1.0.tar.gz", "url": "/files/fake_models-1.0.tar.gz", "hashes": {} },
+        // Another platform's wheel of the same release, listed first: the pinned digest picks.
+        { "filename": "fake_models-1.0-py3-none-macosx_11_0_arm64.whl", "url": "/files/other.whl", "hashes": { "sha256": sha(b"another platform") } },
         { "filename": "fake_models-1.0-py3-none-any.whl", "url": "../../files/fake_models-1.0-py3-none-any.whl", "hashes": { "sha256": sha(&bytes) } },
     ]});
     let mut files = files.lock().expect("lock");
     files.insert("/simple/fake-models/".into(), (listing.to_string().into_bytes(), vec![]));
     files.insert("/files/fake_models-1.0-py3-none-any.whl".into(), (bytes, vec![]));
+    files.insert("/files/other.whl".into(), (b"another platform".to_vec(), vec![]));
 }
 
 fn entry(pinned: &str, also_huggingface: bool) -> CatalogEntry {

@@ -18,7 +18,7 @@ async fn run_sized(stt: &BatchStt, command: &str, size: usize) -> Outcome {
     std::fs::write(file.path(), vec![0x11u8; size]).expect("write audio");
     let audio = AudioInput::from_path(file.path()).expect("audio");
     let format = AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: 16_000, channels: 1 };
-    stt.transcribe(format, audio, Some(command.to_string())).await
+    stt.transcribe(format, audio, Some(command.to_string()), None).await
 }
 
 async fn run(stt: &BatchStt, command: &str) -> Outcome {

@@ -21,6 +21,8 @@ use anyhow::{Context, Result, bail};
 
 /// The model the offline recogniser's tests use: the smallest English Whisper.
 const TEST_MODEL: &str = "tiny.en";
+/// The model the embedded default configuration names for whisper-local.
+const DEFAULT_MODEL: &str = "tiny.en";
 
 fn main() -> std::process::ExitCode {
     match run_command() {
@@ -44,6 +46,20 @@ fn run_command() -> Result<()> {
         }
         "run" => {
             let dirs = plugins::build_all(&root, &target)?;
+            let serve_args: Vec<&String> = rest.iter().skip_while(|a| *a == "--").collect();
+            // The embedded defaults transcribe files offline with tiny.en: install it first
+            // (nothing happens when it is there). An operator's own config manages its models.
+            if !serve_args.iter().any(|a| a.starts_with("--config")) {
+                let mut build = host_cargo(&root);
+                build.args(["build", "--package", "scribed", "--bin", "scribed"]);
+                run(build)?;
+                let mut install = Command::new(target.join("debug").join("scribed"));
+                install.args(["models", "install", DEFAULT_MODEL]);
+                if let Some(i) = serve_args.iter().position(|a| *a == "--data-dir") {
+                    install.args(serve_args.iter().skip(i).take(2).map(|a| a.as_str()));
+                }
+                run(install)?;
+            }
             let mut cmd = host_cargo(&root);
             cmd.args(["run", "--package", "scribed", "--", "serve", "--plugins-dir"])
                 .arg(&dirs.plugins)

@@ -276,7 +276,7 @@ impl Inner {
         if slot.is_none() {
             match self.instantiate().await {
                 Ok(instance) => *slot = Some(instance),
-                Err((err, memory)) => return Err(self.failed(err, memory)),
+                Err((err, memory)) => return Err(self.failed(err, memory, self.services.limits.cpu_budget)),
             }
         }
         let Some(instance) = slot.as_mut() else {
@@ -289,11 +289,11 @@ impl Inner {
                 Ok(value)
             }
             Err(err) => {
-                let memory = instance.store.data().limiter.refused;
+                let (memory, budget) = (instance.store.data().limiter.refused, instance.store.data().call_budget);
                 // A trap poisons a component instance; the next call gets a fresh one.
                 *slot = None;
                 self.restarts.fetch_add(1, Ordering::Relaxed);
-                Err(self.failed(err, memory))
+                Err(self.failed(err, memory, budget))
             }
         }
     }
@@ -301,9 +301,8 @@ impl Inner {
     async fn instantiate(&self) -> Result<Instance, (wasmtime::Error, bool)> {
         let mut store = Store::new(&self.engine, PluginState::new(self.services.clone()));
         store.limiter(|state| &mut state.limiter);
-        let budget = self.services.limits.cpu_budget;
         store.epoch_deadline_callback(move |ctx| {
-            if ctx.data().guest_time() > budget {
+            if ctx.data().guest_time() > ctx.data().call_budget {
                 Err(BudgetExceeded.into())
             } else {
                 Ok(UpdateDeadline::Yield(1))
@@ -328,10 +327,10 @@ impl Inner {
     }
 
     /// Classifies a failure, records it in the breaker and logs it.
-    fn failed(&self, err: wasmtime::Error, memory_refused: bool) -> CallError {
+    fn failed(&self, err: wasmtime::Error, memory_refused: bool, budget: std::time::Duration) -> CallError {
         let plugin = self.plugin();
         let error = if err.downcast_ref::<BudgetExceeded>().is_some() {
-            CallError::Timeout { plugin, budget_ms: self.services.limits.cpu_budget.as_millis() }
+            CallError::Timeout { plugin, budget_ms: budget.as_millis() }
         } else if memory_refused {
             CallError::MemoryLimit { plugin, limit_mb: self.services.limits.memory_bytes >> 20 }
         } else {
@@ -348,6 +347,7 @@ fn start_call(store: &mut Store<PluginState>) {
     let state = store.data_mut();
     state.call_started = Instant::now();
     state.host_time = std::time::Duration::ZERO;
+    state.call_budget = state.services.limits.cpu_budget;
     state.limiter.refused = false;
     store.set_epoch_deadline(1);
 }

@@ -57,13 +57,10 @@ fn model_files(manifest: &Manifest, config: &PluginConfig, data_dir: &Path) -> R
         return Err(format!("{key} = {name:?} must be a model name such as tiny.en"));
     }
     let dir = data_dir.join("models").join(name);
-    let missing: Vec<&str> = manifest.model_files.iter().map(String::as_str).filter(|f| !dir.join(f).is_file()).collect();
-    if !missing.is_empty() {
-        return Err(format!(
-            "{key} = {name:?}: {} lacks {}; install it with `scribed models install {name}`",
-            dir.display(),
-            missing.join(", ")
-        ));
+    // Single files may be absent (a manifest lists alternatives, such as two vocabulary
+    // formats); the plugin names the one it misses when it reads it.
+    if !manifest.model_files.iter().any(|f| dir.join(f).is_file()) {
+        return Err(format!("{key} = {name:?}: {} holds none of the model files; install it with `scribed models install {name}`", dir.display()));
     }
     Ok(Some(ModelFiles { name: name.to_string(), dir, files: manifest.model_files.clone() }))
 }
@@ -203,7 +200,7 @@ impl PluginRegistry {
                 entry.problems.push(problem.clone());
                 entry.unconfigured = true;
             }
-            let limits = Limits::from_config(&config.sandbox, plugin_config.memory_limit_mb);
+            let limits = Limits::from_config(&config.sandbox, &plugin_config);
             let loaded = load_one(
                 engine,
                 &manifest,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::capability::{Grants, Origin};
-use crate::config::{Credential, SandboxConfig};
+use crate::config::{Credential, PluginConfig, SandboxConfig};
 use crate::host::http::HttpClient;
 use crate::host::sqlite::SqliteDb;
 
@@ -17,6 +17,9 @@ const MIB: u64 = 1024 * 1024;
 pub struct Limits {
     pub memory_bytes: usize,
     pub cpu_budget: Duration,
+    /// Extra guest time a batch transcription gets per second of audio, for plugins that
+    /// do the recognition themselves (offline models); none for those that call a provider.
+    pub cpu_budget_per_audio_second: Option<Duration>,
     pub http_timeout: Duration,
     pub connect_timeout: Duration,
     pub max_request_body: u64,
@@ -25,11 +28,12 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn from_config(sandbox: &SandboxConfig, memory_mb_override: Option<u64>) -> Limits {
-        let memory_mb = memory_mb_override.unwrap_or(sandbox.memory_limit_mb);
+    pub fn from_config(sandbox: &SandboxConfig, plugin: &PluginConfig) -> Limits {
+        let memory_mb = plugin.memory_limit_mb.unwrap_or(sandbox.memory_limit_mb);
         Limits {
             memory_bytes: usize::try_from(memory_mb.saturating_mul(MIB)).unwrap_or(usize::MAX),
             cpu_budget: Duration::from_millis(sandbox.call_cpu_budget_ms),
+            cpu_budget_per_audio_second: plugin.cpu_ms_per_audio_second.map(Duration::from_millis),
             http_timeout: Duration::from_secs(sandbox.http_timeout_secs),
             connect_timeout: Duration::from_secs(sandbox.connect_timeout_secs),
             max_request_body: sandbox.max_request_body_mb.saturating_mul(MIB),

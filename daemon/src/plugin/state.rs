@@ -73,6 +73,8 @@ pub struct PluginState {
     pub call_started: Instant,
     /// Time the current call spent waiting in host I/O; not charged to the guest's budget.
     pub host_time: Duration,
+    /// Guest time the current call may use: the sandbox's budget, raised for long work.
+    pub call_budget: Duration,
     pub websockets: WsState,
     /// Audio of the `transcribe` call in progress, if any.
     pub audio: Option<AudioInput>,
@@ -93,6 +95,7 @@ impl PluginState {
             limiter: MemoryLimiter { limits, refused: false },
             call_started: Instant::now(),
             host_time: Duration::ZERO,
+            call_budget: services.limits.cpu_budget,
             websockets: WsState::new(services.id.clone()),
             audio: None,
             services,

@@ -40,6 +40,25 @@ const MULTILINGUAL_VOCAB: usize = 51_865;
 /// Seed of the sampler used by temperature fallback: fixed, so results are reproducible.
 const SEED: u64 = 0x5eed_5c1b_e000_0001;
 
+/// Why a transcription failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TranscribeError {
+    /// The request cannot be served by this model (a language it does not know).
+    Language(String),
+    /// The audio could not be read.
+    Audio(String),
+    /// The model failed on the audio.
+    Inference(String),
+}
+
+impl std::fmt::Display for TranscribeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TranscribeError::Language(m) | TranscribeError::Audio(m) | TranscribeError::Inference(m) => f.write_str(m),
+        }
+    }
+}
+
 /// The audio to transcribe: 16 kHz mono samples in -1..1, read in pieces.
 pub trait Samples {
     /// Number of samples.
@@ -109,8 +128,8 @@ fn file_error(file: &str, message: impl std::fmt::Display) -> ModelError {
     ModelError { file: file.to_string(), message: message.to_string() }
 }
 
-fn tensor_error(err: candle_core::Error) -> String {
-    format!("inference failed: {err}")
+fn tensor_error(err: candle_core::Error) -> TranscribeError {
+    TranscribeError::Inference(format!("inference failed: {err}"))
 }
 
 impl Engine {
@@ -159,7 +178,7 @@ impl Engine {
         audio: &mut dyn Samples,
         language: Option<&str>,
         progress: &mut dyn FnMut(usize),
-    ) -> Result<Transcript, String> {
+    ) -> Result<Transcript, TranscribeError> {
         let total = audio.len();
         let content_frames = total / HOP;
         let window_frames = WINDOW_SECONDS * SAMPLE_RATE / HOP;
@@ -169,7 +188,7 @@ impl Engine {
         let mut seek = 0usize;
         while seek + MIN_WINDOW_FRAMES <= content_frames {
             let size = window_frames.min(content_frames - seek);
-            let mut samples = audio.read(seek * HOP, size * HOP)?;
+            let mut samples = audio.read(seek * HOP, size * HOP).map_err(TranscribeError::Audio)?;
             progress(seek * HOP);
             if loudest_rms(&samples) < SILENCE_RMS {
                 seek += size;
@@ -211,16 +230,24 @@ impl Engine {
     }
 
     /// The language token for a requested tag; none to detect (multilingual models only).
-    fn language_token(&self, tag: Option<&str>) -> Result<Option<u32>, String> {
+    fn language_token(&self, tag: Option<&str>) -> Result<Option<u32>, TranscribeError> {
         let Some(tag) = tag else { return Ok(None) };
         let primary = tag.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
         if !self.multilingual() {
-            return if primary == "en" { Ok(None) } else { Err(format!("this model understands English only, not {tag:?}; install a multilingual model")) };
+            return if primary == "en" {
+                Ok(None)
+            } else {
+                Err(TranscribeError::Language(format!("this model understands English only, not {tag:?}; install a multilingual model")))
+            };
         }
-        self.vocab.id(&format!("<|{primary}|>")).filter(|id| self.config.lang_ids.is_empty() || self.config.lang_ids.contains(id)).map(Some).ok_or_else(|| format!("the model does not know the language {tag:?}"))
+        self.vocab
+            .id(&format!("<|{primary}|>"))
+            .filter(|id| self.config.lang_ids.is_empty() || self.config.lang_ids.contains(id))
+            .map(Some)
+            .ok_or_else(|| TranscribeError::Language(format!("the model does not know the language {tag:?}")))
     }
 
-    fn detect_language(&self, state: &DecoderState) -> Result<u32, String> {
+    fn detect_language(&self, state: &DecoderState) -> Result<u32, TranscribeError> {
         let mut fresh = self.model.restart(state);
         let logits = self.model.step(&mut fresh, &[self.vocab.specials().start_of_transcript]).map_err(tensor_error)?;
         self.config
@@ -229,7 +256,7 @@ impl Engine {
             .copied()
             .filter(|&id| (id as usize) < logits.len())
             .max_by(|&a, &b| logits[a as usize].total_cmp(&logits[b as usize]))
-            .ok_or_else(|| "the model's configuration lists no languages".to_string())
+            .ok_or_else(|| TranscribeError::Inference("the model's configuration lists no languages".to_string()))
     }
 
     fn sot_sequence(&self, language: Option<u32>) -> Vec<u32> {
@@ -242,7 +269,7 @@ impl Engine {
         sot
     }
 
-    fn decode_with_fallback(&self, state: &DecoderState, sot: &[u32], rng: &mut XorShift) -> Result<Attempt, String> {
+    fn decode_with_fallback(&self, state: &DecoderState, sot: &[u32], rng: &mut XorShift) -> Result<Attempt, TranscribeError> {
         let mut best: Option<Attempt> = None;
         for temperature in TEMPERATURES {
             let attempt = decode::decode_window(&self.model, state, sot, &self.rules, temperature, rng).map_err(tensor_error)?;
@@ -253,7 +280,7 @@ impl Engine {
                 break;
             }
         }
-        best.ok_or_else(|| "no decoding attempt".to_string())
+        best.ok_or_else(|| TranscribeError::Inference("no decoding attempt".to_string()))
     }
 
     /// Splits a window's tokens at timestamp pairs into segments (times offset by `offset`
@@ -306,7 +333,7 @@ impl Engine {
 
     /// Gives each segment of the window starting at `window_start` seconds (`size` frames
     /// long) its words, timed by the alignment heads.
-    fn add_words(&self, state: &DecoderState, sot: &[u32], segments: &mut [Segment], size: usize, window_start: f32) -> Result<(), String> {
+    fn add_words(&self, state: &DecoderState, sot: &[u32], segments: &mut [Segment], size: usize, window_start: f32) -> Result<(), TranscribeError> {
         let s = self.vocab.specials();
         let per_segment: Vec<Vec<u32>> = segments.iter().map(|seg| seg.tokens.iter().copied().filter(|&t| t < s.end_of_text).collect()).collect();
         let text_tokens: Vec<u32> = per_segment.concat();
@@ -446,7 +473,7 @@ mod tests {
     #[test]
     fn a_foreign_language_is_refused_by_an_english_model() {
         let err = engine().transcribe(&mut InMemory(vec![0.0; 16_000]), Some("de"), &mut |_| {}).expect_err("English only");
-        assert!(err.contains("English only"), "{err}");
+        assert!(matches!(&err, TranscribeError::Language(m) if m.contains("English only")), "{err}");
         assert!(engine().language_token(Some("en-GB")).expect("English").is_none());
     }
 }

@@ -54,12 +54,12 @@ async fn main() -> anyhow::Result<()> {
     // The guest reads the frame through the `audio` import, as an offline recogniser would.
     let command = Some("read".to_string());
     for _ in 0..WARMUP {
-        stt.transcribe(format, audio.clone(), command.clone()).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        stt.transcribe(format, audio.clone(), command.clone(), None).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     }
     let mut samples = Vec::with_capacity(CALLS);
     for _ in 0..CALLS {
         let t = Instant::now();
-        stt.transcribe(format, audio.clone(), command.clone()).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        stt.transcribe(format, audio.clone(), command.clone(), None).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
         samples.push(t.elapsed());
     }
     samples.sort();

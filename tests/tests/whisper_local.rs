@@ -1,0 +1,186 @@
+//! Offline transcription through the real daemon and the real whisper-local component with
+//! the real tiny.en model: human speech, espeak speech across the 30 s window boundary,
+//! silence, a broken model, and a manifest that grants no network.
+
+use std::path::Path;
+use std::process::Command;
+
+use scribe_tests::{Events, Setup, TestDaemon, human_speech, test_model_dir};
+use scribed::plugin::bindings::types::PluginError;
+use scribed::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
+
+async fn upload(daemon: &TestDaemon, name: &str, bytes: Vec<u8>) -> String {
+    let response = reqwest::Client::new()
+        .post(daemon.url(&format!("/api/v1/uploads?name={name}")))
+        .body(bytes)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status().as_u16(), 202);
+    let body: serde_json::Value = response.json().await.expect("json");
+    body["session_id"].as_str().expect("session id").to_string()
+}
+
+/// Uploads `bytes`, waits for the job and returns the session and its words.
+async fn transcribe(daemon: &TestDaemon, name: &str, bytes: Vec<u8>) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let mut events = Events::connect(daemon).await.expect("events");
+    let id = upload(daemon, name, bytes).await;
+    let end = events.job_end(&id).await.expect("job ends");
+    let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
+    assert_eq!(end["status"], "complete", "{end} {session}");
+    let words = daemon.get_json(&format!("/api/v1/sessions/{id}/words?limit=1000")).await.expect("words");
+    (session, words["words"].as_array().cloned().unwrap_or_default())
+}
+
+/// Lower-case words without punctuation.
+fn plain_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric() && c != '\'').filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+}
+
+/// Word error rate of `heard` against `said`, in percent.
+fn wer(said: &[String], heard: &[String]) -> f64 {
+    let mut row: Vec<usize> = (0..=heard.len()).collect();
+    for (i, s) in said.iter().enumerate() {
+        let mut next = vec![i + 1; heard.len() + 1];
+        for (j, h) in heard.iter().enumerate() {
+            next[j + 1] = (row[j] + usize::from(s != h)).min(row[j + 1] + 1).min(next[j] + 1);
+        }
+        row = next;
+    }
+    100.0 * row[heard.len()] as f64 / said.len().max(1) as f64
+}
+
+fn check_times(words: &[serde_json::Value], duration_ms: u64) {
+    let mut last_start = 0;
+    for w in words {
+        let (start, end) = (w["start_ms"].as_u64().expect("start"), w["end_ms"].as_u64().expect("end"));
+        assert!(start >= last_start, "word starts are monotonic: {w}");
+        assert!(start <= end && end <= duration_ms + 50, "{w} inside 0..{duration_ms} ms");
+        last_start = start;
+    }
+}
+
+/// `sox INPUT… OUT EFFECT…`, returning the file's bytes.
+fn sox(inputs: &[&str], out: &Path, effects: &[&str]) -> Vec<u8> {
+    let status = Command::new("sox").args(inputs).arg(out).args(effects).status().expect("sox runs");
+    assert!(status.success(), "sox {inputs:?} {effects:?}");
+    std::fs::read(out).expect("read")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn human_speech_is_transcribed_offline_with_word_times() {
+    const SAID: &str = "Ever tried. Ever failed. No matter. Try again. Fail again. Fail better.";
+    let clip = human_speech().await.expect("the human speech clip");
+    let daemon = Setup::new().with_test_model().start().await.expect("daemon starts");
+    let (session, words) = transcribe(&daemon, "beckett.wav", std::fs::read(&clip).expect("clip")).await;
+    assert_eq!(session["session"]["provider"], "whisper-local");
+    let text: Vec<String> = words.iter().filter_map(|w| w["punctuated"].as_str()).map(String::from).collect();
+    let rate = wer(&plain_words(SAID), &plain_words(&text.join(" ")));
+    eprintln!("beckett.wav: WER {rate:.1} %: {}", text.join(" "));
+    assert!(rate <= 10.0, "WER {rate:.1} %: {text:?}");
+    let duration = session["session"]["duration_ms"].as_u64().expect("duration");
+    check_times(&words, duration);
+    assert!(words.iter().all(|w| w["text"].as_str().is_some_and(|t| !t.is_empty() && t == t.to_lowercase())), "plain words: {words:?}");
+    let utterances = session["utterances"].as_array().expect("utterances");
+    assert!(!utterances.is_empty(), "segments become utterances: {session}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_file_keeps_its_words_across_the_window_boundary_and_silence_stays_empty() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Setup::new().with_test_model().start().await.expect("daemon starts");
+
+    // 20 s of digital silence: complete, and not a word invented.
+    let silence = sox(&["-n", "-r", "16000", "-c", "1"], &dir.path().join("silence.wav"), &["trim", "0", "20"]);
+    let (session, words) = transcribe(&daemon, "silence.wav", silence).await;
+    assert!(words.is_empty(), "no text from silence: {words:?}");
+    assert_eq!(session["session"]["duration_ms"], 20_000);
+
+    // espeak speech, 44.1 kHz stereo FLAC, over 40 s with a sentence across the 30 s mark:
+    // the host converts to 16 kHz mono, the plugin seeks by segment.
+    let first = "The lighthouse keeper climbed the stairs every evening and lit the great lamp for the ships. \
+                 Fishermen far out at sea looked for its beam when the fog rolled in from the north.";
+    let second = "In the morning he wrote the weather in a small book, and the book is now in the museum.";
+    let (a, b) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+    for (text, path) in [(first, &a), (second, &b)] {
+        assert!(Command::new("espeak-ng").arg("-w").arg(path).arg(text).status().expect("espeak-ng").success());
+    }
+    // a, a pause that puts b's start just before 30 s, b, and a again; 44.1 kHz stereo.
+    let gap = (29.0 - sox_seconds(&a)).max(0.5);
+    sox(&["-n", "-r", "22050", "-c", "1"], &dir.path().join("gap.wav"), &["trim", "0", &format!("{gap:.2}")]);
+    let padded = dir.path().join("padded.flac");
+    let parts = [a.clone(), dir.path().join("gap.wav"), b.clone(), a.clone()];
+    let status = Command::new("sox").args(&parts).args(["-r", "44100", "-c", "2"]).arg(&padded).status().expect("sox");
+    assert!(status.success());
+    let total = sox_seconds(&padded);
+    assert!(total > 40.0, "{total} s");
+    let (session, words) = transcribe(&daemon, "lighthouse.flac", std::fs::read(&padded).expect("flac")).await;
+    let heard: Vec<String> = plain_words(&words.iter().filter_map(|w| w["punctuated"].as_str()).collect::<Vec<_>>().join(" "));
+    let said = plain_words(&format!("{first} {second} {first}"));
+    let rate = wer(&said, &heard);
+    eprintln!("espeak {total:.1} s: WER {rate:.1} %: {}", heard.join(" "));
+    assert!(rate <= 25.0, "WER {rate:.1} %: {heard:?}");
+    // The second part, spoken across the boundary, is all there.
+    let second_words = plain_words(second);
+    let found = second_words.iter().filter(|w| heard.contains(w)).count();
+    assert!(found * 10 >= second_words.len() * 9, "{found} of {} boundary words: {heard:?}", second_words.len());
+    check_times(&words, session["session"]["duration_ms"].as_u64().expect("duration"));
+    assert!(words.last().and_then(|w| w["start_ms"].as_u64()).is_some_and(|s| s > 30_000), "words after 30 s");
+}
+
+fn sox_seconds(path: &Path) -> f64 {
+    let out = Command::new("soxi").arg("-D").arg(path).output().expect("soxi");
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("seconds")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_model_is_a_clear_error_and_the_daemon_carries_on() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let broken = data.path().join("models/broken.en");
+    std::fs::create_dir_all(&broken).expect("dir");
+    for file in ["config.json", "vocabulary.txt"] {
+        std::fs::copy(test_model_dir().join(file), broken.join(file)).expect("copy");
+    }
+    // The first megabyte of the real weights: a header that promises more than is there.
+    let weights = std::fs::read(test_model_dir().join("model.bin")).expect("model.bin");
+    std::fs::write(broken.join("model.bin"), &weights[..1 << 20]).expect("truncated");
+    let mut setup = Setup { data_dir: Some(data.path().to_path_buf()), ..Setup::new() };
+    setup.config.plugins.get_mut("whisper-local").expect("configured").model = Some("broken.en".into());
+    let daemon = setup.start().await.expect("daemon starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tone = sox(&["-n", "-r", "16000", "-c", "1"], &dir.path().join("tone.wav"), &["synth", "2", "sine", "300"]);
+    let mut events = Events::connect(&daemon).await.expect("events");
+    let id = upload(&daemon, "tone.wav", tone).await;
+    let end = events.job_end(&id).await.expect("job ends");
+    assert_eq!(end["status"], "error", "{end}");
+    let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
+    let error = session["session"]["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("broken.en") && error.contains("model.bin") && error.contains("truncated"), "{error}");
+    // The daemon still serves, and the plugin is not the worse for it.
+    let view = daemon.get_json("/api/v1/plugins/whisper-local").await.expect("plugin view");
+    assert_eq!(view["state"], "healthy", "{view}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_manifest_grants_no_network_even_when_the_operator_does() {
+    // The hostile plugin under whisper-local's own manifest and default grants tries HTTP:
+    // nothing is asked for, nothing granted, nothing sent. (An operator who grants an origin
+    // the manifest does not ask for gets a configuration error at start.)
+    let server = scribe_tests::recorder::Recorder::start().await.expect("server");
+    let manifest = std::fs::read_to_string(scribe_tests::plugins_dir().join("whisper-local/plugin.toml")).expect("manifest");
+    assert!(manifest.contains("outbound_hosts = []"), "{manifest}");
+    let extra: String = manifest.lines().filter(|l| l.starts_with("model_files")).collect();
+    let setup = Setup::new().with_hostile_manifest(&[], &extra, "model = \"tiny.en\"").with_test_model();
+    let daemon = setup.start().await.expect("daemon starts");
+    let handle = daemon.daemon.registry().handle("hostile").expect("loaded");
+    let stt = BatchStt::new(handle.clone()).expect("stt-batch");
+    let file = tempfile::NamedTempFile::new().expect("temp");
+    std::fs::write(file.path(), [0u8; 640]).expect("write");
+    let format = AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: 16_000, channels: 1 };
+    let outcome = stt.transcribe(format, AudioInput::from_path(file.path()).expect("audio"), Some(format!("fetch {}", server.url("/"))), None).await;
+    match outcome {
+        Ok(Err(PluginError::Denied(message))) => assert!(message.contains("manifest"), "{message}"),
+        other => panic!("expected a denial, got {other:?}"),
+    }
+    assert!(server.requests().is_empty(), "nothing reached the server");
+}
