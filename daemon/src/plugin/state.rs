@@ -25,6 +25,8 @@ pub const MAX_RESOURCES: usize = 256;
 pub struct MemoryLimiter {
     limits: StoreLimits,
     pub refused: bool,
+    /// Largest linear memory granted so far, bytes (wasm memories never shrink).
+    pub peak: usize,
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -35,7 +37,9 @@ impl ResourceLimiter for MemoryLimiter {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let allowed = self.limits.memory_growing(current, desired, maximum)?;
-        if !allowed {
+        if allowed {
+            self.peak = self.peak.max(desired);
+        } else {
             self.refused = true;
         }
         Ok(allowed)
@@ -92,7 +96,7 @@ impl PluginState {
             // Nothing inherited: no env, args, preopened dirs, stdio or sockets.
             wasi: WasiCtxBuilder::new().build(),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter { limits, refused: false },
+            limiter: MemoryLimiter { limits, refused: false, peak: 0 },
             call_started: Instant::now(),
             host_time: Duration::ZERO,
             call_budget: services.limits.cpu_budget,

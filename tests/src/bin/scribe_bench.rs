@@ -7,7 +7,9 @@
 //! - with `--audio FILE`: decode + resample speed as a multiple of real time, and the peak
 //!   RSS while converting (the output is discarded, as the point is the ingest path);
 //! - with `--e2e FILE`: FILE dropped into the inbox of a daemon using the fake Deepgram, timed
-//!   to the provider request, to the session's completion and to the file being filed.
+//!   to the provider request, to the session's completion and to the file being filed;
+//! - with `--whisper FILE`: whisper-local (tiny.en) on FILE, as the wasm component in the
+//!   daemon and as the same code built natively: load time, real-time factor, memory.
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +27,9 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(file) = args.iter().position(|a| a == "--audio").and_then(|i| args.get(i + 1)) {
         return audio(std::path::Path::new(file));
+    }
+    if let Some(file) = args.iter().position(|a| a == "--whisper").and_then(|i| args.get(i + 1)) {
+        return whisper(std::path::Path::new(file)).await;
     }
     if let Some(file) = args.iter().position(|a| a == "--e2e").and_then(|i| args.get(i + 1)) {
         return end_to_end(std::path::Path::new(file)).await;
@@ -102,6 +107,76 @@ fn audio(path: &std::path::Path) -> anyhow::Result<()> {
         audio_secs / elapsed.as_secs_f64(),
         peak_rss().unwrap_or(0) >> 20,
         before >> 20,
+    );
+    Ok(())
+}
+
+/// whisper-local on `path`: twice through the component (the first call loads the model),
+/// then natively, load and transcription timed apart.
+async fn whisper(path: &std::path::Path) -> anyhow::Result<()> {
+    use scribe_plugin_whisper_local::transcribe::{Engine, ModelFiles, Samples};
+    let pcm = tempfile::NamedTempFile::new()?;
+    let mut samples: Vec<i16> = Vec::new();
+    let summary = scribed::audio::convert(path, &mut |chunk| {
+        samples.extend_from_slice(chunk);
+        Ok(())
+    })?;
+    std::fs::write(pcm.path(), samples.iter().flat_map(|s| s.to_le_bytes()).collect::<Vec<u8>>())?;
+    let seconds = summary.duration_ms as f64 / 1000.0;
+    println!("{}: {seconds:.1} s of audio", path.display());
+
+    let daemon = Setup::new().with_test_model().start().await?;
+    let handle = daemon.daemon.registry().handle("whisper-local").cloned().ok_or_else(|| anyhow::anyhow!("whisper-local missing"))?;
+    let stt = BatchStt::new(handle.clone())?;
+    let format = AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: 16_000, channels: 1 };
+    let duration = Some(Duration::from_millis(summary.duration_ms));
+    let mut times = Vec::new();
+    let mut words = 0;
+    for _ in 0..2 {
+        let started = Instant::now();
+        let transcript = stt.transcribe(format, AudioInput::from_path(pcm.path())?, None, duration).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        times.push(started.elapsed());
+        words = transcript.words.len();
+    }
+    let memory = handle.instance_memory().await.unwrap_or(0);
+    println!(
+        "wasm:   load {:.2?}, transcribe {:.2?} (RTF {:.3}), {words} words, guest memory {} MiB",
+        times[0].saturating_sub(times[1]),
+        times[1],
+        times[1].as_secs_f64() / seconds,
+        memory >> 20
+    );
+    daemon.daemon.shutdown().await?;
+
+    struct Pcm(Vec<f32>);
+    impl Samples for Pcm {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn read(&mut self, start: usize, count: usize) -> Result<Vec<f32>, String> {
+            let end = (start + count).min(self.0.len());
+            Ok(self.0[start.min(end)..end].to_vec())
+        }
+    }
+    let dir = scribe_tests::test_model_dir();
+    let before = peak_rss().unwrap_or(0);
+    let started = Instant::now();
+    let (bin, config, vocab) = (std::fs::read(dir.join("model.bin"))?, std::fs::read(dir.join("config.json"))?, std::fs::read(dir.join("vocabulary.txt"))?);
+    let engine = Engine::load(ModelFiles { model_bin: ("model.bin", &bin), config_json: ("config.json", &config), vocabulary: ("vocabulary.txt", &vocab) })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    drop(bin);
+    let load = started.elapsed();
+    let started = Instant::now();
+    let transcript = engine
+        .transcribe(&mut Pcm(samples.iter().map(|&s| f32::from(s) / 32768.0).collect()), None, &mut |_| {})
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let elapsed = started.elapsed();
+    let native_words: usize = transcript.segments.iter().map(|s| s.words.len()).sum();
+    println!(
+        "native: load {load:.2?}, transcribe {elapsed:.2?} (RTF {:.3}), {native_words} words, peak RSS {} MiB (was {} MiB)",
+        elapsed.as_secs_f64() / seconds,
+        peak_rss().unwrap_or(0) >> 20,
+        before >> 20
     );
     Ok(())
 }
