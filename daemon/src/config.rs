@@ -18,6 +18,10 @@ use crate::secret::{self, Secret};
 /// The embedded defaults: the documented example file itself.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/scribed.toml");
 
+/// Most instances of one plugin: each may hold hundreds of MiB, and the machine's cores
+/// bound the useful number long before this.
+const MAX_PLUGIN_INSTANCES: u32 = 16;
+
 /// Whole daemon configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -216,6 +220,10 @@ pub struct PluginConfig {
     /// `sandbox.call_cpu_budget_ms`, for plugins that recognise speech themselves.
     #[serde(default)]
     pub cpu_ms_per_audio_second: Option<u64>,
+    /// Instances of the plugin that may run at once (1 when absent), for stt-batch and
+    /// summarizer plugins; each holds its own memory (a model's weights, for one).
+    #[serde(default)]
+    pub instances: Option<u32>,
     /// Headers the host adds to the plugin's requests to one origin.
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
@@ -237,6 +245,7 @@ impl PluginConfig {
             allow_sqlite: false,
             memory_limit_mb: None,
             cpu_ms_per_audio_second: None,
+            instances: None,
             credentials: Vec::new(),
             settings: BTreeMap::new(),
             model: None,
@@ -400,6 +409,11 @@ impl Config {
                 }
             }
         }
+        for (id, plugin) in &self.plugins {
+            if let Some(n) = plugin.instances.filter(|n| !(1..=MAX_PLUGIN_INSTANCES).contains(n)) {
+                problems.push(format!("plugins.{id}.instances = {n}: must be 1 to {MAX_PLUGIN_INSTANCES}"));
+            }
+        }
         anyhow::ensure!(problems.is_empty(), "invalid configuration:\n  {}", problems.join("\n  "));
         Ok(())
     }
@@ -493,6 +507,18 @@ mod tests {
         config.validate().expect("a name that merely starts the same is fine");
         config.outbox.formats.clear();
         assert!(config.validate().expect_err("no formats").to_string().contains("outbox.formats"));
+    }
+
+    #[test]
+    fn plugin_instances_are_bounded() {
+        for (n, ok) in [(0, false), (1, true), (MAX_PLUGIN_INSTANCES, true), (MAX_PLUGIN_INSTANCES + 1, false)] {
+            let mut config = Config::defaults().expect("defaults");
+            config.plugins.get_mut("whisper-local").expect("configured").instances = Some(n);
+            match config.validate() {
+                Ok(()) => assert!(ok, "{n} accepted"),
+                Err(err) => assert!(!ok && err.to_string().contains("plugins.whisper-local.instances"), "{n}: {err}"),
+            }
+        }
     }
 
     #[test]

@@ -119,10 +119,12 @@ impl Daemon {
         let files = match &library {
             Some(library) => {
                 let pipeline = file_pipeline(&config, &data_dir, &registry, library.clone(), events.clone())?;
-                let mut stop = workers_stopped.clone();
-                tokio::spawn(pipeline.clone().run(async move {
-                    let _ = stop.changed().await;
-                }));
+                for _ in 0..pipeline.workers() {
+                    let mut stop = workers_stopped.clone();
+                    tokio::spawn(pipeline.clone().run(async move {
+                        let _ = stop.changed().await;
+                    }));
+                }
                 if config.inbox.enabled {
                     let dir = config.inbox_dir()?;
                     let inbox = Inbox::new(dir, config.inbox.clone(), pipeline.clone(), events.clone())?;

@@ -275,7 +275,14 @@ impl FilePipeline {
         Ok(true)
     }
 
-    /// Works the queue until `shutdown` resolves.
+    /// Workers the queue wants: as many as the busiest provider has instances, so a
+    /// provider allowed N instances transcribes N files at once. Jobs are claimed oldest
+    /// first, whichever worker is free.
+    pub fn workers(&self) -> usize {
+        self.providers.plugins.values().map(BatchStt::instances).max().unwrap_or(1).max(1)
+    }
+
+    /// Works the queue until `shutdown` resolves; run [`FilePipeline::workers`] of these.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {

@@ -37,6 +37,11 @@ impl BatchStt {
         self.encodings.iter().any(|e| e == encoding_name(encoding))
     }
 
+    /// How many files the plugin may transcribe at once.
+    pub fn instances(&self) -> usize {
+        self.handle.services().limits.instances
+    }
+
     /// The plugin's id.
     pub fn id(&self) -> &str {
         self.handle.id()

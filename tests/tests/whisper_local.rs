@@ -134,6 +134,46 @@ fn sox_seconds(path: &Path) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_transcribe_two_files_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut setup = Setup::new().with_test_model();
+    setup.config.plugins.get_mut("whisper-local").expect("configured").instances = Some(2);
+    let daemon = setup.start().await.expect("daemon starts");
+    let mut events = Events::connect(&daemon).await.expect("events");
+    let mut ids = Vec::new();
+    for (i, text) in ["Two files at once.", "Another file in parallel."].iter().enumerate() {
+        let wav = dir.path().join(format!("{i}.wav"));
+        assert!(Command::new("espeak-ng").arg("-w").arg(&wav).arg(text).status().expect("espeak-ng").success());
+        ids.push(upload(&daemon, &format!("{i}.wav"), std::fs::read(&wav).expect("wav")).await);
+    }
+    // Both are being transcribed before either is done.
+    let mut processing = std::collections::HashSet::new();
+    while processing.len() < 2 {
+        let event = events
+            .until(std::time::Duration::from_secs(120), |e| e["type"] == "job" && (e["status"] == "processing" || e["status"] == "complete"))
+            .await
+            .expect("job events");
+        assert_eq!(event["status"], "processing", "a job finished before the other started: {event}");
+        processing.insert(event["session_id"].as_str().unwrap_or_default().to_string());
+    }
+    let mut done = std::collections::HashSet::new();
+    while done.len() < 2 {
+        let end = events
+            .until(std::time::Duration::from_secs(120), |e| e["type"] == "job" && (e["status"] == "complete" || e["status"] == "error"))
+            .await
+            .expect("job ends");
+        assert_eq!(end["status"], "complete", "{end}");
+        done.insert(end["session_id"].as_str().unwrap_or_default().to_string());
+    }
+    let mut words = Vec::new();
+    for id in &ids {
+        let got = daemon.get_json(&format!("/api/v1/sessions/{id}/words")).await.expect("words");
+        words.push(got["words"].as_array().map_or(0, Vec::len));
+    }
+    assert!(words.iter().all(|&n| n >= 3), "both transcribed: {words:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_model_is_a_clear_error_and_the_daemon_carries_on() {
     let data = tempfile::tempdir().expect("tempdir");
     let broken = data.path().join("models/broken.en");

@@ -1,4 +1,5 @@
-//! A cloneable handle to one plugin: it owns the plugin's instance, runs calls one at a time
+//! A cloneable handle to one plugin: it owns the plugin's instances (one, or as many as the
+//! operator allows for plugins without per-session state), runs each call on an idle instance
 //! under the execution budget and memory cap, throws a trapped instance away (the next call
 //! gets a fresh one from the pre-instantiated component), and keeps the circuit breaker.
 
@@ -132,7 +133,10 @@ struct Inner {
     engine: Engine,
     pre: WorldPre,
     services: Arc<PluginServices>,
-    slot: Arc<tokio::sync::Mutex<Option<Instance>>>,
+    /// Instances not running a call.
+    idle: Mutex<Vec<Instance>>,
+    /// One permit per instance that may run at once.
+    permits: Arc<tokio::sync::Semaphore>,
     breaker: Mutex<Breaker>,
     restarts: AtomicU64,
 }
@@ -151,13 +155,15 @@ impl PluginHandle {
         services: Arc<PluginServices>,
         breaker: Breaker,
     ) -> PluginHandle {
+        let permits = Arc::new(tokio::sync::Semaphore::new(services.limits.instances.max(1)));
         PluginHandle {
             inner: Arc::new(Inner {
                 manifest,
                 engine,
                 pre,
                 services,
-                slot: Arc::new(tokio::sync::Mutex::new(None)),
+                idle: Mutex::new(Vec::new()),
+                permits,
                 breaker: Mutex::new(breaker),
                 restarts: AtomicU64::new(0),
             }),
@@ -176,11 +182,12 @@ impl PluginHandle {
         &self.inner.services
     }
 
-    /// Runs `f` on the plugin's instance (instantiating one if needed).
+    /// Runs `f` on an idle instance of the plugin (instantiating one if needed).
     ///
     /// The call runs in its own task, so a caller that gives up cannot leave the instance
-    /// half-way through a call; calls to one plugin are serialised, as the guest is a
-    /// single-threaded state machine.
+    /// half-way through a call. An instance runs one call at a time, as the guest is a
+    /// single-threaded state machine; a plugin allowed several instances runs that many calls
+    /// at once, the rest wait in arrival order.
     pub async fn call<R, F>(&self, f: F) -> Result<R, CallError>
     where
         R: Send + 'static,
@@ -237,10 +244,9 @@ impl PluginHandle {
         }
     }
 
-    /// Linear memory of the live instance, bytes; none when no instance is up. Waits for a
-    /// call in progress to end.
-    pub async fn instance_memory(&self) -> Option<usize> {
-        self.inner.slot.lock().await.as_ref().map(|i| i.store.data().limiter.peak)
+    /// Largest linear memory of an idle instance, bytes; none when no instance is idle.
+    pub fn instance_memory(&self) -> Option<usize> {
+        self.inner.idle().iter().map(|i| i.store.data().limiter.peak).max()
     }
 
     /// Error for a call made to the wrong kind of plugin.
@@ -276,32 +282,41 @@ impl Inner {
     where
         F: for<'a> FnOnce(&'a mut Instance) -> BoxFuture<'a, wasmtime::Result<R>>,
     {
-        let mut slot = self.slot.clone().lock_owned().await;
-        // The breaker may have opened while this call waited for the previous one.
+        // The semaphore is fair: waiting calls get instances in arrival order. It is never
+        // closed, so acquiring only fails if that changes.
+        let _permit = self.permits.clone().acquire_owned().await.map_err(|_| CallError::Trap {
+            plugin: self.plugin(),
+            message: "the plugin is shutting down".into(),
+        })?;
+        // The breaker may have opened while this call waited for an instance.
         self.admit()?;
-        if slot.is_none() {
-            match self.instantiate().await {
-                Ok(instance) => *slot = Some(instance),
+        let idle = self.idle().pop();
+        let mut instance = match idle {
+            Some(instance) => instance,
+            None => match self.instantiate().await {
+                Ok(instance) => instance,
                 Err((err, memory)) => return Err(self.failed(err, memory, self.services.limits.cpu_budget)),
-            }
-        }
-        let Some(instance) = slot.as_mut() else {
-            return Err(CallError::Trap { plugin: self.plugin(), message: "no instance".into() });
+            },
         };
         start_call(&mut instance.store);
-        match f(instance).await {
+        match f(&mut instance).await {
             Ok(value) => {
                 self.with_breaker(Breaker::success);
+                self.idle().push(instance);
                 Ok(value)
             }
             Err(err) => {
                 let (memory, budget) = (instance.store.data().limiter.refused, instance.store.data().call_budget);
-                // A trap poisons a component instance; the next call gets a fresh one.
-                *slot = None;
+                // A trap poisons a component instance; it is dropped and the next call gets
+                // a fresh one.
                 self.restarts.fetch_add(1, Ordering::Relaxed);
                 Err(self.failed(err, memory, budget))
             }
         }
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Instance>> {
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn instantiate(&self) -> Result<Instance, (wasmtime::Error, bool)> {

@@ -200,7 +200,17 @@ impl PluginRegistry {
                 entry.problems.push(problem.clone());
                 entry.unconfigured = true;
             }
-            let limits = Limits::from_config(&config.sandbox, &plugin_config);
+            let mut limits = Limits::from_config(&config.sandbox, &plugin_config);
+            if limits.instances > 1 && matches!(manifest.world, World::SttLive | World::Store) {
+                let problem = format!(
+                    "plugins.{id}.instances = {}: a {} plugin keeps its state in one instance; it runs one",
+                    limits.instances,
+                    manifest.world.as_str()
+                );
+                tracing::warn!(plugin = %id, "{problem}");
+                entry.problems.push(problem);
+                limits.instances = 1;
+            }
             let loaded = load_one(
                 engine,
                 &manifest,

@@ -20,6 +20,8 @@ pub struct Limits {
     /// Extra guest time a batch transcription gets per second of audio, for plugins that
     /// do the recognition themselves (offline models); none for those that call a provider.
     pub cpu_budget_per_audio_second: Option<Duration>,
+    /// Instances that may run calls at once.
+    pub instances: usize,
     pub http_timeout: Duration,
     pub connect_timeout: Duration,
     pub max_request_body: u64,
@@ -34,6 +36,7 @@ impl Limits {
             memory_bytes: usize::try_from(memory_mb.saturating_mul(MIB)).unwrap_or(usize::MAX),
             cpu_budget: Duration::from_millis(sandbox.call_cpu_budget_ms),
             cpu_budget_per_audio_second: plugin.cpu_ms_per_audio_second.map(Duration::from_millis),
+            instances: plugin.instances.map_or(1, |n| n as usize),
             http_timeout: Duration::from_secs(sandbox.http_timeout_secs),
             connect_timeout: Duration::from_secs(sandbox.connect_timeout_secs),
             max_request_body: sandbox.max_request_body_mb.saturating_mul(MIB),

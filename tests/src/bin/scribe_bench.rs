@@ -138,7 +138,7 @@ async fn whisper(path: &std::path::Path) -> anyhow::Result<()> {
         times.push(started.elapsed());
         words = transcript.words.len();
     }
-    let memory = handle.instance_memory().await.unwrap_or(0);
+    let memory = handle.instance_memory().unwrap_or(0);
     println!(
         "wasm:   load {:.2?}, transcribe {:.2?} (RTF {:.3}), {words} words, guest memory {} MiB",
         times[0].saturating_sub(times[1]),
