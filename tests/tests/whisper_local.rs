@@ -224,3 +224,98 @@ async fn the_manifest_grants_no_network_even_when_the_operator_does() {
     }
     assert!(server.requests().is_empty(), "nothing reached the server");
 }
+
+mod live {
+    use scribe_tests::Setup;
+    use scribed::plugin::bindings::stt_live::LiveConfig;
+    use scribed::plugin::bindings::types::{AudioEncoding, AudioFormat, PluginError, TranscriptUpdate};
+    use scribed::plugin::handle::{PluginHandle, WorldBindings};
+
+    type Updates = Result<Vec<TranscriptUpdate>, PluginError>;
+
+    /// One export call on the live plugin.
+    async fn call(handle: &PluginHandle, op: Op) -> Updates {
+        handle
+            .call(move |instance| {
+                Box::pin(async move {
+                    let WorldBindings::SttLive(b) = &instance.bindings else { return Err(wasmtime::Error::msg("not stt-live")) };
+                    let store = &mut instance.store;
+                    match op {
+                        Op::Start => {
+                            let format = AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: 16_000, channels: 1 };
+                            b.call_start(store, &LiveConfig { format, language: None }).await
+                        }
+                        Op::Push(frame) => b.call_push_audio(store, &frame).await,
+                        Op::Finish => b.call_finish(store).await,
+                    }
+                })
+            })
+            .await
+            .expect("the call completes")
+    }
+
+    enum Op {
+        Start,
+        Push(Vec<u8>),
+        Finish,
+    }
+
+    /// `text` by espeak-ng as 16 kHz mono s16le.
+    fn speech(dir: &std::path::Path, name: &str, text: &str) -> Vec<u8> {
+        let (wav, raw) = (dir.join(format!("{name}.wav")), dir.join(format!("{name}.raw")));
+        assert!(std::process::Command::new("espeak-ng").arg("-w").arg(&wav).arg(text).status().expect("espeak-ng").success());
+        let status = std::process::Command::new("sox")
+            .arg(&wav)
+            .args(["-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer"])
+            .arg(&raw)
+            .status()
+            .expect("sox");
+        assert!(status.success());
+        std::fs::read(raw).expect("raw")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn live_speech_becomes_final_words_at_each_pause() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let daemon = Setup::new().with_test_model().start().await.expect("daemon starts");
+        let handle = daemon.daemon.registry().handle("whisper-live").cloned().expect("whisper-live loaded");
+        // 2 s of silence, a sentence, 1.5 s of silence, a second sentence, and the stream ends
+        // without a pause after it.
+        let silence = |seconds: usize| vec![0u8; seconds * 32_000];
+        let first = speech(dir.path(), "a", "Good morning everybody.");
+        let second = speech(dir.path(), "b", "Let us begin the meeting.");
+        let stream = [silence(2), first.clone(), silence(1), vec![0u8; 16_000], second.clone()].concat();
+        assert!(call(&handle, Op::Start).await.expect("starts").is_empty());
+        let mut during = Vec::new();
+        for frame in stream.chunks(640) {
+            during.extend(call(&handle, Op::Push(frame.to_vec())).await.expect("frame"));
+        }
+        let after = call(&handle, Op::Finish).await.expect("finishes");
+
+        // The first sentence came out at its pause, before the stream ended; the second at
+        // the end. Both are final; only the first ended in a pause.
+        assert_eq!(during.len(), 1, "{during:?}");
+        assert_eq!(after.len(), 1, "{after:?}");
+        assert!(during[0].is_final && during[0].speech_final && after[0].is_final && !after[0].speech_final);
+        let text = |u: &TranscriptUpdate| u.words.iter().map(|w| w.text.clone()).collect::<Vec<_>>().join(" ");
+        assert!(text(&during[0]).contains("morning"), "{}", text(&during[0]));
+        assert!(text(&after[0]).contains("meeting"), "{}", text(&after[0]));
+        // Times are on the stream's clock: the first word after the 2 s of silence, the
+        // second sentence after the pause, everything in order and inside the stream.
+        let stream_ms = stream.len() as u64 / 32;
+        let words: Vec<_> = during.iter().chain(&after).flat_map(|u| &u.words).collect();
+        assert!(words[0].start_ms >= 1_700, "{:?}", words[0]);
+        let second_start = 2_000 + first.len() as u64 / 32 + 1_500;
+        assert!(after[0].words[0].start_ms + 300 >= second_start, "{:?} vs {second_start}", after[0].words[0]);
+        for pair in words.windows(2) {
+            assert!(pair[0].start_ms <= pair[1].start_ms, "{pair:?}");
+        }
+        assert!(words.iter().all(|w| w.start_ms <= w.end_ms && w.end_ms <= stream_ms), "{words:?}");
+
+        // Audio before start is refused as a value, not a trap.
+        match call(&handle, Op::Push(vec![0u8; 640])).await {
+            Err(PluginError::BadInput(m)) => assert!(m.contains("start"), "{m}"),
+            other => panic!("expected bad input, got {other:?}"),
+        }
+    }
+}

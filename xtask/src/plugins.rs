@@ -43,7 +43,15 @@ pub fn build_all(root: &Path, target: &Path) -> Result<PluginDirs> {
         plugins: target.join("plugins"),
         test_plugins: target.join("test-plugins"),
     };
+    // A plugin directory may hold further plugin crates beside its own (whisper-local/live)
+    // and library crates they share (whisper-local/core), which are not plugins.
+    let mut plugin_crates = Vec::new();
     for crate_dir in crate_dirs(&root.join("plugins"))? {
+        let nested = crate_dirs(&crate_dir)?.into_iter().filter(|d| d.join("plugin.toml").is_file());
+        plugin_crates.push(crate_dir.clone());
+        plugin_crates.extend(nested);
+    }
+    for crate_dir in plugin_crates {
         // A plugin crate without a manifest is still being built: its library is tested
         // with the workspace, but it is not shipped as a plugin.
         if !crate_dir.join("plugin.toml").is_file() {

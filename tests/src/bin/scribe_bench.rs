@@ -114,7 +114,7 @@ fn audio(path: &std::path::Path) -> anyhow::Result<()> {
 /// whisper-local on `path`: twice through the component (the first call loads the model),
 /// then natively, load and transcription timed apart.
 async fn whisper(path: &std::path::Path) -> anyhow::Result<()> {
-    use scribe_plugin_whisper_local::transcribe::{Engine, ModelFiles, Samples};
+    use scribe_whisper::transcribe::{Engine, ModelFiles, Samples};
     let pcm = tempfile::NamedTempFile::new()?;
     let mut samples: Vec<i16> = Vec::new();
     let summary = scribed::audio::convert(path, &mut |chunk| {

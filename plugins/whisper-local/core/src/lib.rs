@@ -1,0 +1,29 @@
+//! Whisper speech recognition for Scribe's offline plugins, built for `wasm32-unknown-unknown`
+//! (one thread, no clock, no filesystem: the plugins hand in model bytes and samples) and
+//! tested on the host.
+//!
+//! - [`ct2`]: reads CTranslate2 (faster-whisper) `model.bin` files into named tensors;
+//! - [`mel`]: 16 kHz mono samples to Whisper's log-mel features;
+//! - [`vocab`]: token ids to text through the byte-level BPE vocabulary, and the special
+//!   tokens the decoder needs;
+//! - [`model`]: the encoder and the key/value-cached decoder on candle-core;
+//! - [`decode`]: one 30 s window to tokens under openai's timestamp rules;
+//! - [`align`]: word times from the cross-attention of the alignment heads;
+//! - [`transcribe`]: a whole recording, window after window, to timed segments and words;
+//! - [`load`]: a model's files, read through whatever the plugin is given, to an engine;
+//! - [`output`]: segments to the plain words and utterances Scribe stores;
+//! - [`segment`]: live audio cut into speech segments at pauses, for the live plugin.
+
+pub mod align;
+pub mod ct2;
+pub mod decode;
+pub mod load;
+pub mod mel;
+pub mod model;
+pub mod output;
+pub mod segment;
+pub mod transcribe;
+pub mod vocab;
+
+#[cfg(test)]
+mod testdata;
