@@ -209,7 +209,8 @@ async fn the_manifest_grants_no_network_even_when_the_operator_does() {
     let server = scribe_tests::recorder::Recorder::start().await.expect("server");
     let manifest = std::fs::read_to_string(scribe_tests::plugins_dir().join("whisper-local/plugin.toml")).expect("manifest");
     assert!(manifest.contains("outbound_hosts = []"), "{manifest}");
-    let extra: String = manifest.lines().filter(|l| l.starts_with("model_files")).collect();
+    let parsed: toml::Table = toml::from_str(&manifest).expect("manifest parses");
+    let extra = format!("model_files = {}", parsed["model_files"]);
     let setup = Setup::new().with_hostile_manifest(&[], &extra, "model = \"tiny.en\"").with_test_model();
     let daemon = setup.start().await.expect("daemon starts");
     let handle = daemon.daemon.registry().handle("hostile").expect("loaded");

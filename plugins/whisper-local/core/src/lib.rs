@@ -3,6 +3,7 @@
 //! tested on the host.
 //!
 //! - [`ct2`]: reads CTranslate2 (faster-whisper) `model.bin` files into named tensors;
+//! - [`hf`]: reads Hugging Face models (safetensors) under the same names;
 //! - [`mel`]: 16 kHz mono samples to Whisper's log-mel features;
 //! - [`vocab`]: token ids to text through the byte-level BPE vocabulary, and the special
 //!   tokens the decoder needs;
@@ -17,6 +18,7 @@
 pub mod align;
 pub mod ct2;
 pub mod decode;
+pub mod hf;
 pub mod load;
 pub mod mel;
 pub mod model;

@@ -1,7 +1,11 @@
 //! Loading a model from its files, however the plugin reaches them (the host's read-only
 //! `model` capability in the components, the filesystem in tests and benchmarks).
 
+use crate::ct2::ModelError;
+use crate::hf;
+use crate::model::Whisper;
 use crate::transcribe::{Engine, ModelFiles};
+use crate::vocab::Vocabulary;
 
 /// Why a model file could not be read.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,22 +46,43 @@ pub fn read_whole<E>(size: u64, mut read: impl FnMut(u64) -> Result<Vec<u8>, E>)
     }
 }
 
-/// Builds the engine of the model `name` from its files, read by `read`: `config.json`,
-/// `vocabulary.txt` (or `vocabulary.json` in newer conversions) and `model.bin`.
+/// Builds the engine of the model `name` from its files, read by `read`. A CTranslate2
+/// folder has `model.bin`, `config.json` and `vocabulary.txt` (or `vocabulary.json` in newer
+/// conversions); a Hugging Face one has `model.safetensors`, `config.json`,
+/// `generation_config.json` and `tokenizer.json`.
 pub fn load(name: &str, mut read: impl FnMut(&str) -> Result<Vec<u8>, ReadError>) -> Result<Engine, LoadError> {
     let failed = |err: ReadError| match err {
         ReadError::Denied(m) => LoadError::Denied(m),
         ReadError::Unavailable(m) => LoadError::Unusable(format!("the model {name} is unusable: {m}")),
     };
+    let unusable = |err: ModelError| LoadError::Unusable(format!("the model {name} is unusable: {err}"));
     let config = read("config.json").map_err(failed)?;
+    let bin = match read("model.bin") {
+        Ok(bin) => bin,
+        // No CTranslate2 weights: a Hugging Face model, if it is one.
+        Err(ReadError::Unavailable(ct2_missing)) => {
+            let weights = match read("model.safetensors") {
+                Ok(bytes) => bytes,
+                Err(ReadError::Unavailable(_)) => return Err(failed(ReadError::Unavailable(ct2_missing))),
+                Err(err) => return Err(failed(err)),
+            };
+            let generation = read("generation_config.json").map_err(failed)?;
+            let tokenizer = read("tokenizer.json").map_err(failed)?;
+            let lines = hf::vocabulary_lines("tokenizer.json", &tokenizer).map_err(unusable)?;
+            let vocab = Vocabulary::parse("tokenizer.json", &lines).map_err(|message| unusable(ModelError { file: "tokenizer.json".into(), message }))?;
+            let model = Whisper::load("model.safetensors", &hf::HfWeights::parse("model.safetensors", &weights, &config).map_err(unusable)?).map_err(unusable)?;
+            drop(weights);
+            let model_config = hf::model_config("generation_config.json", &generation).map_err(unusable)?;
+            return Engine::new(model, ("tokenizer.json", vocab), ("generation_config.json", model_config)).map_err(unusable);
+        }
+        Err(err) => return Err(failed(err)),
+    };
     let (vocab_name, vocab) = match read("vocabulary.txt") {
         Ok(bytes) => ("vocabulary.txt", bytes),
         Err(ReadError::Unavailable(_)) => ("vocabulary.json", read("vocabulary.json").map_err(failed)?),
         Err(err) => return Err(failed(err)),
     };
-    let bin = read("model.bin").map_err(failed)?;
-    Engine::load(ModelFiles { model_bin: ("model.bin", &bin), config_json: ("config.json", &config), vocabulary: (vocab_name, &vocab) })
-        .map_err(|err| LoadError::Unusable(format!("the model {name} is unusable: {err}")))
+    Engine::load(ModelFiles { model_bin: ("model.bin", &bin), config_json: ("config.json", &config), vocabulary: (vocab_name, &vocab) }).map_err(unusable)
 }
 
 #[cfg(test)]

@@ -70,22 +70,55 @@ fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
     e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
 }
 
+/// Where the network's weights come from, by CTranslate2 name (a CTranslate2 model, or a
+/// Hugging Face one translated to those names).
+pub trait Weights {
+    /// Values and shape of a variable.
+    fn values(&self, name: &str) -> Option<(Vec<f32>, Vec<usize>)>;
+    /// Shape of a variable.
+    fn shape(&self, name: &str) -> Option<Vec<usize>>;
+    /// Attention heads per layer.
+    fn heads(&self) -> Option<usize>;
+}
+
+impl Weights for Ct2Model<'_> {
+    fn values(&self, name: &str) -> Option<(Vec<f32>, Vec<usize>)> {
+        self.get(name).map(|t| (t.to_f32(), t.shape()))
+    }
+
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.get(name).map(|t| t.shape())
+    }
+
+    fn heads(&self) -> Option<usize> {
+        self.get("decoder/num_heads")?.scalar_i64().and_then(|n| usize::try_from(n).ok())
+    }
+}
+
 /// Loads tensors by CTranslate2 name.
 struct Loader<'a> {
     file: &'a str,
-    model: &'a Ct2Model<'a>,
+    model: &'a dyn Weights,
     device: Device,
 }
 
 impl Loader<'_> {
+    fn missing(&self, name: &str) -> ModelError {
+        ModelError { file: self.file.into(), message: format!("variable {name} is missing; is this a Whisper model?") }
+    }
+
     fn tensor(&self, name: &str) -> Result<Tensor> {
-        let t = self.model.require(self.file, name)?;
-        Tensor::from_vec(t.to_f32(), t.shape(), &self.device).map_err(tensor_error(self.file))
+        let (values, shape) = self.model.values(name).ok_or_else(|| self.missing(name))?;
+        Tensor::from_vec(values, shape, &self.device).map_err(tensor_error(self.file))
+    }
+
+    fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        self.model.shape(name).ok_or_else(|| self.missing(name))
     }
 
     fn linear(&self, prefix: &str) -> Result<Linear> {
         let weight_t = self.tensor(&format!("{prefix}/weight"))?.t().and_then(|w| w.contiguous()).map_err(tensor_error(self.file))?;
-        let bias = match self.model.get(&format!("{prefix}/bias")) {
+        let bias = match self.model.shape(&format!("{prefix}/bias")) {
             Some(_) => Some(self.tensor(&format!("{prefix}/bias"))?),
             None => None,
         };
@@ -96,13 +129,7 @@ impl Loader<'_> {
         Ok(LayerNorm { gamma: self.tensor(&format!("{prefix}/gamma"))?, beta: self.tensor(&format!("{prefix}/beta"))? })
     }
 
-    fn scalar(&self, name: &str) -> Result<usize> {
-        self.model
-            .require(self.file, name)?
-            .scalar_i64()
-            .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(|| ModelError { file: self.file.into(), message: format!("{name} is not a positive integer") })
-    }
+
 }
 
 /// Multi-head attention over already projected q, k, v: `[T, state]` each.
@@ -197,18 +224,18 @@ impl DecoderState {
     }
 }
 
-fn count_layers(model: &Ct2Model<'_>, side: &str) -> usize {
-    (0..).take_while(|i| model.get(&format!("{side}/layer_{i}/ffn/linear_0/weight")).is_some()).count()
+fn count_layers(model: &dyn Weights, side: &str) -> usize {
+    (0..).take_while(|i| model.shape(&format!("{side}/layer_{i}/ffn/linear_0/weight")).is_some()).count()
 }
 
 impl Whisper {
-    /// Builds the network from a parsed `model.bin` (`file` names it in errors).
-    pub fn load(file: &str, model: &Ct2Model<'_>) -> Result<Whisper> {
+    /// Builds the network from its weights (`file` names them in errors).
+    pub fn load(file: &str, model: &dyn Weights) -> Result<Whisper> {
         let l = Loader { file, model, device: Device::Cpu };
-        let conv1 = model.require(file, "encoder/conv1/weight")?.shape();
-        let embeddings = model.require(file, "decoder/embeddings/weight")?.shape();
-        let audio_positions = model.require(file, "encoder/position_encodings/encodings")?.shape();
-        let text_positions = model.require(file, "decoder/position_encodings/encodings")?.shape();
+        let conv1 = l.shape("encoder/conv1/weight")?;
+        let embeddings = l.shape("decoder/embeddings/weight")?;
+        let audio_positions = l.shape("encoder/position_encodings/encodings")?;
+        let text_positions = l.shape("decoder/position_encodings/encodings")?;
         let (encoder_layers, decoder_layers) = (count_layers(model, "encoder"), count_layers(model, "decoder"));
         let shape_error = |what: &str| ModelError { file: file.into(), message: format!("unexpected shape of {what}") };
         let dims = Dims {
@@ -217,7 +244,7 @@ impl Whisper {
             audio_ctx: *audio_positions.first().ok_or_else(|| shape_error("encoder positions"))?,
             text_ctx: *text_positions.first().ok_or_else(|| shape_error("decoder positions"))?,
             vocab: *embeddings.first().ok_or_else(|| shape_error("decoder/embeddings/weight"))?,
-            heads: l.scalar("decoder/num_heads")?,
+            heads: model.heads().ok_or_else(|| ModelError { file: file.into(), message: "the number of attention heads is missing".into() })?,
             encoder_layers,
             decoder_layers,
         };

@@ -133,6 +133,7 @@ fn tensor_error(err: candle_core::Error) -> TranscribeError {
 }
 
 impl Engine {
+    /// Loads a CTranslate2 model.
     pub fn load(files: ModelFiles<'_>) -> Result<Engine, ModelError> {
         let (config_name, config_bytes) = files.config_json;
         let config: ModelConfig = serde_json::from_slice(config_bytes).map_err(|err| file_error(config_name, format!("not a Whisper model configuration: {err}")))?;
@@ -147,6 +148,12 @@ impl Engine {
         let vocab = Vocabulary::parse(vocab_name, &vocab_lines).map_err(|message| ModelError { file: vocab_name.into(), message })?;
         let (model_name, model_bytes) = files.model_bin;
         let model = Whisper::load(model_name, &Ct2Model::parse(model_name, model_bytes)?)?;
+        Engine::new(model, (vocab_name, vocab), (config_name, config))
+    }
+
+    /// An engine from a built network, its vocabulary and its decoding configuration (each
+    /// with the file it came from, for errors), checked against each other.
+    pub fn new(model: Whisper, (vocab_name, vocab): (&str, Vocabulary), (config_name, config): (&str, ModelConfig)) -> Result<Engine, ModelError> {
         if model.dims.vocab > vocab.len() {
             return Err(file_error(vocab_name, format!("has {} tokens but the model has {}; the files are from different models", vocab.len(), model.dims.vocab)));
         }
