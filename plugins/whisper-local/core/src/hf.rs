@@ -84,7 +84,12 @@ struct Attention {
 
 impl Source<'_> {
     fn take(&mut self, name: &str) -> Result<Values, ModelError> {
-        self.tensors.remove(name).ok_or_else(|| error(self.file, format!("tensor {name} is missing; is this a Whisper model?")))
+        let values = self.tensors.remove(name).ok_or_else(|| error(self.file, format!("tensor {name} is missing; is this a Whisper model?")))?;
+        // Every Whisper tensor has at least one axis; stacking relies on it.
+        if values.1.first().is_none_or(|&n| n == 0) {
+            return Err(error(self.file, format!("tensor {name} has shape {:?}", values.1)));
+        }
+        Ok(values)
     }
 
     /// A linear layer's weight and bias.
