@@ -21,19 +21,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware;
-use tokio::sync::broadcast;
-
 pub use error::ApiError;
-pub use events::Event;
 pub use security::SecurityPolicy;
 
+use crate::events::EventHub;
 use crate::files::FilePipeline;
 use crate::library::Library;
 pub use uploads::UploadLimits;
 use crate::plugin::registry::PluginRegistry;
-
-/// Events buffered per WebSocket client before it counts as lagging and is dropped.
-const EVENT_BUFFER: usize = 1024;
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -49,7 +44,7 @@ pub struct AppInner {
     pub files: Option<Arc<FilePipeline>>,
     pub uploads: UploadLimits,
     pub security: SecurityPolicy,
-    pub events: broadcast::Sender<Event>,
+    pub events: EventHub,
 }
 
 impl std::ops::Deref for AppState {
@@ -63,11 +58,6 @@ impl AppState {
     pub fn new(inner: AppInner) -> AppState {
         AppState { inner: Arc::new(inner) }
     }
-}
-
-/// The event hub: UI clients subscribe; a slow client lags and is dropped.
-pub fn event_hub() -> broadcast::Sender<Event> {
-    broadcast::channel(EVENT_BUFFER).0
 }
 
 /// The whole application.

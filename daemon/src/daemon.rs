@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState, SecurityPolicy, UploadLimits};
 use crate::audio_store::AudioStore;
+use crate::events::EventHub;
 use crate::files::{FilePipeline, Providers, RetryPolicy};
 use crate::outbox::Outbox;
 use crate::inbox::Inbox;
@@ -114,7 +115,7 @@ impl Daemon {
             token,
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         };
-        let events = api::event_hub();
+        let events = EventHub::new();
         let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
         let files = match &library {
             Some(library) => {
@@ -213,7 +214,7 @@ fn file_pipeline(
     data_dir: &Path,
     registry: &PluginRegistry,
     library: Library,
-    events: tokio::sync::broadcast::Sender<api::Event>,
+    events: EventHub,
 ) -> Result<Arc<FilePipeline>> {
     let jobs = JobStore::open(&data_dir.join("jobs.sqlite3"))?;
     let plugins = registry

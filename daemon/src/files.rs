@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::Notify;
 
-use crate::api::Event;
+use crate::events::{Event, EventHub};
 use crate::audio::{self, AudioError};
 use crate::audio_store::{AudioStore, mime_for};
 use crate::jobs::{Job, JobState, JobStore};
@@ -105,7 +105,7 @@ pub struct FilePipeline {
     library: Library,
     providers: Providers,
     audio: AudioStore,
-    events: broadcast::Sender<Event>,
+    events: EventHub,
     wake: Notify,
     policy: RetryPolicy,
     outbox: Option<Outbox>,
@@ -148,7 +148,7 @@ impl FilePipeline {
         library: Library,
         providers: Providers,
         audio: AudioStore,
-        events: broadcast::Sender<Event>,
+        events: EventHub,
         policy: RetryPolicy,
         outbox: Option<Outbox>,
     ) -> Arc<FilePipeline> {
@@ -163,7 +163,7 @@ impl FilePipeline {
 
     fn publish(&self, session_id: &str, status: &str, message: Option<String>) {
         // Nobody listening is fine.
-        let _ = self.events.send(Event::Job { session_id: session_id.to_string(), status: status.to_string(), message });
+        self.events.publish(Event::Job { session_id: session_id.to_string(), status: status.to_string(), message });
     }
 
     /// Takes ownership of `file` (moved into the audio store, or deleted when its bytes are

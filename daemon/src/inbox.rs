@@ -18,7 +18,7 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::api::Event;
+use crate::events::{Event, EventHub};
 use crate::config::{AfterSuccess, InboxConfig};
 use crate::files::FilePipeline;
 use crate::jobs::JobState;
@@ -45,7 +45,7 @@ pub struct Inbox {
     dir: PathBuf,
     config: InboxConfig,
     pipeline: Arc<FilePipeline>,
-    events: broadcast::Sender<Event>,
+    events: EventHub,
     seen: HashMap<PathBuf, Candidate>,
 }
 
@@ -54,7 +54,7 @@ impl Inbox {
         dir: PathBuf,
         config: InboxConfig,
         pipeline: Arc<FilePipeline>,
-        events: broadcast::Sender<Event>,
+        events: EventHub,
     ) -> Result<Inbox> {
         for sub in ["", DONE_DIR, FAILED_DIR] {
             std::fs::create_dir_all(dir.join(sub)).with_context(|| format!("creating the inbox {}", dir.display()))?;
@@ -170,12 +170,12 @@ impl Inbox {
             self.seen.remove(path);
         }
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        let _ = self.events.send(Event::InboxFile { name, outcome: outcome.into() });
+        self.events.publish(Event::InboxFile { name, outcome: outcome.into() });
     }
 
     /// Watches and scans until `shutdown` resolves. A job ending wakes it too.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
-        let mut events = self.events.subscribe();
+        let mut events = self.events.subscribe(None).live;
         let (tx, mut changes) = mpsc::channel::<()>(1);
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             // Opening and reading are not changes, and the scan itself opens the folder and
@@ -198,15 +198,21 @@ impl Inbox {
         tokio::pin!(shutdown);
         loop {
             let wait = self.scan().await.map_or(rescan, |until_stable| until_stable.min(rescan));
-            tokio::select! {
-                () = &mut shutdown => return,
-                _ = changes.recv() => {}
-                event = events.recv() => {
-                    if matches!(event, Err(broadcast::error::RecvError::Closed)) {
-                        return;
-                    }
+            let rescan_due = tokio::time::sleep(wait);
+            tokio::pin!(rescan_due);
+            loop {
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    _ = changes.recv() => break,
+                    event = events.recv() => match event {
+                        // A finished job may free a kept file; other events do not concern
+                        // the inbox.
+                        Ok(published) if !matches!(published.event, Event::Job { .. }) => {}
+                        Err(broadcast::error::RecvError::Closed) => return,
+                        _ => break,
+                    },
+                    () = &mut rescan_due => break,
                 }
-                () = tokio::time::sleep(wait) => {}
             }
         }
     }

@@ -22,6 +22,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod events;
 pub mod export;
 pub mod files;
 pub mod host;

@@ -1,52 +1,98 @@
-//! `GET /api/v1/events`: a WebSocket that pushes daemon events to UI clients. A client that
-//! falls more than the buffer behind is disconnected rather than slowing anyone else.
+//! `GET /api/v1/events[?session=ID][&since=SEQ]`: a WebSocket of daemon events (see
+//! [`crate::events`]), for all sessions or one. `since` resumes after the last sequence
+//! number a client saw; the first message says whether events were missed for good
+//! (`gap`), in which case the client reloads what it shows.
+//!
+//! Every client has its own bounded window: one that falls too far behind, or whose socket
+//! stops accepting data, is closed with a reason and never slows publishing or other clients.
 
-use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
-use serde::Serialize;
+use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
+use crate::events::Published;
 
-/// An event pushed to clients.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-pub enum Event {
-    /// First message on every connection.
-    Hello { version: &'static str },
-    /// A file job moved: `queued`, `processing`, `complete` or `error` (with a message).
-    Job { session_id: String, status: String, message: Option<String> },
-    /// The inbox finished with a file: `kept`, `done`, `deleted` or `failed`.
-    InboxFile { name: String, outcome: String },
+/// Longest a single send may wait for the client's socket before the client counts as
+/// stalled: far above any live network hiccup, short enough to free the connection.
+const STALL: Duration = Duration::from_secs(5);
+/// Close code for a client dropped for being too slow (RFC 6455 "policy violation").
+const CLOSE_TOO_SLOW: u16 = 1008;
+/// Close code when the daemon goes away.
+const CLOSE_GOING_AWAY: u16 = 1001;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    /// Only this session's events.
+    session: Option<String>,
+    /// Resume after this sequence number.
+    since: Option<u64>,
 }
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/events", get(events))
 }
 
-async fn events(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.on_upgrade(move |socket| stream(socket, state))
+async fn events(State(state): State<AppState>, Query(params): Query<Params>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |socket| stream(socket, state, params))
 }
 
-async fn stream(mut socket: WebSocket, state: AppState) {
-    let mut events = state.events.subscribe();
-    let hello = Event::Hello { version: env!("CARGO_PKG_VERSION") };
-    if send(&mut socket, &hello).await.is_err() {
+fn wanted(published: &Published, session: Option<&str>) -> bool {
+    session.is_none_or(|want| published.event.session_id() == Some(want))
+}
+
+async fn stream(mut socket: WebSocket, state: AppState, params: Params) {
+    let subscription = state.events.subscribe(params.since);
+    let mut live = subscription.live;
+    let session = params.session.as_deref();
+    let hello = serde_json::json!({
+        "type": "hello",
+        "version": env!("CARGO_PKG_VERSION"),
+        "next_seq": state.events.next_seq(),
+        "gap": subscription.gap,
+    });
+    if send_text(&mut socket, hello.to_string()).await.is_err() {
         return;
+    }
+    let mut last = params.since.unwrap_or(0);
+    for published in subscription.backlog.iter().filter(|p| wanted(p, session)) {
+        if send_text(&mut socket, published.json.clone()).await.is_err() {
+            return;
+        }
+        last = published.seq;
     }
     loop {
         tokio::select! {
-            event = events.recv() => match event {
-                Ok(event) => {
-                    if send(&mut socket, &event).await.is_err() {
-                        return;
+            event = live.recv() => match event {
+                Ok(published) => {
+                    // The backlog may already have carried it.
+                    if published.seq <= last || !wanted(&published, session) {
+                        continue;
+                    }
+                    match send_text(&mut socket, published.json.clone()).await {
+                        Ok(()) => last = published.seq,
+                        Err(Send::Stalled) => {
+                            tracing::info!("an events client stopped reading; disconnected");
+                            return;
+                        }
+                        Err(Send::Gone) => return,
                     }
                 }
-                Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {
-                    let _ = socket.send(Message::Close(None)).await;
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::info!(missed, "an events client fell behind; disconnected");
+                    let reason = format!("too slow: {missed} events behind; reconnect with since={last}");
+                    close(&mut socket, CLOSE_TOO_SLOW, reason).await;
+                    return;
+                }
+                Err(RecvError::Closed) => {
+                    close(&mut socket, CLOSE_GOING_AWAY, "the daemon is stopping".into()).await;
                     return;
                 }
             },
@@ -58,7 +104,20 @@ async fn stream(mut socket: WebSocket, state: AppState) {
     }
 }
 
-async fn send(socket: &mut WebSocket, event: &Event) -> Result<(), axum::Error> {
-    let text = serde_json::to_string(event).unwrap_or_else(|_| "{}".into());
-    socket.send(Message::Text(text.into())).await
+enum Send {
+    Stalled,
+    Gone,
+}
+
+async fn send_text(socket: &mut WebSocket, text: String) -> Result<(), Send> {
+    match tokio::time::timeout(STALL, socket.send(Message::Text(text.into()))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Send::Gone),
+        Err(_) => Err(Send::Stalled),
+    }
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: String) {
+    let frame = CloseFrame { code, reason: reason.into() };
+    let _ = tokio::time::timeout(STALL, socket.send(Message::Close(Some(frame)))).await;
 }

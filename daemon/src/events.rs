@@ -1,0 +1,206 @@
+//! The event hub: every stage publishes what happened (job progress, live session status,
+//! transcript updates, level meter, library changes) and UI clients receive it over
+//! `GET /api/v1/events`.
+//!
+//! Each event gets a sequence number and is serialised once. The hub keeps the most recent
+//! events in a ring, so a client that reconnects with the last number it saw resumes with no
+//! gap; fan-out is a `broadcast` channel, so publishing never waits for a client: one that
+//! falls too far behind lags and is disconnected by its connection task.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// Events kept for clients that resume (`since`): at five level updates a second for a few
+/// sessions, about a minute of history.
+const RING: usize = 4096;
+/// Events a subscriber may fall behind before it counts as lagging.
+const FAN_OUT: usize = 4096;
+
+/// One word in a transcript event.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EventWord {
+    /// The word as it should be displayed.
+    pub text: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub confidence: f32,
+    pub speaker: Option<u32>,
+}
+
+/// Something that happened, as pushed to clients.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Event {
+    /// A file job moved: `queued`, `processing`, `complete` or `error` (with a message).
+    Job { session_id: String, status: String, message: Option<String> },
+    /// The inbox finished with a file: `kept`, `done`, `deleted` or `failed`.
+    InboxFile { name: String, outcome: String },
+    /// A live session moved: `recording`, `processing`, `complete`, `error`, `interrupted`;
+    /// or its provider link changed (`connected`, `reconnecting`, `offline`).
+    Live { session_id: String, status: String, message: Option<String> },
+    /// Words of a live session. An interim update replaces the previous interim one; a final
+    /// update is appended and never changes.
+    Transcript {
+        session_id: String,
+        is_final: bool,
+        /// The speaker paused after these words.
+        speech_final: bool,
+        start_ms: u64,
+        end_ms: u64,
+        words: Vec<EventWord>,
+    },
+    /// Input level of a live session over the last interval, 0.0..=1.0 of full scale.
+    Level { session_id: String, rms: f32, peak: f32, at_ms: u64 },
+    /// The library changed: `created`, `updated` or `deleted`.
+    Library { session_id: String, change: String },
+}
+
+impl Event {
+    /// The session an event belongs to, for clients that follow one session.
+    pub fn session_id(&self) -> Option<&str> {
+        match self {
+            Event::Job { session_id, .. }
+            | Event::Live { session_id, .. }
+            | Event::Transcript { session_id, .. }
+            | Event::Level { session_id, .. }
+            | Event::Library { session_id, .. } => Some(session_id),
+            Event::InboxFile { .. } => None,
+        }
+    }
+}
+
+/// An event as published: numbered and serialised once for every client.
+#[derive(Debug)]
+pub struct Published {
+    pub seq: u64,
+    pub event: Event,
+    /// `{"seq":N,"type":...}`.
+    pub json: String,
+}
+
+#[derive(Serialize)]
+struct Numbered<'a> {
+    seq: u64,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+/// What a new subscriber gets: the events it missed and the live feed after them.
+pub struct Subscription {
+    /// Events after the requested sequence number still in the ring, oldest first.
+    pub backlog: Vec<Arc<Published>>,
+    /// True when some requested events are gone from the ring: the client must reload.
+    pub gap: bool,
+    pub live: broadcast::Receiver<Arc<Published>>,
+}
+
+struct Ring {
+    next_seq: u64,
+    recent: VecDeque<Arc<Published>>,
+}
+
+/// Cloneable handle of the hub.
+#[derive(Clone)]
+pub struct EventHub {
+    ring: Arc<Mutex<Ring>>,
+    tx: broadcast::Sender<Arc<Published>>,
+}
+
+impl Default for EventHub {
+    fn default() -> Self {
+        EventHub::new()
+    }
+}
+
+impl EventHub {
+    pub fn new() -> EventHub {
+        EventHub {
+            ring: Arc::new(Mutex::new(Ring { next_seq: 1, recent: VecDeque::with_capacity(RING) })),
+            tx: broadcast::channel(FAN_OUT).0,
+        }
+    }
+
+    fn ring(&self) -> std::sync::MutexGuard<'_, Ring> {
+        self.ring.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Numbers and sends `event`; never waits for subscribers.
+    pub fn publish(&self, event: Event) {
+        let mut ring = self.ring();
+        let seq = ring.next_seq;
+        ring.next_seq += 1;
+        // The event types serialise infallibly (strings, numbers, options).
+        let json = serde_json::to_string(&Numbered { seq, event: &event }).unwrap_or_default();
+        let published = Arc::new(Published { seq, event, json });
+        if ring.recent.len() == RING {
+            ring.recent.pop_front();
+        }
+        ring.recent.push_back(published.clone());
+        // Sent under the lock, so a subscriber's backlog and live feed meet without a gap.
+        let _ = self.tx.send(published);
+    }
+
+    /// Subscribes; with `since`, the backlog holds the events numbered after it.
+    pub fn subscribe(&self, since: Option<u64>) -> Subscription {
+        let ring = self.ring();
+        let live = self.tx.subscribe();
+        let Some(since) = since else {
+            return Subscription { backlog: Vec::new(), gap: false, live };
+        };
+        let oldest = ring.recent.front().map_or(ring.next_seq, |p| p.seq);
+        let gap = since.saturating_add(1) < oldest;
+        let backlog = ring.recent.iter().filter(|p| p.seq > since).cloned().collect();
+        Subscription { backlog, gap, live }
+    }
+
+    /// The number the next event will get.
+    pub fn next_seq(&self) -> u64 {
+        self.ring().next_seq
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn level(n: u64) -> Event {
+        Event::Level { session_id: "s".into(), rms: 0.0, peak: 0.0, at_ms: n }
+    }
+
+    #[test]
+    fn numbers_serialise_and_resume() {
+        let hub = EventHub::new();
+        let mut first = hub.subscribe(None).live;
+        hub.publish(level(0));
+        hub.publish(level(1));
+        let got = first.try_recv().expect("first event");
+        assert_eq!(got.seq, 1);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&got.json).expect("json"),
+            serde_json::json!({"seq": 1, "type": "level", "session_id": "s", "rms": 0.0, "peak": 0.0, "at_ms": 0})
+        );
+        let resumed = hub.subscribe(Some(1));
+        assert!(!resumed.gap);
+        assert_eq!(resumed.backlog.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![2]);
+        hub.publish(level(2));
+        let mut live = resumed.live;
+        assert_eq!(live.try_recv().expect("live after backlog").seq, 3);
+    }
+
+    #[test]
+    fn a_resume_older_than_the_ring_reports_a_gap() {
+        let hub = EventHub::new();
+        for n in 0..(RING as u64 + 10) {
+            hub.publish(level(n));
+        }
+        let cases = [(0, true), (9, true), (10, false), (RING as u64 + 10, false)];
+        for (since, gap) in cases {
+            let sub = hub.subscribe(Some(since));
+            assert_eq!(sub.gap, gap, "since {since}");
+            assert_eq!(sub.backlog.first().map(|p| p.seq), (since < RING as u64 + 10).then(|| since.max(10) + 1));
+        }
+    }
+}
