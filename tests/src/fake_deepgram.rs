@@ -1,5 +1,6 @@
 //! A fake Deepgram for tests and for trying Scribe without keys: the pre-recorded
-//! `POST /v1/listen` and `POST /v1/auth/grant`, following `provider-protocols.md` §2–3.
+//! `POST /v1/listen` and `POST /v1/auth/grant`, following `provider-protocols.md` §2–3, and
+//! the live `wss /v1/listen` of §1 (see [`live`]).
 //!
 //! Deterministic: a test registers which words to return for which audio (by the SHA-256 of
 //! the request body); unknown audio is "corrupt or unsupported data" unless a default script
@@ -20,6 +21,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+mod live;
+pub use live::{LiveConnectionSeen, LiveFault};
 
 /// Query parameters `/v1/listen` accepts for pre-recorded audio (§2.2).
 const KNOWN_PARAMS: &[&str] = &[
@@ -110,6 +114,9 @@ struct Inner {
     default_script: Option<Script>,
     faults: VecDeque<Fault>,
     seen: Vec<SeenRequest>,
+    live_script: Option<Arc<live::LiveScript>>,
+    live_faults: VecDeque<LiveFault>,
+    live_seen: Vec<LiveConnectionSeen>,
 }
 
 /// A running fake.
@@ -134,7 +141,7 @@ impl FakeDeepgram {
             ids: Arc::new(AtomicU64::new(1)),
         };
         let app = Router::new()
-            .route("/v1/listen", post(listen))
+            .route("/v1/listen", post(listen).get(live::listen))
             .route("/v1/auth/grant", post(grant))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });

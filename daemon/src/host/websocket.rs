@@ -100,7 +100,7 @@ impl PluginState {
                 .map_err(|err| WsError::Connection(err.to_string()))?;
             tokio_tungstenite::client_async_tls_with_config(request, tcp, Some(config), None)
                 .await
-                .map_err(|err| WsError::Connection(error_chain(&err)))
+                .map_err(handshake_error)
         };
         let (stream, _response) = tokio::time::timeout(services.limits.http_timeout, handshake)
             .await
@@ -152,6 +152,25 @@ impl PluginState {
         });
         self.websockets.open += 1;
         Ok(WsConnection { id, outgoing })
+    }
+}
+
+/// Longest part of a refused handshake's body quoted to the plugin.
+const MAX_REFUSAL_TEXT: usize = 300;
+
+/// A failed handshake. A refusal reads `HTTP <status>: <text>` (the text from the body or,
+/// when that is empty, the status's reason), so plugins can tell bad credentials from an
+/// outage.
+fn handshake_error(err: tokio_tungstenite::tungstenite::Error) -> WsError {
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            let status = response.status();
+            let body = response.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+            let body: String = body.trim().chars().take(MAX_REFUSAL_TEXT).collect();
+            let text = if body.is_empty() { status.canonical_reason().unwrap_or_default().to_string() } else { body };
+            WsError::Connection(format!("HTTP {}: {text}", status.as_u16()))
+        }
+        other => WsError::Connection(error_chain(&other)),
     }
 }
 
