@@ -46,6 +46,9 @@ pub struct Config {
     /// Absent in configs written before model installs existed: then the public sources.
     #[serde(default)]
     pub models: ModelsConfig,
+    /// Absent in configs written before live transcription existed: then the defaults.
+    #[serde(default)]
+    pub live: LiveConfig,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
 }
@@ -102,6 +105,64 @@ pub struct SandboxConfig {
     pub breaker_cooldown_secs: u64,
     /// Upper bound of that wait, s.
     pub breaker_max_cooldown_secs: u64,
+}
+
+/// Live sessions: capture, silence handling, provider reliability.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    /// Capture device for `POST /api/v1/live` when the request names none; `None` is the
+    /// system default input (`scribed devices` lists names).
+    pub device: Option<String>,
+    /// Length of the frames sent to the provider, ms (20-100).
+    pub frame_ms: u32,
+    /// Level below which a frame counts as silence, dBFS.
+    pub silence_threshold_db: f32,
+    /// Speech kept flowing after the level drops, ms, so word endings are not cut.
+    pub hangover_ms: u32,
+    /// Audio sent from before the level rose, ms, so word beginnings are not cut.
+    pub preroll_ms: u32,
+    /// A session stops by itself after this much continuous silence, s; 0 never.
+    pub idle_stop_secs: u64,
+    /// How often the level meter is published, ms.
+    pub level_interval_ms: u32,
+    /// How often recorded audio is forced to disk, s: at most this much is lost on a crash.
+    pub flush_secs: u64,
+    /// First wait before reconnecting to a provider, ms; doubles per attempt, with jitter.
+    pub reconnect_base_ms: u64,
+    /// Upper bound of that wait, ms.
+    pub reconnect_max_ms: u64,
+    /// After this long without a provider, s, the session keeps recording and is transcribed
+    /// from the file when it stops.
+    pub max_outage_secs: u64,
+    /// Fastest audio is sent to a provider, as a multiple of real time (Deepgram accepts up
+    /// to 1.25); replays after a reconnect are paced by it.
+    pub send_speed_limit: f32,
+    /// Longest wait for a provider's last results after stop, s.
+    pub finish_timeout_secs: u64,
+    /// Live sessions that may run at once.
+    pub max_sessions: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            device: None,
+            frame_ms: 50,
+            silence_threshold_db: -50.0,
+            hangover_ms: 1500,
+            preroll_ms: 300,
+            idle_stop_secs: 600,
+            level_interval_ms: 200,
+            flush_secs: 2,
+            reconnect_base_ms: 500,
+            reconnect_max_ms: 15_000,
+            max_outage_secs: 120,
+            send_speed_limit: 1.25,
+            finish_timeout_secs: 10,
+            max_sessions: 4,
+        }
+    }
 }
 
 /// File transcription: uploads and the job queue.
@@ -408,6 +469,19 @@ impl Config {
                     ));
                 }
             }
+        }
+        let live = &self.live;
+        if !(20..=100).contains(&live.frame_ms) {
+            problems.push(format!("live.frame_ms = {}: must be 20 to 100", live.frame_ms));
+        }
+        if !(live.send_speed_limit >= 1.0) {
+            problems.push(format!("live.send_speed_limit = {}: must be at least 1.0 (real time)", live.send_speed_limit));
+        }
+        if live.level_interval_ms < live.frame_ms {
+            problems.push(format!("live.level_interval_ms = {}: must be at least live.frame_ms", live.level_interval_ms));
+        }
+        if live.max_sessions == 0 || live.flush_secs == 0 || live.reconnect_base_ms == 0 {
+            problems.push("live.max_sessions, live.flush_secs and live.reconnect_base_ms must be above 0".into());
         }
         for (id, plugin) in &self.plugins {
             if let Some(n) = plugin.instances.filter(|n| !(1..=MAX_PLUGIN_INSTANCES).contains(n)) {

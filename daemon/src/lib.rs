@@ -30,6 +30,7 @@ pub mod inbox;
 pub mod instance;
 pub mod jobs;
 pub mod library;
+pub mod live;
 pub mod models;
 pub mod outbox;
 pub mod plugin;

@@ -82,3 +82,84 @@ impl BatchStt {
 }
 
 pub use crate::plugin::bindings::stt_batch::BatchTranscript as Transcript;
+
+pub use crate::plugin::bindings::stt_live::LiveConfig;
+pub use crate::plugin::bindings::types::TranscriptUpdate;
+pub use crate::plugin::bindings::websocket::SocketEvent;
+
+/// What one call into a live plugin gave: the updates it produced, or its own error; the
+/// outer error is the sandbox's.
+pub type LiveOutcome = Result<Result<Vec<TranscriptUpdate>, PluginError>, CallError>;
+
+/// A live speech-to-text plugin, on an instance of its own for one session.
+pub struct LiveStt {
+    dedicated: crate::plugin::handle::Dedicated,
+}
+
+macro_rules! live_call {
+    ($self:ident, |$bindings:ident, $store:ident| $body:expr) => {
+        $self
+            .dedicated
+            .call(move |instance| {
+                Box::pin(async move {
+                    let WorldBindings::SttLive($bindings) = &instance.bindings else {
+                        return Err(wasmtime::Error::msg("not an stt-live plugin"));
+                    };
+                    let $store = &mut instance.store;
+                    $body.await
+                })
+            })
+            .await
+    };
+}
+
+impl LiveStt {
+    pub fn new(handle: &PluginHandle) -> Result<LiveStt, CallError> {
+        if handle.manifest().world != World::SttLive {
+            return Err(handle.wrong_world(World::SttLive));
+        }
+        Ok(LiveStt { dedicated: handle.dedicated() })
+    }
+
+    pub fn id(&self) -> &str {
+        self.dedicated.id()
+    }
+
+    /// Starts (or restarts, after a lost connection) the plugin's stream.
+    pub async fn start(&mut self, config: LiveConfig) -> LiveOutcome {
+        live_call!(self, |bindings, store| bindings.call_start(store, &config))
+    }
+
+    /// One frame of canonical audio, as little-endian bytes.
+    pub async fn push(&mut self, frame: Vec<u8>) -> LiveOutcome {
+        live_call!(self, |bindings, store| bindings.call_push_audio(store, &frame))
+    }
+
+    /// Hands the plugin an event of one of its sockets.
+    pub async fn deliver(&mut self, socket: u64, event: SocketEvent) -> LiveOutcome {
+        live_call!(self, |bindings, store| bindings.call_on_socket_event(store, socket, &event))
+    }
+
+    pub async fn tick(&mut self, now_ms: u64) -> LiveOutcome {
+        live_call!(self, |bindings, store| bindings.call_tick(store, now_ms))
+    }
+
+    pub async fn finish(&mut self) -> LiveOutcome {
+        live_call!(self, |bindings, store| bindings.call_finish(store))
+    }
+
+    /// The next socket event for [`LiveStt::deliver`]; cancel-safe.
+    pub async fn socket_event(&mut self) -> (u64, SocketEvent) {
+        self.dedicated.socket_event().await
+    }
+
+    /// Whether the plugin still has a connection open or events queued.
+    pub fn sockets_busy(&self) -> bool {
+        self.dedicated.sockets_busy()
+    }
+
+    /// Drops the instance and its sockets; the next call starts afresh.
+    pub fn reset(&mut self) {
+        self.dedicated.reset();
+    }
+}

@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -45,12 +45,36 @@ pub struct WsState {
     /// Events for the live-session driver to deliver to the guest.
     pub events: mpsc::Receiver<(u64, SocketEvent)>,
     open: usize,
+    /// Connections whose reader still runs: the peer has not closed yet.
+    connected: Arc<AtomicUsize>,
 }
 
 impl WsState {
     pub fn new(plugin: Arc<str>) -> WsState {
         let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
-        WsState { plugin, events_tx, events, open: 0 }
+        WsState { plugin, events_tx, events, open: 0, connected: Arc::new(AtomicUsize::new(0)) }
+    }
+
+    /// Connections not closed yet: a driver waiting for a plugin's last messages stops
+    /// waiting when this reaches zero and the event queue is empty.
+    pub fn connected(&self) -> usize {
+        self.connected.load(Ordering::Acquire)
+    }
+}
+
+/// Counts a reader task as connected for as long as it lives.
+struct Connected(Arc<AtomicUsize>);
+
+impl Connected {
+    fn new(count: &Arc<AtomicUsize>) -> Connected {
+        count.fetch_add(1, Ordering::AcqRel);
+        Connected(count.clone())
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -119,7 +143,10 @@ impl PluginState {
         });
         let events = self.websockets.events_tx.clone();
         let plugin = self.websockets.plugin.clone();
+        let connected = Connected::new(&self.websockets.connected);
         tokio::spawn(async move {
+            // Decremented after the last event is queued.
+            let _connected = connected;
             let mut closed = CloseInfo { code: ABNORMAL_CLOSURE, reason: String::new() };
             loop {
                 // Stop reading once the instance is gone (trapped or finished): nobody is

@@ -201,6 +201,12 @@ impl PluginHandle {
         })
     }
 
+    /// An instance reserved for one caller, for plugins that keep per-session state (live
+    /// speech-to-text). It is created on the first call.
+    pub fn dedicated(&self) -> Dedicated {
+        Dedicated { inner: self.inner.clone(), instance: None }
+    }
+
     /// Calls `describe`.
     pub async fn describe(&self) -> Result<Description, CallError> {
         let info = self
@@ -256,6 +262,75 @@ impl PluginHandle {
             expected: expected.as_str(),
             actual: self.inner.manifest.world.as_str(),
         }
+    }
+}
+
+/// An instance driven call by call by one owner (a live session), outside the shared pool:
+/// its state lives between calls and its sockets' events go to the owner. A failed call
+/// discards the instance like any other; the next call starts a fresh one.
+pub struct Dedicated {
+    inner: Arc<Inner>,
+    instance: Option<Instance>,
+}
+
+impl Dedicated {
+    pub fn id(&self) -> &str {
+        &self.inner.manifest.id
+    }
+
+    /// Runs `f` on the instance under the usual budget, memory cap and breaker. The caller
+    /// must await the call to its end (the instance is not in a task of its own).
+    pub async fn call<R, F>(&mut self, f: F) -> Result<R, CallError>
+    where
+        F: for<'a> FnOnce(&'a mut Instance) -> BoxFuture<'a, wasmtime::Result<R>>,
+    {
+        self.inner.admit()?;
+        let mut instance = match self.instance.take() {
+            Some(instance) => instance,
+            None => match self.inner.instantiate().await {
+                Ok(instance) => instance,
+                Err((err, memory)) => return Err(self.inner.failed(err, memory, self.inner.services.limits.cpu_budget)),
+            },
+        };
+        start_call(&mut instance.store);
+        match f(&mut instance).await {
+            Ok(value) => {
+                self.inner.with_breaker(Breaker::success);
+                self.instance = Some(instance);
+                Ok(value)
+            }
+            Err(err) => {
+                let (memory, budget) = (instance.store.data().limiter.refused, instance.store.data().call_budget);
+                self.inner.restarts.fetch_add(1, Ordering::Relaxed);
+                Err(self.inner.failed(err, memory, budget))
+            }
+        }
+    }
+
+    /// The next event of a socket the instance opened; never resolves while there is no
+    /// instance. Cancel-safe.
+    pub async fn socket_event(&mut self) -> (u64, crate::plugin::bindings::websocket::SocketEvent) {
+        match &mut self.instance {
+            Some(instance) => match instance.store.data_mut().websockets.events.recv().await {
+                Some(event) => event,
+                // The state holds a sender itself, so the queue never closes.
+                None => std::future::pending().await,
+            },
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Whether the instance still has a connection open or events queued.
+    pub fn sockets_busy(&self) -> bool {
+        self.instance.as_ref().is_some_and(|i| {
+            let sockets = &i.store.data().websockets;
+            sockets.connected() > 0 || !sockets.events.is_empty()
+        })
+    }
+
+    /// Drops the instance (closing its sockets); the next call starts a fresh one.
+    pub fn reset(&mut self) {
+        self.instance = None;
     }
 }
 

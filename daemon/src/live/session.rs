@@ -1,0 +1,309 @@
+//! One live session, from first sample to stored transcript.
+//!
+//! Two tasks per session, so the provider never holds up the recording:
+//! - the capture side ([`run`]) frames the source's samples, appends them to the recording,
+//!   publishes the level meter, gates silence and hands frames to the provider side; it ends
+//!   on stop, at the end of the source, on a source failure or after the idle time;
+//! - the provider side ([`drive`]) runs the [`Link`]: sends frames, delivers socket events,
+//!   ticks, publishes transcript updates as they come and hands finals to a writer that
+//!   appends them to the session's transcript version in order.
+//!
+//! At the end the recording becomes a WAV in the audio store and the session completes. When
+//! the provider could not transcribe everything live (long outage, refused key), the session
+//! is queued for batch transcription of its recording instead of failing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::frames::{Frame, Framer};
+use super::gate::{self, Gate, Meter};
+use super::link::{Link, LinkEvent};
+use super::recording::{self, Recording};
+use super::Input;
+use crate::audio_store::{AudioStore, mime_for};
+use crate::config::LiveConfig as LiveSettings;
+use crate::events::{Event, EventHub, EventWord};
+use crate::files::FilePipeline;
+use crate::library::{AudioFile, Library, SessionPatch, SessionStatus, Word};
+use crate::stt::{AudioEncoding, TranscriptUpdate};
+
+/// How often the plugin's `tick` runs (its contract says about once a second).
+const TICK: Duration = Duration::from_secs(1);
+
+/// Everything a session needs besides its link and recording.
+pub struct SessionRun {
+    pub id: String,
+    pub library: Library,
+    pub version_id: u64,
+    pub events: EventHub,
+    pub settings: LiveSettings,
+    pub audio: AudioStore,
+    pub files: Option<Arc<FilePipeline>>,
+}
+
+/// Why the capture side ended.
+#[derive(Debug, Clone)]
+enum End {
+    Stopped,
+    SourceEnded,
+    Idle(u64),
+    Failed(String),
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The capture side's per-frame work.
+struct Capture {
+    session_id: String,
+    events: EventHub,
+    recording: Recording,
+    gate: Gate,
+    meter: Meter,
+    frames: mpsc::UnboundedSender<(Frame, bool)>,
+}
+
+impl Capture {
+    /// Records a frame, meters it and passes it on with the gate's verdict.
+    fn frame(&mut self, frame: Frame) -> Result<(), String> {
+        self.recording.append(&frame.samples).map_err(|err| format!("writing the recording failed: {err}"))?;
+        let level = gate::level(&frame.samples);
+        if let Some(level) = self.meter.push(&frame, level) {
+            self.events.publish(Event::Level { session_id: self.session_id.clone(), rms: level.rms, peak: level.peak, at_ms: frame.end_ms() });
+        }
+        let mut send = self.gate.push(frame.clone(), level);
+        // The gate hands back this frame last when it passes, after any pre-roll.
+        let passes = send.last().is_some_and(|f| f.start_ms == frame.start_ms);
+        if passes {
+            send.pop();
+        }
+        for earlier in send {
+            let _ = self.frames.send((earlier, true));
+        }
+        let _ = self.frames.send((frame, passes));
+        Ok(())
+    }
+}
+
+impl SessionRun {
+    fn status(&self, status: &str, message: Option<String>) {
+        self.events.publish(Event::Live { session_id: self.id.clone(), status: status.into(), message });
+    }
+
+    async fn patch(&self, status: Option<SessionStatus>, duration_ms: Option<u64>, provider: Option<String>, error: Option<String>) {
+        let patch = SessionPatch { status, title: None, duration_ms, provider, error };
+        if let Err(err) = self.library.update_session(self.id.clone(), patch).await {
+            tracing::error!(session = %self.id, "updating the live session failed: {err}");
+        }
+    }
+
+    /// Closes the recording and stores it as the session's audio; returns its length.
+    async fn keep_recording(&self, recording: Recording) -> anyhow::Result<u64> {
+        let pcm = recording.finish()?;
+        let stored = recording::store(&pcm, &self.audio).await?;
+        let file = AudioFile {
+            sha256: stored.stored.sha256.clone(),
+            mime: mime_for(AudioEncoding::Wav).into(),
+            size_bytes: stored.stored.size,
+            created_ms: now_ms(),
+            peaks: stored.peaks,
+        };
+        self.library.put_audio_file(self.id.clone(), file).await?;
+        Ok(stored.duration_ms)
+    }
+}
+
+/// Runs the session until it ends and is stored; `stop` ends it on request. Returns the
+/// final status.
+pub async fn run(
+    session: SessionRun,
+    link: Link,
+    recording: Recording,
+    mut input: mpsc::Receiver<Input>,
+    mut stop: watch::Receiver<bool>,
+) -> SessionStatus {
+    let settings = session.settings.clone();
+    let mut framer = Framer::new(settings.frame_ms);
+    let (frames_tx, frames_rx) = mpsc::unbounded_channel::<(Frame, bool)>();
+    let provider = link.provider().to_string();
+    let driver = tokio::spawn(drive(link, frames_rx, session.id.clone(), session.events.clone(), session.library.clone(), session.version_id));
+    let mut capture = Capture {
+        session_id: session.id.clone(),
+        events: session.events.clone(),
+        recording,
+        gate: Gate::new(settings.silence_threshold_db, settings.hangover_ms, settings.preroll_ms),
+        meter: Meter::new(settings.level_interval_ms),
+        frames: frames_tx,
+    };
+    session.status("recording", None);
+
+    let idle_limit = settings.idle_stop_secs.saturating_mul(1000);
+    let end = loop {
+        tokio::select! {
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    break End::Stopped;
+                }
+            }
+            message = input.recv() => match message {
+                Some(Input::Samples(samples)) => {
+                    if let Some(err) = framer.push(&samples).into_iter().find_map(|f| capture.frame(f).err()) {
+                        break End::Failed(err);
+                    }
+                    if idle_limit > 0 && capture.gate.silent_ms() >= idle_limit {
+                        break End::Idle(capture.gate.silent_ms() / 1000);
+                    }
+                }
+                Some(Input::Failed(message)) => break End::Failed(message),
+                None => break End::SourceEnded,
+            },
+        }
+    };
+    if let Some(frame) = framer.flush()
+        && let Err(err) = capture.frame(frame)
+    {
+        tracing::error!(session = %session.id, "{err}");
+    }
+    let Capture { recording, frames, .. } = capture;
+    drop(frames);
+    let message = match &end {
+        End::Idle(secs) => Some(format!("stopped after {secs} s of silence")),
+        End::Failed(message) => Some(message.clone()),
+        End::Stopped | End::SourceEnded => None,
+    };
+    session.status("processing", message.clone());
+    session.patch(Some(SessionStatus::Processing), None, None, None).await;
+
+    let stored = match session.keep_recording(recording).await {
+        Ok(duration_ms) => Some(duration_ms),
+        Err(err) => {
+            tracing::error!(session = %session.id, "keeping the recording failed: {err:#}");
+            None
+        }
+    };
+    let complete = driver.await.unwrap_or(false);
+
+    let (status, error) = match (&end, stored) {
+        (_, None) => (SessionStatus::Error, Some("the recording could not be stored".to_string())),
+        (End::Failed(message), Some(_)) => (SessionStatus::Error, Some(format!("{message}; the audio up to then is kept"))),
+        _ if complete => (SessionStatus::Complete, None),
+        _ => match &session.files {
+            // The recording is whole on disk: transcribe it as a file, keeping the live
+            // words as their own version.
+            Some(files) => match files.retranscribe(&session.id, None).await {
+                Ok(batch) => {
+                    session.patch(None, stored, Some(provider), None).await;
+                    session.status("queued", Some(format!("live transcription was incomplete; transcribing the recording with {batch}")));
+                    return SessionStatus::Queued;
+                }
+                Err(err) => (SessionStatus::Error, Some(format!("live transcription was incomplete and the recording could not be queued: {err}"))),
+            },
+            None => (SessionStatus::Error, Some("live transcription was incomplete".to_string())),
+        },
+    };
+    let label = if status == SessionStatus::Complete { "complete" } else { "error" };
+    session.patch(Some(status), stored, Some(provider), error.clone()).await;
+    session.status(label, error.or(message));
+    session.events.publish(Event::Library { session_id: session.id.clone(), change: "updated".into() });
+    status
+}
+
+/// The provider side: runs the link until the capture side is done, then finishes it.
+/// True when the provider transcribed everything.
+async fn drive(
+    mut link: Link,
+    mut frames: mpsc::UnboundedReceiver<(Frame, bool)>,
+    session_id: String,
+    events: EventHub,
+    library: Library,
+    version_id: u64,
+) -> bool {
+    let (finals_tx, finals_rx) = mpsc::unbounded_channel::<Vec<Word>>();
+    let writer = tokio::spawn(write_finals(library, version_id, session_id.clone(), finals_rx));
+    let publish = |link: &mut Link| {
+        for event in link.take_events() {
+            match event {
+                LinkEvent::Update(update) => {
+                    events.publish(transcript_event(&session_id, &update));
+                    if update.is_final && !update.words.is_empty() {
+                        let _ = finals_tx.send(update.words);
+                    }
+                }
+                LinkEvent::State { status, message } => {
+                    events.publish(Event::Live { session_id: session_id.clone(), status: status.into(), message });
+                }
+            }
+        }
+    };
+    link.open().await;
+    publish(&mut link);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let wake = link.next_wake();
+        tokio::select! {
+            frame = frames.recv() => match frame {
+                Some((frame, send)) => {
+                    link.push(frame, send);
+                    link.wake().await;
+                }
+                None => break,
+            },
+            (socket, event) = link.socket_event() => link.deliver(socket, event).await,
+            _ = tick.tick() => link.tick().await,
+            () = sleep_until(wake), if wake.is_some() => link.wake().await,
+        }
+        publish(&mut link);
+    }
+    let complete = link.finish().await;
+    publish(&mut link);
+    drop(finals_tx);
+    let stored = writer.await.unwrap_or(false);
+    complete && stored
+}
+
+async fn sleep_until(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Appends finals in order. False when one could not be stored.
+async fn write_finals(library: Library, version_id: u64, session_id: String, mut finals: mpsc::UnboundedReceiver<Vec<Word>>) -> bool {
+    let mut ok = true;
+    while let Some(words) = finals.recv().await {
+        if let Err(err) = library.append_words(version_id, words).await {
+            tracing::error!(session = %session_id, "storing live words failed: {err}");
+            ok = false;
+        }
+    }
+    ok
+}
+
+fn transcript_event(session_id: &str, update: &TranscriptUpdate) -> Event {
+    Event::Transcript {
+        session_id: session_id.to_string(),
+        is_final: update.is_final,
+        speech_final: update.speech_final,
+        start_ms: update.start_ms,
+        end_ms: update.end_ms,
+        words: update
+            .words
+            .iter()
+            .map(|w| EventWord {
+                text: w.punctuated.clone(),
+                start_ms: w.start_ms,
+                end_ms: w.end_ms,
+                confidence: w.confidence,
+                speaker: w.speaker,
+            })
+            .collect(),
+    }
+}
