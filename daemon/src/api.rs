@@ -3,6 +3,7 @@
 //! - `GET /healthz`: liveness, version and each plugin's state;
 //! - `GET /api/v1/plugins`, `GET /api/v1/plugins/{id}`: plugins, capabilities, grants, health;
 //! - `GET /api/v1/events`: WebSocket of daemon events;
+//! - `/api/v1/live…`, `/api/v1/devices`: live sessions and browser audio (see [`live`]);
 //! - `/api/v1/sessions/…`: the library (see [`sessions`]), audio and waveforms (see
 //!   [`playback`]);
 //! - `POST /api/v1/uploads?name=FILE`: a file to transcribe (see [`uploads`]);
@@ -10,6 +11,7 @@
 
 mod error;
 mod events;
+mod live;
 mod playback;
 pub mod security;
 mod sessions;
@@ -26,6 +28,7 @@ pub use security::SecurityPolicy;
 
 use crate::events::EventHub;
 use crate::files::FilePipeline;
+use crate::live::LiveSessions;
 use crate::library::Library;
 pub use uploads::UploadLimits;
 use crate::plugin::registry::PluginRegistry;
@@ -45,6 +48,7 @@ pub struct AppInner {
     pub uploads: UploadLimits,
     pub security: SecurityPolicy,
     pub events: EventHub,
+    pub live: LiveSessions,
 }
 
 impl std::ops::Deref for AppState {
@@ -65,6 +69,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(status::router())
         .merge(events::router())
+        .merge(live::router())
         .merge(sessions::router())
         .merge(playback::router())
         .merge(uploads::router())

@@ -20,6 +20,7 @@ use crate::jobs::JobStore;
 use crate::stt::BatchStt;
 use crate::config::Config;
 use crate::library::Library;
+use crate::live::LiveSessions;
 use crate::plugin::engine;
 use crate::plugin::manifest::World;
 use crate::plugin::registry::PluginRegistry;
@@ -41,6 +42,7 @@ pub struct Daemon {
     /// Time from `start` to serving.
     pub startup: Duration,
     shutdown: Option<oneshot::Sender<()>>,
+    live: LiveSessions,
     /// Tells background workers (the file queue) to stop.
     stop_workers: tokio::sync::watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
@@ -138,6 +140,16 @@ impl Daemon {
             }
             None => None,
         };
+        let live = LiveSessions::new(
+            library.clone(),
+            config.roles.stt_live.as_deref().and_then(|id| registry.handle(id)).cloned(),
+            files.clone(),
+            AudioStore::new(data_dir.join("audio")),
+            data_dir.join("live"),
+            events.clone(),
+            config.live.clone(),
+        );
+        live.recover().await;
         let uploads = UploadLimits {
             max_bytes: config.files.max_upload_mb.saturating_mul(1024 * 1024),
             dir: data_dir.join("tmp"),
@@ -149,6 +161,7 @@ impl Daemon {
             uploads,
             security,
             events,
+            live: live.clone(),
         });
         let app = api::router(state);
         let (shutdown, shutdown_rx) = oneshot::channel();
@@ -169,6 +182,7 @@ impl Daemon {
             new_token,
             startup,
             shutdown: Some(shutdown),
+            live,
             stop_workers,
             server,
             _instance: instance,
@@ -202,6 +216,9 @@ impl Daemon {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        // Live sessions are stored before the workers stop: a session that falls back to
+        // batch transcription is queued for the next start.
+        self.live.stop_all().await;
         let _ = self.stop_workers.send(true);
         (&mut self.server).await.context("server task failed")?.context("server failed")?;
         Ok(())

@@ -18,6 +18,7 @@
 pub mod api;
 pub mod audio;
 pub mod audio_store;
+pub mod capture;
 pub mod cli;
 pub mod client;
 pub mod config;

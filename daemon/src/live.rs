@@ -7,6 +7,7 @@
 //! whose times the [`timeline`] keeps on the session's clock. Recordings a crash
 //! interrupted are kept and marked at the next start ([`LiveSessions::recover`]).
 
+pub mod convert;
 pub mod frames;
 pub mod gate;
 pub mod link;

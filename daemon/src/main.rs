@@ -117,6 +117,8 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// List the audio input devices live sessions can record from.
+    Devices,
     /// Print the embedded default configuration.
     DefaultConfig,
 }
@@ -158,6 +160,17 @@ fn main() -> Result<()> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)))
         .init();
     match cli.command {
+        Command::Devices => {
+            let devices = scribed::capture::devices()?;
+            if devices.is_empty() {
+                println!("no input devices");
+            }
+            for device in devices {
+                let default = if device.default { "  (default)" } else { "" };
+                println!("{}\t{}{default}", device.id, device.name);
+            }
+            Ok(())
+        }
         Command::DefaultConfig => {
             print!("{}", scribed::config::DEFAULT_CONFIG);
             Ok(())

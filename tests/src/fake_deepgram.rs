@@ -158,6 +158,11 @@ impl FakeDeepgram {
         format!("http://{}", self.addr)
     }
 
+    /// The same server for WebSocket clients (live streaming).
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
         let mut guard = match self.inner.lock() {
             Ok(g) => g,

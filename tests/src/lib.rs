@@ -6,6 +6,7 @@
 //! their location in `SCRIBE_PLUGINS_DIR` and `SCRIBE_TEST_PLUGINS_DIR`.
 
 pub mod fake_deepgram;
+pub mod live;
 pub mod process;
 pub mod recorder;
 
@@ -127,18 +128,20 @@ impl Setup {
         self
     }
 
-    /// Points deepgram-batch at a fake Deepgram, with `key` as the daemon's
-    /// `DEEPGRAM_API_KEY`.
+    /// Points deepgram-batch and deepgram-live at a fake Deepgram, with `key` as the
+    /// daemon's `DEEPGRAM_API_KEY`.
     pub fn with_fake_deepgram(mut self, fake: &fake_deepgram::FakeDeepgram, key: &str) -> Setup {
-        let plugin = self.config.plugins.get_mut("deepgram-batch").expect("configured by default");
         self.config.roles.stt_batch = Some("deepgram-batch".into());
-        plugin.allow_outbound.push(fake.base_url());
-        plugin.settings.insert("base_url".into(), toml::Value::String(fake.base_url()));
-        plugin.credentials.push(scribed::config::CredentialConfig {
-            origin: fake.base_url(),
-            header: "Authorization".into(),
-            value: "Token ${DEEPGRAM_API_KEY}".into(),
-        });
+        for (id, base) in [("deepgram-batch", fake.base_url()), ("deepgram-live", fake.ws_url())] {
+            let plugin = self.config.plugins.get_mut(id).expect("configured by default");
+            plugin.allow_outbound.push(base.clone());
+            plugin.settings.insert("base_url".into(), toml::Value::String(base.clone()));
+            plugin.credentials.push(scribed::config::CredentialConfig {
+                origin: base,
+                header: "Authorization".into(),
+                value: "Token ${DEEPGRAM_API_KEY}".into(),
+            });
+        }
         self.env("DEEPGRAM_API_KEY", key)
     }
 

@@ -16,6 +16,7 @@ pub fn bin() -> String {
 /// inbox stability window and the suite's shared component cache.
 pub fn config_text(fake: &FakeDeepgram) -> String {
     let origin = fake.base_url();
+    let ws = fake.ws_url();
     let text = scribed::config::DEFAULT_CONFIG
         .replacen("listen = \"127.0.0.1:8737\"", "listen = \"127.0.0.1:0\"", 1)
         .replacen("retry_base_secs = 10", "retry_base_secs = 1", 1)
@@ -26,9 +27,19 @@ pub fn config_text(fake: &FakeDeepgram) -> String {
             &format!("allow_outbound = [\"https://api.deepgram.com\", \"{origin}\"]\n\n[[plugins.deepgram-batch.credentials]]\norigin = \"{origin}\"\nheader = \"Authorization\"\nvalue = \"Token ${{DEEPGRAM_API_KEY}}\"\n\n[[plugins.deepgram-batch.credentials]]"),
             1,
         )
-        .replacen("[plugins.deepgram-batch.settings]\n", &format!("[plugins.deepgram-batch.settings]\nbase_url = \"{origin}\"\n"), 1);
+        .replacen("[plugins.deepgram-batch.settings]\n", &format!("[plugins.deepgram-batch.settings]\nbase_url = \"{origin}\"\n"), 1)
+        .replacen(
+            "allow_outbound = [\"wss://api.deepgram.com\"]\n\n[[plugins.deepgram-live.credentials]]",
+            &format!("allow_outbound = [\"wss://api.deepgram.com\", \"{ws}\"]\n\n[[plugins.deepgram-live.credentials]]\norigin = \"{ws}\"\nheader = \"Authorization\"\nvalue = \"Token ${{DEEPGRAM_API_KEY}}\"\n\n[[plugins.deepgram-live.credentials]]"),
+            1,
+        )
+        .replacen("[plugins.deepgram-live.settings]\n", &format!("[plugins.deepgram-live.settings]\nbase_url = \"{ws}\"\n"), 1);
     assert!(
-        text.contains(&format!("base_url = \"{origin}\"")) && text.contains(&format!("origin = \"{origin}\"")) && text.contains("stt_batch = \"deepgram-batch\""),
+        text.contains(&format!("base_url = \"{origin}\""))
+            && text.contains(&format!("origin = \"{origin}\""))
+            && text.contains(&format!("base_url = \"{ws}\""))
+            && text.contains(&format!("origin = \"{ws}\""))
+            && text.contains("stt_batch = \"deepgram-batch\""),
         "config edits applied"
     );
     // Top-level keys go before the first table.

@@ -8,6 +8,7 @@ mod crash;
 mod deepgram_batch;
 mod inbox;
 mod library_api;
+mod live;
 mod models;
 mod sandbox;
 mod security;

@@ -104,12 +104,13 @@ async fn stream(mut socket: WebSocket, state: AppState, params: Params) {
     }
 }
 
-enum Send {
+pub(super) enum Send {
     Stalled,
     Gone,
 }
 
-async fn send_text(socket: &mut WebSocket, text: String) -> Result<(), Send> {
+/// Sends a text message, giving up on a client that does not take it within [`STALL`].
+pub(super) async fn send_text(socket: &mut WebSocket, text: String) -> Result<(), Send> {
     match tokio::time::timeout(STALL, socket.send(Message::Text(text.into()))).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(Send::Gone),

@@ -22,6 +22,9 @@ const BURST_MS: u64 = 1_000;
 /// Most audio kept for replay, ms; a longer backlog means live transcription cannot keep up
 /// and the file is transcribed afterwards instead.
 const MAX_PENDING_MS: u64 = 15 * 60 * 1000;
+/// Longest wait, after a send failed, for the messages the provider sent before the
+/// connection broke (they are queued ahead of the close): results not lost are not replayed.
+const DRAIN_ON_FAILURE: Duration = Duration::from_secs(1);
 /// A connection that got no audio this long after opening gets the latest frame, even if
 /// silent: providers close connections that never receive audio.
 const PRIME_AFTER: Duration = Duration::from_secs(1);
@@ -92,6 +95,8 @@ pub struct Link {
     latest: Option<Frame>,
     state: State,
     events: Vec<LinkEvent>,
+    /// The first failure of the current call, acted on by [`Link::settle`].
+    failure: Option<Failure>,
 }
 
 impl Link {
@@ -107,6 +112,7 @@ impl Link {
             latest: None,
             state: State::Reconnecting { since: now, attempt: 0, next: now, reason: String::new() },
             events: Vec::new(),
+            failure: None,
         }
     }
 
@@ -127,6 +133,7 @@ impl Link {
     /// Opens the first connection.
     pub async fn open(&mut self) {
         self.connect().await;
+        self.settle().await;
     }
 
     /// A frame of the session: `send` when the gate lets it through.
@@ -162,6 +169,7 @@ impl Link {
             && Instant::now() >= *next
         {
             self.connect().await;
+            self.settle().await;
         }
         self.pump().await;
     }
@@ -174,6 +182,7 @@ impl Link {
     pub async fn deliver(&mut self, socket: u64, event: SocketEvent) {
         let outcome = self.stt.deliver(socket, event).await;
         self.handle(outcome);
+        self.settle().await;
     }
 
     /// The periodic tick: keep-alives in the plugin, priming an idle new connection.
@@ -184,11 +193,13 @@ impl Link {
             && let Some(frame) = self.latest.clone()
         {
             self.send(&frame).await;
+            self.settle().await;
         }
         if matches!(self.state, State::Connected { .. }) {
             let outcome = self.stt.tick(monotonic_ms()).await;
             self.handle(outcome);
         }
+        self.settle().await;
     }
 
     /// The session stopped: sends what is left (paced), asks the plugin to finish and
@@ -217,6 +228,7 @@ impl Link {
             }
             let outcome = self.stt.finish().await;
             self.handle(outcome);
+            self.settle().await;
             while self.stt.sockets_busy() && self.is_connected() {
                 let event = tokio::select! {
                     event = self.stt.socket_event() => event,
@@ -227,6 +239,7 @@ impl Link {
                 };
                 let outcome = self.stt.deliver(event.0, event.1).await;
                 self.handle(outcome);
+                self.settle().await;
             }
             if self.is_connected() {
                 self.stt.reset();
@@ -274,6 +287,7 @@ impl Link {
             if self.send(&frame).await {
                 self.cursor += 1;
             }
+            self.settle().await;
         }
     }
 
@@ -315,6 +329,31 @@ impl Link {
                 Failure::Retry(call.to_string())
             }
         };
+        // The first failure explains the call; later ones (the close that follows a failed
+        // send) add nothing.
+        self.failure.get_or_insert(failure);
+    }
+
+    /// Acts on a failure of the last call: first delivers what the provider sent before the
+    /// connection broke, then reconnects or goes offline.
+    async fn settle(&mut self) {
+        let Some(mut failure) = self.failure.take() else { return };
+        if let Failure::Retry(_) = failure {
+            let deadline = Instant::now() + DRAIN_ON_FAILURE;
+            while self.stt.sockets_busy() {
+                let (socket, event) = tokio::select! {
+                    event = self.stt.socket_event() => event,
+                    () = tokio::time::sleep_until(deadline.into()) => break,
+                };
+                let outcome = self.stt.deliver(socket, event).await;
+                self.handle(outcome);
+                // The connection is being replaced whatever the drain reports, unless the
+                // provider refused for good.
+                if let Some(fatal @ Failure::Fatal(_)) = self.failure.take() {
+                    failure = fatal;
+                }
+            }
+        }
         match failure {
             Failure::Retry(reason) => self.retry(reason),
             Failure::Fatal(reason) => self.go_offline(reason),
