@@ -474,7 +474,7 @@ impl Config {
         if !(20..=100).contains(&live.frame_ms) {
             problems.push(format!("live.frame_ms = {}: must be 20 to 100", live.frame_ms));
         }
-        if !(live.send_speed_limit >= 1.0) {
+        if live.send_speed_limit.is_nan() || live.send_speed_limit < 1.0 {
             problems.push(format!("live.send_speed_limit = {}: must be at least 1.0 (real time)", live.send_speed_limit));
         }
         if live.level_interval_ms < live.frame_ms {

@@ -28,6 +28,10 @@ use crate::secret::Secret;
 
 /// Bytes of randomness in a generated API token (256 bits).
 const TOKEN_BYTES: usize = 32;
+/// Kernel send buffer per accepted connection, bytes. Linux would grow it to 4 MiB for a
+/// client that stops reading; with hundreds of event clients that is gigabytes held for
+/// the stalled ones. 256 KiB still fills a LAN link for audio playback.
+const SEND_BUFFER: usize = 256 * 1024;
 /// Name of the token file in the data dir.
 pub const TOKEN_FILE: &str = "api-token";
 
@@ -166,6 +170,12 @@ impl Daemon {
         let app = api::router(state);
         let (shutdown, shutdown_rx) = oneshot::channel();
         let server = tokio::spawn(async move {
+            use axum::serve::ListenerExt;
+            let listener = listener.tap_io(|tcp| {
+                if let Err(err) = socket2::SockRef::from(&*tcp).set_send_buffer_size(SEND_BUFFER) {
+                    tracing::debug!("cannot size a connection's send buffer: {err}");
+                }
+            });
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = shutdown_rx.await;

@@ -39,12 +39,12 @@ pub fn dither(samples: &mut [i16], seed: u64) {
     }
 }
 
-/// 16 kHz mono: sentences with `gap_ms` of (dithered) silence before each, and the script
-/// of what is said where: each sentence's words spread over its speech.
-pub fn spoken_script(dir: &Path, sentences: &[&str], gap_ms: usize) -> (Vec<i16>, Script) {
+/// 16 kHz mono: sentences, each after its ms of (dithered) silence, then `tail_ms` more; and
+/// the script of what is said where: each sentence's words spread over its speech.
+pub fn spoken_script(dir: &Path, parts: &[(usize, &str)], tail_ms: usize) -> (Vec<i16>, Script) {
     let mut pcm = Vec::new();
     let mut words = Vec::new();
-    for (i, sentence) in sentences.iter().enumerate() {
+    for (i, (gap_ms, sentence)) in parts.iter().enumerate() {
         pcm.extend(std::iter::repeat_n(0i16, gap_ms * 16));
         let start = pcm.len() as f64 / 16_000.0;
         let voice = speech(dir, &format!("sentence{i}"), sentence, 16_000, 1);
@@ -58,7 +58,7 @@ pub fn spoken_script(dir: &Path, sentences: &[&str], gap_ms: usize) -> (Vec<i16>
         }
         words.extend(script.words);
     }
-    pcm.extend(std::iter::repeat_n(0i16, gap_ms * 16));
+    pcm.extend(std::iter::repeat_n(0i16, tail_ms * 16));
     dither(&mut pcm, 7);
     let duration = pcm.len() as f64 / 16_000.0;
     (pcm, Script { words, duration })

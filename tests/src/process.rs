@@ -68,7 +68,12 @@ pub fn command(subcommand: &str, config: &Path, data: &Path, key: &str) -> Comma
 /// Starts `scribed serve` and returns it with its URL (no trailing slash), read from its
 /// first line.
 pub fn serve(config: &Path, data: &Path, key: &str) -> (Child, String) {
-    let mut child = command("serve", config, data, key)
+    serve_with(command("serve", config, data, key))
+}
+
+/// Like [`serve`], with the command prepared by the caller (extra environment).
+pub fn serve_with(mut command: Command) -> (Child, String) {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

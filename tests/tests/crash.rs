@@ -69,3 +69,39 @@ async fn a_job_cut_by_sigkill_completes_once_after_restart() {
     second.kill().expect("stop");
     let _ = second.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_session_cut_by_sigkill_is_interrupted_with_its_audio_playable() {
+    use scribe_tests::live::{Ingest, dither};
+    let work = tempfile::tempdir().expect("tempdir");
+    let fake = FakeDeepgram::loopback(KEY).await;
+    fake.live_default(Script::from_text("Words before the crash.", 2.0));
+    let config_path = work.path().join("scribed.toml");
+    std::fs::write(&config_path, config_text(&fake)).expect("config");
+    let data = work.path().join("data");
+
+    let (mut first, url) = serve(&config_path, &data, KEY);
+    let mut ingest = Ingest::start(&url, 16_000, 1, "Cut short").await.expect("ingest starts");
+    // Five seconds in real time: the recording is forced to disk every two.
+    let mut audio: Vec<i16> = (0..80_000).map(|i| ((i as f32 * 0.05).sin() * 8_000.0) as i16).collect();
+    dither(&mut audio, 5);
+    ingest.send(&audio, 16_000, 1, 100, true).await.expect("audio sent");
+    tokio::time::timeout(Duration::from_secs(60), fake.wait_live(|c| c.first().is_some_and(|c| c.audio_bytes > 0)))
+        .await
+        .expect("audio reached the provider");
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reaped");
+
+    let (mut second, url) = serve(&config_path, &data, KEY);
+    let session: serde_json::Value = reqwest::get(format!("{url}/api/v1/sessions/{}", ingest.session_id)).await.expect("get").json().await.expect("json");
+    assert_eq!(session["session"]["status"], "interrupted", "{session}");
+    let duration = session["session"]["duration_ms"].as_u64().expect("duration");
+    assert!((2_000..=5_000).contains(&duration), "audio up to the last flush: {duration} ms");
+    let audio = reqwest::get(format!("{url}/api/v1/sessions/{}/audio", ingest.session_id)).await.expect("audio");
+    assert_eq!(audio.status(), 200);
+    let wav = audio.bytes().await.expect("bytes");
+    assert_eq!(&wav[..4], b"RIFF");
+    assert_eq!((wav.len() as u64 - 44) / 32, duration, "the WAV holds the recorded audio");
+    second.kill().expect("stop");
+    let _ = second.wait();
+}

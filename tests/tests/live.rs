@@ -97,13 +97,13 @@ async fn browser_audio_at_48k_stereo_becomes_stored_words_with_the_right_duratio
 async fn two_dropped_connections_lose_and_repeat_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fake = FakeDeepgram::loopback(KEY).await;
-    let sentences = [
-        "The first sentence is spoken clearly.",
-        "Then the network fails in the middle of the talk.",
-        "Words after the outage must arrive exactly once.",
-        "And the timeline keeps moving forward.",
+    let parts = [
+        (700, "The first sentence is spoken clearly."),
+        (700, "Then the network fails in the middle of the talk."),
+        (700, "Words after the outage must arrive exactly once."),
+        (700, "And the timeline keeps moving forward."),
     ];
-    let (pcm, script) = spoken_script(dir.path(), &sentences, 700);
+    let (pcm, script) = spoken_script(dir.path(), &parts, 700);
     fake.live_script(&pcm, script.clone());
     // The first connection drops without a close frame, the second with a server error.
     fake.push_live_fault(LiveFault::DropAfter { seconds: 4.0, close: None });
@@ -131,4 +131,191 @@ async fn two_dropped_connections_lose_and_repeat_nothing() {
     }
     let reconnects: Vec<_> = ingest.received.iter().filter(|e| e["type"] == "live" && e["status"] == "reconnecting").collect();
     assert_eq!(reconnects.len(), 2, "each drop is reported: {reconnects:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifteen_seconds_of_silence_keep_the_connection_alive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = FakeDeepgram::loopback(KEY).await;
+    let parts = [(300, "Before the long pause."), (15_000, "After fifteen seconds of silence.")];
+    let (pcm, script) = spoken_script(dir.path(), &parts, 500);
+    fake.live_script(&pcm, script.clone());
+    let daemon = daemon(&fake, |_| {}).await;
+
+    // In real time, as a microphone delivers it: the silence lasts 15 s on the wall clock.
+    let mut ingest = Ingest::start(&base(&daemon), 16_000, 1, "Long pause").await.expect("ingest starts");
+    ingest.send(&pcm, 16_000, 1, 100, true).await.expect("audio sent");
+    let ended = ingest.stop(LIMIT).await.expect("session ends");
+    assert_eq!(ended["status"], "complete", "{:?}", ingest.received);
+
+    let connections = fake.live_connections();
+    assert_eq!(connections.len(), 1, "one connection throughout");
+    let connection = &connections[0];
+    assert!(connection.keep_alives >= 3, "KeepAlive during the silence: {connection:?}");
+    assert!(connection.finalizes >= 1, "Finalize when the speech paused: {connection:?}");
+    assert_eq!(connection.closed_with, Some((1000, String::new())), "closed by CloseStream, not NET-0001");
+    // Silence is not streamed: far less audio went out than was recorded.
+    let sent_seconds = connection.audio_bytes as f64 / 32_000.0;
+    let recorded_seconds = pcm.len() as f64 / 16_000.0;
+    assert!(sent_seconds < recorded_seconds - 10.0, "sent {sent_seconds:.1} s of {recorded_seconds:.1} s");
+    let stored = stored_words(&daemon, &ingest.session_id).await;
+    assert_eq!(stored.iter().map(|w| w.0.clone()).collect::<Vec<_>>(), script_text(&script.words));
+    assert!(!ingest.received.iter().any(|e| e["status"] == "reconnecting"), "no reconnect");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_events_client_is_dropped_and_the_others_get_every_event() {
+    use futures_util::StreamExt;
+    let fake = FakeDeepgram::loopback(KEY).await;
+    // A level event per 20 ms frame: many small events, quickly.
+    let daemon = daemon(&fake, |live| {
+        live.frame_ms = 20;
+        live.level_interval_ms = 20;
+        live.idle_stop_secs = 0;
+    })
+    .await;
+
+    // The stalled client: a tiny receive buffer, and it never reads after the handshake.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    let stream = socket.connect(daemon.daemon.addr()).await.expect("connect");
+    let (mut stalled, _) = tokio_tungstenite::client_async(daemon.url("/api/v1/events").replacen("http", "ws", 1), stream)
+        .await
+        .expect("stalled client connects");
+
+    // A healthy client reads everything, concurrently.
+    let mut healthy = Events::connect(&daemon).await.expect("events");
+    let mut ingest = Ingest::start(&base(&daemon), 16_000, 1, "Flood").await.expect("ingest starts");
+    let id = ingest.session_id.clone();
+    let reader = {
+        let id = id.clone();
+        tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            let mut levels = 0;
+            loop {
+                let event = healthy.until(LIMIT, |_| true).await.expect("the healthy client keeps receiving");
+                if let Some(seq) = event["seq"].as_u64() {
+                    seqs.push(seq);
+                }
+                levels += usize::from(event["type"] == "level" && event["session_id"] == id.as_str());
+                if event["type"] == "live" && event["session_id"] == id.as_str() && event["status"] == "complete" {
+                    return (seqs, levels);
+                }
+            }
+        })
+    };
+    // Four minutes of quiet audio, as fast as the socket takes it.
+    let mut quiet = vec![0i16; 240 * 16_000];
+    scribe_tests::live::dither(&mut quiet, 3);
+    ingest.send(&quiet, 16_000, 1, 100, false).await.expect("audio sent");
+    let ended = ingest.stop(LIMIT).await.expect("session ends");
+    assert_eq!(ended["status"], "complete");
+
+    let (seqs, levels) = reader.await.expect("reader");
+    assert_eq!(levels, 240 * 1000 / 20, "every level event reached the healthy client");
+    assert!(seqs.windows(2).all(|p| p[1] == p[0] + 1), "no gaps in the healthy client's sequence");
+
+    // The stalled client was cut off: what it has buffered ends, it does not hang.
+    let drained = tokio::time::timeout(LIMIT, async {
+        let mut received = 0usize;
+        while let Some(Ok(message)) = stalled.next().await {
+            if message.is_close() {
+                break;
+            }
+            received += 1;
+        }
+        received
+    })
+    .await
+    .expect("the stalled client was disconnected");
+    assert!(drained < levels, "the stalled client did not get everything ({drained} of {levels})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_virtual_alsa_microphone_is_transcribed_end_to_end() {
+    use scribe_tests::process::{command, config_text, serve_with};
+    let work = tempfile::tempdir().expect("tempdir");
+    let home = work.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let text = "Testing the virtual microphone with known speech.";
+    let stereo = speech(work.path(), "mic", text, 48_000, 2);
+    let raw = home.join("speech.raw");
+    std::fs::write(&raw, scribe_tests::live::bytes(&stereo)).expect("raw speech");
+    // ALSA's file plugin reads the capture data from `infile` (as fast as it is asked: no
+    // pacing); `plug` converts it to whatever rate and format cpal opens the device with.
+    let asoundrc = format!(
+        r#"pcm.scribefile {{
+    type file
+    slave.pcm null
+    file "/dev/null"
+    infile "{}"
+    format "raw"
+}}
+pcm.scribetest {{
+    type plug
+    slave {{ pcm "scribefile" format S16_LE rate 48000 channels 2 }}
+    hint {{ show on description "Scribe test speech" }}
+}}
+"#,
+        raw.display()
+    );
+    std::fs::write(home.join(".asoundrc"), asoundrc).expect("asoundrc");
+
+    let fake = FakeDeepgram::loopback(KEY).await;
+    let seconds = stereo.len() as f64 / 2.0 / 48_000.0;
+    fake.live_default(Script::from_text(text, seconds - 0.5));
+    let config = config_text(&fake).replacen("idle_stop_secs = 600", "idle_stop_secs = 5", 1);
+    let config_path = work.path().join("scribed.toml");
+    std::fs::write(&config_path, config).expect("config");
+    let mut serve = command("serve", &config_path, &work.path().join("data"), KEY);
+    serve.env("HOME", &home);
+    let (mut daemon, url) = serve_with(serve);
+
+    let listed = reqwest::get(format!("{url}/api/v1/devices")).await.expect("devices").text().await.expect("body");
+    assert!(listed.contains("scribetest"), "{listed}");
+    let mut events = {
+        let (socket, _) = tokio_tungstenite::connect_async(format!("{}/api/v1/events", url.replacen("http", "ws", 1))).await.expect("events");
+        socket
+    };
+    let client = reqwest::Client::new();
+    let started = client.post(format!("{url}/api/v1/live")).json(&serde_json::json!({"device": "scribetest"})).send().await.expect("start");
+    assert_eq!(started.status(), 201);
+    let started: serde_json::Value = started.json().await.expect("json");
+    let id = started["id"].as_str().expect("id").to_string();
+    assert_eq!(started["source"], "Scribe test speech");
+
+    // Final words reach the events client; the session stops itself in the silence after
+    // the file (or by request, whichever comes first) and completes.
+    let script = script_text(&Script::from_text(text, 1.0).words);
+    let mut seen = Vec::new();
+    let mut stop_sent = false;
+    tokio::time::timeout(LIMIT, async {
+        use futures_util::StreamExt;
+        while let Some(Ok(message)) = events.next().await {
+            let event: serde_json::Value = serde_json::from_str(message.to_text().unwrap_or("{}")).unwrap_or_default();
+            if event["session_id"] != id.as_str() {
+                continue;
+            }
+            seen.push(event.clone());
+            if !stop_sent && final_words(&seen) == script {
+                stop_sent = true;
+                let stop = client.post(format!("{url}/api/v1/live/{id}/stop")).send().await.expect("stop");
+                assert!(stop.status() == 202 || stop.status() == 404, "{}", stop.status());
+            }
+            if event["type"] == "live" && event["status"] == "complete" {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the session completes");
+    assert_eq!(final_words(&seen), script, "{seen:?}");
+    let words: serde_json::Value = client.get(format!("{url}/api/v1/sessions/{id}/words")).send().await.expect("words").json().await.expect("json");
+    let stored: Vec<&str> = words["words"].as_array().expect("words").iter().filter_map(|w| w["punctuated"].as_str()).collect();
+    assert_eq!(stored, script);
+    let session: serde_json::Value = client.get(format!("{url}/api/v1/sessions/{id}")).send().await.expect("session").json().await.expect("json");
+    let duration = session["session"]["duration_ms"].as_u64().expect("duration");
+    assert!(duration as f64 >= seconds * 1000.0 - 50.0, "the whole file was recorded: {duration} ms of {seconds} s");
+    daemon.kill().expect("stop the daemon");
+    let _ = daemon.wait();
 }

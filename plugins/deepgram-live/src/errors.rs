@@ -19,7 +19,7 @@ pub fn from_host(err: WsError) -> PluginError {
         WsError::Connection(m) => {
             let message = format!("Deepgram: {m}");
             match handshake_status(&m) {
-                Some(401 | 402 | 403) => PluginError::Unauthorized(message),
+                Some(401..=403) => PluginError::Unauthorized(message),
                 Some(429) => PluginError::RateLimited(RateLimit { message, retry_after_ms: None }),
                 Some(400) => PluginError::BadInput(message),
                 _ => PluginError::Unavailable(message),

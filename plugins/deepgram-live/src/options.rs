@@ -116,9 +116,12 @@ mod tests {
         move |key| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
     }
 
+    /// Settings, a session's language, and the URL they make.
+    type UrlCase = (Vec<(&'static str, &'static str)>, Option<&'static str>, &'static str);
+
     #[test]
     fn urls() {
-        let cases: Vec<(Vec<(&str, &str)>, Option<&str>, &str)> = vec![
+        let cases: Vec<UrlCase> = vec![
             (vec![], None,
              "wss://api.deepgram.com/v1/listen?model=nova-3&encoding=linear16&sample_rate=16000&channels=1&interim_results=true&punctuate=true&smart_format=true&diarize=true&endpointing=300&utterance_end_ms=1000&vad_events=true"),
             (vec![("base_url", "ws://127.0.0.1:9/"), ("model", "nova-2"), ("endpointing", "false"), ("utterance_end_ms", "false"),

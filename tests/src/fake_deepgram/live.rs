@@ -439,7 +439,7 @@ impl Connection {
             self.fake.update_live(self.seen, |s| s.empty_frames += 1);
             return Step::Close(1000, String::new());
         }
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return Step::Close(1008, "DATA-0000".into());
         }
         self.got_audio = true;
