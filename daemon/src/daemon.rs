@@ -216,6 +216,11 @@ impl Daemon {
         &self.registry
     }
 
+    /// Live sessions.
+    pub fn live(&self) -> &LiveSessions {
+        &self.live
+    }
+
     /// The library, when the store plugin is up.
     pub fn library(&self) -> Option<&Library> {
         self.library.as_ref()

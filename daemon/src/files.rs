@@ -221,6 +221,7 @@ impl FilePipeline {
         let record = AudioFile { sha256: sha.clone(), mime: mime.into(), size_bytes: stored.size, created_ms, peaks: Vec::new() };
         self.library.put_audio_file(session_id.clone(), record).await?;
         self.jobs.insert(&session_id, &sha, &stored.path, None)?;
+        self.events.publish(Event::Library { session_id: session_id.clone(), change: "created".into() });
         self.publish(&session_id, "queued", None);
         self.wake.notify_one();
         Ok(Submitted { session_id, sha256: sha, duplicate: false })
@@ -266,6 +267,7 @@ impl FilePipeline {
         if let Err(err) = self.jobs.delete_session(session_id) {
             tracing::error!(session = session_id, "forgetting the deleted session's jobs failed: {err:#}");
         }
+        self.events.publish(Event::Library { session_id: session_id.to_string(), change: "deleted".into() });
         // One session per distinct file: nothing else refers to these bytes.
         if let Some(file) = file
             && let Err(err) = self.audio.remove(&file.sha256).await

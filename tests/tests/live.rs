@@ -70,7 +70,7 @@ async fn browser_audio_at_48k_stereo_becomes_stored_words_with_the_right_duratio
     assert!(complete.is_ok(), "the events socket saw the session complete");
 
     // Resampled to 16 kHz mono at the right rate: the stored duration is the sent duration.
-    let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
+    let session: serde_json::Value = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
     let duration = session["session"]["duration_ms"].as_u64().expect("duration") as f64 / 1000.0;
     assert!((duration - seconds).abs() < 0.05, "stored {duration} s, sent {seconds} s");
     assert_eq!(session["session"]["kind"], "live");
@@ -80,6 +80,21 @@ async fn browser_audio_at_48k_stereo_becomes_stored_words_with_the_right_duratio
     let wav = audio.bytes().await.expect("audio bytes");
     assert_eq!(&wav[..4], b"RIFF");
     assert_eq!(u32::from_le_bytes([wav[24], wav[25], wav[26], wav[27]]), 16_000, "a 16 kHz WAV");
+
+    // The recording can be transcribed again in batch; the live version stays.
+    fake.default_script(Script::from_text("Batch words.", 1.0));
+    let queued = reqwest::Client::new()
+        .post(daemon.url(&format!("/api/v1/sessions/{id}/transcribe")))
+        .json(&serde_json::json!({"provider": "deepgram-batch"}))
+        .send()
+        .await
+        .expect("re-transcribe");
+    assert_eq!(queued.status(), 202);
+    let job = events.job_end(&id).await.expect("batch job ends");
+    assert_eq!(job["status"], "complete", "{job}");
+    let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
+    let providers: Vec<&str> = session["versions"].as_array().expect("versions").iter().filter_map(|v| v["provider"].as_str()).collect();
+    assert_eq!(providers, ["deepgram-live", "deepgram-batch"]);
 
     // The stream followed the protocol: the key in the header, lowercase booleans, and a
     // CloseStream answered by Metadata and a normal close.
@@ -318,4 +333,72 @@ pcm.scribetest {{
     assert!(duration as f64 >= seconds * 1000.0 - 50.0, "the whole file was recorded: {duration} ms of {seconds} s");
     daemon.kill().expect("stop the daemon");
     let _ = daemon.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_outage_is_finished_by_batch_transcription_of_the_recording() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = FakeDeepgram::loopback(KEY).await;
+    for _ in 0..100 {
+        fake.push_live_fault(LiveFault::Refuse(503));
+    }
+    fake.default_script(Script::from_text("Transcribed from the recording.", 1.0));
+    let daemon = daemon(&fake, |live| {
+        live.max_outage_secs = 1;
+        live.reconnect_max_ms = 200;
+    })
+    .await;
+    let mut events = Events::connect(&daemon).await.expect("events");
+    let pcm = speech(dir.path(), "outage", "Nobody is listening right now.", 16_000, 1);
+    let mut ingest = Ingest::start(&base(&daemon), 16_000, 1, "Offline").await.expect("ingest starts");
+    ingest.send(&pcm, 16_000, 1, 100, true).await.expect("audio sent");
+    let ended = ingest.stop(LIMIT).await.expect("session ends");
+    assert_eq!(ended["status"], "queued", "handed to batch transcription: {:?}", ingest.received);
+    let offline = ingest.received.iter().find(|e| e["type"] == "live" && e["status"] == "offline").expect("the outage is reported");
+    assert!(offline["message"].as_str().unwrap_or_default().contains("transcribed from the file"), "{offline}");
+
+    let id = ingest.session_id.clone();
+    let job = events.job_end(&id).await.expect("the batch job ends");
+    assert_eq!(job["status"], "complete", "{job}");
+    let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
+    assert_eq!(session["session"]["status"], "complete");
+    let providers: Vec<&str> = session["versions"].as_array().expect("versions").iter().filter_map(|v| v["provider"].as_str()).collect();
+    assert_eq!(providers, ["deepgram-live", "deepgram-batch"], "the (empty) live version is kept");
+    let stored = stored_words(&daemon, &id).await;
+    assert_eq!(stored.iter().map(|w| w.0.as_str()).collect::<Vec<_>>(), ["Transcribed", "from", "the", "recording."]);
+    assert!(fake.live_connections().len() >= 2, "reconnects were tried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_device_ends_the_session_with_its_audio_kept_and_silence_stops_it() {
+    use scribed::live::{Input, SessionSpec};
+    let fake = FakeDeepgram::loopback(KEY).await;
+    let daemon = daemon(&fake, |live| live.idle_stop_secs = 1).await;
+    let mut events = Events::connect(&daemon).await.expect("events");
+    let tone: Vec<i16> = (0..16_000).map(|i| ((i as f32 * 0.06).sin() * 9_000.0) as i16).collect();
+
+    // A device that fails after a second of audio.
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let spec = SessionSpec { source: "USB microphone".into(), ..SessionSpec::default() };
+    let id = daemon.daemon.live().start(spec, rx).await.expect("session starts");
+    tx.send(Input::Samples(tone.clone())).await.expect("audio");
+    tx.send(Input::Failed("the input device failed: device unplugged".into())).await.expect("failure");
+    let failed = events.until(LIMIT, |e| e["type"] == "live" && e["session_id"] == id.as_str() && e["status"] == "error").await.expect("error");
+    let message = failed["message"].as_str().unwrap_or_default();
+    assert!(message.contains("unplugged") && message.contains("kept"), "{message}");
+    let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
+    assert_eq!(session["session"]["status"], "error");
+    assert_eq!(session["session"]["duration_ms"], 1000);
+    let audio = reqwest::get(daemon.url(&format!("/api/v1/sessions/{id}/audio"))).await.expect("audio");
+    assert_eq!(audio.status(), 200);
+
+    // A microphone left on in silence: the session stops itself.
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let spec = SessionSpec { source: "USB microphone".into(), ..SessionSpec::default() };
+    let id = daemon.daemon.live().start(spec, rx).await.expect("session starts");
+    tx.send(Input::Samples(tone)).await.expect("audio");
+    tx.send(Input::Samples(vec![0; 32_000])).await.expect("silence");
+    let stopped = events.until(LIMIT, |e| e["type"] == "live" && e["session_id"] == id.as_str() && e["status"] == "processing").await.expect("stops");
+    assert_eq!(stopped["message"], "stopped after 1 s of silence");
+    drop(tx);
 }

@@ -324,7 +324,9 @@ async fn rename_session(
         return Err(bad_request(format!("title must be 1-{MAX_TITLE_CHARS} characters")));
     }
     let patch = SessionPatch { status: None, title: Some(title), duration_ms: None, provider: None, error: None };
-    Ok(Json(library(&state)?.update_session(id, patch).await?.into()))
+    let session = library(&state)?.update_session(id.clone(), patch).await?;
+    state.events.publish(crate::events::Event::Library { session_id: id, change: "updated".into() });
+    Ok(Json(session.into()))
 }
 
 async fn delete_session(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {

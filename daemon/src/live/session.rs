@@ -157,7 +157,7 @@ pub async fn run(
                         break End::Failed(err);
                     }
                     if idle_limit > 0 && capture.gate.silent_ms() >= idle_limit {
-                        break End::Idle(capture.gate.silent_ms() / 1000);
+                        break End::Idle(settings.idle_stop_secs);
                     }
                 }
                 Some(Input::Failed(message)) => break End::Failed(message),
