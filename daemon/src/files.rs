@@ -23,7 +23,7 @@ use crate::events::{Event, EventHub};
 use crate::audio::{self, AudioError};
 use crate::audio_store::{AudioStore, mime_for};
 use crate::jobs::{Job, JobState, JobStore};
-use crate::library::{AudioFile, Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus};
+use crate::library::{AudioFile, Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus, new_session_id, now_ms};
 use crate::outbox::Outbox;
 use crate::plugin::bindings::types::PluginError;
 use crate::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
@@ -111,13 +111,6 @@ pub struct FilePipeline {
     outbox: Option<Outbox>,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// The encoding a file's extension implies.
 pub fn encoding_for(path: &Path) -> Option<AudioEncoding> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
@@ -131,15 +124,6 @@ pub fn encoding_for(path: &Path) -> Option<AudioEncoding> {
         "m4a" | "mp4" | "aac" => AudioEncoding::Aac,
         _ => return None,
     })
-}
-
-fn new_session_id() -> String {
-    let mut bytes = [0u8; 8];
-    // Falls back to the clock: ids need to be unique, not secret.
-    if getrandom::fill(&mut bytes).is_err() {
-        bytes = now_ms().to_le_bytes();
-    }
-    format!("f{}", hex::encode(bytes))
 }
 
 impl FilePipeline {
@@ -203,7 +187,7 @@ impl FilePipeline {
             return Ok(Submitted { session_id: existing.session_id, sha256: sha, duplicate: true });
         }
         let stored = self.audio.put(file, &sha, &extension, take).await?;
-        let session_id = new_session_id();
+        let session_id = new_session_id(SessionKind::File);
         let title = Path::new(name).file_stem().and_then(|s| s.to_str()).unwrap_or(name).to_string();
         let created_ms = now_ms();
         self.library

@@ -16,6 +16,28 @@ pub use crate::plugin::bindings::types::{
     ActionItem, Paragraph, Sentence, Summary, TranscriptStructure, Utterance, Word,
 };
 
+/// Now, as the library stores times: ms since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A new session id: the kind's letter (`f` file, `l` live) and 16 random hex digits.
+pub fn new_session_id(kind: SessionKind) -> String {
+    let mut bytes = [0u8; 8];
+    // Falls back to the clock: ids need to be unique, not secret.
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = now_ms().to_le_bytes();
+    }
+    let letter = match kind {
+        SessionKind::File => 'f',
+        SessionKind::Live => 'l',
+    };
+    format!("{letter}{}", hex::encode(bytes))
+}
+
 /// Why a library operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LibraryError {

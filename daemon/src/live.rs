@@ -24,11 +24,11 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::audio::TARGET_RATE;
-use crate::audio_store::{AudioStore, mime_for};
+use crate::audio_store::AudioStore;
 use crate::config::LiveConfig as LiveSettings;
 use crate::events::{Event, EventHub};
 use crate::files::FilePipeline;
-use crate::library::{AudioFile, Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus};
+use crate::library::{Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus, new_session_id, now_ms};
 use crate::plugin::handle::PluginHandle;
 use crate::stt::{AudioEncoding, AudioFormat, LiveConfig, LiveStt};
 use link::{Link, LinkSettings};
@@ -105,22 +105,6 @@ struct Inner {
     running: Mutex<HashMap<String, Running>>,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-fn new_session_id() -> String {
-    let mut bytes = [0u8; 8];
-    // Falls back to the clock: ids need to be unique, not secret.
-    if getrandom::fill(&mut bytes).is_err() {
-        bytes = now_ms().to_le_bytes();
-    }
-    format!("l{}", hex::encode(bytes))
-}
-
 impl LiveSessions {
     /// `dir` holds recordings in progress.
     #[allow(clippy::too_many_arguments)]
@@ -162,7 +146,7 @@ impl LiveSessions {
             return Err(LiveError::TooMany(inner.settings.max_sessions));
         }
         let stt = LiveStt::new(provider).map_err(|_| LiveError::NoProvider)?;
-        let id = new_session_id();
+        let id = new_session_id(SessionKind::Live);
         let created_ms = now_ms();
         let title = spec.title.clone().filter(|t| !t.trim().is_empty()).unwrap_or_else(|| format!("Recording from {}", spec.source));
         library
@@ -275,18 +259,12 @@ impl LiveSessions {
                     continue;
                 }
             };
-            let file = AudioFile {
-                sha256: stored.stored.sha256.clone(),
-                mime: mime_for(AudioEncoding::Wav).into(),
-                size_bytes: stored.stored.size,
-                created_ms: now_ms(),
-                peaks: stored.peaks,
-            };
+            let (file, duration_ms) = (stored.audio_file(), stored.duration_ms);
             let message = "the daemon stopped while recording; the audio up to the last flush is kept".to_string();
             let patch = SessionPatch {
                 status: Some(SessionStatus::Interrupted),
                 title: None,
-                duration_ms: Some(stored.duration_ms),
+                duration_ms: Some(duration_ms),
                 provider: None,
                 error: Some(message),
             };
@@ -296,7 +274,7 @@ impl LiveSessions {
             }
             .await;
             match result {
-                Ok(_) => tracing::warn!(session = %id, duration_ms = stored.duration_ms, "live session was interrupted; its recording is kept"),
+                Ok(_) => tracing::warn!(session = %id, duration_ms, "live session was interrupted; its recording is kept"),
                 Err(err) => tracing::error!(session = %id, "marking an interrupted session failed: {err}"),
             }
         }

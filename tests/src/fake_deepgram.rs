@@ -117,6 +117,8 @@ struct Inner {
     live_script: Option<Arc<live::LiveScript>>,
     live_faults: VecDeque<LiveFault>,
     live_seen: Vec<LiveConnectionSeen>,
+    /// Benchmark mode: one interim result per audio frame, and when each was sent.
+    live_flood: Option<Vec<std::time::Instant>>,
 }
 
 /// A running fake.

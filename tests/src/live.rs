@@ -101,11 +101,18 @@ impl Ingest {
 
     /// Sends `pcm` in frames of `frame_ms`; with `pace`, in real time.
     pub async fn send(&mut self, pcm: &[i16], sample_rate: u32, channels: u16, frame_ms: u32, pace: bool) -> Result<()> {
+        let speed = if pace { 1.0 } else { f64::INFINITY };
+        self.send_at(pcm, sample_rate, channels, frame_ms, speed).await
+    }
+
+    /// Sends `pcm` in frames of `frame_ms` at `speed` times real time (infinite: at once).
+    pub async fn send_at(&mut self, pcm: &[i16], sample_rate: u32, channels: u16, frame_ms: u32, speed: f64) -> Result<()> {
         let frame = (sample_rate as usize * frame_ms as usize / 1000) * channels as usize;
         let started = tokio::time::Instant::now();
         for (i, chunk) in pcm.chunks(frame).enumerate() {
-            if pace {
-                tokio::time::sleep_until(started + Duration::from_millis(i as u64 * u64::from(frame_ms))).await;
+            if speed.is_finite() {
+                let due = Duration::from_millis(i as u64 * u64::from(frame_ms)).div_f64(speed);
+                tokio::time::sleep_until(started + due).await;
             }
             self.socket.send(Message::Binary(bytes(chunk).into())).await?;
         }

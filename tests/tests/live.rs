@@ -54,6 +54,17 @@ async fn browser_audio_at_48k_stereo_becomes_stored_words_with_the_right_duratio
     let daemon = daemon(&fake, |_| {}).await;
     let mut events = Events::connect(&daemon).await.expect("events");
 
+    // Another site's page may not stream into the daemon.
+    let mut foreign = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        daemon.url("/api/v1/live/ingest").replacen("http", "ws", 1),
+    )
+    .expect("request");
+    foreign.headers_mut().insert("origin", "http://evil.example".parse().expect("header"));
+    match tokio_tungstenite::connect_async(foreign).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("a foreign origin was not refused: {other:?}"),
+    }
+
     let mut ingest = Ingest::start(&base(&daemon), 48_000, 2, "From the browser").await.expect("ingest starts");
     ingest.send(&stereo, 48_000, 2, 40, false).await.expect("audio sent");
     let ended = ingest.stop(LIMIT).await.expect("session ends");
@@ -401,4 +412,67 @@ async fn a_failing_device_ends_the_session_with_its_audio_kept_and_silence_stops
     let stopped = events.until(LIMIT, |e| e["type"] == "live" && e["session_id"] == id.as_str() && e["status"] == "processing").await.expect("stops");
     assert_eq!(stopped["message"], "stopped after 1 s of silence");
     drop(tx);
+}
+
+/// The fake itself, against provider-protocols.md §1: what a real client would run into.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fake_follows_the_live_protocol() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let fake = FakeDeepgram::loopback(KEY).await;
+    let url = format!("{}/v1/listen?model=nova-3&encoding=linear16&sample_rate=16000&interim_results=true", fake.ws_url());
+    let close_of = |message: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>| match message {
+        Some(Ok(Message::Close(Some(frame)))) => (u16::from(frame.code), frame.reason.to_string()),
+        other => panic!("expected a close frame, got {other:?}"),
+    };
+
+    // The browser form of the key: a subprotocol, echoed; the request id on the 101.
+    let mut request = url.as_str().into_client_request().expect("request");
+    request.headers_mut().insert("sec-websocket-protocol", format!("token, {KEY}").parse().expect("header"));
+    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.expect("upgrade");
+    assert_eq!(response.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()), Some("token"));
+    assert!(response.headers().get("dg-request-id").is_some());
+    // Nothing sent for 10 s: NET-0001.
+    let idle = tokio::time::timeout(LIMIT, socket.next()).await.expect("closed in time");
+    assert_eq!(close_of(idle), (1011, "NET-0001".into()));
+
+    let mut request = url.as_str().into_client_request().expect("request");
+    request.headers_mut().insert("authorization", format!("token {KEY}").parse().expect("header"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(request.clone()).await.expect("upgrade");
+    socket.send(Message::Text("{\"type\":\"Nonsense\"}".into())).await.expect("send");
+    assert_eq!(close_of(socket.next().await), (1008, "DATA-0000".into()));
+
+    let (mut socket, _) = tokio_tungstenite::connect_async(request.clone()).await.expect("upgrade");
+    socket.send(Message::Binary(Vec::new().into())).await.expect("send");
+    assert_eq!(close_of(socket.next().await).0, 1000, "an empty frame ends the stream");
+    assert_eq!(fake.live_connections()[2].empty_frames, 1);
+
+    // CloseStream: Metadata, then a normal close.
+    let (mut socket, _) = tokio_tungstenite::connect_async(request.clone()).await.expect("upgrade");
+    socket.send(Message::Binary(vec![0u8; 640].into())).await.expect("audio");
+    socket.send(Message::Text("{\"type\":\"CloseStream\"}".into())).await.expect("send");
+    let metadata = socket.next().await.expect("a message").expect("ok");
+    let metadata: serde_json::Value = serde_json::from_str(metadata.to_text().expect("text")).expect("json");
+    assert_eq!(metadata["type"], "Metadata");
+    assert_eq!(metadata["duration"], 0.02);
+    assert_eq!(close_of(socket.next().await).0, 1000);
+
+    // Capitalised booleans and wrong keys are refused at the handshake.
+    let bad = url.replace("interim_results=true", "interim_results=True");
+    let mut request = bad.as_str().into_client_request().expect("request");
+    request.headers_mut().insert("authorization", format!("Token {KEY}").parse().expect("header"));
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 400),
+        other => panic!("expected 400, got {other:?}"),
+    }
+    let mut request = url.as_str().into_client_request().expect("request");
+    request.headers_mut().insert("authorization", "Token wrong".parse().expect("header"));
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401);
+            assert!(response.headers().get("dg-error").is_some() && response.headers().get("dg-request-id").is_some());
+        }
+        other => panic!("expected 401, got {other:?}"),
+    }
 }

@@ -6,6 +6,7 @@
 //! Every client has its own bounded window: one that falls too far behind, or whose socket
 //! stops accepting data, is closed with a reason and never slows publishing or other clients.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -13,8 +14,9 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
+use futures_util::SinkExt;
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::AppState;
 use crate::events::Published;
@@ -24,6 +26,8 @@ use crate::events::Published;
 const STALL: Duration = Duration::from_secs(5);
 /// Close code for a client dropped for being too slow (RFC 6455 "policy violation").
 const CLOSE_TOO_SLOW: u16 = 1008;
+/// Most events written before one flush.
+const MAX_BATCH: usize = 64;
 /// Close code when the daemon goes away.
 const CLOSE_GOING_AWAY: u16 = 1001;
 
@@ -70,32 +74,50 @@ async fn stream(mut socket: WebSocket, state: AppState, params: Params) {
     }
     loop {
         tokio::select! {
-            event = live.recv() => match event {
-                Ok(published) => {
-                    // The backlog may already have carried it.
-                    if published.seq <= last || !wanted(&published, session) {
-                        continue;
-                    }
-                    match send_text(&mut socket, published.json.clone()).await {
-                        Ok(()) => last = published.seq,
-                        Err(Send::Stalled) => {
-                            tracing::info!("an events client stopped reading; disconnected");
+            event = live.recv() => {
+                // Whatever else is waiting goes out with it, flushed once: under load a client
+                // costs one write per burst rather than one per event.
+                let mut batch = Vec::new();
+                let mut next = event;
+                loop {
+                    match next {
+                        Ok(published) => {
+                            // The backlog may already have carried it.
+                            if published.seq > last && wanted(&published, session) {
+                                last = published.seq;
+                                batch.push(published);
+                            }
+                        }
+                        Err(RecvError::Lagged(missed)) => {
+                            tracing::info!(missed, "an events client fell behind; disconnected");
+                            let reason = format!("too slow: {missed} events behind; reconnect with since={last}");
+                            close(&mut socket, CLOSE_TOO_SLOW, reason).await;
                             return;
                         }
-                        Err(Send::Gone) => return,
+                        Err(RecvError::Closed) => {
+                            close(&mut socket, CLOSE_GOING_AWAY, "the daemon is stopping".into()).await;
+                            return;
+                        }
                     }
+                    if batch.len() >= MAX_BATCH {
+                        break;
+                    }
+                    next = match live.try_recv() {
+                        Ok(published) => Ok(published),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Lagged(missed)) => Err(RecvError::Lagged(missed)),
+                        Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                    };
                 }
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::info!(missed, "an events client fell behind; disconnected");
-                    let reason = format!("too slow: {missed} events behind; reconnect with since={last}");
-                    close(&mut socket, CLOSE_TOO_SLOW, reason).await;
-                    return;
+                match send_batch(&mut socket, &batch).await {
+                    Ok(()) => {}
+                    Err(Send::Stalled) => {
+                        tracing::info!("an events client stopped reading; disconnected");
+                        return;
+                    }
+                    Err(Send::Gone) => return,
                 }
-                Err(RecvError::Closed) => {
-                    close(&mut socket, CLOSE_GOING_AWAY, "the daemon is stopping".into()).await;
-                    return;
-                }
-            },
+            }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}
@@ -112,6 +134,25 @@ pub(super) enum Send {
 /// Sends a text message, giving up on a client that does not take it within [`STALL`].
 pub(super) async fn send_text(socket: &mut WebSocket, text: String) -> Result<(), Send> {
     match tokio::time::timeout(STALL, socket.send(Message::Text(text.into()))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Send::Gone),
+        Err(_) => Err(Send::Stalled),
+    }
+}
+
+/// Sends events and flushes once, giving up on a client that does not take them within
+/// [`STALL`].
+async fn send_batch(socket: &mut WebSocket, batch: &[Arc<Published>]) -> Result<(), Send> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let write = async {
+        for published in batch {
+            socket.feed(Message::Text(published.json.clone().into())).await?;
+        }
+        socket.flush().await
+    };
+    match tokio::time::timeout(STALL, write).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(Send::Gone),
         Err(_) => Err(Send::Stalled),

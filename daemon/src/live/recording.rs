@@ -12,7 +12,9 @@ use anyhow::{Context, Result};
 use super::frames::SAMPLES_PER_MS;
 use crate::audio::TARGET_RATE;
 use crate::audio::peaks::Peaks;
-use crate::audio_store::{AudioStore, Stored, sha256_file};
+use crate::audio_store::{AudioStore, Stored, mime_for, sha256_file};
+use crate::library::{AudioFile, now_ms};
+use crate::stt::AudioEncoding;
 
 /// Extension of raw recordings in progress.
 const RAW_EXTENSION: &str = "pcm";
@@ -73,6 +75,19 @@ pub struct StoredRecording {
     pub stored: Stored,
     pub duration_ms: u64,
     pub peaks: Vec<u8>,
+}
+
+impl StoredRecording {
+    /// The library's record of it.
+    pub fn audio_file(&self) -> AudioFile {
+        AudioFile {
+            sha256: self.stored.sha256.clone(),
+            mime: mime_for(AudioEncoding::Wav).into(),
+            size_bytes: self.stored.size,
+            created_ms: now_ms(),
+            peaks: self.peaks.clone(),
+        }
+    }
 }
 
 /// Makes the raw recording `pcm` a WAV in `audio` and removes it. A trailing half sample

@@ -22,12 +22,12 @@ use super::gate::{self, Gate, Meter};
 use super::link::{Link, LinkEvent};
 use super::recording::{self, Recording};
 use super::Input;
-use crate::audio_store::{AudioStore, mime_for};
+use crate::audio_store::AudioStore;
 use crate::config::LiveConfig as LiveSettings;
 use crate::events::{Event, EventHub, EventWord};
 use crate::files::FilePipeline;
-use crate::library::{AudioFile, Library, SessionPatch, SessionStatus, Word};
-use crate::stt::{AudioEncoding, TranscriptUpdate};
+use crate::library::{Library, SessionPatch, SessionStatus, Word};
+use crate::stt::TranscriptUpdate;
 
 /// How often the plugin's `tick` runs (its contract says about once a second).
 const TICK: Duration = Duration::from_secs(1);
@@ -50,13 +50,6 @@ enum End {
     SourceEnded,
     Idle(u64),
     Failed(String),
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The capture side's per-frame work.
@@ -107,14 +100,7 @@ impl SessionRun {
     async fn keep_recording(&self, recording: Recording) -> anyhow::Result<u64> {
         let pcm = recording.finish()?;
         let stored = recording::store(&pcm, &self.audio).await?;
-        let file = AudioFile {
-            sha256: stored.stored.sha256.clone(),
-            mime: mime_for(AudioEncoding::Wav).into(),
-            size_bytes: stored.stored.size,
-            created_ms: now_ms(),
-            peaks: stored.peaks,
-        };
-        self.library.put_audio_file(self.id.clone(), file).await?;
+        self.library.put_audio_file(self.id.clone(), stored.audio_file()).await?;
         Ok(stored.duration_ms)
     }
 }

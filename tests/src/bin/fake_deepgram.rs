@@ -5,8 +5,9 @@
 //! ```
 //!
 //! Then set `base_url = "http://127.0.0.1:4010"` in `[plugins.deepgram-batch.settings]`,
-//! grant that origin in `allow_outbound`, and give it a credential `Token any-key`. Every
-//! file gets the same short scripted transcript.
+//! grant that origin in `allow_outbound`, and give it a credential `Token any-key` (for
+//! `deepgram-live`, the same with `ws://127.0.0.1:4010`). Every file gets the same short
+//! scripted transcript, and every live stream hears it over its first seconds of speech.
 
 use scribe_tests::fake_deepgram::{FakeDeepgram, Script};
 
@@ -21,6 +22,8 @@ async fn main() -> anyhow::Result<()> {
     let key = args.next().unwrap_or_else(|| DEFAULT_KEY.into());
     let fake = FakeDeepgram::start(addr, &key).await?;
     fake.default_script(Script::from_text(SCRIPT, 6.0));
+    // Live streams hear the same words over their first six seconds of speech.
+    fake.live_default(Script::from_text(SCRIPT, 6.0));
     println!("fake Deepgram on {} (key {key:?}); Ctrl-C to stop", fake.base_url());
     tokio::signal::ctrl_c().await?;
     Ok(())

@@ -133,6 +133,18 @@ impl FakeDeepgram {
         self.with(|i| i.live_script = Some(Arc::new(live)));
     }
 
+    /// Benchmark mode: every audio frame is answered at once by an interim result whose one
+    /// word is `m<N>`, N counting results over all connections; [`FakeDeepgram::flood_sent`]
+    /// says when each left.
+    pub fn live_flood(&self) {
+        self.with(|i| i.live_flood = Some(Vec::new()));
+    }
+
+    /// When each flood result was sent, by N.
+    pub fn flood_sent(&self) -> Vec<std::time::Instant> {
+        self.with(|i| i.live_flood.clone().unwrap_or_default())
+    }
+
     pub fn push_live_fault(&self, fault: LiveFault) {
         self.with(|i| i.live_faults.push_back(fault));
     }
@@ -449,6 +461,9 @@ impl Connection {
         let length = bytes.len() as f64 / self.options.bytes_per_ms;
         self.received_ms += length;
         self.place(bytes, own_start, length);
+        if self.fake.with(|i| i.live_flood.is_some()) {
+            return self.flood(socket, own_start).await;
+        }
 
         let drop = self.faults.iter().find_map(|f| match f {
             LiveFault::DropAfter { seconds, close } => Some((*seconds, close.clone())),
@@ -487,6 +502,28 @@ impl Connection {
         match sent {
             Ok(()) => Step::Continue,
             Err(()) => Step::Drop,
+        }
+    }
+
+    /// Answers a frame with a numbered interim result (benchmark mode).
+    async fn flood(&mut self, socket: &mut WebSocket, at_ms: f64) -> Step {
+        let n = self.fake.with(|i| i.live_flood.as_ref().map_or(0, Vec::len));
+        let word = json!({"word": format!("m{n}"), "start": at_ms / 1000.0, "end": self.received_ms / 1000.0, "confidence": 0.9});
+        let message = json!({
+            "type": "Results", "channel_index": [0, 1], "start": at_ms / 1000.0, "duration": (self.received_ms - at_ms) / 1000.0,
+            "is_final": false, "speech_final": false,
+            "channel": {"alternatives": [{"transcript": format!("m{n}"), "confidence": 0.9, "words": [word]}]},
+            "metadata": {"request_id": self.request_id, "model_info": {"name": "2-general-nova", "version": "2024-01-18.26916", "arch": "nova-3"}, "model_uuid": "c0d1a568-ce81-4fea-97e7-bd45cb1fdf3c"}
+        })
+        .to_string();
+        self.fake.with(|i| {
+            if let Some(sent) = i.live_flood.as_mut() {
+                sent.push(std::time::Instant::now());
+            }
+        });
+        match socket.send(Message::Text(message.into())).await {
+            Ok(()) => Step::Continue,
+            Err(_) => Step::Drop,
         }
     }
 

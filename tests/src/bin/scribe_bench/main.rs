@@ -9,7 +9,10 @@
 //! - with `--e2e FILE`: FILE dropped into the inbox of a daemon using the fake Deepgram, timed
 //!   to the provider request, to the session's completion and to the file being filed;
 //! - with `--whisper FILE`: whisper-local (tiny.en) on FILE, as the wasm component in the
-//!   daemon and as the same code built natively: load time, real-time factor, memory.
+//!   daemon and as the same code built natively: load time, real-time factor, memory;
+//! - with `--live`: the live path (see [`live`]).
+
+mod live;
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +33,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(file) = args.iter().position(|a| a == "--whisper").and_then(|i| args.get(i + 1)) {
         return whisper(std::path::Path::new(file)).await;
+    }
+    if args.iter().any(|a| a == "--live") {
+        return live::run().await;
     }
     if let Some(file) = args.iter().position(|a| a == "--e2e").and_then(|i| args.get(i + 1)) {
         return end_to_end(std::path::Path::new(file)).await;
