@@ -161,7 +161,23 @@ impl LiveSessions {
             })
             .await?;
         let version = library.create_version(id.clone(), stt.id().to_string(), created_ms).await?;
-        let recording = Recording::create(&inner.dir, &id, Duration::from_secs(inner.settings.flush_secs))?;
+        let recording = match Recording::create(&inner.dir, &id, Duration::from_secs(inner.settings.flush_secs)) {
+            Ok(recording) => recording,
+            Err(err) => {
+                // The session exists already: it says why it has no audio.
+                let patch = SessionPatch {
+                    status: Some(SessionStatus::Error),
+                    title: None,
+                    duration_ms: None,
+                    provider: None,
+                    error: Some(format!("the recording could not be started: {err}")),
+                };
+                if let Err(update) = library.update_session(id.clone(), patch).await {
+                    tracing::error!(session = %id, "marking a session that could not record failed: {update}");
+                }
+                return Err(err.into());
+            }
+        };
         let config = LiveConfig {
             format: AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: TARGET_RATE, channels: 1 },
             language: spec.language.clone(),
