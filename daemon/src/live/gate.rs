@@ -66,6 +66,15 @@ impl Meter {
     }
 }
 
+/// What the gate does with a frame.
+#[derive(Debug)]
+pub struct Verdict {
+    /// Earlier silent frames to send first, oldest first.
+    pub preroll: Vec<Frame>,
+    /// Whether the frame itself is sent.
+    pub send: bool,
+}
+
 /// The silence gate.
 pub struct Gate {
     threshold: f32,
@@ -91,32 +100,24 @@ impl Gate {
         }
     }
 
-    /// Takes a frame and its level; returns the frames to send now, oldest first (none
-    /// while the gate is closed).
-    pub fn push(&mut self, frame: Frame, level: Level) -> Vec<Frame> {
-        let speech = level.rms >= self.threshold;
-        if speech {
+    /// Takes a frame and its level; says whether it is sent, and which earlier silent frames
+    /// go out before it (the pre-roll, when speech starts).
+    pub fn push(&mut self, frame: &Frame, level: Level) -> Verdict {
+        if level.rms >= self.threshold {
             self.silent_ms = 0;
             self.open_for_ms = self.hangover_ms;
-            let mut out: Vec<Frame> = self.preroll.drain(..).collect();
-            out.push(frame);
-            return out;
+            return Verdict { preroll: self.preroll.drain(..).collect(), send: true };
         }
         self.silent_ms += frame.duration_ms();
         if self.open_for_ms > 0 {
             self.open_for_ms = self.open_for_ms.saturating_sub(frame.duration_ms());
-            return vec![frame];
+            return Verdict { preroll: Vec::new(), send: true };
         }
-        self.preroll.push_back(frame);
+        self.preroll.push_back(frame.clone());
         while self.preroll.iter().map(Frame::duration_ms).sum::<u64>() > self.preroll_ms {
             self.preroll.pop_front();
         }
-        Vec::new()
-    }
-
-    /// Whether frames are flowing.
-    pub fn is_open(&self) -> bool {
-        self.open_for_ms > 0
+        Verdict { preroll: Vec::new(), send: false }
     }
 
     /// Continuous silence so far, ms.
@@ -151,8 +152,11 @@ mod tests {
         let loudness = [0, 0, 0, 5000, 5000, 0, 0, 0, 0, 5000];
         for (i, amplitude) in loudness.into_iter().enumerate() {
             let start = i as u64 * 20;
-            let out = gate.push(frame(start, amplitude), level(&[amplitude]));
-            sent.extend(out.iter().map(|f| f.start_ms));
+            let verdict = gate.push(&frame(start, amplitude), level(&[amplitude]));
+            sent.extend(verdict.preroll.iter().map(|f| f.start_ms));
+            if verdict.send {
+                sent.push(start);
+            }
         }
         // Two silent frames of pre-roll before each onset, two of hangover after speech.
         assert_eq!(sent, vec![20, 40, 60, 80, 100, 120, 140, 160, 180]);

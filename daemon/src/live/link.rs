@@ -193,7 +193,6 @@ impl Link {
             && let Some(frame) = self.latest.clone()
         {
             self.send(&frame).await;
-            self.settle().await;
         }
         if matches!(self.state, State::Connected { .. }) {
             let outcome = self.stt.tick(monotonic_ms()).await;

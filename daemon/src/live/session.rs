@@ -70,16 +70,11 @@ impl Capture {
         if let Some(level) = self.meter.push(&frame, level) {
             self.events.publish(Event::Level { session_id: self.session_id.clone(), rms: level.rms, peak: level.peak, at_ms: frame.end_ms() });
         }
-        let mut send = self.gate.push(frame.clone(), level);
-        // The gate hands back this frame last when it passes, after any pre-roll.
-        let passes = send.last().is_some_and(|f| f.start_ms == frame.start_ms);
-        if passes {
-            send.pop();
-        }
-        for earlier in send {
+        let verdict = self.gate.push(&frame, level);
+        for earlier in verdict.preroll {
             let _ = self.frames.send((earlier, true));
         }
-        let _ = self.frames.send((frame, passes));
+        let _ = self.frames.send((frame, verdict.send));
         Ok(())
     }
 }
