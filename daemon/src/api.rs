@@ -15,6 +15,7 @@ mod live;
 mod playback;
 pub mod security;
 mod sessions;
+mod summary;
 mod status;
 mod uploads;
 mod ui;
@@ -49,6 +50,8 @@ pub struct AppInner {
     pub security: SecurityPolicy,
     pub events: EventHub,
     pub live: LiveSessions,
+    /// Summaries, when the library is up.
+    pub summaries: Option<Arc<crate::summaries::Summaries>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -71,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(live::router())
         .merge(sessions::router())
+        .merge(summary::router())
         .merge(playback::router())
         .merge(uploads::router())
         .merge(ui::router())

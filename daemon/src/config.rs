@@ -49,6 +49,9 @@ pub struct Config {
     /// Absent in configs written before live transcription existed: then the defaults.
     #[serde(default)]
     pub live: LiveConfig,
+    /// Summaries: when they are written and how long transcripts are split.
+    #[serde(default)]
+    pub summaries: SummariesConfig,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
 }
@@ -164,6 +167,43 @@ impl Default for LiveConfig {
         }
     }
 }
+
+/// Summaries of finished sessions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SummariesConfig {
+    /// Summarise every session that completes without a summary, when the summarizer
+    /// (`roles.summarizer`) is loaded and its credentials are set.
+    pub auto: bool,
+    /// Transcripts with fewer words are not sent anywhere: "nothing to summarise".
+    pub min_words: u32,
+    /// Largest transcript sent in one request, in estimated tokens; longer ones are
+    /// summarised in parts and the parts merged.
+    pub max_input_tokens: u32,
+    /// Tries per request when the provider is overloaded, rate-limited or unreachable.
+    pub max_attempts: u32,
+    /// First wait before another try, ms (doubling; a provider's retry-after wins).
+    pub retry_base_ms: u64,
+    /// Longest wait between tries, ms.
+    pub retry_max_ms: u64,
+}
+
+impl Default for SummariesConfig {
+    fn default() -> Self {
+        SummariesConfig {
+            auto: true,
+            min_words: 20,
+            max_input_tokens: 60_000,
+            max_attempts: 4,
+            retry_base_ms: 2_000,
+            retry_max_ms: 60_000,
+        }
+    }
+}
+
+/// Smallest accepted `summaries.max_input_tokens`: below this a part holds a few sentences
+/// and the summary of summaries says little.
+const MIN_SUMMARY_TOKENS: u32 = 100;
 
 /// File transcription: uploads and the job queue.
 #[derive(Debug, Clone, Deserialize)]
@@ -372,17 +412,27 @@ impl PluginConfig {
     }
 
     /// Settings as strings for the plugin's `config.get`.
+    /// Nested tables become dotted keys: `[plugins.x.settings.templates] standup = "..."`
+    /// is `templates.standup`.
     pub fn settings_as_strings(&self) -> BTreeMap<String, String> {
-        self.settings
-            .iter()
-            .map(|(key, value)| {
-                let text = match value {
-                    toml::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (key.clone(), text)
-            })
-            .collect()
+        fn flatten(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, String>) {
+            for (key, value) in table {
+                let key = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                match value {
+                    toml::Value::Table(inner) => flatten(&key, inner, out),
+                    toml::Value::String(s) => {
+                        out.insert(key, s.clone());
+                    }
+                    other => {
+                        out.insert(key, other.to_string());
+                    }
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        let table: toml::Table = self.settings.clone().into_iter().collect();
+        flatten("", &table, &mut out);
+        out
     }
 }
 
@@ -482,6 +532,13 @@ impl Config {
         }
         if live.max_sessions == 0 || live.flush_secs == 0 || live.reconnect_base_ms == 0 {
             problems.push("live.max_sessions, live.flush_secs and live.reconnect_base_ms must be above 0".into());
+        }
+        let summaries = &self.summaries;
+        if summaries.max_input_tokens < MIN_SUMMARY_TOKENS {
+            problems.push(format!("summaries.max_input_tokens = {}: must be at least {MIN_SUMMARY_TOKENS}", summaries.max_input_tokens));
+        }
+        if summaries.max_attempts == 0 || summaries.retry_base_ms == 0 {
+            problems.push("summaries.max_attempts and summaries.retry_base_ms must be above 0".into());
         }
         for (id, plugin) in &self.plugins {
             if let Some(n) = plugin.instances.filter(|n| !(1..=MAX_PLUGIN_INSTANCES).contains(n)) {

@@ -18,6 +18,8 @@ use crate::inbox::Inbox;
 use crate::instance::InstanceLock;
 use crate::jobs::JobStore;
 use crate::stt::BatchStt;
+use crate::summaries::{Summaries, SummaryQueue};
+use crate::summarizer::Summarizer;
 use crate::config::Config;
 use crate::library::Library;
 use crate::live::LiveSessions;
@@ -123,9 +125,23 @@ impl Daemon {
         };
         let events = EventHub::new();
         let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+        let summaries = match &library {
+            Some(library) => {
+                let summaries = summary_service(&config, &data_dir, &registry, library.clone(), events.clone())?;
+                for _ in 0..summaries.workers() {
+                    let mut stop = workers_stopped.clone();
+                    tokio::spawn(summaries.clone().run(async move {
+                        let _ = stop.changed().await;
+                    }));
+                }
+                Some(summaries)
+            }
+            None => None,
+        };
         let files = match &library {
             Some(library) => {
-                let pipeline = file_pipeline(&config, &data_dir, &registry, library.clone(), events.clone())?;
+                let pipeline =
+                    file_pipeline(&config, &data_dir, &registry, library.clone(), events.clone(), summaries.clone())?;
                 for _ in 0..pipeline.workers() {
                     let mut stop = workers_stopped.clone();
                     tokio::spawn(pipeline.clone().run(async move {
@@ -166,6 +182,7 @@ impl Daemon {
             security,
             events,
             live: live.clone(),
+            summaries,
         });
         let app = api::router(state);
         let (shutdown, shutdown_rx) = oneshot::channel();
@@ -240,6 +257,35 @@ impl Daemon {
     }
 }
 
+/// Builds the summary service on the library and the configured summarizer plugin.
+fn summary_service(
+    config: &Config,
+    data_dir: &Path,
+    registry: &PluginRegistry,
+    library: Library,
+    events: EventHub,
+) -> Result<Arc<Summaries>> {
+    let queue = SummaryQueue::open(&data_dir.join("summaries.sqlite3"))?;
+    let id = config.roles.summarizer.as_deref();
+    let summarizer = id.and_then(|id| registry.handle(id)).map(|handle| Summarizer::new(handle.clone())).transpose()?;
+    // Automatic summaries need a summarizer that can work: one without its key would fail
+    // every session.
+    let usable = id.and_then(|id| registry.get(id)).is_some_and(|entry| entry.handle.is_some() && !entry.unconfigured);
+    if config.summaries.auto && !usable {
+        tracing::info!("automatic summaries are off: the summarizer (roles.summarizer) is not loaded or has no API key");
+    }
+    let outbox = outbox(config)?;
+    Ok(Summaries::new(queue, library, summarizer, config.summaries.auto && usable, events, config.summaries.clone(), outbox))
+}
+
+/// The export folder, when enabled.
+fn outbox(config: &Config) -> Result<Option<Outbox>> {
+    Ok(match config.outbox.enabled {
+        true => Some(Outbox::new(config.outbox_dir()?, config.outbox.formats.clone())),
+        false => None,
+    })
+}
+
 /// Builds the file pipeline on the library and the configured batch speech-to-text plugin.
 fn file_pipeline(
     config: &Config,
@@ -247,6 +293,7 @@ fn file_pipeline(
     registry: &PluginRegistry,
     library: Library,
     events: EventHub,
+    summaries: Option<Arc<Summaries>>,
 ) -> Result<Arc<FilePipeline>> {
     let jobs = JobStore::open(&data_dir.join("jobs.sqlite3"))?;
     let plugins = registry
@@ -267,11 +314,8 @@ fn file_pipeline(
         base: Duration::from_secs(config.files.retry_base_secs),
         max: Duration::from_secs(config.files.retry_max_secs),
     };
-    let outbox = match config.outbox.enabled {
-        true => Some(Outbox::new(config.outbox_dir()?, config.outbox.formats.clone())),
-        false => None,
-    };
-    Ok(FilePipeline::new(jobs, library, providers, AudioStore::new(data_dir.join("audio")), events, policy, outbox))
+    let outbox = outbox(config)?;
+    Ok(FilePipeline::new(jobs, library, providers, AudioStore::new(data_dir.join("audio")), events, policy, outbox, summaries))
 }
 
 /// Creates a directory readable only by the daemon's user.

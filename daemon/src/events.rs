@@ -56,6 +56,17 @@ pub enum Event {
     Level { session_id: String, rms: f32, peak: f32, at_ms: u64 },
     /// The library changed: `created`, `updated` or `deleted`.
     Library { session_id: String, change: String },
+    /// A summary moved: `queued`, `writing` (with `part` of `parts` for a long transcript),
+    /// `combining`, `partial` (with the summary as far as it is written), `complete` (with
+    /// the stored summary), `empty` (nothing to summarise) or `error` (with a message).
+    Summary {
+        session_id: String,
+        status: String,
+        message: Option<String>,
+        part: Option<u32>,
+        parts: Option<u32>,
+        summary: Option<crate::summaries::SummaryDoc>,
+    },
 }
 
 impl Event {
@@ -66,7 +77,8 @@ impl Event {
             | Event::Live { session_id, .. }
             | Event::Transcript { session_id, .. }
             | Event::Level { session_id, .. }
-            | Event::Library { session_id, .. } => Some(session_id),
+            | Event::Library { session_id, .. }
+            | Event::Summary { session_id, .. } => Some(session_id),
             Event::InboxFile { .. } => None,
         }
     }

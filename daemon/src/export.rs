@@ -25,6 +25,12 @@ const MAX_GAP_MS: u64 = 1_000;
 const TURN_GAP_MS: u64 = 3_000;
 /// A cue may end at a sentence end once it holds this many characters.
 const SENTENCE_BREAK_CHARS: usize = 40;
+/// A segment given to a summarizer ends at a sentence end once it holds this many
+/// characters (a few sentences: context for the model, few line prefixes)...
+const SEGMENT_SENTENCE_CHARS: usize = 160;
+/// ...and in any case after this long, so an action item's time lands within half a minute
+/// of what was said.
+const MAX_SEGMENT_MS: u64 = 30_000;
 
 /// An export format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -155,7 +161,8 @@ pub struct Cue {
 }
 
 impl Transcript<'_> {
-    fn speaker_name(&self, speaker: Option<u32>) -> Option<String> {
+    /// A speaker's display name: the name given, else "Speaker N".
+    pub fn speaker_name(&self, speaker: Option<u32>) -> Option<String> {
         let number = speaker?;
         Some(
             self.speakers
@@ -176,6 +183,16 @@ impl Transcript<'_> {
                 || word.end_ms.saturating_sub(cue.start_ms) > MAX_CUE_MS
                 || cue.text.chars().count() + 1 + word.punctuated.chars().count() > MAX_CUE_CHARS
                 || (ends_sentence && cue.text.chars().count() >= SENTENCE_BREAK_CHARS)
+        })
+    }
+
+    /// Runs of one speaker's sentences, for summarizers.
+    pub fn segments(&self) -> Vec<Cue> {
+        split(self.words, |cue, word| {
+            word.speaker != cue.speaker
+                || word.start_ms.saturating_sub(cue.end_ms) > TURN_GAP_MS
+                || word.end_ms.saturating_sub(cue.start_ms) > MAX_SEGMENT_MS
+                || (cue.text.ends_with(['.', '?', '!']) && cue.text.chars().count() >= SEGMENT_SENTENCE_CHARS)
         })
     }
 

@@ -27,6 +27,7 @@ use crate::library::{AudioFile, Library, LibraryError, NewSession, SessionKind, 
 use crate::outbox::Outbox;
 use crate::plugin::bindings::types::PluginError;
 use crate::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
+use crate::summaries::Summaries;
 
 /// Words stored per library call: large enough to be quick, small enough for the store's
 /// result and request caps.
@@ -109,6 +110,8 @@ pub struct FilePipeline {
     wake: Notify,
     policy: RetryPolicy,
     outbox: Option<Outbox>,
+    /// Told when a session's transcript is complete.
+    summaries: Option<Arc<Summaries>>,
 }
 
 /// The encoding a file's extension implies.
@@ -127,6 +130,7 @@ pub fn encoding_for(path: &Path) -> Option<AudioEncoding> {
 }
 
 impl FilePipeline {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         jobs: JobStore,
         library: Library,
@@ -135,14 +139,20 @@ impl FilePipeline {
         events: EventHub,
         policy: RetryPolicy,
         outbox: Option<Outbox>,
+        summaries: Option<Arc<Summaries>>,
     ) -> Arc<FilePipeline> {
         audio.clear_scratch();
-        Arc::new(FilePipeline { jobs, library, providers, audio, events, wake: Notify::new(), policy, outbox })
+        Arc::new(FilePipeline { jobs, library, providers, audio, events, wake: Notify::new(), policy, outbox, summaries })
     }
 
     /// The content-addressed audio store.
     pub fn audio(&self) -> &AudioStore {
         &self.audio
+    }
+
+    /// The summary service, told about every completed session (live ones too).
+    pub fn summaries(&self) -> Option<&Arc<Summaries>> {
+        self.summaries.as_ref()
     }
 
     fn publish(&self, session_id: &str, status: &str, message: Option<String>) {
@@ -251,6 +261,9 @@ impl FilePipeline {
         if let Err(err) = self.jobs.delete_session(session_id) {
             tracing::error!(session = session_id, "forgetting the deleted session's jobs failed: {err:#}");
         }
+        if let Some(summaries) = &self.summaries {
+            summaries.forget(session_id);
+        }
         self.events.publish(Event::Library { session_id: session_id.to_string(), change: "deleted".into() });
         // One session per distinct file: nothing else refers to these bytes.
         if let Some(file) = file
@@ -321,6 +334,9 @@ impl FilePipeline {
                     tracing::error!("recording a finished job failed: {err:#}");
                 }
                 self.publish(&job.session_id, "complete", message);
+                if let Some(summaries) = &self.summaries {
+                    summaries.session_completed(&job.session_id).await;
+                }
             }
             Err(Failure::Retry { message, after }) if job.attempts < self.policy.max_attempts => {
                 let delay = self.policy.delay(job.attempts, after);

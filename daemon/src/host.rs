@@ -6,5 +6,6 @@ pub mod audio;
 pub mod http;
 pub mod model;
 pub mod platform;
+pub mod progress;
 pub mod sqlite;
 pub mod websocket;

@@ -37,6 +37,8 @@ pub mod outbox;
 pub mod plugin;
 pub mod secret;
 pub mod stt;
+pub mod summaries;
+pub mod summarizer;
 
 pub use config::Config;
 pub use daemon::Daemon;

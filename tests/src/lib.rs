@@ -5,6 +5,7 @@
 //! The plugin components come from `cargo xtask build-plugins`; `cargo xtask test` passes
 //! their location in `SCRIBE_PLUGINS_DIR` and `SCRIBE_TEST_PLUGINS_DIR`.
 
+pub mod fake_anthropic;
 pub mod fake_deepgram;
 pub mod live;
 pub mod process;
@@ -143,6 +144,22 @@ impl Setup {
             });
         }
         self.env("DEEPGRAM_API_KEY", key)
+    }
+
+    /// Points claude-summary at a fake Anthropic, with `key` as the daemon's
+    /// `ANTHROPIC_API_KEY`, and makes it the summarizer.
+    pub fn with_fake_anthropic(mut self, fake: &fake_anthropic::FakeAnthropic, key: &str) -> Setup {
+        self.config.roles.summarizer = Some("claude-summary".into());
+        let base = fake.base_url();
+        let plugin = self.config.plugins.get_mut("claude-summary").expect("configured by default");
+        plugin.allow_outbound.push(base.clone());
+        plugin.settings.insert("base_url".into(), toml::Value::String(base.clone()));
+        plugin.credentials.push(scribed::config::CredentialConfig {
+            origin: base,
+            header: "x-api-key".into(),
+            value: "${ANTHROPIC_API_KEY}".into(),
+        });
+        self.env("ANTHROPIC_API_KEY", key)
     }
 
     /// Gives whisper-local the real tiny.en that `cargo xtask test` installed.

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use crate::fake_anthropic::FakeAnthropic;
 use crate::fake_deepgram::FakeDeepgram;
 
 /// The binary built by `cargo xtask test`.
@@ -46,6 +47,21 @@ pub fn config_text(fake: &FakeDeepgram) -> String {
     format!("cache_dir = {:?}\n{text}", crate::shared_cache_dir())
 }
 
+/// [`config_text`] with claude-summary pointed at a fake Anthropic (key from
+/// `ANTHROPIC_API_KEY`).
+pub fn config_text_with_anthropic(fake: &FakeDeepgram, anthropic: &FakeAnthropic) -> String {
+    let origin = anthropic.base_url();
+    let text = config_text(fake)
+        .replacen(
+            "allow_outbound = [\"https://api.anthropic.com\"]\n\n[[plugins.claude-summary.credentials]]",
+            &format!("allow_outbound = [\"https://api.anthropic.com\", \"{origin}\"]\n\n[[plugins.claude-summary.credentials]]\norigin = \"{origin}\"\nheader = \"x-api-key\"\nvalue = \"${{ANTHROPIC_API_KEY}}\"\n\n[[plugins.claude-summary.credentials]]"),
+            1,
+        )
+        .replacen("[plugins.claude-summary.settings]\n", &format!("[plugins.claude-summary.settings]\nbase_url = \"{origin}\"\n"), 1);
+    assert!(text.contains(&format!("base_url = \"{origin}\"")) && text.contains(&format!("origin = \"{origin}\"")), "config edits applied");
+    text
+}
+
 /// `scribed <subcommand>` on `config` and `data`, with the built plugins and `key` as the
 /// Deepgram key.
 pub fn command(subcommand: &str, config: &Path, data: &Path, key: &str) -> Command {
@@ -72,10 +88,20 @@ pub fn serve(config: &Path, data: &Path, key: &str) -> (Child, String) {
 }
 
 /// Like [`serve`], with the command prepared by the caller (extra environment).
-pub fn serve_with(mut command: Command) -> (Child, String) {
+pub fn serve_with(command: Command) -> (Child, String) {
+    spawn_serving(command, Stdio::null())
+}
+
+/// Like [`serve_with`], with the daemon's log (stderr) written to `log`.
+pub fn serve_logged(command: Command, log: &Path) -> (Child, String) {
+    let file = std::fs::File::create(log).expect("log file");
+    spawn_serving(command, Stdio::from(file))
+}
+
+fn spawn_serving(mut command: Command, stderr: Stdio) -> (Child, String) {
     let mut child = command
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("daemon starts");
     let stdout = child.stdout.take().expect("stdout");

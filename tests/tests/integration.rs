@@ -13,5 +13,6 @@ mod models;
 mod sandbox;
 mod security;
 mod store;
+mod summaries;
 mod uploads;
 mod whisper_local;

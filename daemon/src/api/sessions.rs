@@ -10,6 +10,11 @@
 //! - `GET    /api/v1/sessions/{id}/words?version=&offset=&limit=`
 //! - `PUT    /api/v1/sessions/{id}/speakers/{speaker}`: `{"name": "..."}`
 //! - `GET    /api/v1/sessions/{id}/export?format=txt|srt|vtt|json|md&version=`
+//!
+//! `summary` in a session is `{summary: {title, overview, key_points, action_items,
+//! decisions}, model, template, created_ms, input_tokens, output_tokens}`;
+//! `summary_status` is the latest summary request: `{state: queued|running|done|failed|
+//! empty, message, template, updated_ms}`.
 
 use axum::Json;
 use axum::Router;
@@ -23,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, AppState};
 use crate::export::{ExportFormat, SessionExport, safe_id};
 use crate::files::RetranscribeError;
+use crate::summaries::SummaryDoc;
 use crate::library::{
     Library, LibraryError, Session, SessionFilter, SessionKind, SessionPatch, SessionStatus, StoredSummary,
     TranscriptStructure, TranscriptVersion, Word,
@@ -187,11 +193,7 @@ impl From<Word> for WordView {
 
 fn summary_view(s: StoredSummary) -> serde_json::Value {
     serde_json::json!({
-        "title": s.summary.title,
-        "overview": s.summary.overview,
-        "key_points": s.summary.key_points,
-        "decisions": s.summary.decisions,
-        "action_items": s.summary.action_items.into_iter().map(|a| serde_json::json!({ "text": a.text, "owner": a.owner, "at_ms": a.at_ms })).collect::<Vec<_>>(),
+        "summary": SummaryDoc::from(&s.summary),
         "model": s.model,
         "template": s.template,
         "created_ms": s.created_ms,
@@ -271,6 +273,7 @@ async fn get_session(State(state): State<AppState>, Path(id): Path<String>) -> R
             "last_error": job.last_error,
         })
     });
+    let summary_status = state.summaries.as_ref().and_then(|s| s.job(&id));
     Ok(Json(serde_json::json!({
         "session": SessionView::from(session),
         "versions": versions,
@@ -278,6 +281,7 @@ async fn get_session(State(state): State<AppState>, Path(id): Path<String>) -> R
         "utterances": utterances,
         "speakers": speakers,
         "summary": summary,
+        "summary_status": summary_status,
         "audio": audio,
         "job": job,
     })))

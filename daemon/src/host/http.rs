@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use axum::body::Bytes;
 use futures_util::StreamExt;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION};
@@ -17,10 +18,12 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::host::audio::AudioInput;
-use crate::plugin::bindings::http::{self, HttpError, Method, Request, RequestBody, Response};
+use wasmtime::component::Resource;
+
+use crate::plugin::bindings::http::{self, HttpError, Method, Request, RequestBody, Response, StreamedResponse};
 use crate::plugin::capability::{Denied, Grants};
 use crate::plugin::services::PluginServices;
-use crate::plugin::state::PluginState;
+use crate::plugin::state::{MAX_RESOURCES, PluginState};
 
 /// Redirect hops followed before giving up; browsers use 20, providers need one or two.
 const MAX_REDIRECTS: usize = 5;
@@ -144,9 +147,20 @@ pub fn inject_credentials(
 }
 
 impl PluginServices {
-    /// Sends a plugin's request: the whole policy of outbound HTTP. `audio` is the current
-    /// call's audio, for requests whose body is `audio`.
+    /// Sends a plugin's request and reads the whole response.
     pub async fn http_send(&self, request: Request, audio: Option<AudioInput>) -> Result<Response, HttpError> {
+        let (response, deadline) = self.http_open(request, audio).await?;
+        read_response(response, deadline, self.limits.max_response_body).await
+    }
+
+    /// Sends a plugin's request up to the response headers: the whole policy of outbound
+    /// HTTP. `audio` is the current call's audio, for requests whose body is `audio`. Returns
+    /// the response with the request's deadline, which also bounds reading its body.
+    pub async fn http_open(
+        &self,
+        request: Request,
+        audio: Option<AudioInput>,
+    ) -> Result<(reqwest::Response, Instant), HttpError> {
         let deadline_len = request
             .timeout_ms
             .map(|ms| Duration::from_millis(u64::from(ms)).min(self.limits.http_timeout))
@@ -207,7 +221,10 @@ impl PluginServices {
                 url_text = next.to_string();
                 continue;
             }
-            return read_response(response, deadline, self.limits.max_response_body).await;
+            if response.content_length().is_some_and(|len| len > self.limits.max_response_body) {
+                return Err(HttpError::TooLarge(self.limits.max_response_body));
+            }
+            return Ok((response, deadline));
         }
         Err(HttpError::Connection(format!("more than {MAX_REDIRECTS} redirects")))
     }
@@ -251,34 +268,56 @@ async fn read_response(
     deadline: Instant,
     cap: u64,
 ) -> Result<Response, HttpError> {
-    if response.content_length().is_some_and(|len| len > cap) {
-        return Err(HttpError::TooLarge(cap));
-    }
     let status = response.status().as_u16();
-    let headers = response
+    let headers = response_headers(&response);
+    let mut incoming = IncomingBody::new(response, deadline, cap);
+    let mut body = Vec::new();
+    while let Some(bytes) = incoming.next().await? {
+        body.extend_from_slice(&bytes);
+    }
+    Ok(Response { status, headers, body })
+}
+
+fn response_headers(response: &reqwest::Response) -> Vec<(String, String)> {
+    response
         .headers()
         .iter()
         .take(MAX_RESPONSE_HEADERS)
         .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-        .collect();
-    let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
-    loop {
-        let chunk = tokio::time::timeout_at(deadline, stream.next())
+        .collect()
+}
+
+/// A response body read piece by piece (`http.open`), under the request's deadline and the
+/// host's cap on the total size.
+pub struct IncomingBody {
+    stream: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+    deadline: Instant,
+    cap: u64,
+    received: u64,
+}
+
+impl IncomingBody {
+    fn new(response: reqwest::Response, deadline: Instant, cap: u64) -> IncomingBody {
+        IncomingBody { stream: response.bytes_stream().boxed(), deadline, cap, received: 0 }
+    }
+
+    /// The next piece; none at the end.
+    async fn next(&mut self) -> Result<Option<Bytes>, HttpError> {
+        let chunk = tokio::time::timeout_at(self.deadline, self.stream.next())
             .await
             .map_err(|_| HttpError::Timeout)?;
         match chunk {
-            None => break,
+            None => Ok(None),
             Some(Ok(bytes)) => {
-                if body.len() as u64 + bytes.len() as u64 > cap {
-                    return Err(HttpError::TooLarge(cap));
+                self.received += bytes.len() as u64;
+                if self.received > self.cap {
+                    return Err(HttpError::TooLarge(self.cap));
                 }
-                body.extend_from_slice(&bytes);
+                Ok(Some(bytes))
             }
-            Some(Err(err)) => return Err(HttpError::Connection(error_chain(&err))),
+            Some(Err(err)) => Err(HttpError::Connection(error_chain(&err))),
         }
     }
-    Ok(Response { status, headers, body })
 }
 
 impl http::Host for PluginState {
@@ -286,5 +325,38 @@ impl http::Host for PluginState {
         let services = self.services.clone();
         let audio = self.audio.clone();
         Ok(self.host_io(services.http_send(request, audio)).await)
+    }
+
+    async fn open(&mut self, request: Request) -> wasmtime::Result<Result<StreamedResponse, HttpError>> {
+        if self.open_bodies >= MAX_RESOURCES {
+            return Ok(Err(HttpError::InvalidRequest(format!("more than {MAX_RESOURCES} open response bodies"))));
+        }
+        let services = self.services.clone();
+        let audio = self.audio.clone();
+        let opened = self.host_io(services.http_open(request, audio)).await;
+        let (response, deadline) = match opened {
+            Ok(opened) => opened,
+            Err(err) => return Ok(Err(err)),
+        };
+        let status = response.status().as_u16();
+        let headers = response_headers(&response);
+        let body = self.table.push(IncomingBody::new(response, deadline, services.limits.max_response_body))?;
+        self.open_bodies += 1;
+        Ok(Ok(StreamedResponse { status, headers, body }))
+    }
+}
+
+impl http::HostIncomingBody for PluginState {
+    async fn next(&mut self, body: Resource<IncomingBody>) -> wasmtime::Result<Result<Option<Vec<u8>>, HttpError>> {
+        let started = std::time::Instant::now();
+        let piece = self.table.get_mut(&body)?.next().await;
+        self.host_time += started.elapsed();
+        Ok(piece.map(|p| p.map(|b| b.to_vec())))
+    }
+
+    async fn drop(&mut self, body: Resource<IncomingBody>) -> wasmtime::Result<()> {
+        self.table.delete(body)?;
+        self.open_bodies = self.open_bodies.saturating_sub(1);
+        Ok(())
     }
 }

@@ -192,6 +192,11 @@ pub async fn run(
     session.patch(Some(status), stored, Some(provider), error.clone()).await;
     session.status(label, error.or(message));
     session.events.publish(Event::Library { session_id: session.id.clone(), change: "updated".into() });
+    if status == SessionStatus::Complete
+        && let Some(summaries) = session.files.as_ref().and_then(|files| files.summaries())
+    {
+        summaries.session_completed(&session.id).await;
+    }
     status
 }
 

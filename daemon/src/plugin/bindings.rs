@@ -23,6 +23,7 @@ pub mod stt_batch {
             "scribe:plugin/types": super::store::scribe::plugin::types,
             "scribe:plugin/log": super::store::scribe::plugin::log,
             "scribe:plugin/config": super::store::scribe::plugin::config,
+            "scribe:plugin/http.incoming-body": crate::host::http::IncomingBody,
         },
     });
 }

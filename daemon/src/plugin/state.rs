@@ -82,6 +82,10 @@ pub struct PluginState {
     pub websockets: WsState,
     /// Audio of the `transcribe` call in progress, if any.
     pub audio: Option<AudioInput>,
+    /// Response bodies the plugin holds open (`http.open`).
+    pub open_bodies: usize,
+    /// Where a summarizer's partial summaries go during the current call.
+    pub progress: Option<crate::host::progress::ProgressSink>,
 }
 
 impl PluginState {
@@ -102,6 +106,8 @@ impl PluginState {
             call_budget: services.limits.cpu_budget,
             websockets: WsState::new(services.id.clone()),
             audio: None,
+            open_bodies: 0,
+            progress: None,
             services,
         }
     }

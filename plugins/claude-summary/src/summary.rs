@@ -1,0 +1,115 @@
+//! The model's answer (the `record_summary` tool's input) as our summary record, read
+//! leniently: a missing list is empty and a malformed action item time is dropped, since the
+//! rest of a summary is still worth keeping. Also reads an unfinished answer, for progress.
+
+use serde_json::Value;
+
+use scribe_plugin_api::summarizer::scribe::plugin::types::{ActionItem, Summary};
+
+/// The summary in a complete tool input. Fails when there is no overview: then the model did
+/// not do what it was asked.
+pub fn from_tool_input(input: &Value) -> Result<Summary, String> {
+    let summary = lenient(input);
+    if summary.overview.trim().is_empty() {
+        return Err("the summary has no overview".into());
+    }
+    Ok(summary)
+}
+
+/// Whatever the (possibly partial) input holds.
+pub fn lenient(input: &Value) -> Summary {
+    let text = |key: &str| input.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+    let list = |key: &str| -> Vec<String> {
+        input
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|items| items.iter().filter_map(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+            .unwrap_or_default()
+    };
+    let action_items = input
+        .get("action_items")
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(action_item).collect())
+        .unwrap_or_default();
+    Summary {
+        title: text("title"),
+        overview: text("overview").unwrap_or_default(),
+        key_points: list("key_points"),
+        action_items,
+        decisions: list("decisions"),
+    }
+}
+
+fn action_item(item: &Value) -> Option<ActionItem> {
+    let text = item.get("text")?.as_str()?.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let owner = item.get("owner").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+    let at_ms = item.get("time").and_then(Value::as_str).and_then(parse_clock);
+    Some(ActionItem { text: text.to_string(), owner, at_ms })
+}
+
+/// `hh:mm:ss`, `mm:ss` or `ss`, optionally bracketed and with a fraction, as ms.
+pub fn parse_clock(text: &str) -> Option<u64> {
+    let text = text.trim().trim_start_matches('[').trim_end_matches(']');
+    let parts: Vec<&str> = text.split(':').collect();
+    if parts.len() > 3 {
+        return None;
+    }
+    let (seconds, larger) = parts.split_last()?;
+    let seconds: f64 = seconds.parse().ok()?;
+    if !seconds.is_finite() || seconds < 0.0 || (!larger.is_empty() && seconds >= 60.0) {
+        return None;
+    }
+    let mut minutes: u64 = 0;
+    for (index, part) in larger.iter().enumerate() {
+        let value: u64 = part.parse().ok()?;
+        // Minutes after hours stay below 60; a leading field may be any size.
+        if index > 0 && value >= 60 {
+            return None;
+        }
+        minutes = minutes.checked_mul(60)?.checked_add(value)?;
+    }
+    minutes.checked_mul(60_000)?.checked_add((seconds * 1000.0).round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn clock_cases() {
+        let cases = [
+            ("00:00:05", Some(5_000)),
+            ("[01:02:03]", Some(3_723_000)),
+            ("12:30", Some(750_000)),
+            ("7", Some(7_000)),
+            ("00:01:02.5", Some(62_500)),
+            ("00:61:00", None),
+            ("aa:00", None),
+            ("1:2:3:4", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_clock(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn tool_input_to_summary() {
+        let input = json!({
+            "title": " Budget ", "overview": "We met.", "key_points": ["A", "", 3],
+            "action_items": [{"text": "Send it", "owner": "Bob", "time": "00:00:42"}, {"text": "Call", "time": "soon"}, {"owner": "x"}],
+            "decisions": ["Go"]
+        });
+        let summary = from_tool_input(&input).expect("summary");
+        assert_eq!(summary.title.as_deref(), Some("Budget"));
+        assert_eq!(summary.key_points, ["A"]);
+        assert_eq!(summary.action_items.len(), 2);
+        assert_eq!((summary.action_items[0].owner.as_deref(), summary.action_items[0].at_ms), (Some("Bob"), Some(42_000)));
+        assert_eq!(summary.action_items[1].at_ms, None, "an unreadable time is dropped, the item kept");
+        assert!(from_tool_input(&json!({"title": "x"})).is_err());
+    }
+}
