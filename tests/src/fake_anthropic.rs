@@ -14,7 +14,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -47,6 +47,8 @@ pub enum Fault {
 /// A request as the fake saw it.
 #[derive(Debug, Clone)]
 pub struct SeenRequest {
+    /// When it arrived.
+    pub at: Instant,
     pub headers: HeaderMap,
     pub body: Value,
     /// The text of the user messages.
@@ -58,6 +60,8 @@ struct Inner {
     key: String,
     faults: VecDeque<Fault>,
     seen: Vec<SeenRequest>,
+    /// When each answer body was complete (its last byte handed to the server).
+    finished: Vec<Instant>,
     event_delay: Duration,
 }
 
@@ -81,6 +85,11 @@ impl FakeAnthropic {
             ids: Arc::new(AtomicU64::new(1)),
         };
         let app = Router::new().route("/v1/messages", post(messages)).with_state(fake.clone());
+        // Events go out as they are made, as from a real server: without this, Nagle's
+        // algorithm holds a small event until the previous one is acknowledged.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(fake)
     }
@@ -110,6 +119,12 @@ impl FakeAnthropic {
 
     pub fn requests(&self) -> Vec<SeenRequest> {
         self.with(|i| i.seen.clone())
+    }
+
+    /// When each answer body was complete, in order: with [`SeenRequest::at`], the
+    /// time the fake itself took, which a benchmark subtracts.
+    pub fn finished(&self) -> Vec<Instant> {
+        self.with(|i| i.finished.clone())
     }
 
     /// Waits until at least `count` requests have arrived.
@@ -243,7 +258,7 @@ async fn messages(State(fake): State<FakeAnthropic>, headers: HeaderMap, body: B
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let text = user_text(&parsed);
     let (fault, key, delay) = fake.with(|i| {
-        i.seen.push(SeenRequest { headers: headers.clone(), body: parsed.clone(), text: text.clone() });
+        i.seen.push(SeenRequest { at: Instant::now(), headers: headers.clone(), body: parsed.clone(), text: text.clone() });
         (i.faults.pop_front(), i.key.clone(), i.event_delay)
     });
     fake.arrived.notify_waiters();
@@ -260,10 +275,14 @@ async fn messages(State(fake): State<FakeAnthropic>, headers: HeaderMap, body: B
     if let Some(Fault::Status { status, retry_after }) = &fault {
         return error(*status, id, None, *retry_after);
     }
-    let Some(tool) = forced else {
-        return error(400, id, Some("the fake answers only requests that force a tool call"), None);
-    };
     let model = parsed["model"].as_str().unwrap_or_default();
+    let Some(tool) = forced else {
+        // Without a forced tool the fake can only say hello, as recorded, and only streamed.
+        if parsed["stream"] != Value::Bool(true) {
+            return error(400, id, Some("the fake answers unforced requests only as a stream"), None);
+        }
+        return sse(reply::text_stream_events(model), delay, id, fake.clone());
+    };
     let input = reply::tool_input(&text);
     // A rough count is enough: the plugin reports what the API says.
     let input_tokens = (body.len() / 4) as u64;
@@ -273,6 +292,7 @@ async fn messages(State(fake): State<FakeAnthropic>, headers: HeaderMap, body: B
         if let Ok(value) = HeaderValue::from_str(&request_id(id)) {
             response.headers_mut().insert("request-id", value);
         }
+        fake.with(|i| i.finished.push(Instant::now()));
         return response;
     }
     let mut events = reply::stream_events(model, &tool, &input, input_tokens, output_tokens, id);
@@ -284,12 +304,21 @@ async fn messages(State(fake): State<FakeAnthropic>, headers: HeaderMap, body: B
         }
         _ => {}
     }
-    let stream = futures_util::stream::unfold(events.into_iter(), move |mut events| async move {
-        let event = events.next()?;
+    sse(events, delay, id, fake.clone())
+}
+
+/// A `text/event-stream` response sending `events` with `delay` before each; records when the
+/// last one went out.
+fn sse(events: Vec<String>, delay: Duration, id: u64, fake: FakeAnthropic) -> Response {
+    let stream = futures_util::stream::unfold((events.into_iter(), fake), move |(mut events, fake)| async move {
+        let Some(event) = events.next() else {
+            fake.with(|i| i.finished.push(Instant::now()));
+            return None;
+        };
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        Some((Ok::<Bytes, Infallible>(Bytes::from(event)), events))
+        Some((Ok::<Bytes, Infallible>(Bytes::from(event)), (events, fake)))
     });
     let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use scribe_tests::fake_anthropic::FakeAnthropic;
 use scribe_tests::fake_deepgram::{FakeDeepgram, LiveFault, Script};
 use scribe_tests::live::{Ingest, final_words, script_text, speech, spoken_script};
 use scribe_tests::{Events, Setup, TestDaemon};
@@ -51,7 +52,11 @@ async fn browser_audio_at_48k_stereo_becomes_stored_words_with_the_right_duratio
     let stereo = speech(dir.path(), "fox", text, 48_000, 2);
     let seconds = stereo.len() as f64 / 2.0 / 48_000.0;
     fake.live_default(Script::from_text(text, seconds - 0.5));
-    let daemon = daemon(&fake, |_| {}).await;
+    // A summarizer too: a completed live session is summarised like a file.
+    let anthropic = FakeAnthropic::loopback("sk-ant-live").await;
+    let mut setup = Setup::new().with_fake_deepgram(&fake, KEY).with_fake_anthropic(&anthropic, "sk-ant-live");
+    setup.config.summaries.min_words = 5;
+    let daemon = setup.start().await.expect("daemon starts");
     let mut events = Events::connect(&daemon).await.expect("events");
 
     // Another site's page may not stream into the daemon.
@@ -79,6 +84,8 @@ async fn browser_audio_at_48k_stereo_becomes_stored_words_with_the_right_duratio
     assert_monotonic(&stored);
     let complete = events.until(LIMIT, |e| e["type"] == "live" && e["session_id"] == id.as_str() && e["status"] == "complete").await;
     assert!(complete.is_ok(), "the events socket saw the session complete");
+    let summary = events.until(LIMIT, |e| e["type"] == "summary" && e["session_id"] == id.as_str() && e["status"] == "complete").await;
+    assert!(summary.is_ok_and(|e| e["summary"]["key_points"][0].as_str().is_some_and(|p| p.contains("quick brown fox"))));
 
     // Resampled to 16 kHz mono at the right rate: the stored duration is the sent duration.
     let session: serde_json::Value = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");

@@ -208,7 +208,13 @@ async fn a_transcript_over_the_budget_is_summarised_in_parts_and_merged() {
         .map(|i| if i % 20 == 7 { format!("Person{i} will handle item number {i} next week.") } else { format!("Sentence number {i} talks about topic {i} at some length.") })
         .collect();
     let text = sentences.join(" ");
-    let world = start(&text, AN_KEY, |setup| setup.config.summaries.max_input_tokens = 200).await;
+    // The whole-message path (no streaming) is used here.
+    let world = start(&text, AN_KEY, |setup| {
+        setup.config.summaries.max_input_tokens = 200;
+        let plugin = setup.config.plugins.get_mut("claude-summary").expect("configured");
+        plugin.settings.insert("stream".into(), toml::Value::Boolean(false));
+    })
+    .await;
     let mut events = Events::connect(&world.daemon).await.expect("events");
     let id = world.upload().await;
     let seen = summary_events(&mut events, &id, ended).await;
@@ -251,8 +257,9 @@ async fn a_transcript_over_the_budget_is_summarised_in_parts_and_merged() {
         let word = words["words"].as_array().and_then(|w| w.iter().find(|w| w["start_ms"].as_u64() == Some(at))).expect("a word at the time");
         assert!(item["text"].as_str().is_some_and(|t| t.starts_with(word["punctuated"].as_str().unwrap_or("?"))), "{item}");
     }
-    let calls = requests.len() as u64;
-    assert!(session["summary"]["input_tokens"].as_u64().is_some_and(|n| n > 0), "usage summed over {calls} calls");
+    assert!(requests.iter().all(|r| r.body.get("stream").is_none()), "stream = false is honoured");
+    assert!(!seen.iter().any(|e| e["status"] == "partial"));
+    assert!(session["summary"]["input_tokens"].as_u64().is_some_and(|n| n > 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,4 +326,71 @@ async fn the_plugin_never_sees_the_key() {
     assert!(view.contains("anthropic-version"), "{view}");
     assert!(!view.to_lowercase().contains("x-api-key") && !view.to_lowercase().contains("authorization"), "{view}");
     assert!(!log.contains(AN_KEY), "the key appears nowhere in the log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fake_follows_the_messages_protocol() {
+    let fake = FakeAnthropic::loopback(AN_KEY).await;
+    let url = format!("{}/v1/messages", fake.base_url());
+    let tool = serde_json::json!({"name": "record_summary", "input_schema": {"type": "object", "properties": {}, "required": ["overview"]}});
+    let body = |extra: Value| {
+        let mut body = serde_json::json!({"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "[00:00:01] A: We will test."}]});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        body
+    };
+    let send = |auth: (&'static str, String), version: &'static str, body: Value| {
+        reqwest::Client::new()
+            .post(url.clone())
+            .header(auth.0, auth.1)
+            .header("anthropic-version", version)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let key = ("x-api-key", AN_KEY.to_string());
+    let forced = serde_json::json!({"tools": [tool], "tool_choice": {"type": "tool", "name": "record_summary"}});
+    // (auth header, version, body, status, error type)
+    type Case = ((&'static str, String), &'static str, Value, u16, &'static str);
+    let cases: Vec<Case> = vec![
+        (("x-api-key", "wrong".into()), "2023-06-01", body(forced.clone()), 401, "authentication_error"),
+        (key.clone(), "2022-01-01", body(forced.clone()), 400, "invalid_request_error"),
+        (key.clone(), "2023-06-01", body(serde_json::json!({"temperature": 0.5})), 400, "invalid_request_error"),
+        (key.clone(), "2023-06-01", body(serde_json::json!({"top_k": 5})), 400, "invalid_request_error"),
+        (key.clone(), "2023-06-01", body(serde_json::json!({"model": "gpt-4"})), 404, "not_found_error"),
+        (key.clone(), "2023-06-01", body(serde_json::json!({"max_tokens": 0})), 400, "invalid_request_error"),
+        (key.clone(), "2023-06-01", body(serde_json::json!({"tools": [], "tool_choice": {"type": "tool", "name": "x"}})), 400, "invalid_request_error"),
+    ];
+    for (auth, version, body, status, kind) in cases {
+        let response = send(auth, version, body.clone()).await.expect("answer");
+        assert_eq!(response.status().as_u16(), status, "{body}");
+        assert!(response.headers().get("request-id").is_some());
+        assert_eq!(response.headers().get("x-should-retry").and_then(|v| v.to_str().ok()), Some("false"));
+        let envelope: Value = response.json().await.expect("json");
+        assert_eq!((envelope["type"].as_str(), envelope["error"]["type"].as_str()), (Some("error"), Some(kind)), "{envelope}");
+        assert!(envelope["request_id"].as_str().is_some_and(|id| id.starts_with("req_")));
+    }
+
+    // A forced tool, whole: the tool_use block, the resolved model; Bearer auth and the newer version work.
+    let response = send(("authorization", format!("Bearer {AN_KEY}")), "2026-10-21", body(forced.clone())).await.expect("answer");
+    assert_eq!(response.status(), 200);
+    let message: Value = response.json().await.expect("json");
+    assert_eq!((message["model"].as_str(), message["stop_reason"].as_str()), (Some("claude-sonnet-4-5-20250929"), Some("tool_use")));
+    assert_eq!(message["content"][0]["name"], "record_summary");
+    assert_eq!(message["content"][0]["input"]["action_items"][0]["time"], "00:00:01");
+
+    // Unforced and streamed: the recorded text stream; a temperature of 1 is still accepted.
+    let response = send(key.clone(), "2023-06-01", body(serde_json::json!({"stream": true, "temperature": 1.0}))).await.expect("answer");
+    assert_eq!(response.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/event-stream; charset=utf-8"));
+    let text = response.text().await.expect("stream");
+    let recorded = include_str!("../fixtures/anthropic-sse-text.txt").replace("claude-3-opus-latest", "claude-sonnet-4-5-20250929");
+    assert_eq!(text.trim_end(), recorded.trim_end());
+
+    // A queued 429 carries retry-after and may be retried.
+    fake.push_fault(Fault::Status { status: 429, retry_after: Some(7) });
+    let response = send(key, "2023-06-01", body(forced)).await.expect("answer");
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("7"));
+    assert_eq!(response.headers().get("x-should-retry").and_then(|v| v.to_str().ok()), Some("true"));
 }

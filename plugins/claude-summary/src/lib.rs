@@ -167,6 +167,11 @@ fn streamed(request: &Request) -> Result<(Answer, Option<String>), PluginError> 
                 shown = Some(partial);
             }
         }
+        // The message is complete at `message_stop`; waiting for the body's end would only
+        // add the server's connection teardown.
+        if stream.stopped() {
+            break;
+        }
     }
     Ok((stream.finish()?, request_id))
 }

@@ -16,6 +16,12 @@ use crate::prompt::TOOL_NAME;
 use crate::sse::SseEvent;
 use crate::summary::{from_tool_input, lenient};
 
+/// Summary JSON that must arrive before the summary is read again for progress: at least
+/// this many bytes (about 15 tokens, a second of a model's writing)...
+const PARTIAL_MIN_STEP: usize = 64;
+/// ...and at least this fraction of what there is (1/16), so reading stays linear overall.
+const PARTIAL_GROWTH: usize = 16;
+
 /// A finished answer.
 pub struct Answer {
     pub summary: Summary,
@@ -58,6 +64,8 @@ pub struct MessageStream {
     stop_reason: Option<String>,
     stopped: bool,
     events: usize,
+    /// Length of the summary JSON when it was last read for progress.
+    partial_at: usize,
 }
 
 #[derive(Deserialize)]
@@ -120,7 +128,13 @@ impl MessageStream {
                     (piece, self.blocks.iter_mut().find(|(index, _)| *index == delta.index))
                 {
                     json.push_str(piece);
-                    return Ok(parse_prefix(json));
+                    // Re-reading the whole prefix on every delta would be quadratic in the
+                    // answer's length; reading it after each step of growth stays linear.
+                    let step = PARTIAL_MIN_STEP.max(self.partial_at / PARTIAL_GROWTH);
+                    if json.len() >= self.partial_at + step {
+                        self.partial_at = json.len();
+                        return Ok(parse_prefix(json));
+                    }
                 }
             }
             "message_delta" => {
@@ -147,6 +161,11 @@ impl MessageStream {
     fn merge_usage(&mut self, usage: Usage) {
         self.usage.input_tokens = usage.input_tokens.or(self.usage.input_tokens);
         self.usage.output_tokens = usage.output_tokens.or(self.usage.output_tokens);
+    }
+
+    /// Whether `message_stop` came: the answer is whole, whatever follows in the body.
+    pub fn stopped(&self) -> bool {
+        self.stopped
     }
 
     /// What to say when the stream ends before `message_stop`.

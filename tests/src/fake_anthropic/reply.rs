@@ -130,6 +130,18 @@ pub fn stream_events(model: &str, tool: &str, input: &Value, input_tokens: u64, 
     events
 }
 
+/// The recorded text stream (`reference/anthropic-sse-text.txt`), verbatim but for the model,
+/// for requests that do not force a tool: split into events.
+pub fn text_stream_events(model: &str) -> Vec<String> {
+    const RECORDED: &str = include_str!("../../fixtures/anthropic-sse-text.txt");
+    RECORDED
+        .replace("\"model\":\"claude-3-opus-latest\"", &format!("\"model\":{}", Value::String(resolved_model(model))))
+        .split("\n\n")
+        .filter(|event| !event.trim().is_empty())
+        .map(|event| format!("{}\n\n", event.trim_end()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +157,14 @@ mod tests {
         assert_eq!(input["decisions"], json!(["We decided to ship."]));
         assert_eq!(input["action_items"][0], json!({"text": "I will write the notes.", "time": "00:00:05", "owner": "Bob"}));
         assert_eq!(input["action_items"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn the_text_stream_is_the_recording() {
+        let events = text_stream_events("claude-3-opus-latest");
+        assert_eq!(events.concat().trim_end(), include_str!("../../fixtures/anthropic-sse-text.txt").trim_end());
+        assert_eq!(events.len(), 9);
+        assert!(text_stream_events("claude-haiku-4-5")[0].contains("\"model\":\"claude-haiku-4-5-20251001\""));
     }
 
     #[test]

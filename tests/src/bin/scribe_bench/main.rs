@@ -10,9 +10,11 @@
 //!   to the provider request, to the session's completion and to the file being filed;
 //! - with `--whisper FILE`: whisper-local (tiny.en) on FILE, as the wasm component in the
 //!   daemon and as the same code built natively: load time, real-time factor, memory;
-//! - with `--live`: the live path (see [`live`]).
+//! - with `--live`: the live path (see [`live`]);
+//! - with `--summary`: summaries end to end with the fake Anthropic (see [`summary`]).
 
 mod live;
+mod summary;
 
 use std::time::{Duration, Instant};
 
@@ -36,6 +38,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.iter().any(|a| a == "--live") {
         return live::run().await;
+    }
+    if args.iter().any(|a| a == "--summary") {
+        return summary::run().await;
     }
     if let Some(file) = args.iter().position(|a| a == "--e2e").and_then(|i| args.get(i + 1)) {
         return end_to_end(std::path::Path::new(file)).await;
