@@ -162,10 +162,20 @@ async fn a_cut_stream_is_an_error_and_stores_nothing() {
     assert_eq!(world.regenerate(&id, r#"{"template": "retro"}"#).await.status(), 202);
     let seen = summary_events(&mut events, &id, ended).await;
     assert!(seen.last().and_then(|e| e["message"].as_str()).is_some_and(|m| m.contains("templates.retro")), "{seen:?}");
+    // A renamed speaker is named in the prompt.
+    let renamed = reqwest::Client::new()
+        .put(world.daemon.url(&format!("/api/v1/sessions/{id}/speakers/0")))
+        .json(&serde_json::json!({"name": "Dana"}))
+        .send()
+        .await
+        .expect("rename");
+    assert!(renamed.status().is_success());
     assert_eq!(world.regenerate(&id, "").await.status(), 202);
     let seen = summary_events(&mut events, &id, ended).await;
     assert_eq!(seen.last().map(|e| e["status"].clone()), Some("complete".into()));
     assert_eq!(world.session(&id).await["summary_status"]["state"], "done");
+    let prompt = world.anthropic.requests().pop().expect("request").text;
+    assert!(prompt.contains("] Dana: Welcome to the budget review.") && prompt.contains("] Speaker 2: "), "{prompt}");
     assert_eq!(world.regenerate("nope", "").await.status(), 404);
     assert_eq!(world.regenerate(&id, r#"{"template": "../x"}"#).await.status(), 400);
 }
