@@ -16,10 +16,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method as ReqMethod, StatusCode};
 use tokio::time::Instant;
 use url::Url;
-
-use crate::host::audio::AudioInput;
 use wasmtime::component::Resource;
 
+use crate::host::audio::AudioInput;
 use crate::plugin::bindings::http::{self, HttpError, Method, Request, RequestBody, Response, StreamedResponse};
 use crate::plugin::capability::{Denied, Grants};
 use crate::plugin::services::PluginServices;
