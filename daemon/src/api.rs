@@ -15,6 +15,7 @@ mod live;
 mod playback;
 pub mod security;
 mod sessions;
+mod search;
 mod summary;
 mod status;
 mod uploads;
@@ -52,6 +53,8 @@ pub struct AppInner {
     pub live: LiveSessions,
     /// Summaries, when the library is up.
     pub summaries: Option<Arc<crate::summaries::Summaries>>,
+    /// The search index and its indexer, when the library is up.
+    pub indexer: Option<Arc<crate::search::indexer::Indexer>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -75,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .merge(live::router())
         .merge(sessions::router())
         .merge(summary::router())
+        .merge(search::router())
         .merge(playback::router())
         .merge(uploads::router())
         .merge(ui::router())

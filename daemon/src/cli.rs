@@ -293,6 +293,24 @@ fn table_row(session: &Value) -> String {
     )
 }
 
+/// How often `reindex` asks whether the rebuild is done.
+const REINDEX_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Rebuilds the search index from the library, showing the documents indexed so far.
+pub async fn reindex(client: &Client) -> Result<u64> {
+    client.reindex().await?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    loop {
+        let (documents, done) = client.search_status().await?;
+        bar.set_message(format!("{documents} documents indexed"));
+        if done {
+            bar.finish_and_clear();
+            return Ok(documents);
+        }
+        tokio::time::sleep(REINDEX_POLL).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::table_row;

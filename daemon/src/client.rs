@@ -66,6 +66,18 @@ impl Client {
         json(Client::checked(response).await?).await
     }
 
+    /// Empties the search index; the daemon rebuilds it from the library.
+    pub async fn reindex(&self) -> Result<()> {
+        let response = self.request(reqwest::Method::POST, "/api/v1/search/reindex").send().await.with_context(|| format!("reaching {}", self.base))?;
+        Client::checked(response).await.map(drop)
+    }
+
+    /// The search index's documents and whether it has caught up with the library.
+    pub async fn search_status(&self) -> Result<(u64, bool)> {
+        let status = self.get_json("/api/v1/search/status").await?;
+        Ok((status["documents"].as_u64().unwrap_or(0), status["up_to_date"].as_bool().unwrap_or(false)))
+    }
+
     /// Checks the daemon answers.
     pub async fn health(&self) -> Result<()> {
         self.get_json("/healthz").await.map(drop)

@@ -52,6 +52,9 @@ pub struct Config {
     /// Summaries: when they are written and how long transcripts are split.
     #[serde(default)]
     pub summaries: SummariesConfig,
+    /// The full-text index.
+    #[serde(default)]
+    pub search: SearchConfig,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
 }
@@ -200,6 +203,25 @@ impl Default for SummariesConfig {
         }
     }
 }
+
+/// The full-text search index.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Changes are gathered this long before one index commit, ms.
+    pub commit_interval_ms: u64,
+    /// Memory the index writer buffers before it writes a segment, MiB.
+    pub writer_memory_mb: u64,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig { commit_interval_ms: 1_000, writer_memory_mb: 64 }
+    }
+}
+
+/// The index writer's floor: tantivy refuses less than 15 MB per indexing thread.
+const MIN_WRITER_MEMORY_MB: u64 = 15;
 
 /// Smallest accepted `summaries.max_input_tokens`: below this a part holds a few sentences
 /// and the summary of summaries says little.
@@ -532,6 +554,9 @@ impl Config {
         }
         if live.max_sessions == 0 || live.flush_secs == 0 || live.reconnect_base_ms == 0 {
             problems.push("live.max_sessions, live.flush_secs and live.reconnect_base_ms must be above 0".into());
+        }
+        if self.search.writer_memory_mb < MIN_WRITER_MEMORY_MB {
+            problems.push(format!("search.writer_memory_mb = {}: must be at least {MIN_WRITER_MEMORY_MB}", self.search.writer_memory_mb));
         }
         let summaries = &self.summaries;
         if summaries.max_input_tokens < MIN_SUMMARY_TOKENS {

@@ -20,6 +20,8 @@ use crate::jobs::JobStore;
 use crate::stt::BatchStt;
 use crate::summaries::{Summaries, SummaryQueue};
 use crate::summarizer::Summarizer;
+use crate::search::SearchIndex;
+use crate::search::indexer::Indexer;
 use crate::config::Config;
 use crate::library::Library;
 use crate::live::LiveSessions;
@@ -138,6 +140,24 @@ impl Daemon {
             }
             None => None,
         };
+        let indexer = match &library {
+            Some(library) => {
+                let index = SearchIndex::open(&data_dir.join("index"), (config.search.writer_memory_mb as usize) << 20)
+                    .context("opening the search index")?;
+                let indexer = Indexer::new(
+                    Arc::new(index),
+                    library.clone(),
+                    events.clone(),
+                    Duration::from_millis(config.search.commit_interval_ms),
+                );
+                let mut stop = workers_stopped.clone();
+                tokio::spawn(indexer.clone().run(async move {
+                    let _ = stop.changed().await;
+                }));
+                Some(indexer)
+            }
+            None => None,
+        };
         let files = match &library {
             Some(library) => {
                 let pipeline =
@@ -183,6 +203,7 @@ impl Daemon {
             events,
             live: live.clone(),
             summaries,
+            indexer,
         });
         let app = api::router(state);
         let (shutdown, shutdown_rx) = oneshot::channel();

@@ -56,6 +56,8 @@ pub enum Event {
     Level { session_id: String, rms: f32, peak: f32, at_ms: u64 },
     /// The library changed: `created`, `updated` or `deleted`.
     Library { session_id: String, change: String },
+    /// The search index caught up with the library up to store change `watermark`.
+    Indexed { watermark: u64, documents: u64 },
     /// A summary moved: `queued`, `writing` (with `part` of `parts` for a long transcript),
     /// `combining`, `partial` (with the summary as far as it is written), `complete` (with
     /// the stored summary), `empty` (nothing to summarise) or `error` (with a message).
@@ -79,7 +81,7 @@ impl Event {
             | Event::Level { session_id, .. }
             | Event::Library { session_id, .. }
             | Event::Summary { session_id, .. } => Some(session_id),
-            Event::InboxFile { .. } => None,
+            Event::InboxFile { .. } | Event::Indexed { .. } => None,
         }
     }
 }

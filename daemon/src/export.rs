@@ -158,6 +158,8 @@ pub struct Cue {
     pub end_ms: u64,
     pub speaker: Option<u32>,
     pub text: String,
+    /// Words it holds.
+    pub words: usize,
 }
 
 impl Transcript<'_> {
@@ -186,14 +188,21 @@ impl Transcript<'_> {
         })
     }
 
-    /// Runs of one speaker's sentences, for summarizers.
+    /// Runs of one speaker's sentences, for summarizers and the search index.
     pub fn segments(&self) -> Vec<Cue> {
-        split(self.words, |cue, word| {
-            word.speaker != cue.speaker
-                || word.start_ms.saturating_sub(cue.end_ms) > TURN_GAP_MS
-                || word.end_ms.saturating_sub(cue.start_ms) > MAX_SEGMENT_MS
-                || (cue.text.ends_with(['.', '?', '!']) && cue.text.chars().count() >= SEGMENT_SENTENCE_CHARS)
-        })
+        split(self.words, segment_break)
+    }
+
+    /// The words of each of [`Transcript::segments`].
+    pub fn segment_words(&self) -> Vec<&[Word]> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for cue in self.segments() {
+            let count = cue.words;
+            out.push(&self.words[start..start + count]);
+            start += count;
+        }
+        out
     }
 
     /// Speaker turns, for the prose formats.
@@ -309,6 +318,14 @@ impl Transcript<'_> {
     }
 }
 
+/// Where a summarizer's or the index's segment ends.
+fn segment_break(cue: &Cue, word: &Word) -> bool {
+    word.speaker != cue.speaker
+        || word.start_ms.saturating_sub(cue.end_ms) > TURN_GAP_MS
+        || word.end_ms.saturating_sub(cue.start_ms) > MAX_SEGMENT_MS
+        || (cue.text.ends_with(['.', '?', '!']) && cue.text.chars().count() >= SEGMENT_SENTENCE_CHARS)
+}
+
 /// Groups consecutive words; `breaks(cue, next)` says whether `next` starts a new group.
 fn split(words: &[Word], breaks: impl Fn(&Cue, &Word) -> bool) -> Vec<Cue> {
     let mut cues: Vec<Cue> = Vec::new();
@@ -318,12 +335,14 @@ fn split(words: &[Word], breaks: impl Fn(&Cue, &Word) -> bool) -> Vec<Cue> {
                 cue.text.push(' ');
                 cue.text.push_str(&word.punctuated);
                 cue.end_ms = cue.end_ms.max(word.end_ms);
+                cue.words += 1;
             }
             _ => cues.push(Cue {
                 start_ms: word.start_ms,
                 end_ms: word.end_ms.max(word.start_ms),
                 speaker: word.speaker,
                 text: word.punctuated.clone(),
+                words: 1,
             }),
         }
     }

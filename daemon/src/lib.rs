@@ -35,6 +35,7 @@ pub mod live;
 pub mod models;
 pub mod outbox;
 pub mod plugin;
+pub mod search;
 pub mod secret;
 pub mod stt;
 pub mod summaries;

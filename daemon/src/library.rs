@@ -9,7 +9,7 @@ use crate::plugin::manifest::World;
 use crate::plugin::state::PluginState;
 
 pub use crate::plugin::bindings::library::{
-    AudioFile, NewSession, Session, SessionFilter, SessionKind, SessionPage, SessionPatch,
+    AudioFile, Change, NewSession, Session, SessionFilter, SessionKind, SessionPage, SessionPatch,
     SessionStatus, Speaker, StoredSummary, TranscriptVersion,
 };
 pub use crate::plugin::bindings::types::{
@@ -182,6 +182,11 @@ impl Library {
 
     pub async fn get_summary(&self, session_id: String) -> Result<Option<StoredSummary>, LibraryError> {
         library_call!(self, |lib, store| lib.call_get_summary(store, &session_id))
+    }
+
+    /// Sessions changed after change number `after`, oldest first, at most `limit`.
+    pub async fn changes_since(&self, after: u64, limit: u32) -> Result<Vec<Change>, LibraryError> {
+        library_call!(self, |lib, store| lib.call_changes_since(store, after, limit))
     }
 
     pub async fn put_audio_file(&self, session_id: String, file: AudioFile) -> Result<(), LibraryError> {

@@ -117,6 +117,11 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// Rebuild the search index from the library (the daemon keeps serving meanwhile).
+    Reindex {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// List the audio input devices live sessions can record from.
     Devices,
     /// Print the embedded default configuration.
@@ -194,6 +199,11 @@ fn main() -> Result<()> {
             let options = ListOptions { status, kind, limit, json };
             with_connection(client, async |c| cli::sessions(&c.client, &options).await)
         }
+        Command::Reindex { client } => with_connection(client, async |c| {
+            let documents = cli::reindex(&c.client).await?;
+            println!("search index rebuilt: {documents} documents");
+            Ok(())
+        }),
         Command::Models { command: ModelsCommand::List { config } } => cli::models::list(&config.load()?),
         Command::Models { command: ModelsCommand::Install { config, name, force } } => {
             let config = config.load()?;

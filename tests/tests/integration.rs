@@ -11,6 +11,7 @@ mod library_api;
 mod live;
 mod models;
 mod sandbox;
+mod search;
 mod security;
 mod store;
 mod summaries;

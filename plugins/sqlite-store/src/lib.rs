@@ -11,7 +11,7 @@ mod schema;
 mod structure;
 
 use scribe_plugin_api::store::exports::scribe::plugin::library::{
-    AudioFile, Guest as LibraryGuest, NewSession, Session, SessionFilter, SessionPage,
+    AudioFile, Change, Guest as LibraryGuest, NewSession, Session, SessionFilter, SessionPage,
     SessionPatch, Speaker, StoreError, StoredSummary, TranscriptVersion,
 };
 use scribe_plugin_api::store::scribe::plugin::sqlite::{self, SqliteError, Statement, Value};
@@ -526,6 +526,16 @@ impl LibraryGuest for SqliteStore {
             input_tokens: head.opt_u64(5)?,
             output_tokens: head.opt_u64(6)?,
         }))
+    }
+
+    fn changes_since(after: u64, limit: u32) -> Result<Vec<Change>> {
+        query(
+            "SELECT session_id, seq FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            vec![Value::Integer(to_i64(after)?), Value::Integer(i64::from(limit.min(MAX_PAGE)))],
+        )?
+        .iter()
+        .map(|row| Ok(Change { session_id: row.text(0)?, seq: row.u64(1)? }))
+        .collect()
     }
 
     fn put_audio_file(session_id: String, file: AudioFile) -> Result<()> {

@@ -115,6 +115,50 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (version_id, seq)
     ) WITHOUT ROWID;
     "#,
+    // 2: the change sequence that derived data (the search index) follows. Triggers record
+    // every change of a session in the transaction that makes it (words count through their
+    // version's word count), so an index that remembers the last sequence number it saw can
+    // always catch up, even after a crash between the two. Existing sessions start in
+    // creation order.
+    r#"
+    CREATE TABLE changes (
+        session_id  TEXT PRIMARY KEY NOT NULL,
+        seq         INTEGER NOT NULL
+    );
+    CREATE INDEX changes_by_seq ON changes (seq);
+    INSERT INTO changes (session_id, seq)
+        SELECT id, ROW_NUMBER() OVER (ORDER BY created_ms, id) FROM sessions;
+    CREATE TRIGGER change_sessions_insert AFTER INSERT ON sessions BEGIN
+        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (NEW.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+    END;
+    CREATE TRIGGER change_sessions_update AFTER UPDATE ON sessions BEGIN
+        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (NEW.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+    END;
+    CREATE TRIGGER change_sessions_delete AFTER DELETE ON sessions BEGIN
+        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (OLD.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+    END;
+    CREATE TRIGGER change_transcript_versions_insert AFTER INSERT ON transcript_versions BEGIN
+        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+    END;
+    CREATE TRIGGER change_transcript_versions_update AFTER UPDATE ON transcript_versions BEGIN
+        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+    END;
+    CREATE TRIGGER change_speakers_insert AFTER INSERT ON speakers BEGIN
+        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+    END;
+    CREATE TRIGGER change_speakers_update AFTER UPDATE ON speakers BEGIN
+        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+    END;
+    CREATE TRIGGER change_summaries_insert AFTER INSERT ON summaries BEGIN
+        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+    END;
+    CREATE TRIGGER change_summaries_update AFTER UPDATE ON summaries BEGIN
+        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+    END;
+    CREATE TRIGGER change_summaries_delete AFTER DELETE ON summaries BEGIN
+        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (OLD.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+    END;
+    "#,
 ];
 
 /// Bookkeeping table; created before any step runs.
