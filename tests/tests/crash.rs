@@ -105,3 +105,70 @@ async fn a_live_session_cut_by_sigkill_is_interrupted_with_its_audio_playable() 
     second.kill().expect("stop");
     let _ = second.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_index_catches_up_after_sigkill_between_store_and_index() {
+    use futures_util::StreamExt;
+    let work = tempfile::tempdir().expect("tempdir");
+    let fake = FakeDeepgram::loopback(KEY).await;
+    fake.default_script(Script::from_text("The phoenix rises from the ashes.", 3.0));
+    // Commits wait ten minutes: the transcript is in the store long before it is indexed.
+    let config = config_text(&fake).replacen("commit_interval_ms = 1000", "commit_interval_ms = 600000", 1);
+    assert!(config.contains("commit_interval_ms = 600000"));
+    let config_path = work.path().join("scribed.toml");
+    std::fs::write(&config_path, config).expect("config");
+    let data = work.path().join("data");
+    let audio = work.path().join("phoenix.wav");
+    let status = Command::new("sox").args(["-n", "-r", "16000", "-c", "1"]).arg(&audio).args(["synth", "1", "sine", "300"]).status().expect("sox");
+    assert!(status.success());
+
+    let (mut first, url) = serve(&config_path, &data, KEY);
+    let (mut events, _) = tokio_tungstenite::connect_async(format!("{}/api/v1/events", url.replacen("http", "ws", 1))).await.expect("events");
+    let response = reqwest::Client::new()
+        .post(format!("{url}/api/v1/uploads?name=phoenix.wav"))
+        .body(std::fs::read(&audio).expect("read"))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), 202);
+    let id = response.json::<serde_json::Value>().await.expect("json")["session_id"].as_str().expect("id").to_string();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(Ok(message)) = events.next().await {
+            let event: serde_json::Value = serde_json::from_str(message.to_text().unwrap_or("{}")).unwrap_or_default();
+            if event["type"] == "job" && event["session_id"] == id.as_str() && event["status"] == "complete" {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the transcript is stored");
+    let search = |url: String| async move {
+        reqwest::get(format!("{url}/api/v1/search?q=phoenix%20")).await.expect("search").json::<serde_json::Value>().await.expect("json")
+    };
+    assert_eq!(search(url.clone()).await["total"], 0, "stored but not yet indexed");
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reaped");
+
+    // The same configuration: the start-up catch-up, not a timer, brings it in.
+    let (mut second, url) = serve(&config_path, &data, KEY);
+    // `since=0` replays this run's events, so an `indexed` event sent before the socket
+    // opened is not missed.
+    let (mut events, _) = tokio_tungstenite::connect_async(format!("{}/api/v1/events?since=0", url.replacen("http", "ws", 1))).await.expect("events");
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(Ok(message)) = events.next().await {
+            let event: serde_json::Value = serde_json::from_str(message.to_text().unwrap_or("{}")).unwrap_or_default();
+            if event["type"] == "indexed" {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the index catches up at start");
+    let page = search(url.clone()).await;
+    assert_eq!(page["sessions"][0]["session_id"], id.as_str(), "{page}");
+    let hits = page["sessions"][0]["hits"].as_array().expect("hits").clone();
+    let hit = hits.iter().find(|h| h["field"] == "transcript").expect("a transcript hit");
+    assert_eq!(hit["start_ms"].as_u64(), Some(3_000 / 6), "the second word's time: {hit}");
+    second.kill().expect("stop");
+    let _ = second.wait();
+}
