@@ -202,8 +202,9 @@ impl SearchIndex {
         for segment in doc.segments.iter().filter(|s| !s.words.is_empty()) {
             let mut d = base();
             d.add_text(f.doc_type, SEGMENT);
-            let text: Vec<&str> = segment.words.iter().map(|(w, _)| w.as_str()).collect();
-            d.add_text(f.text, text.join(" "));
+            let text = segment.words.iter().map(|(w, _)| w.as_str()).collect::<Vec<_>>().join(" ");
+            d.add_text(f.pairs, fields::pairs_of(&text));
+            d.add_text(f.text, text);
             let times: Vec<u8> = segment.words.iter().flat_map(|(_, t)| u32::try_from(*t).unwrap_or(u32::MAX).to_le_bytes()).collect();
             d.add_bytes(f.times, &times);
             d.add_u64(f.start_ms, segment.words[0].1);

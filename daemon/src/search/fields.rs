@@ -6,11 +6,15 @@
 use tantivy::schema::{
     FAST, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
+use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, WhitespaceTokenizer};
 use tantivy::{Index, schema::Field};
 
 /// Name of the analyzer of every full-text field.
 pub const ANALYZER: &str = "scribe";
+/// Name of the analyzer of `pairs`, whose text is already tokens.
+const PAIRS_ANALYZER: &str = "scribe_pairs";
+/// Joins the two tokens of a pair; the analyzer never puts it inside a token.
+const PAIR_JOINER: char = '_';
 /// Tokens longer than this are dropped: no word is that long, a pasted blob is.
 const MAX_TOKEN_BYTES: usize = 40;
 
@@ -37,6 +41,9 @@ pub struct Fields {
     pub summary: Field,
     /// The segment's words, as displayed, joined by spaces.
     pub text: Field,
+    /// Every two adjacent tokens of `text` as one term (`freeze_hiring`): a phrase of
+    /// common words is then a lookup rather than a merge of two huge position lists.
+    pub pairs: Field,
     /// The segment's speaker display name, lower-cased, for filtering; stored as shown.
     pub speaker: Field,
     pub speaker_name: Field,
@@ -64,6 +71,12 @@ impl Fields {
             display_title: builder.add_text_field("display_title", STORED),
             summary: builder.add_text_field("summary", text.clone()),
             text: builder.add_text_field("text", text),
+            pairs: builder.add_text_field(
+                "pairs",
+                TextOptions::default().set_indexing_options(
+                    TextFieldIndexing::default().set_tokenizer(PAIRS_ANALYZER).set_index_option(IndexRecordOption::WithFreqs),
+                ),
+            ),
             speaker: builder.add_text_field("speaker", STRING),
             speaker_name: builder.add_text_field("speaker_name", STORED),
             start_ms: builder.add_u64_field("start_ms", STORED),
@@ -94,9 +107,20 @@ pub fn tokens(text: &str) -> Vec<String> {
     out
 }
 
-/// Registers the analyzer on an opened index.
+/// Registers the analyzers on an opened index.
 pub fn register(index: &Index) {
     index.tokenizers().register(ANALYZER, analyzer());
+    index.tokenizers().register(PAIRS_ANALYZER, TextAnalyzer::builder(WhitespaceTokenizer::default()).build());
+}
+
+/// The term of two adjacent tokens.
+pub fn pair(first: &str, second: &str) -> String {
+    format!("{first}{PAIR_JOINER}{second}")
+}
+
+/// The `pairs` text of some text: its adjacent token pairs, space-separated.
+pub fn pairs_of(text: &str) -> String {
+    tokens(text).windows(2).map(|w| pair(&w[0], &w[1])).collect::<Vec<_>>().join(" ")
 }
 
 /// The grouping key of a session id (FNV-1a: stable across runs and builds, unlike the
@@ -123,6 +147,7 @@ mod tests {
             assert_eq!(tokens(text), want, "{text}");
         }
         assert!(tokens(&"x".repeat(100)).is_empty(), "a blob is not a word");
+        assert_eq!(pairs_of("Freeze hiring, until June."), "freeze_hiring hiring_until until_june");
         assert_ne!(session_key("a"), session_key("b"));
         assert_eq!(session_key("f0123"), session_key("f0123"));
     }

@@ -10,7 +10,7 @@ use tantivy::Term;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhrasePrefixQuery, PhraseQuery, Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 
-use super::fields::{Fields, tokens};
+use super::fields::{Fields, pair, tokens};
 
 /// How much a match in the title counts against one in the transcript: a title names what a
 /// session is about.
@@ -114,7 +114,23 @@ pub fn build(fields: &Fields, parsed: &Parsed, filters: &Filters) -> Box<dyn Que
         clauses.push((
             Occur::Must,
             any_field(fields, |field| {
-                Box::new(PhraseQuery::new(phrase.iter().map(|w| Term::from_field_text(field, w)).collect()))
+                let exact = Box::new(PhraseQuery::new(phrase.iter().map(|w| Term::from_field_text(field, w)).collect()));
+                if field != fields.text {
+                    return exact;
+                }
+                // In transcripts, each adjacent pair must be there (a cheap lookup), which
+                // leaves few documents for the position check; two words are one pair.
+                let pairs: Vec<(Occur, Box<dyn Query>)> = phrase
+                    .windows(2)
+                    .map(|w| {
+                        let term = Term::from_field_text(fields.pairs, &pair(&w[0], &w[1]));
+                        (Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)) as Box<dyn Query>)
+                    })
+                    .collect();
+                match phrase.len() {
+                    2 => pairs.into_iter().next().map_or(exact, |(_, query)| query),
+                    _ => Box::new(BooleanQuery::new(pairs.into_iter().chain([(Occur::Must, exact as Box<dyn Query>)]).collect())),
+                }
             }),
         ));
     }

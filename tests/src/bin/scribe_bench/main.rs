@@ -11,9 +11,12 @@
 //! - with `--whisper FILE`: whisper-local (tiny.en) on FILE, as the wasm component in the
 //!   daemon and as the same code built natively: load time, real-time factor, memory;
 //! - with `--live`: the live path (see [`live`]);
-//! - with `--summary`: summaries end to end with the fake Anthropic (see [`summary`]).
+//! - with `--summary`: summaries end to end with the fake Anthropic (see [`summary`]);
+//! - with `--search`: search latency and index build over 10,000 sessions, beside SQLite
+//!   FTS5 (see [`search`]).
 
 mod live;
+mod search;
 mod summary;
 
 use std::time::{Duration, Instant};
@@ -38,6 +41,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.iter().any(|a| a == "--live") {
         return live::run().await;
+    }
+    if args.iter().any(|a| a == "--search") {
+        return search::run();
     }
     if args.iter().any(|a| a == "--summary") {
         return summary::run().await;
