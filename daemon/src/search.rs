@@ -17,6 +17,7 @@ pub mod snippet;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use tantivy::collector::TopDocs;
@@ -105,6 +106,9 @@ pub struct SearchIndex {
     fields: Fields,
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
+    /// The last store change searchers can see: set after the reader reloads, so whoever
+    /// reads it finds those changes in results.
+    watermark: AtomicU64,
 }
 
 fn text_of(doc: &TantivyDocument, field: tantivy::schema::Field) -> Option<&str> {
@@ -132,7 +136,8 @@ impl SearchIndex {
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         // One indexing thread: the daemon indexes a session at a time and shares two cores.
         let writer = index.writer_with_num_threads(1, writer_memory_bytes)?;
-        Ok(SearchIndex { index, fields, reader, writer: Mutex::new(writer) })
+        let watermark = index.load_metas()?.payload.and_then(|p| p.parse().ok()).unwrap_or(0);
+        Ok(SearchIndex { index, fields, reader, writer: Mutex::new(writer), watermark: AtomicU64::new(watermark) })
     }
 
     fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
@@ -141,7 +146,7 @@ impl SearchIndex {
 
     /// The last store change included in the index (0 for a new or cleared index).
     pub fn watermark(&self) -> u64 {
-        self.index.load_metas().ok().and_then(|m| m.payload).and_then(|p| p.parse().ok()).unwrap_or(0)
+        self.watermark.load(Ordering::Acquire)
     }
 
     /// Searchable documents (for status and tests).
@@ -170,7 +175,9 @@ impl SearchIndex {
         prepared.set_payload(&watermark.to_string());
         prepared.commit()?;
         drop(writer);
-        self.reader.reload()
+        self.reader.reload()?;
+        self.watermark.store(watermark, Ordering::Release);
+        Ok(())
     }
 
     /// Removes every document and resets the watermark, so the indexer rebuilds from the

@@ -205,3 +205,37 @@ async fn library_survives_a_restart() {
     assert_eq!(words.len(), 100);
     assert_eq!(words[99].text, "w99");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_of_a_session_moves_it_to_the_end_of_the_change_sequence() {
+    let daemon = Setup::new().start().await.expect("daemon starts");
+    let library = daemon.daemon.library().expect("library").clone();
+    let order = |changes: Vec<scribed::library::Change>| changes.into_iter().map(|c| c.session_id).collect::<Vec<_>>();
+    for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
+        library.create_session(new_session(id, SessionKind::File, i as i64)).await.expect("create");
+    }
+    assert_eq!(order(library.changes_since(0, 100).await.expect("changes")), ["a", "b", "c"]);
+    let last = library.changes_since(0, 100).await.expect("changes").last().map(|c| c.seq).expect("seq");
+
+    // Words (through the version's count), speaker names (insert and update), summaries,
+    // renames and deletion each count; each session appears once, at its latest change.
+    let version = library.create_version("a".into(), "p".into(), 1).await.expect("version");
+    library.set_speaker_name("c".into(), 0, "Ada".into()).await.expect("speaker");
+    library.set_speaker_name("c".into(), 0, "Ada L.".into()).await.expect("speaker again");
+    library.append_words(version.id, vec![word(0)]).await.expect("words");
+    let patch = SessionPatch { status: None, title: Some("B".into()), duration_ms: None, provider: None, error: None };
+    library.update_session("b".into(), patch).await.expect("rename");
+    assert_eq!(order(library.changes_since(last, 100).await.expect("changes")), ["c", "a", "b"]);
+    assert!(library.delete_session("c".into()).await.expect("delete"));
+    let after_delete = library.changes_since(last, 100).await.expect("changes");
+    assert_eq!(order(after_delete.clone()), ["a", "b", "c"], "a deletion is a change too");
+    assert_eq!(order(library.changes_since(after_delete[1].seq, 1).await.expect("changes")), ["c"]);
+    // The newest session changing again still gets a new, higher number.
+    let newest = after_delete[2].seq;
+    library.set_speaker_name("b".into(), 1, "Bo".into()).await.expect("speaker");
+    library.set_speaker_name("b".into(), 1, "Bob".into()).await.expect("speaker");
+    let again = library.changes_since(newest, 100).await.expect("changes");
+    assert_eq!(order(again.clone()), ["b"]);
+    library.set_speaker_name("b".into(), 1, "Bobby".into()).await.expect("speaker");
+    assert_eq!(order(library.changes_since(again[0].seq, 100).await.expect("changes")), ["b"], "the latest session changing again");
+}

@@ -119,7 +119,9 @@ pub const MIGRATIONS: &[&str] = &[
     // every change of a session in the transaction that makes it (words count through their
     // version's word count), so an index that remembers the last sequence number it saw can
     // always catch up, even after a crash between the two. Existing sessions start in
-    // creation order.
+    // creation order. (Update, else insert: an `OR REPLACE` inside a trigger gives way to the
+    // conflict handling of the statement that fired it, an upsert's among them; and the new
+    // number is taken before the row moves, so it always exceeds every earlier one.)
     r#"
     CREATE TABLE changes (
         session_id  TEXT PRIMARY KEY NOT NULL,
@@ -129,34 +131,54 @@ pub const MIGRATIONS: &[&str] = &[
     INSERT INTO changes (session_id, seq)
         SELECT id, ROW_NUMBER() OVER (ORDER BY created_ms, id) FROM sessions;
     CREATE TRIGGER change_sessions_insert AFTER INSERT ON sessions BEGIN
-        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (NEW.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+        UPDATE changes SET seq = (SELECT MAX(seq) + 1 FROM changes) WHERE session_id = NEW.id;
+        INSERT INTO changes (session_id, seq) SELECT NEW.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes)
+            WHERE NOT EXISTS (SELECT 1 FROM changes WHERE session_id = NEW.id);
     END;
     CREATE TRIGGER change_sessions_update AFTER UPDATE ON sessions BEGIN
-        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (NEW.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+        UPDATE changes SET seq = (SELECT MAX(seq) + 1 FROM changes) WHERE session_id = NEW.id;
+        INSERT INTO changes (session_id, seq) SELECT NEW.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes)
+            WHERE NOT EXISTS (SELECT 1 FROM changes WHERE session_id = NEW.id);
     END;
     CREATE TRIGGER change_sessions_delete AFTER DELETE ON sessions BEGIN
-        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (OLD.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+        UPDATE changes SET seq = (SELECT MAX(seq) + 1 FROM changes) WHERE session_id = OLD.id;
+        INSERT INTO changes (session_id, seq) SELECT OLD.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes)
+            WHERE NOT EXISTS (SELECT 1 FROM changes WHERE session_id = OLD.id);
     END;
     CREATE TRIGGER change_transcript_versions_insert AFTER INSERT ON transcript_versions BEGIN
-        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+        UPDATE changes SET seq = (SELECT MAX(seq) + 1 FROM changes) WHERE session_id = NEW.session_id;
+        INSERT INTO changes (session_id, seq) SELECT NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes)
+            WHERE NOT EXISTS (SELECT 1 FROM changes WHERE session_id = NEW.session_id);
     END;
     CREATE TRIGGER change_transcript_versions_update AFTER UPDATE ON transcript_versions BEGIN
-        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+        UPDATE changes SET seq = (SELECT MAX(seq) + 1 FROM changes) WHERE session_id = NEW.session_id;
+        INSERT INTO changes (session_id, seq) SELECT NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes)
+            WHERE NOT EXISTS (SELECT 1 FROM changes WHERE session_id = NEW.session_id);
     END;
     CREATE TRIGGER change_speakers_insert AFTER INSERT ON speakers BEGIN
-        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+        UPDATE changes SET seq = (SELECT MAX(seq) + 1 FROM changes) WHERE session_id = NEW.session_id;
+        INSERT INTO changes (session_id, seq) SELECT NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes)
+            WHERE NOT EXISTS (SELECT 1 FROM changes WHERE session_id = NEW.session_id);
     END;
     CREATE TRIGGER change_speakers_update AFTER UPDATE ON speakers BEGIN
-        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+        UPDATE changes SET seq = (SELECT MAX(seq) + 1 FROM changes) WHERE session_id = NEW.session_id;
+        INSERT INTO changes (session_id, seq) SELECT NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes)
+            WHERE NOT EXISTS (SELECT 1 FROM changes WHERE session_id = NEW.session_id);
     END;
     CREATE TRIGGER change_summaries_insert AFTER INSERT ON summaries BEGIN
-        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+        UPDATE changes SET seq = (SELECT MAX(seq) + 1 FROM changes) WHERE session_id = NEW.session_id;
+        INSERT INTO changes (session_id, seq) SELECT NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes)
+            WHERE NOT EXISTS (SELECT 1 FROM changes WHERE session_id = NEW.session_id);
     END;
     CREATE TRIGGER change_summaries_update AFTER UPDATE ON summaries BEGIN
-        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+        UPDATE changes SET seq = (SELECT MAX(seq) + 1 FROM changes) WHERE session_id = NEW.session_id;
+        INSERT INTO changes (session_id, seq) SELECT NEW.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes)
+            WHERE NOT EXISTS (SELECT 1 FROM changes WHERE session_id = NEW.session_id);
     END;
     CREATE TRIGGER change_summaries_delete AFTER DELETE ON summaries BEGIN
-        INSERT OR REPLACE INTO changes (session_id, seq) VALUES (OLD.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes));
+        UPDATE changes SET seq = (SELECT MAX(seq) + 1 FROM changes) WHERE session_id = OLD.session_id;
+        INSERT INTO changes (session_id, seq) SELECT OLD.session_id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes)
+            WHERE NOT EXISTS (SELECT 1 FROM changes WHERE session_id = OLD.session_id);
     END;
     "#,
 ];
