@@ -102,7 +102,6 @@ pub struct Hit {
 
 /// The index and its writer.
 pub struct SearchIndex {
-    index: Index,
     fields: Fields,
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
@@ -137,7 +136,7 @@ impl SearchIndex {
         // One indexing thread: the daemon indexes a session at a time and shares two cores.
         let writer = index.writer_with_num_threads(1, writer_memory_bytes)?;
         let watermark = index.load_metas()?.payload.and_then(|p| p.parse().ok()).unwrap_or(0);
-        Ok(SearchIndex { index, fields, reader, writer: Mutex::new(writer), watermark: AtomicU64::new(watermark) })
+        Ok(SearchIndex { fields, reader, writer: Mutex::new(writer), watermark: AtomicU64::new(watermark) })
     }
 
     fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
