@@ -38,6 +38,26 @@ pub fn new_session_id(kind: SessionKind) -> String {
     format!("{letter}{}", hex::encode(bytes))
 }
 
+/// The API's name of a session kind.
+pub fn kind_name(kind: SessionKind) -> &'static str {
+    match kind {
+        SessionKind::Live => "live",
+        SessionKind::File => "file",
+    }
+}
+
+/// The API's name of a session status.
+pub fn status_name(status: SessionStatus) -> &'static str {
+    match status {
+        SessionStatus::Queued => "queued",
+        SessionStatus::Recording => "recording",
+        SessionStatus::Processing => "processing",
+        SessionStatus::Complete => "complete",
+        SessionStatus::Error => "error",
+        SessionStatus::Interrupted => "interrupted",
+    }
+}
+
 /// Why a library operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LibraryError {

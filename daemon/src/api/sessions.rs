@@ -31,7 +31,7 @@ use crate::files::RetranscribeError;
 use crate::summaries::SummaryDoc;
 use crate::library::{
     Library, LibraryError, Session, SessionFilter, SessionKind, SessionPatch, SessionStatus, StoredSummary,
-    TranscriptStructure, TranscriptVersion, Word,
+    TranscriptStructure, TranscriptVersion, Word, kind_name, status_name,
 };
 
 /// Default and largest page of sessions.
@@ -90,24 +90,6 @@ pub(super) fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Api
 
 fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
     path.map(|Path(v)| v).map_err(|rejection| bad_request(rejection.body_text()))
-}
-
-fn kind_name(kind: SessionKind) -> &'static str {
-    match kind {
-        SessionKind::Live => "live",
-        SessionKind::File => "file",
-    }
-}
-
-fn status_name(status: SessionStatus) -> &'static str {
-    match status {
-        SessionStatus::Queued => "queued",
-        SessionStatus::Recording => "recording",
-        SessionStatus::Processing => "processing",
-        SessionStatus::Complete => "complete",
-        SessionStatus::Error => "error",
-        SessionStatus::Interrupted => "interrupted",
-    }
 }
 
 fn parse_kind(s: &str) -> Result<SessionKind, ApiError> {

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use super::{SearchIndex, SegmentDoc, SessionDoc};
 use crate::events::{Event, EventHub};
 use crate::export::{SessionExport, Transcript};
-use crate::library::{Library, LibraryError, SessionKind, SessionStatus, StoredSummary};
+use crate::library::{Library, LibraryError, StoredSummary, kind_name, status_name};
 
 /// Changes read from the store per step; each step is one commit.
 const CHANGES_PER_COMMIT: u32 = 200;
@@ -27,25 +27,6 @@ pub struct Indexer {
     /// Changes are gathered this long before one commit.
     batch: Duration,
     wake: Notify,
-}
-
-fn kind_name(kind: SessionKind) -> &'static str {
-    match kind {
-        SessionKind::Live => "live",
-        SessionKind::File => "file",
-    }
-}
-
-/// The API's name of a status.
-pub fn status_name(status: SessionStatus) -> &'static str {
-    match status {
-        SessionStatus::Queued => "queued",
-        SessionStatus::Recording => "recording",
-        SessionStatus::Processing => "processing",
-        SessionStatus::Complete => "complete",
-        SessionStatus::Error => "error",
-        SessionStatus::Interrupted => "interrupted",
-    }
 }
 
 /// A summary as one searchable text.
