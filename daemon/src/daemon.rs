@@ -131,10 +131,7 @@ impl Daemon {
             Some(library) => {
                 let summaries = summary_service(&config, &data_dir, &registry, library.clone(), events.clone())?;
                 for _ in 0..summaries.workers() {
-                    let mut stop = workers_stopped.clone();
-                    tokio::spawn(summaries.clone().run(async move {
-                        let _ = stop.changed().await;
-                    }));
+                    tokio::spawn(summaries.clone().run(stopped(workers_stopped.clone())));
                 }
                 Some(summaries)
             }
@@ -150,10 +147,7 @@ impl Daemon {
                     events.clone(),
                     Duration::from_millis(config.search.commit_interval_ms),
                 );
-                let mut stop = workers_stopped.clone();
-                tokio::spawn(indexer.clone().run(async move {
-                    let _ = stop.changed().await;
-                }));
+                tokio::spawn(indexer.clone().run(stopped(workers_stopped.clone())));
                 Some(indexer)
             }
             None => None,
@@ -163,18 +157,12 @@ impl Daemon {
                 let pipeline =
                     file_pipeline(&config, &data_dir, &registry, library.clone(), events.clone(), summaries.clone())?;
                 for _ in 0..pipeline.workers() {
-                    let mut stop = workers_stopped.clone();
-                    tokio::spawn(pipeline.clone().run(async move {
-                        let _ = stop.changed().await;
-                    }));
+                    tokio::spawn(pipeline.clone().run(stopped(workers_stopped.clone())));
                 }
                 if config.inbox.enabled {
                     let dir = config.inbox_dir()?;
                     let inbox = Inbox::new(dir, config.inbox.clone(), pipeline.clone(), events.clone())?;
-                    let mut stop = workers_stopped.clone();
-                    tokio::spawn(inbox.run(async move {
-                        let _ = stop.changed().await;
-                    }));
+                    tokio::spawn(inbox.run(stopped(workers_stopped.clone())));
                 }
                 Some(pipeline)
             }
@@ -337,6 +325,11 @@ fn file_pipeline(
     };
     let outbox = outbox(config)?;
     Ok(FilePipeline::new(jobs, library, providers, AudioStore::new(data_dir.join("audio")), events, policy, outbox, summaries))
+}
+
+/// Resolves when the background workers are told to stop.
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.changed().await;
 }
 
 /// Creates a directory readable only by the daemon's user.
