@@ -26,7 +26,7 @@ use tantivy::schema::{TantivyDocument, Value};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Score, Term};
 
 use fields::{Fields, META, SEGMENT, session_key};
-use query::{Filters, Parsed};
+use query::Filters;
 use snippet::{Matcher, Piece, snippet};
 
 /// Matching documents ranked before grouping by session: enough for many pages of
@@ -256,7 +256,7 @@ impl SearchIndex {
         let matcher = Matcher { terms: parsed.highlight_terms(), prefix: parsed.prefix.clone() };
         let mut sessions = Vec::new();
         for group in order.into_iter().skip(offset).take(limit) {
-            sessions.push(self.session_hit(&searcher, &group, &matcher, &parsed)?);
+            sessions.push(self.session_hit(&searcher, &group, &matcher)?);
         }
         Ok(SearchPage { sessions, total, truncated })
     }
@@ -266,7 +266,6 @@ impl SearchIndex {
         searcher: &tantivy::Searcher,
         group: &[(Score, DocAddress)],
         matcher: &Matcher,
-        parsed: &Parsed,
     ) -> Result<SessionHit, SearchError> {
         let f = &self.fields;
         let mut hit = SessionHit {
@@ -304,7 +303,7 @@ impl SearchIndex {
             let summary = text_of(&doc, f.summary).unwrap_or_default();
             let summary_hit = snippet(summary, matcher).map(|(pieces, _)| pieces).or_else(|| {
                 // Matched only through the title: show how the summary begins.
-                (!summary.is_empty() && !parsed.is_empty()).then(|| {
+                (!summary.is_empty()).then(|| {
                     let preview: Vec<&str> = summary.split(' ').take(SUMMARY_PREVIEW_WORDS).collect();
                     vec![Piece { text: preview.join(" "), hit: false }]
                 })

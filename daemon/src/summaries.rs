@@ -124,6 +124,20 @@ struct Progress<'a> {
     parts: Option<u32>,
 }
 
+impl Progress<'_> {
+    /// A `summary` event of this request.
+    fn event(&self, status: &str, message: Option<String>, summary: Option<SummaryDoc>) -> Event {
+        Event::Summary {
+            session_id: self.session_id.to_string(),
+            status: status.to_string(),
+            message,
+            part: self.part,
+            parts: self.parts,
+            summary,
+        }
+    }
+}
+
 /// The summary service.
 pub struct Summaries {
     queue: SummaryQueue,
@@ -159,14 +173,7 @@ impl Summaries {
     }
 
     fn publish(&self, progress: &Progress<'_>, status: &str, message: Option<String>, summary: Option<SummaryDoc>) {
-        self.events.publish(Event::Summary {
-            session_id: progress.session_id.to_string(),
-            status: status.to_string(),
-            message,
-            part: progress.part,
-            parts: progress.parts,
-            summary,
-        });
+        self.events.publish(progress.event(status, message, summary));
     }
 
     /// A session's transcript is complete: queue its summary when summaries are automatic
@@ -391,14 +398,8 @@ impl Summaries {
         let events = self.events.clone();
         let (session_id, part, parts) = (progress.session_id.to_string(), progress.part, progress.parts);
         ProgressSink::new(move |summary| {
-            events.publish(Event::Summary {
-                session_id: session_id.clone(),
-                status: "partial".into(),
-                message: None,
-                part,
-                parts,
-                summary: Some(SummaryDoc::from(&summary)),
-            });
+            let progress = Progress { session_id: &session_id, part, parts };
+            events.publish(progress.event("partial", None, Some(SummaryDoc::from(&summary))));
         })
     }
 

@@ -26,7 +26,7 @@ use scribe_plugin_api::summarizer::scribe::plugin::{config, progress};
 use scribe_plugin_api::summarizer::{CombineRequest, Guest, SummaryOutput, SummaryRequest};
 
 use errors::{from_host, from_response, header};
-use messages::{Answer, MessageStream, from_message, partial_summary};
+use messages::{Answer, MessageStream, from_message};
 use settings::Settings;
 use sse::SseParser;
 
@@ -153,17 +153,17 @@ fn streamed(request: &Request) -> Result<(Answer, Option<String>), PluginError> 
             Ok(Some(piece)) => piece,
             Ok(None) => break,
             Err(err) => {
-                let PluginError::Unavailable(reason) = from_host(err) else {
-                    return Err(PluginError::Other("the summary stream from Anthropic failed".into()));
-                };
-                return Err(PluginError::Unavailable(format!("{} ({reason})", stream.cut_message())));
+                return Err(match from_host(err) {
+                    PluginError::Unavailable(reason) => PluginError::Unavailable(format!("{} ({reason})", stream.cut_message())),
+                    other => other,
+                });
             }
         };
         for event in parser.feed(&piece).map_err(PluginError::Other)? {
             if let Some(partial) = stream.on_event(&event)?
                 && shown.as_ref() != Some(&partial)
             {
-                progress::partial(&partial_summary(&partial));
+                progress::partial(&summary::lenient(&partial));
                 shown = Some(partial);
             }
         }

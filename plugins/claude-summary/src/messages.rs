@@ -14,7 +14,7 @@ use crate::errors::{ErrorObject, from_stream_error};
 use crate::partial::parse_prefix;
 use crate::prompt::TOOL_NAME;
 use crate::sse::SseEvent;
-use crate::summary::{from_tool_input, lenient};
+use crate::summary::from_tool_input;
 
 /// Summary JSON that must arrive before the summary is read again for progress: at least
 /// this many bytes (about 15 tokens, a second of a model's writing)...
@@ -224,11 +224,6 @@ fn answer(model: Option<String>, stop_reason: Option<&str>, input: Option<Value>
         input_tokens: usage.input_tokens,
         output_tokens: usage.output_tokens,
     })
-}
-
-/// A partial tool input as a summary, for progress.
-pub fn partial_summary(value: &Value) -> Summary {
-    lenient(value)
 }
 
 #[cfg(test)]
