@@ -1,22 +1,94 @@
-// Placeholder UI: lists the daemon's plugins. Every string from the API is set as text,
-// never as HTML.
-const list = document.getElementById('plugins');
+// The app shell: registers the service worker, keeps the event feed and the outbox going,
+// shows the connection state, and routes `#/…` to the views.
 
-function item(text) {
-  const li = document.createElement('li');
-  li.textContent = text;
-  return li;
+import { h, fill } from './js/dom.js';
+import { onConnection, isOnline } from './js/api.js';
+import { connect, reconnectNow, subscribe } from './js/events.js';
+import * as outbox from './js/outbox.js';
+import { libraryView } from './js/views/library.js';
+import { sessionView } from './js/views/session.js';
+import { liveView } from './js/views/live.js';
+import { uploadView } from './js/views/upload.js';
+import { statusView } from './js/views/status.js';
+import { pairView, pairFromFragment } from './js/views/pair.js';
+
+/** How often the outbox retries while recordings wait and the daemon seems up, ms. */
+const OUTBOX_RETRY_MS = 15000;
+
+const routes = {
+  library: libraryView,
+  session: sessionView,
+  live: liveView,
+  upload: uploadView,
+  status: statusView,
+  pair: pairView,
+};
+
+const main = document.getElementById('view');
+const connection = document.getElementById('connection');
+let current = null;
+
+/** `#/session/ID?t=5000` → {name: 'session', arg: 'ID', params}. */
+function parseRoute() {
+  const [path, search] = location.hash.replace(/^#\/?/, '').split('?');
+  const [name, ...rest] = path.split('/');
+  return { name: routes[name] ? name : 'library', arg: rest.map(decodeURIComponent).join('/'), params: new URLSearchParams(search ?? '') };
 }
 
-async function load() {
+async function route() {
+  const target = parseRoute();
+  current?.leave?.();
+  for (const link of document.querySelectorAll('nav a')) {
+    if (link.dataset.route === target.name) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  const container = h('div', { class: `view view-${target.name}` });
+  fill(main, container);
   try {
-    const response = await fetch('/api/v1/plugins');
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const body = await response.json();
-    list.replaceChildren(...body.plugins.map((p) => item(`${p.id} ${p.version} (${p.world}): ${p.state}`)));
+    current = await routes[target.name](container, target);
   } catch (err) {
-    list.replaceChildren(item(`Could not load plugins: ${err.message}`));
+    fill(container, h('p', { class: 'error', role: 'alert' }, `This page could not be shown: ${err.message}`));
   }
 }
 
-load();
+function showConnection(online) {
+  document.body.classList.toggle('offline', !online);
+  fill(connection, online ? '' : h('span', { class: 'offline-indicator' }, 'Offline — showing saved data, read-only'));
+}
+
+async function flushOutbox() {
+  if (!isOnline()) return;
+  try {
+    await outbox.flush();
+  } catch (err) {
+    console.warn('outbox flush failed', err);
+  }
+}
+
+window.addEventListener('hashchange', route);
+window.addEventListener('scribe:unauthorized', () => {
+  if (parseRoute().name !== 'pair') location.hash = '#/pair';
+});
+window.addEventListener('online', () => {
+  reconnectNow();
+  flushOutbox();
+});
+onConnection((online) => {
+  showConnection(online);
+  if (online) flushOutbox();
+});
+subscribe((event) => {
+  if (event.type === 'reload') flushOutbox();
+});
+
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('/sw.js').catch((err) => console.warn('service worker not registered', err));
+}
+showConnection(isOnline());
+await pairFromFragment();
+connect();
+route();
+flushOutbox();
+setInterval(async () => {
+  if ((await outbox.list()).length > 0) flushOutbox();
+}, OUTBOX_RETRY_MS);

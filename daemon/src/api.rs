@@ -1,7 +1,9 @@
 //! The HTTP/WebSocket API: one axum router behind one security middleware.
 //!
-//! - `GET /healthz`: liveness, version and each plugin's state;
-//! - `GET /api/v1/plugins`, `GET /api/v1/plugins/{id}`: plugins, capabilities, grants, health;
+//! - `GET /healthz`, `GET /api/v1/plugins…`, `GET /api/v1/status`: health and status (see
+//!   [`status`]);
+//! - `/api/v1/pair`: pairing a browser when a token is required (see [`pairing`]);
+//! - `GET /api/v1/search…`: full-text search (see [`search`]);
 //! - `GET /api/v1/events`: WebSocket of daemon events;
 //! - `/api/v1/live…`, `/api/v1/devices`: live sessions and browser audio (see [`live`]);
 //! - `/api/v1/sessions/…`: the library (see [`sessions`]), audio and waveforms (see
@@ -12,6 +14,7 @@
 mod error;
 mod events;
 mod live;
+mod pairing;
 mod playback;
 pub mod security;
 mod sessions;
@@ -32,6 +35,7 @@ use crate::events::EventHub;
 use crate::files::FilePipeline;
 use crate::live::LiveSessions;
 use crate::library::Library;
+pub use status::DaemonPaths;
 pub use uploads::UploadLimits;
 use crate::plugin::registry::PluginRegistry;
 
@@ -55,6 +59,7 @@ pub struct AppInner {
     pub summaries: Option<Arc<crate::summaries::Summaries>>,
     /// The search index and its indexer, when the library is up.
     pub indexer: Option<Arc<crate::search::indexer::Indexer>>,
+    pub paths: DaemonPaths,
 }
 
 impl std::ops::Deref for AppState {
@@ -74,6 +79,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(status::router())
+        .merge(pairing::router())
         .merge(events::router())
         .merge(live::router())
         .merge(sessions::router())

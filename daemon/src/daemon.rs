@@ -192,6 +192,10 @@ impl Daemon {
             live: live.clone(),
             summaries,
             indexer,
+            paths: api::DaemonPaths {
+                data_dir: data_dir.clone(),
+                inbox: if config.inbox.enabled { Some(config.inbox_dir()?) } else { None },
+            },
         });
         let app = api::router(state);
         let (shutdown, shutdown_rx) = oneshot::channel();

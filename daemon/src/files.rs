@@ -150,6 +150,11 @@ impl FilePipeline {
         &self.audio
     }
 
+    /// File jobs waiting or running.
+    pub fn queue_depth(&self) -> Result<u64> {
+        self.jobs.pending()
+    }
+
     /// The summary service, told about every completed session (live ones too).
     pub fn summaries(&self) -> Option<&Arc<Summaries>> {
         self.summaries.as_ref()

@@ -169,6 +169,12 @@ impl JobStore {
         Ok(())
     }
 
+    /// Jobs waiting or running.
+    pub fn pending(&self) -> Result<u64> {
+        self.with(|c| c.query_row("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')", [], |r| r.get::<_, i64>(0)))
+            .map(|n| n.unsigned_abs())
+    }
+
     /// Forgets a deleted session's jobs.
     pub fn delete_session(&self, session_id: &str) -> Result<()> {
         self.with(|c| c.execute("DELETE FROM jobs WHERE session_id = ?1", [session_id]))?;

@@ -239,6 +239,8 @@ async fn serve(config: Config) -> Result<()> {
     let daemon = Daemon::start(config).await?;
     if let Some(token) = &daemon.new_token {
         println!("API token (shown once; also in {}/api-token): {}", daemon.data_dir().display(), token.expose());
+        // The fragment never reaches a server, so the token stays out of access logs.
+        println!("pair a browser by opening {}#pair={}", daemon.url(), token.expose());
     }
     println!("scribed is serving on {}", daemon.url());
     shutdown_signal().await;

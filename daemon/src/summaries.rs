@@ -238,6 +238,11 @@ impl Summaries {
         }
     }
 
+    /// Summaries waiting or being written.
+    pub fn queue_depth(&self) -> anyhow::Result<u64> {
+        self.queue.pending()
+    }
+
     /// Workers to run: as many as the summarizer has instances.
     pub fn workers(&self) -> usize {
         self.summarizer.as_ref().map_or(1, |s| s.instances()).max(1)

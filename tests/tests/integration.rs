@@ -2,6 +2,7 @@
 //! components. Run with `cargo xtask test`.
 
 mod audio;
+mod browser;
 mod cli;
 mod config;
 mod crash;

@@ -5,7 +5,8 @@
 //! 2. **Origin** on every state-changing request and every WebSocket upgrade: the parsed
 //!    origin must equal the daemon's own origin as addressed (scheme, host, port, exactly)
 //!    or an origin the operator declared. `null` and look-alikes are refused with 403.
-//! 3. **Bearer token** when required (non-loopback listen, or `auth = "always"`): 401.
+//! 3. **Token** when required (non-loopback listen, or `auth = "always"`): a bearer header
+//!    from programs, or the pairing cookie a browser got from `POST /api/v1/pair`; else 401.
 //! 4. Security headers on every answer (CSP, frame-ancestors, nosniff, no-referrer).
 
 use std::net::{IpAddr, SocketAddr};
@@ -117,20 +118,42 @@ impl SecurityPolicy {
         }
     }
 
-    fn check_token(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let Some(token) = &self.token else { return Ok(()) };
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
+    /// Whether `presented` is the required token (always true when none is required).
+    pub fn token_matches(&self, presented: &str) -> bool {
+        let Some(token) = &self.token else { return true };
         // Compare digests so the comparison time does not depend on where the strings differ.
-        if Sha256::digest(presented.as_bytes()) == Sha256::digest(token.expose().as_bytes()) {
+        Sha256::digest(presented.as_bytes()) == Sha256::digest(token.expose().as_bytes())
+    }
+
+    fn check_token(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        if self.token.is_none() {
+            return Ok(());
+        }
+        if self.token_matches(presented_token(headers).unwrap_or("")) {
             Ok(())
         } else {
             Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required"))
         }
     }
+}
+
+/// The token a request presents: its bearer header, else its pairing cookie.
+pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    bearer.or_else(|| pairing_cookie(headers))
+}
+
+/// The pairing cookie's value, when the request carries one.
+fn pairing_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(super::pairing::COOKIE)?.strip_prefix('='))
 }
 
 fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
@@ -140,9 +163,11 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// Paths that serve the UI shell: readable without a token so the pairing screen can load.
-fn is_public_asset(method: &Method, path: &str) -> bool {
-    matches!(*method, Method::GET | Method::HEAD) && !path.starts_with("/api/") && path != "/healthz"
+/// Requests answered without a token: the UI shell (so the pairing screen can load) and the
+/// pairing call itself, which checks the token it is given.
+fn is_public(method: &Method, path: &str) -> bool {
+    (matches!(*method, Method::GET | Method::HEAD) && !path.starts_with("/api/") && path != "/healthz")
+        || path == super::pairing::PAIR_PATH
 }
 
 /// The middleware.
@@ -157,7 +182,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             if state_changing || upgrade {
                 policy.check_origin(headers, &host, port)?;
             }
-            if !is_public_asset(request.method(), request.uri().path()) || upgrade {
+            if !is_public(request.method(), request.uri().path()) || upgrade {
                 policy.check_token(headers)?;
             }
             Ok(upgrade)
@@ -241,6 +266,24 @@ mod tests {
             let mut headers = HeaderMap::new();
             headers.insert(header::ORIGIN, HeaderValue::from_str(origin).expect("header"));
             assert_eq!(p.check_origin(&headers, "localhost", Some(8737)).is_ok(), ok, "{origin:?}");
+        }
+    }
+
+    #[test]
+    fn presented_tokens() {
+        let cases: [(&[(&str, &str)], Option<&str>); 5] = [
+            (&[("authorization", "Bearer abc")], Some("abc")),
+            (&[("cookie", "a=1; scribe_token=def; b=2")], Some("def")),
+            (&[("cookie", "a=1"), ("cookie", "scribe_token=ghi")], Some("ghi")),
+            (&[("cookie", "not_scribe_token=x; scribe_tokens=y")], None),
+            (&[("authorization", "Bearer abc"), ("cookie", "scribe_token=def")], Some("abc")),
+        ];
+        for (pairs, expected) in cases {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.append(*name, HeaderValue::from_str(value).expect("header"));
+            }
+            assert_eq!(presented_token(&headers), expected, "{pairs:?}");
         }
     }
 

@@ -1,4 +1,11 @@
-//! Health and plugin status.
+//! Health and status:
+//!
+//! - `GET /healthz`: liveness, version and each plugin's state;
+//! - `GET /api/v1/plugins`, `GET /api/v1/plugins/{id}`: plugins, capabilities, grants, health;
+//! - `GET /api/v1/status`: what the status page shows: inbox folder, queue depths, live
+//!   sessions, storage used under the data dir, whether a token is required.
+
+use std::path::{Path as FsPath, PathBuf};
 
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -35,6 +42,65 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(get_healthz))
         .route("/api/v1/plugins", get(list_plugins))
         .route("/api/v1/plugins/{id}", get(get_plugin))
+        .route("/api/v1/status", get(get_status))
+}
+
+/// Where the daemon keeps things, for the status page.
+#[derive(Debug, Clone)]
+pub struct DaemonPaths {
+    pub data_dir: PathBuf,
+    /// The watched inbox, when it is enabled.
+    pub inbox: Option<PathBuf>,
+}
+
+/// Bytes under the data dir, by what they hold.
+#[derive(Serialize, Default)]
+struct Storage {
+    total_bytes: u64,
+    audio_bytes: u64,
+    index_bytes: u64,
+    models_bytes: u64,
+}
+
+/// `GET /api/v1/status`.
+async fn get_status(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let data_dir = state.paths.data_dir.clone();
+    let storage = tokio::task::spawn_blocking(move || storage(&data_dir))
+        .await
+        .map_err(|err| ApiError::internal("measuring storage", &err))?;
+    let depth = |result: anyhow::Result<u64>| result.map_err(|err| ApiError::internal("reading a queue", &err));
+    let files = state.files.as_ref().map(|f| depth(f.queue_depth())).transpose()?;
+    let summaries = state.summaries.as_ref().map(|s| depth(s.queue_depth())).transpose()?;
+    Ok(Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "library": state.library.is_some(),
+        "token_required": state.security.token.is_some(),
+        "data_dir": state.paths.data_dir,
+        "inbox": state.paths.inbox,
+        "queues": { "files": files, "summaries": summaries },
+        "live_sessions": state.live.list().len(),
+        "storage": storage,
+    })))
+}
+
+fn storage(data_dir: &FsPath) -> Storage {
+    let mut storage = Storage { total_bytes: dir_bytes(data_dir), ..Storage::default() };
+    storage.audio_bytes = dir_bytes(&data_dir.join("audio")) + dir_bytes(&data_dir.join("live"));
+    storage.index_bytes = dir_bytes(&data_dir.join("index"));
+    storage.models_bytes = dir_bytes(&data_dir.join("models"));
+    storage
+}
+
+/// Bytes of the files under `dir`; unreadable entries count as nothing. Symlinks are not
+/// followed, so a link cannot make the walk loop or leave the data dir.
+fn dir_bytes(dir: &FsPath) -> u64 {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_file())
+        .filter_map(|entry| entry.metadata().ok())
+        .map(|meta| meta.len())
+        .sum()
 }
 
 /// `GET /healthz`. Answers without calling into any plugin, so it stays fast while a

@@ -119,6 +119,12 @@ impl SummaryQueue {
         Ok(f(&conn)?)
     }
 
+    /// Requests waiting or being written.
+    pub fn pending(&self) -> Result<u64> {
+        self.with(|c| c.query_row("SELECT COUNT(*) FROM summary_jobs WHERE state IN ('queued', 'running')", [], |r| r.get::<_, i64>(0)))
+            .map(|n| n.unsigned_abs())
+    }
+
     /// Queues a request, replacing a finished one. False when one is already queued or
     /// running for the session.
     pub fn enqueue(&self, session_id: &str, template: Option<&str>, now_ms: i64) -> Result<bool> {

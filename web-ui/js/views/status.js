@@ -1,0 +1,64 @@
+// Status: the plugins with their health and capabilities, which providers have their keys
+// (yes or no; a key is never shown), the inbox folder, queue depths, the search index and
+// storage used.
+
+import { h, fill, bytes, badge } from '../dom.js';
+import { api } from '../api.js';
+
+function yesNo(value) {
+  return value ? 'yes' : 'no';
+}
+
+function capabilities(p) {
+  const d = p.description;
+  if (!d) return '';
+  const caps = [];
+  if (d.languages?.length) caps.push(`languages: ${d.languages.join(', ')}`);
+  if (d.diarization) caps.push('speakers');
+  if (d.word_timing) caps.push('word times');
+  if (d.encodings?.length) caps.push(`audio: ${d.encodings.join(', ')}`);
+  if (p.model) caps.push(`model: ${p.model}`);
+  if (p.granted_outbound?.length) caps.push(`may reach: ${p.granted_outbound.join(', ')}`);
+  else caps.push('no network');
+  return caps.join(' · ');
+}
+
+export async function statusView(root) {
+  const [status, plugins, search] = await Promise.all([
+    api('/api/v1/status'),
+    api('/api/v1/plugins'),
+    api('/api/v1/search/status').catch(() => null),
+  ]);
+  const rows = plugins.plugins.map((p) => h('tr', { dataset: { plugin: p.id } },
+    h('th', { scope: 'row' }, p.description?.name ?? p.id, h('br'), h('small', {}, `${p.id} ${p.version}`)),
+    h('td', {}, p.world),
+    h('td', {}, badge(p.state), p.health?.last_error ? h('small', { class: 'error' }, ` ${p.health.last_error}`) : '', p.error ? h('small', { class: 'error' }, ` ${p.error}`) : ''),
+    h('td', { class: 'configured' }, yesNo(p.configured)),
+    h('td', {}, capabilities(p))));
+  const unpair = h('button', { type: 'button', class: 'secondary', onclick: async () => {
+    await api('/api/v1/pair', { method: 'DELETE' });
+    location.hash = '#/pair';
+  } }, 'Forget this browser');
+
+  fill(root,
+    h('h1', {}, 'Status'),
+    h('section', { class: 'card', 'aria-labelledby': 'plugins-h' },
+      h('h2', { id: 'plugins-h' }, 'Plugins'),
+      h('div', { class: 'table-wrap' }, h('table', { id: 'plugins' },
+        h('thead', {}, h('tr', {}, ['Plugin', 'Role', 'Health', 'Configured', 'Capabilities'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, rows)))),
+    h('section', { class: 'card', 'aria-labelledby': 'daemon-h' },
+      h('h2', { id: 'daemon-h' }, 'Daemon'),
+      h('dl', { class: 'facts' },
+        h('dt', {}, 'Version'), h('dd', {}, status.version),
+        h('dt', {}, 'Inbox folder'), h('dd', { id: 'inbox' }, status.inbox ?? 'off'),
+        h('dt', {}, 'Files waiting or transcribing'), h('dd', { id: 'queue-files' }, String(status.queues.files ?? '—')),
+        h('dt', {}, 'Summaries waiting or being written'), h('dd', {}, String(status.queues.summaries ?? '—')),
+        h('dt', {}, 'Live sessions'), h('dd', {}, String(status.live_sessions)),
+        h('dt', {}, 'Search index'), h('dd', {}, search ? `${search.documents} documents, ${search.up_to_date ? 'up to date' : 'catching up'}` : '—'),
+        h('dt', {}, 'Storage used'), h('dd', { id: 'storage' },
+          `${bytes(status.storage.total_bytes)} (audio ${bytes(status.storage.audio_bytes)}, index ${bytes(status.storage.index_bytes)}, models ${bytes(status.storage.models_bytes)})`),
+        h('dt', {}, 'Data folder'), h('dd', {}, status.data_dir),
+        h('dt', {}, 'Token required'), h('dd', {}, yesNo(status.token_required), ' ', status.token_required ? unpair : ''))));
+  return {};
+}
