@@ -2,8 +2,8 @@
 //!
 //! - `cargo xtask run [-- serve args]`: builds the plugins and the daemon, then starts
 //!   `scribed serve` on its embedded defaults.
-//! - `cargo xtask test`: builds the plugins (first-party and test plugins), then runs the
-//!   whole test suite against them.
+//! - `cargo xtask test`: builds the plugins (first-party and test plugins) and installs the
+//!   browser tests' node packages, then runs the whole test suite against them.
 //! - `cargo xtask build-plugins`: only the plugins.
 //! - `cargo xtask bench`: the benchmarks whose figures go into issue notes.
 //!
@@ -70,6 +70,7 @@ fn run_command() -> Result<()> {
             let dirs = plugins::build_all(&root, &target)?;
             // Crash tests run the daemon binary as its own process.
             let (scribed, model_dir) = test_model(&root, &target)?;
+            browser_test_deps(&root)?;
             // Plain `cargo test` covers the default members, which are exactly the host
             // crates; `--workspace` would also try to build the wasm-only plugins for the host.
             let mut cmd = host_cargo(&root);
@@ -113,6 +114,23 @@ fn test_model(root: &Path, target: &Path) -> Result<(PathBuf, PathBuf)> {
     install.args(["models", "install", TEST_MODEL, "--data-dir"]).arg(&models_data);
     run(install)?;
     Ok((scribed, models_data.join("models").join(TEST_MODEL)))
+}
+
+/// Installs the browser tests' node packages (playwright-core, pinned by the lock file) when
+/// they are missing or older than the lock file. Chromium itself is the system's (`.ci/run`
+/// installs the Debian package); playwright never downloads a browser.
+fn browser_test_deps(root: &Path) -> Result<()> {
+    let dir = root.join("tests").join("browser");
+    let installed = dir.join("node_modules").join(".package-lock.json");
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    if modified(&installed).is_some() && modified(&installed) >= modified(&dir.join("package-lock.json")) {
+        return Ok(());
+    }
+    let mut npm = Command::new("npm");
+    npm.args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+        .current_dir(&dir)
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
+    run(npm).context("installing the browser tests' node packages (is Node 20 with npm installed?)")
 }
 
 /// The workspace root: xtask lives one level below it.

@@ -269,9 +269,12 @@ mod tests {
         }
     }
 
+    /// Request headers and the token they present.
+    type TokenCase = (&'static [(&'static str, &'static str)], Option<&'static str>);
+
     #[test]
     fn presented_tokens() {
-        let cases: [(&[(&str, &str)], Option<&str>); 5] = [
+        let cases: [TokenCase; 5] = [
             (&[("authorization", "Bearer abc")], Some("abc")),
             (&[("cookie", "a=1; scribe_token=def; b=2")], Some("def")),
             (&[("cookie", "a=1"), ("cookie", "scribe_token=ghi")], Some("ghi")),
