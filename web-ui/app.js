@@ -77,8 +77,11 @@ onConnection((online) => {
   showConnection(online);
   if (online) flushOutbox();
 });
+/** Live statuses after which a session's stored length is known. */
+const LIVE_SETTLED = ['complete', 'queued', 'error', 'interrupted'];
 subscribe((event) => {
-  if (event.type === 'reload') flushOutbox();
+  // A reconnect, or a browser recording's live session settling (its tab may be gone).
+  if (event.type === 'reload' || (event.type === 'live' && LIVE_SETTLED.includes(event.status))) flushOutbox();
 });
 
 if ('serviceWorker' in navigator) {
@@ -90,5 +93,5 @@ connect();
 route();
 flushOutbox();
 setInterval(async () => {
-  if ((await outbox.list()).length > 0) flushOutbox();
+  if ((await outbox.waiting()).length > 0) flushOutbox();
 }, OUTBOX_RETRY_MS);

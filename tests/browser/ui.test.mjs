@@ -275,6 +275,28 @@ test('pairing: a token daemon asks once, keeps an HttpOnly cookie, never puts th
   }
 });
 
+test('closing the tab while recording loses nothing and makes no duplicate', async () => {
+  const tab = await context.newPage();
+  tab.setDefaultTimeout(WAIT_MS);
+  await tab.goto(`${daemon.url}/#/live`);
+  await tab.fill('#live-title', 'Tab closed');
+  await tab.click('#record');
+  await tab.waitForFunction(() => document.querySelector('#daemon-state').textContent.includes('transcribing live'));
+  await eventually(() => tab.evaluate(async () => {
+    const recordings = await (await import('/js/outbox.js')).list();
+    return recordings.some((r) => r.samples / r.sampleRate >= 3);
+  }), 'three seconds recorded');
+  await tab.close();
+  // The other tab finds the abandoned recording, sees the daemon stored it whole, and lets it go.
+  await page.goto(`${daemon.url}/#/library`);
+  await eventually(async () => (await outboxSize()) === 0, 'the outbox to let the closed tab\'s recording go');
+  const { sessions } = await getJson(daemon.url, '/api/v1/sessions');
+  const mine = sessions.filter((s) => s.title.startsWith('Tab closed'));
+  assert.equal(mine.length, 1, 'one session, no duplicate upload');
+  assert.equal(mine[0].kind, 'live');
+  assert.ok(mine[0].duration_ms >= 3000, `the audio is there: ${mine[0].duration_ms} ms`);
+});
+
 test('offline: the cached library shows with an indicator; a recording made meanwhile is uploaded on return', async () => {
   // Visit what should be readable offline while the daemon is up.
   await page.goto(`${daemon.url}/#/session/${liveSessionId}`);
@@ -289,6 +311,8 @@ test('offline: the cached library shows with an indicator; a recording made mean
   await screenshot(page, 'offline-library');
   await page.locator('.results .title', { hasText: 'Garden call' }).click();
   await page.waitForFunction(() => /tomatoes/.test(document.querySelector('#transcript')?.textContent ?? ''));
+  assert.equal(await page.locator('#title').evaluate((el) => el.readOnly), true, 'offline means read-only');
+  assert.equal(await page.getByRole('button', { name: 'Delete session…' }).count(), 0, 'nothing to delete offline');
 
   await page.goto(`${daemon.url}/#/live`);
   await page.fill('#live-title', 'Recorded offline');

@@ -10,6 +10,11 @@ const DB_NAME = 'scribe-outbox';
 const DB_VERSION = 1;
 /** Audio a live session may miss at its end (frames in flight when the socket closed), ms. */
 const CONFIRM_SLACK_MS = 2000;
+/**
+ * A recording another page has not added to for this long is taken as abandoned (its tab
+ * was closed or crashed); a page records ten writes a second.
+ */
+const ABANDONED_MS = 10000;
 
 /** This page's id: a `recording` left by another page (a closed tab) is finished. */
 const PAGE_ID = crypto.randomUUID();
@@ -68,6 +73,7 @@ export async function create({ title, sampleRate }) {
     createdMs: Date.now(),
     samples: 0,
     chunks: 0,
+    aliveMs: Date.now(),
     state: 'recording',
     sessionId: null,
     owner: PAGE_ID,
@@ -82,6 +88,7 @@ export async function append(rec, pcm) {
   const seq = rec.chunks;
   rec.chunks += 1;
   rec.samples += pcm.length;
+  rec.aliveMs = Date.now();
   await tx(['recordings', 'chunks'], 'readwrite', (t) => {
     t.objectStore('chunks').put({ rec: rec.id, seq, data: pcm.buffer.slice(0) });
     t.objectStore('recordings').put(rec);
@@ -101,6 +108,12 @@ export async function remove(id) {
     t.objectStore('chunks').delete(IDBKeyRange.bound([id, 0], [id, Infinity]));
   });
   changed();
+}
+
+/** Recordings waiting for the daemon: all but the ones a page is still making. */
+export async function waiting() {
+  const now = Date.now();
+  return (await list()).filter((r) => r.state !== 'recording' || (r.owner !== PAGE_ID && now - (r.aliveMs ?? 0) > ABANDONED_MS));
 }
 
 /** Every recording not yet confirmed, oldest first. */
@@ -147,19 +160,18 @@ export function flush() {
 }
 
 async function flushAll() {
-  let waiting = 0;
-  for (const rec of await list()) {
-    if (rec.state === 'recording' && rec.owner === PAGE_ID) continue;
+  let left = 0;
+  for (const rec of await waiting()) {
     try {
-      if (!(await deliver(rec))) waiting += 1;
+      if (!(await deliver(rec))) left += 1;
     } catch (err) {
-      if (err instanceof ApiError && err.status === 0) return waiting + 1;
+      if (err instanceof ApiError && err.status === 0) return left + 1;
       rec.error = err.message;
       await save(rec);
-      waiting += 1;
+      left += 1;
     }
   }
-  return waiting;
+  return left;
 }
 
 /** Confirms or uploads one recording; true when it left the outbox. */
@@ -171,7 +183,8 @@ async function deliver(rec) {
       throw err;
     });
     const status = live?.session?.status;
-    if (status === 'recording') return false; // the daemon is still storing it
+    // The daemon is still receiving or storing it: its length is not known yet.
+    if (status === 'recording' || status === 'processing') return false;
     if (live && (live.session.duration_ms ?? 0) >= recordedMs - CONFIRM_SLACK_MS && status !== 'error') {
       await remove(rec.id);
       return true;

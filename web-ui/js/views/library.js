@@ -143,8 +143,7 @@ export async function libraryView(root) {
   }
 
   async function showOutbox() {
-    const recs = await outbox.list().catch(() => []);
-    const queued = recs.filter((r) => r.state !== 'recording');
+    const queued = await outbox.waiting().catch(() => []);
     fill(waiting, queued.length === 0 ? '' : h('section', { class: 'card outbox', 'aria-labelledby': 'outbox-h' },
       h('h2', { id: 'outbox-h' }, `Waiting to upload from this browser (${queued.length})`),
       h('ul', {}, queued.map((r) => h('li', {},

@@ -46,12 +46,14 @@ export async function sessionView(root, { arg: id, params }) {
   const path = `/api/v1/sessions/${encodeURIComponent(id)}`;
   const [detail, words] = await Promise.all([api(path), allWords(id)]);
   const s = detail.session;
+  // Served from the offline cache: show, but offer no changes the daemon cannot take.
+  const readOnly = !isOnline();
   const status = h('p', { class: 'note', role: 'status', 'aria-live': 'polite' });
   const say = (...text) => fill(status, ...text);
   const fail = (err) => fill(status, h('span', { class: 'error' }, err.message));
 
   // Title.
-  const title = h('input', { id: 'title', class: 'title-input', value: s.title, 'aria-label': 'Title', maxlength: 500 });
+  const title = h('input', { id: 'title', class: 'title-input', value: s.title, 'aria-label': 'Title', maxlength: 500, readOnly });
   async function saveTitle() {
     const next = title.value.trim();
     if (!next || next === s.title) return;
@@ -187,7 +189,13 @@ export async function sessionView(root, { arg: id, params }) {
     const parts = [];
     if (state) parts.push(h('p', { class: 'note' }, state));
     if (doc) {
-      if (doc.title && doc.title !== s.title) parts.push(h('p', { class: 'suggested' }, 'Suggested title: ', h('em', {}, doc.title)));
+      if (doc.title && doc.title !== s.title) {
+        parts.push(h('p', { class: 'suggested' }, 'Suggested title: ', h('em', {}, doc.title), ' ',
+          readOnly ? '' : h('button', { type: 'button', class: 'secondary', onclick: () => {
+            title.value = doc.title;
+            saveTitle().then(() => renderSummary(stored, state));
+          } }, 'Use it')));
+      }
       if (doc.overview) parts.push(h('p', { class: 'overview' }, doc.overview));
       if (doc.key_points?.length) parts.push(h('h3', {}, 'Key points'), h('ul', {}, doc.key_points.map((p) => h('li', {}, p))));
       if (doc.action_items?.length) {
@@ -273,13 +281,13 @@ export async function sessionView(root, { arg: id, params }) {
         transcript),
       h('div', { class: 'side' },
         h('section', { class: 'card', 'aria-labelledby': 'summary-h' },
-          h('div', { class: 'row spread' }, h('h2', { id: 'summary-h' }, 'Summary'), isOnline() ? regenerate : ''),
+          h('div', { class: 'row spread' }, h('h2', { id: 'summary-h' }, 'Summary'), readOnly ? '' : regenerate),
           summaryBody),
-        speakers,
+        readOnly ? '' : speakers,
         h('section', { class: 'card', 'aria-labelledby': 'export-h' }, h('h2', { id: 'export-h' }, 'Export'), exportsList),
         h('section', { class: 'card', 'aria-labelledby': 'versions-h' },
-          h('h2', { id: 'versions-h' }, 'Transcript versions'), versions, retranscribe),
-        h('section', { class: 'card', 'aria-labelledby': 'danger-h' },
+          h('h2', { id: 'versions-h' }, 'Transcript versions'), versions, readOnly ? '' : retranscribe),
+        readOnly ? '' : h('section', { class: 'card', 'aria-labelledby': 'danger-h' },
           h('h2', { id: 'danger-h' }, 'Delete'),
           h('button', { type: 'button', class: 'danger', onclick: () => confirm.showModal() }, 'Delete session…')))),
     confirm);
@@ -304,6 +312,7 @@ export async function sessionView(root, { arg: id, params }) {
   const resize = debounce(drawWaveform, 100);
   window.addEventListener('resize', resize);
 
+  const renderLater = debounce(renderTranscript, 250);
   const reload = debounce(async () => {
     try {
       const fresh = await api(path);
@@ -332,6 +341,10 @@ export async function sessionView(root, { arg: id, params }) {
         renderSummary(detail.summary, `Summary: ${event.status}${event.part ? ` part ${event.part} of ${event.parts}` : ''}${event.message ? ` (${event.message})` : ''}…`);
       }
       if (event.status === 'complete') reload();
+    } else if (event.type === 'transcript' && event.is_final && s.status === 'recording') {
+      // A session still being recorded grows word by word.
+      words.push(...event.words.map((w) => ({ ...w, punctuated: w.text })));
+      renderLater();
     } else if (['job', 'live', 'library'].includes(event.type)) {
       reload();
     }
