@@ -1,4 +1,5 @@
-//! The client side of the command line: `transcribe`, `sessions` and `export`.
+//! The client side of the command line: `transcribe`, `sessions`, `export`, `reindex`; and
+//! `models` and `pair`, which work on the data dir.
 //!
 //! Every command talks to the API. When a daemon already runs on the configured data dir
 //! (its lock file names its URL), the command uses it; otherwise it starts one in-process on
@@ -6,6 +7,7 @@
 //! afterwards. Both ways the library, queue and audio store are the same files.
 
 pub mod models;
+pub mod pair;
 
 use std::collections::HashMap;
 use std::io::IsTerminal;

@@ -122,6 +122,15 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Print a link and QR code that pair a browser with a daemon requiring a token.
+    Pair {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The daemon's URL as the browser will reach it. Default: the daemon running on the
+        /// data dir, at this machine's network address when it listens on all interfaces.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// List the audio input devices live sessions can record from.
     Devices,
     /// Print the embedded default configuration.
@@ -204,6 +213,10 @@ fn main() -> Result<()> {
             println!("search index rebuilt: {documents} documents");
             Ok(())
         }),
+        Command::Pair { config, url } => {
+            print!("{}", cli::pair::pair(&config.load()?, url.as_deref())?);
+            Ok(())
+        }
         Command::Models { command: ModelsCommand::List { config } } => cli::models::list(&config.load()?),
         Command::Models { command: ModelsCommand::Install { config, name, force } } => {
             let config = config.load()?;
@@ -239,8 +252,7 @@ async fn serve(config: Config) -> Result<()> {
     let daemon = Daemon::start(config).await?;
     if let Some(token) = &daemon.new_token {
         println!("API token (shown once; also in {}/api-token): {}", daemon.data_dir().display(), token.expose());
-        // The fragment never reaches a server, so the token stays out of access logs.
-        println!("pair a browser by opening {}#pair={}", daemon.url(), token.expose());
+        println!("pair a browser with `scribed pair` (a link and a QR code)");
     }
     println!("scribed is serving on {}", daemon.url());
     shutdown_signal().await;

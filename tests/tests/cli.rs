@@ -110,3 +110,48 @@ async fn transcribe_sessions_and_export_standalone_and_against_a_daemon() {
     daemon.kill().expect("stop");
     let _ = daemon.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_prints_a_link_and_qr_code_that_pair_a_browser() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    let fake = FakeDeepgram::loopback(KEY).await;
+    let config = dir.join("scribed.toml");
+    std::fs::write(&config, config_text(&fake).replacen("auth = \"auto\"", "auth = \"always\"", 1)).expect("config");
+    let data = dir.join("data");
+
+    // Before a daemon runs there is nothing to pair with.
+    let none = run(command("pair", &config, &data, KEY)).await;
+    assert!(!none.status.success() && text(&none.stderr).contains("no daemon is running"), "{}", text(&none.stderr));
+
+    let (mut daemon, url) = serve(&config, &data, KEY);
+    let paired = run(command("pair", &config, &data, KEY)).await;
+    let stdout = text(&paired.stdout);
+    assert!(paired.status.success(), "{}", text(&paired.stderr));
+    let token = std::fs::read_to_string(data.join("api-token")).expect("token").trim().to_string();
+    let link = format!("{url}/#pair={token}");
+    assert!(stdout.contains(&link), "{stdout}");
+    // The QR code: a square of half-block rows, as wide as the link needs (version 5+ for
+    // a 64-character token), with its quiet zone.
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.contains('█') || l.contains('▀') || l.contains('▄')).collect();
+    let width = rows.first().map(|r| r.chars().count()).expect("a QR code");
+    assert!(width >= 37 + 8 && rows.iter().all(|r| r.chars().count() == width), "{stdout}");
+    assert_eq!(rows.len(), width.div_ceil(2), "square: two modules a row");
+
+    // The link's token pairs: the daemon answers with its cookie.
+    let fragment_token = link.split("#pair=").nth(1).expect("fragment");
+    let client = reqwest::Client::new();
+    let answer = client.post(format!("{url}/api/v1/pair")).json(&serde_json::json!({ "token": fragment_token })).send().await.expect("pair");
+    assert_eq!(answer.status(), 200);
+    let cookie = answer.headers().get("set-cookie").expect("cookie").to_str().expect("ascii").to_string();
+    assert!(cookie.starts_with("scribe_token=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let sessions = client.get(format!("{url}/api/v1/sessions")).header("cookie", cookie.split(';').next().expect("pair")).send().await.expect("get");
+    assert_eq!(sessions.status(), 200, "the cookie is accepted like the bearer token");
+    let refused = client.get(format!("{url}/api/v1/sessions")).header("cookie", "scribe_token=wrong").send().await.expect("get");
+    assert_eq!(refused.status(), 401);
+    let wrong = client.post(format!("{url}/api/v1/pair")).json(&serde_json::json!({ "token": "wrong" })).send().await.expect("pair");
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    daemon.kill().expect("kill");
+    let _ = daemon.wait();
+}
