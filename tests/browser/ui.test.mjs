@@ -76,6 +76,11 @@ test('record in the browser: interim then final words, stop, then in the library
   await page.click('#record');
   await page.waitForFunction(() => document.querySelector('#daemon-state').textContent.includes('transcribing live'));
   await page.waitForFunction(() => document.querySelector('#provider-state').textContent.includes('connected'));
+  // Other pages can be visited while recording; the Live tab shows the recording goes on.
+  await page.waitForFunction(() => document.querySelector('#live-finals').textContent.length > 0);
+  await page.click('nav a[data-route="library"]');
+  await page.locator('nav a.recording[data-route="live"]').waitFor();
+  await page.click('nav a[data-route="live"]');
   // The last words of the live script, final.
   await page.waitForFunction(() => /spring\./.test(document.querySelector('#live-finals').textContent));
   assert.notEqual(await page.locator('#elapsed').innerText(), '00:00', 'elapsed time runs');
@@ -107,7 +112,7 @@ test('record in the browser: interim then final words, stop, then in the library
   await page.locator('.results .title', { hasText: 'Garden call' }).waitFor();
 });
 
-test('upload two files: per-file progress, then both complete', async () => {
+test('upload two files: per-file progress, then both complete; non-audio files end in a readable error', async () => {
   await page.goto(`${daemon.url}/#/upload`);
   await page.locator('#dropzone').waitFor();
   await page.evaluate(() => {
@@ -130,6 +135,17 @@ test('upload two files: per-file progress, then both complete', async () => {
     const mine = states.filter((s) => s.startsWith(`${name}=`)).map((s) => s.split('=')[1]);
     assert.ok(mine.includes('uploading'), `${name} showed its upload: ${mine}`);
     assert.ok(mine.some((s) => s === 'queued' || s === 'processing'), `${name} showed its job: ${mine}`);
+  }
+
+  // Files that are not audio end in a readable error, refused at once or when decoded.
+  await page.setInputFiles('#files', [
+    { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('meeting notes, not audio') },
+    { name: 'broken.wav', mimeType: 'audio/wav', buffer: Buffer.from('RIFF but not really a wave file') },
+  ]);
+  for (const name of ['notes.txt', 'broken.wav']) {
+    const row = page.locator('#uploads .upload', { has: page.locator('.name', { hasText: name }) });
+    await row.locator('.state .badge', { hasText: 'error' }).waitFor();
+    assert.match(await row.locator('.state .error').innerText(), /\w{3,}.*\w{3,}/, `${name} says why`);
   }
   await screenshot(page, 'upload');
 });
@@ -162,7 +178,7 @@ test('search a word: highlighted hit, click, the audio is at the word', async ()
 });
 
 test('user strings are text: a hostile title and <script> in the transcript run nothing', async () => {
-  const { sessions } = await getJson(daemon.url, '/api/v1/sessions?kind=file');
+  const { sessions } = await getJson(daemon.url, '/api/v1/sessions?kind=file&status=complete');
   const target = sessions[0];
   await getJson(daemon.url, `/api/v1/sessions/${target.id}`, {
     method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ title: HOSTILE_TITLE }),

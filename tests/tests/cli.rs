@@ -149,6 +149,15 @@ async fn pair_prints_a_link_and_qr_code_that_pair_a_browser() {
     assert_eq!(sessions.status(), 200, "the cookie is accepted like the bearer token");
     let refused = client.get(format!("{url}/api/v1/sessions")).header("cookie", "scribe_token=wrong").send().await.expect("get");
     assert_eq!(refused.status(), 401);
+    // A cookie does not make a foreign page's request acceptable.
+    let forged = client
+        .delete(format!("{url}/api/v1/sessions/any"))
+        .header("cookie", cookie.split(';').next().expect("pair"))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(forged.status(), 403);
     let wrong = client.post(format!("{url}/api/v1/pair")).json(&serde_json::json!({ "token": "wrong" })).send().await.expect("pair");
     assert_eq!(wrong.status(), 401);
     assert!(wrong.headers().get("set-cookie").is_none());

@@ -126,9 +126,6 @@ impl SecurityPolicy {
     }
 
     fn check_token(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        if self.token.is_none() {
-            return Ok(());
-        }
         if self.token_matches(presented_token(headers).unwrap_or("")) {
             Ok(())
         } else {

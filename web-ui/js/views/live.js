@@ -20,7 +20,21 @@ const STATES = {
   kept: 'Kept in this browser; it is uploaded when the daemon is back',
 };
 
+/** The view of a recording that goes on while another page is shown: its nodes and handle. */
+let background = null;
+
+function markRecording(on) {
+  document.querySelector('nav a[data-route="live"]')?.classList.toggle('recording', on);
+}
+
 export async function liveView(root) {
+  // Back to a recording that went on meanwhile: the same view, still running.
+  if (background) {
+    root.append(...background.nodes);
+    const { view } = background;
+    background = null;
+    return view;
+  }
   const source = h('select', { id: 'source' }, h('option', { value: BROWSER }, 'This browser\'s microphone'));
   const title = h('input', { id: 'live-title', type: 'text', autocomplete: 'off', maxlength: 500, placeholder: 'Optional' });
   const button = h('button', { type: 'submit', id: 'record', class: 'record' }, 'Start recording');
@@ -137,6 +151,7 @@ export async function liveView(root) {
     fill(button, 'Stop recording');
     button.classList.add('recording');
     source.disabled = true;
+    markRecording(true);
   }
 
   async function stop() {
@@ -151,6 +166,7 @@ export async function liveView(root) {
         fill(daemonState, STATES.stopping);
       }
     } finally {
+      markRecording(false);
       recorder = null;
       meter.value = 0;
       button.disabled = false;
@@ -165,6 +181,7 @@ export async function liveView(root) {
       else await start();
     } catch (err) {
       clearInterval(clockTimer);
+      markRecording(false);
       recorder = null;
       fill(button, 'Start recording');
       button.classList.remove('recording');
@@ -173,12 +190,16 @@ export async function liveView(root) {
     }
   });
 
-  return {
+  const view = {
     leave() {
+      // A recording goes on while other pages are shown; the Live tab is marked meanwhile.
+      if (button.classList.contains('recording')) {
+        background = { nodes: [...root.childNodes], view };
+        return;
+      }
       unsubscribe();
-      // Leaving the page does not lose a browser recording: it is stopped and kept.
-      if (recorder) recorder.stop();
       clearInterval(clockTimer);
     },
   };
+  return view;
 }

@@ -108,8 +108,10 @@ export async function sessionView(root, { arg: id, params }) {
   // Transcript.
   const transcript = h('div', { id: 'transcript', class: 'transcript' });
   const spans = [];
+  let currentWord = -1;
   function renderTranscript() {
     spans.length = 0;
+    currentWord = -1;
     const paragraphs = [];
     let para = null;
     words.forEach((w, i) => {
@@ -134,7 +136,6 @@ export async function sessionView(root, { arg: id, params }) {
     if (span) seek(words[Number(span.dataset.i)].start_ms);
   });
 
-  let currentWord = -1;
   const follow = h('input', { id: 'follow', type: 'checkbox', checked: true });
   function highlight() {
     if (!audio) return;
