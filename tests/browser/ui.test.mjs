@@ -52,6 +52,14 @@ function outboxSize() {
   return page.evaluate(async () => (await import('/js/outbox.js')).list().then((l) => l.length));
 }
 
+/** Waits until `tab`'s outbox holds a recording of at least `seconds` (IndexedDB has no change event to wait on). */
+function recorded(tab, seconds) {
+  return eventually(() => tab.evaluate(async (least) => {
+    const recordings = await (await import('/js/outbox.js')).list();
+    return recordings.some((r) => r.samples / r.sampleRate >= least);
+  }, seconds), `${seconds} s of audio in the outbox`);
+}
+
 test('installable: manifest, icons and a service worker in control', async () => {
   await page.goto(`${daemon.url}/`);
   await page.evaluate(() => navigator.serviceWorker.ready);
@@ -298,10 +306,7 @@ test('closing the tab while recording loses nothing and makes no duplicate', asy
   await tab.fill('#live-title', 'Tab closed');
   await tab.click('#record');
   await tab.waitForFunction(() => document.querySelector('#daemon-state').textContent.includes('transcribing live'));
-  await eventually(() => tab.evaluate(async () => {
-    const recordings = await (await import('/js/outbox.js')).list();
-    return recordings.some((r) => r.samples / r.sampleRate >= 3);
-  }), 'three seconds recorded');
+  await recorded(tab, 3);
   await tab.close();
   // The other tab finds the abandoned recording, sees the daemon stored it whole, and lets it go.
   await page.goto(`${daemon.url}/#/library`);
@@ -334,11 +339,7 @@ test('offline: the cached library shows with an indicator; a recording made mean
   await page.fill('#live-title', 'Recorded offline');
   await page.click('#record');
   await page.waitForFunction(() => document.querySelector('#daemon-state').textContent.includes('cannot be reached'));
-  // At least three seconds of audio in the outbox (IndexedDB has no change event to wait on).
-  await eventually(() => page.evaluate(async () => {
-    const recordings = await (await import('/js/outbox.js')).list();
-    return recordings.some((r) => r.samples / r.sampleRate >= 3);
-  }), 'three seconds of audio in the outbox');
+  await recorded(page, 3);
   await page.click('#record');
   await page.locator('#live-result', { hasText: 'Kept in this browser' }).waitFor();
   await page.goto(`${daemon.url}/#/library`);

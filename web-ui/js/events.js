@@ -30,6 +30,16 @@ function dispatch(event) {
   }
 }
 
+/** A text message of a daemon socket as an object; null for anything else. */
+export function parseMessage(data) {
+  if (typeof data !== 'string') return null;
+  try {
+    return JSON.parse(data);
+  } catch {
+    return null;
+  }
+}
+
 export function wsUrl(path) {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${location.host}${path}`;
@@ -47,12 +57,8 @@ export function connect() {
     setOnline(true);
   };
   ws.onmessage = (message) => {
-    let event;
-    try {
-      event = JSON.parse(message.data);
-    } catch {
-      return;
-    }
+    const event = parseMessage(message.data);
+    if (!event) return;
     if (event.type === 'hello') {
       // A restarted daemon numbers from 1 again.
       if (typeof event.next_seq === 'number' && event.next_seq <= lastSeq) lastSeq = event.next_seq - 1;

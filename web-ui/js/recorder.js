@@ -4,7 +4,7 @@
 // is uploaded from the outbox later, so a lost network or a closed tab loses nothing.
 
 import * as outbox from './outbox.js';
-import { wsUrl } from './events.js';
+import { parseMessage, wsUrl } from './events.js';
 
 /** The rate asked of the audio context: what speech providers want, and 1/3 of the bytes. */
 const SAMPLE_RATE = 16000;
@@ -71,13 +71,8 @@ export class BrowserRecorder {
         }));
       };
       ws.onmessage = (message) => {
-        if (typeof message.data !== 'string') return;
-        let event;
-        try {
-          event = JSON.parse(message.data);
-        } catch {
-          return;
-        }
+        const event = parseMessage(message.data);
+        if (!event) return;
         if (event.type === 'started') {
           this.live = true;
           this.rec.sessionId = event.session_id;
