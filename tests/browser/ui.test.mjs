@@ -52,6 +52,24 @@ function outboxSize() {
   return page.evaluate(async () => (await import('/js/outbox.js')).list().then((l) => l.length));
 }
 
+/**
+ * A test whose failure leaves a screenshot of the page (`failed-<n>.png`) and the page's own
+ * errors in the output.
+ */
+let testNumber = 0;
+function uiTest(name, fn) {
+  const number = (testNumber += 1);
+  test(name, async () => {
+    try {
+      await fn();
+    } catch (err) {
+      await screenshot(page, `failed-${number}`).catch(() => {});
+      console.error(`test ${number} failed; page errors: ${JSON.stringify(problems.errors)}`);
+      throw err;
+    }
+  });
+}
+
 /** Waits until `tab`'s outbox holds a recording of at least `seconds` (IndexedDB has no change event to wait on). */
 function recorded(tab, seconds) {
   return eventually(() => tab.evaluate(async (least) => {
@@ -60,7 +78,7 @@ function recorded(tab, seconds) {
   }, seconds), `${seconds} s of audio in the outbox`);
 }
 
-test('installable: manifest, icons and a service worker in control', async () => {
+uiTest('installable: manifest, icons and a service worker in control', async () => {
   await page.goto(`${daemon.url}/`);
   await page.evaluate(() => navigator.serviceWorker.ready);
   await page.reload();
@@ -76,7 +94,7 @@ test('installable: manifest, icons and a service worker in control', async () =>
   assert.match(await page.locator('nav').innerText(), /Library[\s\S]*Live[\s\S]*Upload[\s\S]*Status/);
 });
 
-test('record in the browser: interim then final words, stop, then in the library with transcript and summary', async () => {
+uiTest('record in the browser: interim then final words, stop, then in the library with transcript and summary', async () => {
   await page.goto(`${daemon.url}/#/live`);
   await page.locator('#record').waitFor();
   await watchLiveTranscript();
@@ -120,7 +138,7 @@ test('record in the browser: interim then final words, stop, then in the library
   await page.locator('.results .title', { hasText: 'Garden call' }).waitFor();
 });
 
-test('upload two files: per-file progress, then both complete; non-audio files end in a readable error', async () => {
+uiTest('upload two files: per-file progress, then both complete; non-audio files end in a readable error', async () => {
   await page.goto(`${daemon.url}/#/upload`);
   await page.locator('#dropzone').waitFor();
   await page.evaluate(() => {
@@ -158,7 +176,7 @@ test('upload two files: per-file progress, then both complete; non-audio files e
   await screenshot(page, 'upload');
 });
 
-test('search a word: highlighted hit, click, the audio is at the word', async () => {
+uiTest('search a word: highlighted hit, click, the audio is at the word', async () => {
   await page.goto(`${daemon.url}/#/library`);
   await page.locator('#search').pressSequentially('budget');
   // A transcript hit (the summary mentions the budget too, without a time).
@@ -182,10 +200,19 @@ test('search a word: highlighted hit, click, the audio is at the word', async ()
   await page.locator('#transcript .w', { hasText: /^release$/ }).first().click();
   await page.waitForFunction((ms) => Math.abs(document.querySelector('#player').currentTime * 1000 - ms) < 250, release.start_ms);
   await page.evaluate(() => document.querySelector('#player').pause());
+
+  // Transcribed again: the new version is shown, the old one can be.
+  await page.selectOption('#provider', 'deepgram-batch');
+  await page.click('button:has-text("Transcribe again")');
+  await page.locator('.versions li').nth(1).locator('strong', { hasText: '(shown)' }).waitFor();
+  await page.locator('.versions li').first().getByRole('button', { name: /^Show the deepgram-batch version/ }).click();
+  await page.locator('.versions li').first().locator('strong', { hasText: '(shown)' }).waitFor();
+  assert.match(await page.locator('#transcript').innerText(), /budget/);
+  assert.match(await page.locator('.exports a').first().getAttribute('href'), /&version=\d+$/, 'exports follow the shown version');
   await screenshot(page, 'session-file');
 });
 
-test('user strings are text: a hostile title and <script> in the transcript run nothing', async () => {
+uiTest('user strings are text: a hostile title and <script> in the transcript run nothing', async () => {
   const { sessions } = await getJson(daemon.url, '/api/v1/sessions?kind=file&status=complete');
   const target = sessions[0];
   await getJson(daemon.url, `/api/v1/sessions/${target.id}`, {
@@ -207,7 +234,7 @@ test('user strings are text: a hostile title and <script> in the transcript run 
   assert.deepEqual(problems.dialogs, [], 'no dialog fired');
 });
 
-test('status: plugins, health, configured yes/no without keys, queue and storage', async () => {
+uiTest('status: plugins, health, configured yes/no without keys, queue and storage', async () => {
   await page.goto(`${daemon.url}/#/status`);
   const row = page.locator('#plugins tr[data-plugin="deepgram-batch"]');
   await row.waitFor();
@@ -220,7 +247,7 @@ test('status: plugins, health, configured yes/no without keys, queue and storage
   await screenshot(page, 'status');
 });
 
-test('keyboard, labels, phone screen and dark mode', async () => {
+uiTest('keyboard, labels, phone screen and dark mode', async () => {
   await page.goto(`${daemon.url}/#/library`);
   await page.reload();
   await page.locator('#search').waitFor();
@@ -258,7 +285,7 @@ test('keyboard, labels, phone screen and dark mode', async () => {
   await dark.close();
 });
 
-test('pairing: a token daemon asks once, keeps an HttpOnly cookie, never puts the token in a URL', async () => {
+uiTest('pairing: a token daemon asks once, keeps an HttpOnly cookie, never puts the token in a URL', async () => {
   const paired = await startDaemon(env.pairedConfig, 'paired-data');
   try {
     const token = readFileSync(join(paired.data, 'api-token'), 'utf8').trim();
@@ -299,7 +326,7 @@ test('pairing: a token daemon asks once, keeps an HttpOnly cookie, never puts th
   }
 });
 
-test('closing the tab while recording loses nothing and makes no duplicate', async () => {
+uiTest('closing the tab while recording loses nothing and makes no duplicate', async () => {
   const tab = await context.newPage();
   tab.setDefaultTimeout(WAIT_MS);
   await tab.goto(`${daemon.url}/#/live`);
@@ -318,7 +345,7 @@ test('closing the tab while recording loses nothing and makes no duplicate', asy
   assert.ok(mine[0].duration_ms >= 3000, `the audio is there: ${mine[0].duration_ms} ms`);
 });
 
-test('offline: the cached library shows with an indicator; a recording made meanwhile is uploaded on return', async () => {
+uiTest('offline: the cached library shows with an indicator; a recording made meanwhile is uploaded on return', async () => {
   // Visit what should be readable offline while the daemon is up.
   await page.goto(`${daemon.url}/#/session/${liveSessionId}`);
   await page.waitForFunction(() => /tomatoes/.test(document.querySelector('#transcript')?.textContent ?? ''));

@@ -146,3 +146,44 @@ async fn token_is_required_when_auth_applies() {
         .expect("send");
     assert_eq!(response.status(), 421);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_ui_is_served_with_etags_its_csp_and_a_filled_service_worker() {
+    let daemon = daemon().await;
+    let client = reqwest::Client::new();
+    let page = client.get(daemon.url("/")).send().await.expect("send");
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert!(headers["content-security-policy"].to_str().expect("csp").starts_with("default-src 'self'"));
+    assert_eq!(headers["cache-control"], "no-cache");
+    let etag = headers["etag"].clone();
+    let html = page.text().await.expect("html");
+    assert!(html.contains(r#"<script type="module" src="/app.js">"#) && !html.contains("<script>"), "no inline script");
+
+    let again = client.get(daemon.url("/")).header("if-none-match", etag).send().await.expect("send");
+    assert_eq!(again.status(), 304, "an unchanged file is not sent again");
+    assert!(again.bytes().await.expect("body").is_empty());
+
+    let worker = client.get(daemon.url("/sw.js")).send().await.expect("send").text().await.expect("sw");
+    assert!(!worker.contains("__VERSION__") && !worker.contains("__SHELL__"));
+    assert!(worker.contains(r#""/js/views/session.js""#) && worker.contains(r#""/icons/icon-192.png""#), "{worker}");
+    let manifest: serde_json::Value = client.get(daemon.url("/manifest.webmanifest")).send().await.expect("send").json().await.expect("json");
+    assert_eq!(manifest["display"], "standalone");
+    let icon = client.get(daemon.url("/icons/icon-512.png")).send().await.expect("send");
+    assert_eq!(icon.headers()["content-type"], "image/png");
+    assert!(icon.bytes().await.expect("png").starts_with(b"\x89PNG"));
+
+    for path in ["/nope.js", "/Cargo.toml", "/js/"] {
+        let missing = client.get(daemon.url(path)).send().await.expect("send");
+        assert_eq!(missing.status(), 404, "{path}");
+    }
+
+    // Loopback without auth: nothing to pair, and the status page's facts.
+    assert_eq!(daemon.get_json("/api/v1/pair").await.expect("pair"), serde_json::json!({ "required": false, "paired": true }));
+    let status = daemon.get_json("/api/v1/status").await.expect("status");
+    assert_eq!(status["token_required"], false);
+    assert_eq!(status["queues"]["files"], 0);
+    assert!(status["inbox"].as_str().expect("inbox").ends_with("inbox"));
+    assert!(status["storage"]["total_bytes"].as_u64().expect("bytes") > 0);
+}

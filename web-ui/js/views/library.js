@@ -13,6 +13,8 @@ const SEARCH_PAGE = 20;
 const TYPING_PAUSE_MS = 120;
 /** Pause after a burst of library events before the list is reloaded, ms. */
 const EVENT_PAUSE_MS = 300;
+/** How often the running time of sessions being recorded is redrawn, ms. */
+const RUNNING_TICK_MS = 1000;
 
 const KINDS = ['file', 'live'];
 const STATUSES = ['queued', 'processing', 'recording', 'complete', 'error', 'interrupted'];
@@ -37,9 +39,13 @@ function snippet(pieces) {
 }
 
 function sessionMeta(s) {
+  // A session being recorded shows how long it has run, kept current by `tickRecording`.
+  const length = s.status === 'recording'
+    ? h('span', { class: 'running', dataset: { since: String(s.created_ms) } }, ` · ${clock(Date.now() - s.created_ms)}`)
+    : s.duration_ms != null ? ` · ${clock(s.duration_ms)}` : '';
   return h('p', { class: 'meta' },
     h('time', { datetime: new Date(s.created_ms).toISOString() }, when(s.created_ms)),
-    s.duration_ms != null ? ` · ${clock(s.duration_ms)}` : '',
+    length,
     ` · ${s.kind} · `,
     badge(s.status),
     s.error ? h('span', { class: 'error' }, ` ${s.error}`) : '');
@@ -165,9 +171,14 @@ export async function libraryView(root) {
   });
   const unwatch = outbox.onOutboxChange(showOutbox);
 
+  const ticker = setInterval(() => {
+    for (const el of results.querySelectorAll('.running')) el.textContent = ` · ${clock(Date.now() - Number(el.dataset.since))}`;
+  }, RUNNING_TICK_MS);
+
   await Promise.all([load(), showOutbox()]);
   return {
     leave() {
+      clearInterval(ticker);
       unsubscribe();
       unwatch();
       inFlight?.abort();

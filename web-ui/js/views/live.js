@@ -10,6 +10,8 @@ import { BrowserRecorder } from '../recorder.js';
 const BROWSER = 'browser';
 /** Elapsed-time refresh, ms. */
 const CLOCK_TICK_MS = 250;
+/** Events kept while a daemon-microphone session's id is not known yet: a few seconds' worth. */
+const RECENT_EVENTS = 200;
 
 const STATES = {
   connecting: 'Connecting to the daemon…',
@@ -117,8 +119,14 @@ export async function liveView(root) {
   }
 
   // The daemon microphone's session reports on the shared feed; the browser's on its socket.
+  // Its first events can come before the answer naming it, so recent ones are kept.
+  const recent = [];
   const unsubscribe = subscribe((event) => {
     if (daemonSession && event.session_id === daemonSession) onEvent(event);
+    else if (!daemonSession && event.session_id) {
+      recent.push(event);
+      if (recent.length > RECENT_EVENTS) recent.shift();
+    }
   });
 
   function tickClock() {
@@ -145,6 +153,7 @@ export async function liveView(root) {
       daemonSession = body.id;
       sessionId = body.id;
       showState('live', body.id);
+      recent.splice(0).filter((e) => e.session_id === body.id).forEach(onEvent);
     }
     startedAt = Date.now();
     clockTimer = setInterval(tickClock, CLOCK_TICK_MS);

@@ -14,11 +14,13 @@ const WAVEFORM_POINTS = 1200;
 const PARAGRAPH_GAP_MS = 2500;
 const EXPORTS = [['txt', 'Text'], ['srt', 'SubRip (srt)'], ['vtt', 'WebVTT'], ['json', 'JSON'], ['md', 'Markdown']];
 
-async function allWords(id) {
+/** Every word of a transcript version (the newest when `version` is null). */
+async function allWords(id, version = null) {
   const words = [];
   let offset = 0;
+  const which = version == null ? '' : `&version=${version}`;
   for (;;) {
-    const page = await api(`/api/v1/sessions/${encodeURIComponent(id)}/words?offset=${offset}&limit=${WORDS_PAGE}`);
+    const page = await api(`/api/v1/sessions/${encodeURIComponent(id)}/words?offset=${offset}&limit=${WORDS_PAGE}${which}`);
     words.push(...page.words);
     if (page.next_offset == null) return words;
     offset = page.next_offset;
@@ -43,6 +45,23 @@ function wordAt(words, ms) {
 }
 
 export async function sessionView(root, { arg: id, params }) {
+  // Listening starts before loading, so an event between the load and the view being ready
+  // (a summary completing, say) is kept and applied, not lost.
+  const early = [];
+  let onEvent = (event) => early.push(event);
+  const unsubscribe = subscribe((event) => onEvent(event));
+  try {
+    return await build(root, id, params, (handler) => {
+      onEvent = handler;
+      early.splice(0).forEach(handler);
+    }, unsubscribe);
+  } catch (err) {
+    unsubscribe();
+    throw err;
+  }
+}
+
+async function build(root, id, params, listen, unsubscribe) {
   const path = `/api/v1/sessions/${encodeURIComponent(id)}`;
   const [detail, words] = await Promise.all([api(path), allWords(id)]);
   const s = detail.session;
@@ -229,8 +248,14 @@ export async function sessionView(root, { arg: id, params }) {
   } }, detail.summary ? 'Regenerate summary' : 'Summarise');
 
   // Exports, versions, re-transcription, deletion.
-  const exportsList = h('ul', { class: 'exports' }, EXPORTS.map(([format, label]) =>
-    h('li', {}, h('a', { href: `${path}/export?format=${format}`, download: '' }, label))));
+  // The version shown (null: the newest); exports follow it.
+  let shownVersion = null;
+  const exportsList = h('ul', { class: 'exports' });
+  function renderExports() {
+    const which = shownVersion == null ? '' : `&version=${shownVersion}`;
+    fill(exportsList, EXPORTS.map(([format, label]) =>
+      h('li', {}, h('a', { href: `${path}/export?format=${format}${which}`, download: '' }, label))));
+  }
   const providerSelect = h('select', { id: 'provider' });
   api('/api/v1/plugins').then((body) => {
     const batch = body.plugins.filter((p) => p.world === 'stt-batch' && p.state !== 'failed');
@@ -245,8 +270,26 @@ export async function sessionView(root, { arg: id, params }) {
       fail(err);
     }
   } }, h('label', { for: 'provider' }, 'Provider'), providerSelect, h('button', { type: 'submit', class: 'secondary' }, 'Transcribe again'));
-  const versions = h('ol', { class: 'versions' }, detail.versions.map((v, i) => h('li', {},
-    `${v.provider} · ${when(v.created_ms)} · ${v.word_count} words`, i === detail.versions.length - 1 ? ' (shown)' : '')));
+  const versions = h('ol', { class: 'versions' });
+  function renderVersions() {
+    const newest = detail.versions.at(-1)?.id;
+    const shown = shownVersion ?? newest;
+    fill(versions, detail.versions.map((v) => h('li', {},
+      `${v.provider} · ${when(v.created_ms)} · ${v.word_count} words `,
+      v.id === shown ? h('strong', {}, '(shown)') : h('button', {
+        type: 'button', class: 'secondary', 'aria-label': `Show the ${v.provider} version of ${when(v.created_ms)}`, onclick: async () => {
+        try {
+          const chosen = v.id === newest ? null : v.id;
+          words.splice(0, words.length, ...(await allWords(id, chosen)));
+          shownVersion = chosen;
+          renderTranscript();
+          renderVersions();
+          renderExports();
+        } catch (err) {
+          fail(err);
+        }
+      } }, 'Show'))));
+  }
 
   const confirm = h('dialog', { id: 'confirm-delete', 'aria-labelledby': 'confirm-h' },
     h('form', { method: 'dialog' },
@@ -294,6 +337,8 @@ export async function sessionView(root, { arg: id, params }) {
     confirm);
 
   renderTranscript();
+  renderVersions();
+  renderExports();
   if (detail.audio) {
     api(`${detail.audio.waveform_url}?points=${WAVEFORM_POINTS}`).then((w) => {
       peaks = w.peaks;
@@ -320,8 +365,12 @@ export async function sessionView(root, { arg: id, params }) {
       const before = detail.versions.length;
       Object.assign(detail, fresh);
       if (fresh.versions.length !== before || fresh.session.status !== s.status) {
+        // A new version is shown as it arrives.
+        shownVersion = null;
         words.splice(0, words.length, ...(await allWords(id)));
         renderTranscript();
+        renderVersions();
+        renderExports();
       }
       Object.assign(s, fresh.session);
       fill(meta, when(s.created_ms), s.duration_ms != null ? ` · ${clock(s.duration_ms)}` : '', ` · ${s.kind} · `, badge(s.status));
@@ -330,7 +379,7 @@ export async function sessionView(root, { arg: id, params }) {
       if (err.status === 404) location.hash = '#/library';
     }
   }, 300);
-  const unsubscribe = subscribe((event) => {
+  listen((event) => {
     if (event.type === 'reload') reload();
     if (event.session_id !== id) return;
     if (event.type === 'summary') {

@@ -20,6 +20,8 @@ export async function uploadView(root) {
     list);
 
   const rows = new Map(); // session id → row updater
+  // Job events can come before the upload's own answer: the latest per session is kept.
+  const latest = new Map();
   const queue = [];
   let running = 0;
 
@@ -52,14 +54,18 @@ export async function uploadView(root) {
       const id = answer.session_id;
       fill(link, h('a', { href: `#/session/${encodeURIComponent(id)}` }, 'Open'));
       fill(state, badge(answer.duplicate ? 'duplicate' : 'queued'));
-      rows.set(id, (status, message) => fill(state, badge(status), message ? h('span', { class: 'error' }, ` ${message}`) : ''));
+      const show = (status, message) => fill(state, badge(status), message ? h('span', { class: 'error' }, ` ${message}`) : '');
+      rows.set(id, show);
+      if (latest.has(id)) show(...latest.get(id));
     } catch (err) {
       fill(state, badge('error'), h('span', { class: 'error' }, ` ${err.message}`));
     }
   }
 
   const unsubscribe = subscribe((event) => {
-    if (event.type === 'job') rows.get(event.session_id)?.(event.status, event.message);
+    if (event.type !== 'job') return;
+    latest.set(event.session_id, [event.status, event.message]);
+    rows.get(event.session_id)?.(event.status, event.message);
   });
 
   picker.addEventListener('change', () => {
