@@ -27,27 +27,45 @@ const routes = {
 const main = document.getElementById('view');
 const connection = document.getElementById('connection');
 let current = null;
+/** Counts navigations, so a view that finishes loading after the next one began is dropped. */
+let navigation = 0;
+
+function decode(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
 
 /** `#/session/ID?t=5000` → {name: 'session', arg: 'ID', params}. */
 function parseRoute() {
   const [path, search] = location.hash.replace(/^#\/?/, '').split('?');
   const [name, ...rest] = path.split('/');
-  return { name: routes[name] ? name : 'library', arg: rest.map(decodeURIComponent).join('/'), params: new URLSearchParams(search ?? '') };
+  return { name: routes[name] ? name : 'library', arg: rest.map(decode).join('/'), params: new URLSearchParams(search ?? '') };
 }
 
-async function route() {
+/** Shows the page the address names; `focus` moves the keyboard there (after a link). */
+async function route(focus = false) {
   const target = parseRoute();
+  const mine = (navigation += 1);
   current?.leave?.();
+  current = null;
   for (const link of document.querySelectorAll('nav a')) {
     if (link.dataset.route === target.name) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
   const container = h('div', { class: `view view-${target.name}` });
   fill(main, container);
+  // Screen readers and keyboards continue at the new page, not at the link that led there;
+  // done before the page loads, so it never takes focus from a field already in use.
+  if (focus) main.focus({ preventScroll: true });
   try {
-    current = await routes[target.name](container, target);
+    const view = await routes[target.name](container, target);
+    if (mine === navigation) current = view;
+    else view?.leave?.();
   } catch (err) {
-    fill(container, h('p', { class: 'error', role: 'alert' }, `This page could not be shown: ${err.message}`));
+    if (mine === navigation) fill(container, h('p', { class: 'error', role: 'alert' }, `This page could not be shown: ${err.message}`));
   }
 }
 
@@ -65,7 +83,7 @@ async function flushOutbox() {
   }
 }
 
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', () => route(true));
 window.addEventListener('scribe:unauthorized', () => {
   if (parseRoute().name !== 'pair') location.hash = '#/pair';
 });
