@@ -10,6 +10,8 @@ import { BrowserRecorder } from '../recorder.js';
 const BROWSER = 'browser';
 /** Elapsed-time refresh, ms. */
 const CLOCK_TICK_MS = 250;
+/** Meter gain: speech RMS sits around 0.05-0.2 of full scale; ×4 puts it mid-meter. */
+const LEVEL_GAIN = 4;
 /** Events kept while a daemon-microphone session's id is not known yet: a few seconds' worth. */
 const RECENT_EVENTS = 200;
 
@@ -107,7 +109,7 @@ export async function liveView(root) {
         fill(interim, text);
       }
     } else if (event.type === 'level' && !recorder) {
-      meter.value = event.rms;
+      showLevel(event.rms);
     } else if (event.type === 'live') {
       if (['connected', 'reconnecting', 'offline'].includes(event.status)) {
         fill(providerState, event.status + (event.message ? ` (${event.message})` : ''));
@@ -129,6 +131,10 @@ export async function liveView(root) {
     }
   });
 
+  function showLevel(rms) {
+    meter.value = Math.min(1, rms * LEVEL_GAIN);
+  }
+
   function tickClock() {
     fill(elapsed, clock(Date.now() - startedAt));
   }
@@ -144,7 +150,7 @@ export async function liveView(root) {
       recorder = new BrowserRecorder({
         title: title.value.trim(),
         onState: showState,
-        onLevel: (rms) => { meter.value = Math.min(1, rms * 4); },
+        onLevel: showLevel,
         onEvent,
       });
       await recorder.start();
