@@ -88,7 +88,7 @@ pub fn router(state: AppState) -> Router {
         .merge(playback::router())
         .merge(uploads::router())
         .merge(ui::router())
-        .fallback(|| async { ApiError::not_found("no such route") })
+        .fallback(ui::fallback)
         .layer(middleware::from_fn_with_state(state.clone(), security::guard))
         .with_state(state)
 }

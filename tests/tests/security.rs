@@ -178,6 +178,13 @@ async fn the_web_ui_is_served_with_etags_its_csp_and_a_filled_service_worker() {
         let missing = client.get(daemon.url(path)).send().await.expect("send");
         assert_eq!(missing.status(), 404, "{path}");
     }
+    // A mistyped API call gets the API's error shape, whatever its method.
+    for method in [reqwest::Method::GET, reqwest::Method::POST] {
+        let wrong = client.request(method.clone(), daemon.url("/api/v1/no/such/route")).send().await.expect("send");
+        assert_eq!(wrong.status(), 404, "{method}");
+        let body: serde_json::Value = wrong.json().await.expect("json error");
+        assert_eq!(body["error"]["code"], "not_found", "{method}");
+    }
 
     // Loopback without auth: nothing to pair, and the status page's facts.
     assert_eq!(daemon.get_json("/api/v1/pair").await.expect("pair"), serde_json::json!({ "required": false, "paired": true }));

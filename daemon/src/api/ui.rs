@@ -9,8 +9,7 @@
 use std::sync::LazyLock;
 
 use axum::Router;
-use axum::extract::Path;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
@@ -100,9 +99,16 @@ static SERVED: LazyLock<Vec<(&'static str, Served)>> = LazyLock::new(|| {
 });
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|headers: HeaderMap| async move { asset("index.html", &headers) }))
-        .route("/{*file}", get(|Path(file): Path<String>, headers: HeaderMap| async move { asset(&file, &headers) }))
+    Router::new().route("/", get(|headers: HeaderMap| async move { asset("index.html", &headers) }))
+}
+
+/// Every request no route took: a UI file for a GET of its path, else a JSON 404 (so a
+/// mistyped API call gets the API's error shape, whatever its method).
+pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    match uri.path().strip_prefix('/') {
+        Some(name) if matches!(method, Method::GET | Method::HEAD) && !name.starts_with("api/") => asset(name, &headers),
+        _ => ApiError::not_found("no such route").into_response(),
+    }
 }
 
 fn asset(name: &str, headers: &HeaderMap) -> Response {
