@@ -1,7 +1,8 @@
-//! Keeps the index in step with the store: after a library change (any event wakes it, and
-//! it also looks every [`POLL`]) it waits a moment to gather more changes, reads the changed
-//! sessions from the store, replaces their documents and commits once, recording the last
-//! store change it covered. At start-up the same catch-up repairs whatever a crash left out.
+//! Keeps the index in step with the store: after a library change (an event that may mean
+//! one wakes it, and it also looks every [`POLL`]) it waits a moment to gather more changes,
+//! reads the changed sessions from the store, replaces their documents and commits once,
+//! recording the last store change it covered. At start-up the same catch-up repairs
+//! whatever a crash left out.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,18 +126,21 @@ impl Indexer {
                 Ok(sessions) => tracing::debug!(sessions, "search index updated"),
                 Err(err) => tracing::error!("updating the search index failed: {err:#}"),
             }
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(POLL) => continue,
-                event = events.recv() => {
-                    let relevant = match event {
-                        Ok(published) => matters(&published.event),
+            // Wait for something that may have changed the store; level meters and summary
+            // partials (many a second while recording or writing) do not send the indexer
+            // to the store.
+            let poll = tokio::time::sleep(POLL);
+            tokio::pin!(poll);
+            loop {
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = self.wake.notified() => break,
+                    () = &mut poll => break,
+                    event = events.recv() => {
                         // Lagging only means many events: look at the store.
-                        Err(_) => true,
-                    };
-                    if !relevant {
-                        continue;
+                        if event.map_or(true, |published| matters(&published.event)) {
+                            break;
+                        }
                     }
                 }
             }
