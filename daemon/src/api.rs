@@ -36,7 +36,7 @@ use crate::files::FilePipeline;
 use crate::live::LiveSessions;
 use crate::library::Library;
 pub use status::DaemonPaths;
-pub use uploads::UploadLimits;
+pub use uploads::{UploadLimits, clear_upload_leftovers};
 use crate::plugin::registry::PluginRegistry;
 
 /// Shared state of every handler.
@@ -89,6 +89,8 @@ pub fn router(state: AppState) -> Router {
         .merge(uploads::router())
         .merge(ui::router())
         .fallback(ui::fallback)
+        .layer(middleware::from_fn(error::json_errors))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(error::panicked))
         .layer(middleware::from_fn_with_state(state.clone(), security::guard))
         .with_state(state)
 }

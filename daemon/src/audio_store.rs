@@ -32,6 +32,16 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// Hex SHA-256 of the first `len` bytes of a file: whether a grown file starts with bytes
+/// known by that hash.
+pub fn sha256_file_prefix(path: &Path, len: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?.take(len);
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
 /// The MIME type of an encoding, for playback and the library's audio-file record.
 pub fn mime_for(encoding: AudioEncoding) -> &'static str {
     match encoding {
@@ -65,13 +75,18 @@ impl AudioStore {
         self.dir.join(sha256.get(..2).unwrap_or("00"))
     }
 
+    /// Where bytes with this hash and extension are kept.
+    pub fn path_for(&self, sha256: &str, extension: &str) -> PathBuf {
+        self.shard(sha256).join(format!("{sha256}.{extension}"))
+    }
+
     /// Keeps `file`'s bytes under their hash `sha256` (from [`sha256_file`]; the caller has
     /// it already, to check for known bytes). With `take` the file is moved (or removed when
     /// the bytes are stored already); otherwise it is copied and left alone.
     pub async fn put(&self, file: &Path, sha256: &str, extension: &str, take: bool) -> Result<Stored> {
         let sha256 = sha256.to_string();
         let size = tokio::fs::metadata(file).await?.len();
-        let path = self.shard(&sha256).join(format!("{sha256}.{extension}"));
+        let path = self.path_for(&sha256, extension);
         if tokio::fs::try_exists(&path).await.unwrap_or(false) {
             if take {
                 let _ = tokio::fs::remove_file(file).await;

@@ -239,6 +239,21 @@ pub struct FilesConfig {
     pub retry_base_secs: u64,
     /// Upper bound of that wait, s.
     pub retry_max_secs: u64,
+    /// Longest audio accepted, s: a small file of compressed silence can decode to days.
+    /// Absent in configs written before the limit existed: then 12 hours.
+    #[serde(default = "default_max_duration_secs")]
+    pub max_duration_secs: u64,
+    /// An upload that sends nothing this long is dropped, s. Absent in older configs: 30.
+    #[serde(default = "default_upload_idle_secs")]
+    pub upload_idle_secs: u64,
+}
+
+fn default_upload_idle_secs() -> u64 {
+    30
+}
+
+fn default_max_duration_secs() -> u64 {
+    12 * 60 * 60
 }
 
 /// The watched inbox folder.
@@ -564,6 +579,9 @@ impl Config {
         }
         if summaries.max_attempts == 0 || summaries.retry_base_ms == 0 {
             problems.push("summaries.max_attempts and summaries.retry_base_ms must be above 0".into());
+        }
+        if self.files.max_duration_secs == 0 || self.files.upload_idle_secs == 0 {
+            problems.push("files.max_duration_secs and files.upload_idle_secs must be above 0".into());
         }
         for (id, plugin) in &self.plugins {
             if let Some(n) = plugin.instances.filter(|n| !(1..=MAX_PLUGIN_INSTANCES).contains(n)) {

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState, SecurityPolicy, UploadLimits};
+use crate::audio::isolated::FileDecoder;
 use crate::audio_store::AudioStore;
 use crate::events::EventHub;
 use crate::files::{FilePipeline, Providers, RetryPolicy};
@@ -156,6 +157,7 @@ impl Daemon {
             Some(library) => {
                 let pipeline =
                     file_pipeline(&config, &data_dir, &registry, library.clone(), events.clone(), summaries.clone())?;
+                pipeline.reconcile().await;
                 for _ in 0..pipeline.workers() {
                     tokio::spawn(pipeline.clone().run(stopped(workers_stopped.clone())));
                 }
@@ -181,7 +183,11 @@ impl Daemon {
         let uploads = UploadLimits {
             max_bytes: config.files.max_upload_mb.saturating_mul(1024 * 1024),
             dir: data_dir.join("tmp"),
+            in_flight: UploadLimits::slots(),
+            idle_timeout: Duration::from_secs(config.files.upload_idle_secs),
         };
+        // Uploads a stop cut short: nobody was answered for them.
+        api::clear_upload_leftovers(&uploads.dir);
         let state = AppState::new(api::AppInner {
             registry: registry.clone(),
             library: library.clone(),
@@ -328,7 +334,9 @@ fn file_pipeline(
         max: Duration::from_secs(config.files.retry_max_secs),
     };
     let outbox = outbox(config)?;
-    Ok(FilePipeline::new(jobs, library, providers, AudioStore::new(data_dir.join("audio")), events, policy, outbox, summaries))
+    let decoder = FileDecoder::new(Some(Duration::from_secs(config.files.max_duration_secs)));
+    let audio = AudioStore::new(data_dir.join("audio"));
+    Ok(FilePipeline::new(jobs, library, providers, audio, decoder, events, policy, outbox, summaries))
 }
 
 /// Resolves when the background workers are told to stop.

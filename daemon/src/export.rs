@@ -130,21 +130,28 @@ impl SessionExport {
     /// A file name for this export: the title made safe for any filesystem, and the id so
     /// two sessions never share a name.
     pub fn file_name(&self, format: ExportFormat) -> String {
-        let title: String = self
-            .session
-            .title
-            .chars()
-            .map(|c| if c.is_alphanumeric() || matches!(c, ' ' | '-' | '_') { c } else { '_' })
-            .take(MAX_FILE_TITLE_CHARS)
-            .collect();
-        let title = title.trim();
-        let id = safe_id(&self.session.id);
-        if title.is_empty() { format!("{id}.{}", format.extension()) } else { format!("{title}-{id}.{}", format.extension()) }
+        file_name(&self.session.title, &self.session.id, format)
     }
 }
 
-/// Characters of the title kept in an export's file name; file systems allow 255 bytes.
-const MAX_FILE_TITLE_CHARS: usize = 80;
+/// Bytes of the title kept in an export's file name. File systems allow 255 bytes a name;
+/// the rest is left for the id, the extension and the writer's `.NAME.partial`.
+const MAX_FILE_TITLE_BYTES: usize = 160;
+
+/// `<safe title>-<id>.<ext>`, the title cut at a character boundary within
+/// [`MAX_FILE_TITLE_BYTES`] (a title in Cyrillic or CJK is 2-4 bytes a character).
+fn file_name(title: &str, id: &str, format: ExportFormat) -> String {
+    let mut safe = String::new();
+    for c in title.chars().map(|c| if c.is_alphanumeric() || matches!(c, ' ' | '-' | '_') { c } else { '_' }) {
+        if safe.len() + c.len_utf8() > MAX_FILE_TITLE_BYTES {
+            break;
+        }
+        safe.push(c);
+    }
+    let title = safe.trim();
+    let id = safe_id(id);
+    if title.is_empty() { format!("{id}.{}", format.extension()) } else { format!("{title}-{id}.{}", format.extension()) }
+}
 
 /// A session id reduced to characters safe in file names and headers.
 pub fn safe_id(id: &str) -> String {
@@ -404,6 +411,19 @@ mod tests {
                 (index, start.to_string(), end.to_string(), text)
             })
             .collect()
+    }
+
+    #[test]
+    fn file_names_fit_a_file_system_whatever_the_script() {
+        let id = "f3935eec7f4a8f7f8c0d1e2f";
+        for title in ["é".repeat(200), "会議の議事録".repeat(40), "🎙️ podcast ".repeat(30), "a/b\\c:d".repeat(60), String::new()] {
+            let name = file_name(&title, id, ExportFormat::Md);
+            let partial = format!(".{name}.partial");
+            assert!(partial.len() <= 255, "{} bytes: {name}", partial.len());
+            assert!(name.ends_with(&format!("{id}.md")), "{name}");
+            assert!(!name.contains('/') && !name.contains('\\'), "{name}");
+        }
+        assert_eq!(file_name("Team sync", id, ExportFormat::Txt), format!("Team sync-{id}.txt"));
     }
 
     #[test]

@@ -10,8 +10,9 @@
 //! limits and outages are retried with back-off (a provider's `retry-after` is honoured);
 //! credential problems and bad input are not retried, and the session says why.
 
+mod recovery;
+
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,12 +21,14 @@ use anyhow::Result;
 use tokio::sync::Notify;
 
 use crate::events::{Event, EventHub};
+use crate::audio::isolated::FileDecoder;
 use crate::audio::{self, AudioError};
 use crate::audio_store::{AudioStore, mime_for};
-use crate::jobs::{Job, JobState, JobStore};
+use crate::jobs::{Claim, Due, Job, JobState, JobStore};
 use crate::library::{AudioFile, Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus, new_session_id, now_ms};
 use crate::outbox::Outbox;
 use crate::plugin::bindings::types::PluginError;
+use crate::plugin::handle::CallError;
 use crate::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 use crate::summaries::Summaries;
 
@@ -62,6 +65,19 @@ pub struct Submitted {
     pub sha256: String,
     /// True when these bytes were already known: no new session was made.
     pub duplicate: bool,
+}
+
+/// A file being submitted.
+#[derive(Clone, Copy)]
+struct Incoming<'a> {
+    file: &'a Path,
+    /// The user's file name.
+    name: &'a str,
+    /// Hex SHA-256 of the bytes.
+    sha: &'a str,
+    extension: &'a str,
+    /// Move the file into the store (else copy it).
+    take: bool,
 }
 
 /// The batch speech-to-text plugins that are loaded, and which one transcribes new files.
@@ -106,6 +122,8 @@ pub struct FilePipeline {
     library: Library,
     providers: Providers,
     audio: AudioStore,
+    /// Decodes each file in a child process.
+    decoder: FileDecoder,
     events: EventHub,
     wake: Notify,
     policy: RetryPolicy,
@@ -136,13 +154,25 @@ impl FilePipeline {
         library: Library,
         providers: Providers,
         audio: AudioStore,
+        decoder: FileDecoder,
         events: EventHub,
         policy: RetryPolicy,
         outbox: Option<Outbox>,
         summaries: Option<Arc<Summaries>>,
     ) -> Arc<FilePipeline> {
         audio.clear_scratch();
-        Arc::new(FilePipeline { jobs, library, providers, audio, events, wake: Notify::new(), policy, outbox, summaries })
+        Arc::new(FilePipeline {
+            jobs,
+            library,
+            providers,
+            audio,
+            decoder,
+            events,
+            wake: Notify::new(),
+            policy,
+            outbox,
+            summaries,
+        })
     }
 
     /// The content-addressed audio store.
@@ -195,19 +225,43 @@ impl FilePipeline {
             .unwrap_or_else(|| "bin".into());
         let source = file.to_path_buf();
         let sha = tokio::task::spawn_blocking(move || crate::audio_store::sha256_file(&source)).await??;
-        if let Some(existing) = self.jobs.by_sha(&sha)? {
-            if take {
-                let _ = tokio::fs::remove_file(file).await;
-            }
-            return Ok(Submitted { session_id: existing.session_id, sha256: sha, duplicate: true });
-        }
-        let stored = self.audio.put(file, &sha, &extension, take).await?;
         let session_id = new_session_id(SessionKind::File);
+        // The claim comes first and is atomic: of concurrent submissions of the same bytes
+        // (a browser retry, a double drop) one makes the session, the others are told its id.
+        let job_id = match self.jobs.claim_bytes(&session_id, &sha, &self.audio.path_for(&sha, &extension))? {
+            Claim::New(id) => id,
+            Claim::Known(existing) => {
+                if take {
+                    let _ = tokio::fs::remove_file(file).await;
+                }
+                return Ok(Submitted { session_id: existing.session_id, sha256: sha, duplicate: true });
+            }
+        };
+        let incoming = Incoming { file, name, sha: &sha, extension: &extension, take };
+        if let Err(err) = self.make_session(job_id, &session_id, &incoming).await {
+            // Undone, so the bytes can be submitted again; a stop before this point is
+            // repaired by [`FilePipeline::reconcile`].
+            let _ = self.library.delete_session(session_id.clone()).await;
+            if let Err(err) = self.jobs.discard(job_id) {
+                tracing::error!(session = %session_id, "releasing a failed submission's claim failed: {err:#}");
+            }
+            return Err(err);
+        }
+        self.events.publish(Event::Library { session_id: session_id.clone(), change: "created".into() });
+        self.publish(&session_id, "queued", None);
+        self.wake.notify_one();
+        Ok(Submitted { session_id, sha256: sha, duplicate: false })
+    }
+
+    /// Stores the claimed bytes, makes their session and queues the staged job.
+    async fn make_session(&self, job_id: i64, session_id: &str, incoming: &Incoming<'_>) -> Result<()> {
+        let Incoming { file, name, sha, extension, take } = *incoming;
+        let stored = self.audio.put(file, sha, extension, take).await?;
         let title = Path::new(name).file_stem().and_then(|s| s.to_str()).unwrap_or(name).to_string();
         let created_ms = now_ms();
         self.library
             .create_session(NewSession {
-                id: session_id.clone(),
+                id: session_id.to_string(),
                 kind: SessionKind::File,
                 status: SessionStatus::Queued,
                 source: name.to_string(),
@@ -217,13 +271,10 @@ impl FilePipeline {
             })
             .await?;
         let mime = encoding_for(Path::new(name)).map_or("application/octet-stream", mime_for);
-        let record = AudioFile { sha256: sha.clone(), mime: mime.into(), size_bytes: stored.size, created_ms, peaks: Vec::new() };
-        self.library.put_audio_file(session_id.clone(), record).await?;
-        self.jobs.insert(&session_id, &sha, &stored.path, None)?;
-        self.events.publish(Event::Library { session_id: session_id.clone(), change: "created".into() });
-        self.publish(&session_id, "queued", None);
-        self.wake.notify_one();
-        Ok(Submitted { session_id, sha256: sha, duplicate: false })
+        let record = AudioFile { sha256: sha.to_string(), mime: mime.into(), size_bytes: stored.size, created_ms, peaks: Vec::new() };
+        self.library.put_audio_file(session_id.to_string(), record).await?;
+        self.jobs.promote(job_id, &stored.path)?;
+        Ok(())
     }
 
     /// Queues the session's audio again for `provider` (the configured one when `None`).
@@ -290,9 +341,15 @@ impl FilePipeline {
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            match self.jobs.claim_due(now_ms()) {
-                Ok(Some(job)) => {
+            match self.jobs.claim_due(now_ms(), self.policy.max_attempts) {
+                Ok(Some(Due::Run(job))) => {
                     self.process(job).await;
+                    continue;
+                }
+                Ok(Some(Due::GivenUp(job))) => {
+                    let reason = job.last_error.clone().unwrap_or_default();
+                    tracing::error!(session = %job.session_id, "{reason}");
+                    self.fail_session(&job, reason).await;
                     continue;
                 }
                 Ok(None) => {}
@@ -353,18 +410,23 @@ impl FilePipeline {
             Err(Failure::Retry { message, .. } | Failure::Final(message)) => {
                 tracing::warn!(session = %job.session_id, "file job failed: {message}");
                 let _ = self.jobs.finish(job.id, JobState::Failed, Some(&message));
-                // A failed re-transcription leaves the session with the transcript it had;
-                // the job keeps the reason.
-                let had_transcript = job.provider.is_some()
-                    && self.library.list_versions(job.session_id.clone()).await.is_ok_and(|v| !v.is_empty());
-                if had_transcript {
-                    self.set_status(&job.session_id, SessionStatus::Complete, None).await;
-                } else {
-                    self.set_status(&job.session_id, SessionStatus::Error, Some(message.clone())).await;
-                }
-                self.publish(&job.session_id, "error", Some(message));
+                self.fail_session(&job, message).await;
             }
         }
+    }
+
+    /// A job has failed for good: its session says why.
+    async fn fail_session(&self, job: &Job, message: String) {
+        // A failed re-transcription leaves the session with the transcript it had; the job
+        // keeps the reason.
+        let had_transcript = job.provider.is_some()
+            && self.library.list_versions(job.session_id.clone()).await.is_ok_and(|v| !v.is_empty());
+        if had_transcript {
+            self.set_status(&job.session_id, SessionStatus::Complete, None).await;
+        } else {
+            self.set_status(&job.session_id, SessionStatus::Error, Some(message.clone())).await;
+        }
+        self.publish(&job.session_id, "error", Some(message));
     }
 
     async fn transcribe(&self, job: &Job) -> Result<(), Failure> {
@@ -382,10 +444,13 @@ impl FilePipeline {
             .then(|| Scratch(self.audio.scratch(&format!("job-{}.pcm", job.id))));
         let pcm_path = pcm.as_ref().map(|p| p.0.clone());
         // Decoding first catches corrupt files before anything is sent or paid for, and
-        // measures the duration.
-        let decoded = tokio::task::spawn_blocking(move || decode_check(&path, pcm_path.as_deref()))
-            .await
-            .map_err(|err| Failure::Final(format!("decoding failed: {err}")))?;
+        // measures the duration. It runs in a child process: a file that crashes the decoder
+        // fails alone.
+        let progress = |decoded: Duration| {
+            let message = format!("decoding: {} of audio so far", humantime::format_duration(Duration::from_secs(decoded.as_secs())));
+            self.publish(&job.session_id, "processing", Some(message));
+        };
+        let decoded = self.decoder.convert(&path, pcm_path.as_deref(), progress).await;
         let summary = match decoded {
             Ok(summary) => Some(summary),
             // A codec this daemon cannot decode (Opus: voice notes, browser recordings) still
@@ -427,6 +492,9 @@ impl FilePipeline {
         let transcript = match stt.transcribe(format, input, None, duration).await {
             Ok(Ok(transcript)) => transcript,
             Ok(Err(err)) => return Err(Failure::from_plugin(err)),
+            // The CPU budget scales with the audio's length: a call that used it all up
+            // would do the same again.
+            Err(call @ CallError::Timeout { .. }) => return Err(Failure::Final(call.to_string())),
             Err(call) => return Err(Failure::Retry { message: call.to_string(), after: None }),
         };
         let provider = stt.id().to_string();
@@ -448,22 +516,6 @@ impl FilePipeline {
         self.library.update_session(job.session_id.clone(), patch).await.map_err(storage)?;
         Ok(())
     }
-}
-
-/// Decodes `path` to check it and measure it, writing the canonical 16 kHz mono s16le
-/// samples to `pcm` when given.
-fn decode_check(path: &Path, pcm: Option<&Path>) -> Result<audio::AudioSummary, AudioError> {
-    let Some(pcm) = pcm else { return audio::convert(path, &mut |_| Ok(())) };
-    if let Some(dir) = pcm.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut out = std::io::BufWriter::new(std::fs::File::create(pcm)?);
-    let summary = audio::convert(path, &mut |chunk| {
-        let bytes: Vec<u8> = chunk.iter().flat_map(|s| s.to_le_bytes()).collect();
-        out.write_all(&bytes)
-    })?;
-    out.flush()?;
-    Ok(summary)
 }
 
 /// A working file removed when its job attempt ends, however it ends.

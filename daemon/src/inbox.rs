@@ -7,6 +7,13 @@
 //! one session. When the job ends the file is kept, moved to `done/` or deleted; a failed
 //! file moves to `failed/` with a `.error.txt` saying why, and is never retried
 //! automatically.
+//!
+//! A writer that pauses longer than the window gets its file taken half-written. When the
+//! same path then changes, the new content is taken and the session of the old content is
+//! dropped as superseded: always when the file grew from the old bytes, and otherwise when
+//! the old job had not finished (a finished transcript of different bytes is a recording of
+//! its own). A file whose size or modification time changed since it was hashed is never
+//! moved or deleted. Writers that want none of this write `NAME.part` and rename it when done.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,9 +42,26 @@ struct Candidate {
     modified: Option<SystemTime>,
     stable_since: Instant,
     /// Set once the file was handed to the pipeline.
-    sha256: Option<String>,
+    taken: Option<Taken>,
+    /// What was taken from this path before it changed; dropped once the new content is.
+    superseded: Option<Taken>,
     /// Its job has ended and the file was dealt with (only a kept file stays here).
     settled: bool,
+}
+
+/// Content of a path handed to the pipeline.
+#[derive(Clone)]
+struct Taken {
+    sha256: String,
+    session_id: String,
+    /// Size when it was taken, bytes.
+    size: u64,
+}
+
+impl Candidate {
+    fn new(size: u64, modified: Option<SystemTime>, superseded: Option<Taken>) -> Candidate {
+        Candidate { size, modified, stable_since: Instant::now(), taken: None, superseded, settled: false }
+    }
 }
 
 /// The watcher.
@@ -63,11 +87,12 @@ impl Inbox {
     }
 
     fn wanted(&self, path: &Path) -> bool {
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return false };
+        // Names that are not UTF-8 are taken too, titled with their readable part.
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy()) else { return false };
         if name.starts_with('.') || PARTIAL_SUFFIXES.iter().any(|s| name.ends_with(s)) {
             return false;
         }
-        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+        let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
         self.config.extensions.iter().any(|e| e.eq_ignore_ascii_case(&ext))
     }
 
@@ -92,21 +117,17 @@ impl Inbox {
         self.seen.retain(|path, _| present.iter().any(|(p, _, _)| p == path));
         let mut next: Option<Duration> = None;
         for (path, size, modified) in present {
-            let candidate = self.seen.entry(path.clone()).or_insert_with(|| Candidate {
-                size,
-                modified,
-                stable_since: Instant::now(),
-                sha256: None,
-                settled: false,
-            });
+            let candidate = self.seen.entry(path.clone()).or_insert_with(|| Candidate::new(size, modified, None));
             if candidate.size != size || candidate.modified != modified {
-                // Still being written (or replaced): start the stability window again.
-                *candidate = Candidate { size, modified, stable_since: Instant::now(), sha256: None, settled: false };
+                // Still being written (or replaced): start the stability window again. What
+                // was taken from the old content is settled once the new content is.
+                let superseded = candidate.taken.take().or(candidate.superseded.take());
+                *candidate = Candidate::new(size, modified, superseded);
             }
             if candidate.settled {
                 continue;
             }
-            match candidate.sha256.clone() {
+            match candidate.taken.clone() {
                 None => {
                     let waited = candidate.stable_since.elapsed();
                     if waited < stable {
@@ -114,26 +135,72 @@ impl Inbox {
                         next = Some(next.map_or(left, |n| n.min(left)));
                         continue;
                     }
-                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("audio").to_string();
+                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "audio".into());
                     match self.pipeline.submit_copy(&path, &name).await {
                         Ok(submitted) => {
                             tracing::info!(file = %path.display(), session = %submitted.session_id, duplicate = submitted.duplicate, "inbox file taken");
-                            if let Some(c) = self.seen.get_mut(&path) {
-                                c.sha256 = Some(submitted.sha256.clone());
+                            let taken = Taken { sha256: submitted.sha256.clone(), session_id: submitted.session_id, size };
+                            let superseded = self.seen.get_mut(&path).and_then(|c| {
+                                c.taken = Some(taken.clone());
+                                c.superseded.take()
+                            });
+                            if let Some(old) = superseded {
+                                self.supersede(&path, old, &taken).await;
                             }
-                            self.settle(&path, &submitted.sha256);
+                            self.settle(&path, &taken.sha256);
                         }
                         Err(err) => tracing::error!(file = %path.display(), "could not queue an inbox file: {err:#}"),
                     }
                 }
-                Some(sha) => self.settle(&path, &sha),
+                Some(taken) => self.settle(&path, &taken.sha256),
             }
         }
         next
     }
 
+    /// `path` changed after `old` was taken from it and now holds `new`: drops the old
+    /// content's session when it was a partial write or had not been transcribed yet.
+    async fn supersede(&self, path: &Path, old: Taken, new: &Taken) {
+        if old.session_id == new.session_id {
+            return;
+        }
+        let grew = new.size > old.size && {
+            let (path, len) = (path.to_path_buf(), old.size);
+            tokio::task::spawn_blocking(move || crate::audio_store::sha256_file_prefix(&path, len))
+                .await
+                .is_ok_and(|prefix| prefix.is_ok_and(|sha| sha == old.sha256))
+        };
+        let unfinished = match self.pipeline.job_for(&old.sha256) {
+            Ok(Some(job)) => !matches!(job.state, JobState::Done),
+            Ok(None) => false,
+            Err(err) => {
+                tracing::error!("reading the job queue failed: {err:#}");
+                false
+            }
+        };
+        if !grew && !unfinished {
+            return;
+        }
+        match self.pipeline.delete_session(&old.session_id).await {
+            Ok(_) => {
+                tracing::info!(file = %path.display(), session = %old.session_id, "the file changed after it was taken; its earlier session is superseded");
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                self.events.publish(Event::InboxFile { name, outcome: "superseded".into() });
+            }
+            Err(err) => tracing::error!(session = %old.session_id, "dropping a superseded session failed: {err}"),
+        }
+    }
+
     /// Applies the outcome of the file's job, when there is one.
     fn settle(&mut self, path: &Path, sha256: &str) {
+        // A file written to since it was hashed is not what was transcribed: it is left
+        // where it is, and the next scan takes the new content.
+        let unchanged = std::fs::metadata(path).is_ok_and(|meta| {
+            self.seen.get(path).is_some_and(|c| c.size == meta.len() && c.modified == meta.modified().ok())
+        });
+        if !unchanged {
+            return;
+        }
         let job = match self.pipeline.job_for(sha256) {
             Ok(Some(job)) => job,
             Ok(None) => return,
@@ -155,7 +222,7 @@ impl Inbox {
                     std::fs::write(note, format!("{reason}\n"))
                 }),
             ),
-            (JobState::Queued | JobState::Running, _) => return,
+            (JobState::Staged | JobState::Queued | JobState::Running, _) => return,
         };
         if let Err(err) = result {
             tracing::error!(file = %path.display(), "could not move a finished inbox file: {err}");
@@ -169,7 +236,7 @@ impl Inbox {
         } else {
             self.seen.remove(path);
         }
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         self.events.publish(Event::InboxFile { name, outcome: outcome.into() });
     }
 

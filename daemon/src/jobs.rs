@@ -1,8 +1,11 @@
 //! The persistent file-job queue, in the daemon's own SQLite database. A file's first job is
-//! unique by the SHA-256 of its bytes, so the same bytes never become two sessions; a
-//! re-transcription is a later job for the same session with a chosen provider. A session has
-//! at most one job queued or running. A restart finds every job where it was; a job that was
-//! running when the daemon died is queued again.
+//! unique by the SHA-256 of its bytes, so the same bytes never become two sessions: the job
+//! is claimed ([`JobStore::claim_bytes`], state `staged`) before its session is made, in one
+//! step that concurrent submissions of the same bytes cannot both win. A re-transcription is
+//! a later job for the same session with a chosen provider. A session has at most one job
+//! queued or running. A restart finds every job where it was; a job that was running when the
+//! daemon died is queued again, and counts that as an attempt: a file that kills the daemon
+//! every time is given up after the configured attempts instead of looping.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -13,6 +16,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// A job's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobState {
+    /// Claimed for a new file whose session is being made; not yet workable.
+    Staged,
     Queued,
     Running,
     Done,
@@ -22,6 +27,7 @@ pub enum JobState {
 impl JobState {
     pub fn as_str(self) -> &'static str {
         match self {
+            JobState::Staged => "staged",
             JobState::Queued => "queued",
             JobState::Running => "running",
             JobState::Done => "done",
@@ -31,6 +37,7 @@ impl JobState {
 
     fn parse(s: &str) -> JobState {
         match s {
+            "staged" => JobState::Staged,
             "running" => JobState::Running,
             "done" => JobState::Done,
             "failed" => JobState::Failed,
@@ -53,6 +60,25 @@ pub struct Job {
     pub attempts: u32,
     pub next_attempt_ms: i64,
     pub last_error: Option<String>,
+}
+
+/// What claiming a file's bytes found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// Ours: the staged job's id. Make the session, then [`JobStore::promote`] it.
+    New(i64),
+    /// The bytes have a first job already (maybe still staged by a concurrent submission).
+    Known(Job),
+}
+
+/// What the next due job is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Due {
+    /// Marked running, its attempt counted.
+    Run(Job),
+    /// Interrupted by the daemon stopping as many times as attempts are allowed (a file
+    /// that crashes the process): marked failed with the reason, not run again.
+    GivenUp(Job),
 }
 
 /// The queue.
@@ -157,6 +183,53 @@ impl JobStore {
         })
     }
 
+    /// Claims `sha256` for a new file: atomically, either a staged job for `session_id` is
+    /// made, or the job that already holds these bytes is returned.
+    pub fn claim_bytes(&self, session_id: &str, sha256: &str, path: &Path) -> Result<Claim> {
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            let known = tx
+                .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE sha256 = ?1 AND provider IS NULL"), [sha256], job_from_row)
+                .optional()?;
+            if let Some(job) = known {
+                return Ok(Claim::Known(job));
+            }
+            tx.execute(
+                "INSERT INTO jobs (session_id, sha256, path, state) VALUES (?1, ?2, ?3, 'staged')",
+                params![session_id, sha256, path.to_string_lossy()],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(Claim::New(id))
+        })
+    }
+
+    /// A staged job's session exists now: the job joins the queue.
+    pub fn promote(&self, id: i64, path: &Path) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET state = 'queued', path = ?2 WHERE id = ?1 AND state = 'staged'",
+                params![id, path.to_string_lossy()],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Drops a staged job whose session could not be made; the bytes are free again.
+    pub fn discard(&self, id: i64) -> Result<()> {
+        self.with(|c| c.execute("DELETE FROM jobs WHERE id = ?1 AND state = 'staged'", [id]))?;
+        Ok(())
+    }
+
+    /// Jobs left staged by a stop between claiming the bytes and making the session.
+    pub fn staged(&self) -> Result<Vec<Job>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE state = 'staged' ORDER BY id"))?;
+            let jobs = stmt.query_map([], job_from_row)?.collect::<rusqlite::Result<Vec<_>>>();
+            jobs
+        })
+    }
+
     /// Queues a job. Fails when the bytes already have a first job (`provider` none) or the
     /// session already has a job queued or running.
     pub fn insert(&self, session_id: &str, sha256: &str, path: &Path, provider: Option<&str>) -> Result<()> {
@@ -181,10 +254,13 @@ impl JobStore {
         Ok(())
     }
 
-    /// Takes the next due job and marks it running.
-    pub fn claim_due(&self, now_ms: i64) -> Result<Option<Job>> {
+    /// Takes the next due job and marks it running, its attempt counted (and durable)
+    /// before any work starts. A job already tried `max_attempts` times is one the daemon
+    /// stopped during, every time (a retry is only queued while attempts are left): it is
+    /// failed instead.
+    pub fn claim_due(&self, now_ms: i64, max_attempts: u32) -> Result<Option<Due>> {
         self.with(|c| {
-            let job = c
+            let Some(job) = c
                 .query_row(
                     &format!(
                         "SELECT {COLUMNS} FROM jobs WHERE state = 'queued' AND next_attempt_ms <= ?1 \
@@ -193,11 +269,20 @@ impl JobStore {
                     [now_ms],
                     job_from_row,
                 )
-                .optional()?;
-            if let Some(job) = &job {
-                c.execute("UPDATE jobs SET state = 'running', attempts = attempts + 1 WHERE id = ?1", [job.id])?;
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            if job.attempts >= max_attempts {
+                let reason = format!(
+                    "the daemon stopped while working on this file {} times (the file may crash it); given up",
+                    job.attempts
+                );
+                c.execute("UPDATE jobs SET state = 'failed', last_error = ?2 WHERE id = ?1", params![job.id, reason])?;
+                return Ok(Some(Due::GivenUp(Job { state: JobState::Failed, last_error: Some(reason), ..job })));
             }
-            Ok(job.map(|j| Job { state: JobState::Running, attempts: j.attempts + 1, ..j }))
+            c.execute("UPDATE jobs SET state = 'running', attempts = attempts + 1 WHERE id = ?1", [job.id])?;
+            Ok(Some(Due::Run(Job { state: JobState::Running, attempts: job.attempts + 1, ..job })))
         })
     }
 
@@ -239,6 +324,13 @@ impl JobStore {
 mod tests {
     use super::*;
 
+    fn run(due: Option<Due>, what: &str) -> Job {
+        match due {
+            Some(Due::Run(job)) => job,
+            other => panic!("{what}: expected a job to run, got {other:?}"),
+        }
+    }
+
     #[test]
     fn claim_retry_and_resume_after_a_crash() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -248,30 +340,30 @@ mod tests {
         store.insert("s2", "bb", Path::new("/b"), None).expect("insert");
         assert!(store.insert("s3", "aa", Path::new("/c"), None).is_err(), "same bytes, second job refused");
 
-        let first = store.claim_due(0).expect("claim").expect("job");
+        let first = run(store.claim_due(0, 5).expect("claim"), "job");
         assert_eq!((first.session_id.as_str(), first.attempts, first.state), ("s1", 1, JobState::Running));
         store.retry_at(first.id, 5_000, "rate limited").expect("retry");
-        let second = store.claim_due(0).expect("claim").expect("job");
+        let second = run(store.claim_due(0, 5).expect("claim"), "job");
         assert_eq!(second.session_id, "s2");
-        assert!(store.claim_due(4_999).expect("claim").is_none(), "s1 not due yet, s2 running");
+        assert!(store.claim_due(4_999, 5).expect("claim").is_none(), "s1 not due yet, s2 running");
         assert_eq!(store.next_due_ms().expect("due"), Some(5_000));
         drop(store);
 
         // The daemon died with s2 running: it is queued again on open.
         let store = JobStore::open(&path).expect("reopen");
-        let resumed = store.claim_due(0).expect("claim").expect("job");
+        let resumed = run(store.claim_due(0, 5).expect("claim"), "job");
         assert_eq!((resumed.session_id.as_str(), resumed.attempts), ("s2", 2));
         store.finish(resumed.id, JobState::Done, None).expect("finish");
-        let again = store.claim_due(10_000).expect("claim").expect("job");
+        let again = run(store.claim_due(10_000, 5).expect("claim"), "job");
         assert_eq!((again.session_id.as_str(), again.attempts, again.last_error.as_deref()), ("s1", 2, Some("rate limited")));
         store.finish(again.id, JobState::Failed, Some("bad audio")).expect("finish");
-        assert!(store.claim_due(i64::MAX).expect("claim").is_none());
+        assert!(store.claim_due(i64::MAX, 5).expect("claim").is_none());
         assert_eq!(store.get("s1").expect("get").map(|j| j.state), Some(JobState::Failed));
 
         // A re-transcription: a second job for the same session and bytes, one active at a time.
         store.insert("s1", "aa", Path::new("/a"), Some("other-stt")).expect("re-transcription queued");
         assert!(store.insert("s1", "aa", Path::new("/a"), Some("other-stt")).is_err(), "one active job per session");
-        let redo = store.claim_due(i64::MAX).expect("claim").expect("job");
+        let redo = run(store.claim_due(i64::MAX, 5).expect("claim"), "job");
         assert_eq!((redo.session_id.as_str(), redo.provider.as_deref(), redo.attempts), ("s1", Some("other-stt"), 1));
         assert_eq!(store.by_sha("aa").expect("by sha").map(|j| j.provider), Some(None), "bytes still name their first job");
         store.delete_session("s1").expect("delete");
@@ -288,7 +380,62 @@ mod tests {
             .expect("v1 row");
         drop(conn);
         let store = JobStore::open(&path).expect("migrates");
-        let job = store.claim_due(0).expect("claim").expect("the old job survives");
+        let job = run(store.claim_due(0, 5).expect("claim"), "the old job survives");
         assert_eq!((job.session_id.as_str(), job.attempts, job.provider), ("s1", 3, None));
+    }
+
+    #[test]
+    fn concurrent_claims_of_the_same_bytes_have_one_winner() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = JobStore::open(&dir.path().join("jobs.sqlite3")).expect("open");
+        let claims: Vec<Claim> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..50)
+                .map(|i| {
+                    let store = store.clone();
+                    scope.spawn(move || store.claim_bytes(&format!("s{i}"), "same", Path::new("/a")).expect("claim"))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        let winners: Vec<i64> = claims.iter().filter_map(|c| if let Claim::New(id) = c { Some(*id) } else { None }).collect();
+        assert_eq!(winners.len(), 1, "{claims:?}");
+        for claim in &claims {
+            if let Claim::Known(job) = claim {
+                assert_eq!((job.id, job.state), (winners[0], JobState::Staged), "losers are told the winner's job");
+            }
+        }
+        assert!(store.claim_due(i64::MAX, 5).expect("claim").is_none(), "a staged job is not workable");
+        assert_eq!(store.staged().expect("staged").len(), 1);
+        store.promote(winners[0], Path::new("/stored")).expect("promote");
+        let job = run(store.claim_due(i64::MAX, 5).expect("claim"), "promoted");
+        assert_eq!(job.path, Path::new("/stored"));
+
+        // A claim whose session could not be made frees the bytes.
+        let Claim::New(id) = store.claim_bytes("t1", "other", Path::new("/b")).expect("claim") else { panic!("new bytes") };
+        store.discard(id).expect("discard");
+        assert!(matches!(store.claim_bytes("t2", "other", Path::new("/b")).expect("claim"), Claim::New(_)));
+    }
+
+    #[test]
+    fn a_file_that_stops_the_daemon_every_time_is_given_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("jobs.sqlite3");
+        let store = JobStore::open(&path).expect("open");
+        store.insert("s1", "aa", Path::new("/a"), None).expect("insert");
+        // Claimed, and the daemon dies before the job ends: three times with three attempts.
+        for attempt in 1..=3 {
+            let job = run(JobStore::open(&path).expect("reopen").claim_due(0, 3).expect("claim"), "interrupted job");
+            assert_eq!(job.attempts, attempt);
+        }
+        let store = JobStore::open(&path).expect("reopen");
+        match store.claim_due(0, 3).expect("claim") {
+            Some(Due::GivenUp(job)) => {
+                let reason = job.last_error.unwrap_or_default();
+                assert!(reason.contains("stopped while working on this file 3 times"), "{reason}");
+            }
+            other => panic!("expected the job to be given up, got {other:?}"),
+        }
+        assert_eq!(store.get("s1").expect("get").map(|j| j.state), Some(JobState::Failed));
+        assert!(store.claim_due(i64::MAX, 3).expect("claim").is_none());
     }
 }

@@ -15,6 +15,11 @@
 //! - [`api`]: the axum router and its security middleware;
 //! - [`daemon`]: start-up and shutdown of the whole.
 
+// A panic must never take the daemon down: requests, plugin calls and decoding catch theirs,
+// which an abort-on-panic build would silently undo.
+#[cfg(panic = "abort")]
+compile_error!("scribed must be built with panic = \"unwind\" (see [profile.release] in the workspace Cargo.toml)");
+
 pub mod api;
 pub mod audio;
 pub mod audio_store;
@@ -34,6 +39,7 @@ pub mod library;
 pub mod live;
 pub mod models;
 pub mod outbox;
+pub mod panics;
 pub mod plugin;
 pub mod search;
 pub mod secret;

@@ -135,6 +135,18 @@ enum Command {
     Devices,
     /// Print the embedded default configuration.
     DefaultConfig,
+    /// Internal: decode one file in a child process of the daemon (see
+    /// `scribed::audio::isolated`), reporting JSON lines on stdout.
+    #[command(name = scribed::audio::isolated::SUBCOMMAND, hide = true)]
+    DecodeAudio {
+        input: PathBuf,
+        /// Write 16 kHz mono s16le here.
+        #[arg(long)]
+        pcm: Option<PathBuf>,
+        /// Refuse audio longer than this.
+        #[arg(long)]
+        max_duration_ms: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -188,6 +200,10 @@ fn main() -> Result<()> {
         Command::DefaultConfig => {
             print!("{}", scribed::config::DEFAULT_CONFIG);
             Ok(())
+        }
+        Command::DecodeAudio { input, pcm, max_duration_ms } => {
+            let max = max_duration_ms.map(std::time::Duration::from_millis);
+            std::process::exit(scribed::audio::isolated::child_main(&input, pcm.as_deref(), max))
         }
         Command::Serve { config, listen } => {
             let mut config = config.load()?;

@@ -12,6 +12,7 @@
 pub mod bindings;
 pub mod breaker;
 pub mod capability;
+pub mod cpu;
 pub mod engine;
 pub mod handle;
 pub mod manifest;

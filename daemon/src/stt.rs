@@ -59,9 +59,10 @@ impl BatchStt {
         duration: Option<Duration>,
     ) -> Result<Result<BatchTranscript, PluginError>, CallError> {
         let request = BatchRequest { format, size: audio.size, language };
-        // A recogniser running in the sandbox works in proportion to the audio.
+        // A recogniser running in the sandbox works in proportion to the audio, and a short
+        // clip still costs it a whole window.
         let extra = match (self.handle.services().limits.cpu_budget_per_audio_second, duration) {
-            (Some(per_second), Some(duration)) => per_second.mul_f64(duration.as_secs_f64()),
+            (Some(per_second), Some(duration)) => per_second.mul_f64(duration.max(MIN_BUDGETED_AUDIO).as_secs_f64()),
             _ => Duration::ZERO,
         };
         self.handle
@@ -80,6 +81,11 @@ impl BatchStt {
             .await
     }
 }
+
+/// Audio a recogniser's budget is sized for at least: Whisper encodes fixed 30 s windows, so
+/// a 2 s clip costs it as much as 30 s of speech (a 1.79 s clip ran past a budget sized for
+/// its length).
+const MIN_BUDGETED_AUDIO: Duration = Duration::from_secs(30);
 
 pub use crate::plugin::bindings::stt_batch::BatchTranscript as Transcript;
 

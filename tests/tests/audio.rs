@@ -54,6 +54,42 @@ fn containers_convert_with_the_right_length_level_and_pitch() {
 }
 
 #[test]
+fn lengths_that_fill_whole_resampler_chunks_convert() {
+    // The resampler takes 1,024 frames at a time; a file that decodes to a whole number of
+    // them left it nothing at the end, and the flush failed ("resampling failed").
+    let dir = tempfile::tempdir().expect("tempdir");
+    for rate in [8_000u32, 22_050, 44_100, 48_000] {
+        for chunks in [1u64, 48, 97] {
+            let frames = 1_024 * chunks;
+            let path = dir.path().join(format!("tone-{rate}-{frames}.wav"));
+            let rate_arg = rate.to_string();
+            // The rate is given for the generator too, or sox makes 48 kHz and resamples.
+            run(Command::new("sox")
+                .args(["-D", "-r", &rate_arg, "-n", "-r", &rate_arg, "-c", "1", "-b", "16"])
+                .arg(&path)
+                .args(["synth", &format!("{frames}s"), "sine", "440", "vol", "0.5"]));
+            let (result, samples) = decode(&path);
+            let summary = result.unwrap_or_else(|err| panic!("{rate} Hz, {frames} frames: {err}"));
+            let want = (frames * u64::from(TARGET_RATE)).div_ceil(u64::from(rate));
+            assert_eq!((summary.samples, samples.len() as u64), (want, want), "{rate} Hz, {frames} frames");
+        }
+    }
+    // MP3 decodes 1,152 frames a packet: one file in eight is a whole number of chunks.
+    // Eight consecutive packet counts cover every remainder.
+    for packets in 64..72u64 {
+        let path = dir.path().join(format!("tone-{packets}.mp3"));
+        run(Command::new("sox")
+            .args(["-D", "-r", "48000", "-n", "-r", "48000", "-c", "1"])
+            .arg(&path)
+            .args(["synth", &format!("{}s", packets * 1_152), "sine", "440", "vol", "0.5"]));
+        let (result, samples) = decode(&path);
+        let summary = result.unwrap_or_else(|err| panic!("{packets} packets of MP3: {err}"));
+        assert_eq!(summary.samples, samples.len() as u64);
+        assert!(summary.duration_ms.abs_diff(packets * 1_152 * 1_000 / 48_000) <= 80, "{packets}: {} ms", summary.duration_ms);
+    }
+}
+
+#[test]
 fn canonical_input_passes_through_sample_exact() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("canonical.wav");

@@ -172,3 +172,108 @@ async fn the_search_index_catches_up_after_sigkill_between_store_and_index() {
     second.kill().expect("stop");
     let _ = second.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_stop_leaves_half_done_is_repaired_at_the_next_start() {
+    use scribe_tests::{Events, Setup};
+    use scribed::library::{AudioFile, NewSession, SessionKind, SessionStatus, new_session_id, now_ms};
+    let work = tempfile::tempdir().expect("tempdir");
+    let fake = FakeDeepgram::loopback(KEY).await;
+    fake.default_script(Script::from_text("Picked up again.", 1.0));
+    let data = work.path().join("data");
+    let setup = || {
+        let mut setup = Setup::new().with_fake_deepgram(&fake, KEY);
+        setup.data_dir = Some(data.clone());
+        setup
+    };
+
+    // The states a SIGKILL between two steps of a submission leaves behind.
+    let first = setup().start().await.expect("daemon starts");
+    let library = first.daemon.library().expect("library").clone();
+    let audio = work.path().join("stranded.wav");
+    let status = Command::new("sox").args(["-n", "-r", "16000", "-c", "1"]).arg(&audio).args(["synth", "1", "sine", "640"]).status().expect("sox");
+    assert!(status.success());
+    let bytes = std::fs::read(&audio).expect("read");
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let stored = data.join("audio").join(&sha[..2]).join(format!("{sha}.wav"));
+    std::fs::create_dir_all(stored.parent().expect("shard")).expect("shard");
+    std::fs::write(&stored, &bytes).expect("store");
+    let session = |id: &str, status| NewSession {
+        id: id.to_string(),
+        kind: SessionKind::File,
+        status,
+        source: format!("{id}.wav"),
+        title: id.to_string(),
+        created_ms: now_ms(),
+        provider: None,
+    };
+    // 1. Session and audio made, job never queued.
+    let with_audio = new_session_id(SessionKind::File);
+    library.create_session(session(&with_audio, SessionStatus::Queued)).await.expect("session");
+    let record = AudioFile { sha256: sha.clone(), mime: "audio/wav".into(), size_bytes: bytes.len() as u64, created_ms: now_ms(), peaks: Vec::new() };
+    library.put_audio_file(with_audio.clone(), record).await.expect("audio record");
+    // 2. A session that says processing, with nothing behind it.
+    let empty = new_session_id(SessionKind::File);
+    library.create_session(session(&empty, SessionStatus::Processing)).await.expect("session");
+    first.daemon.shutdown().await.expect("stops");
+    // 3. Bytes claimed, their session never made; 4. an upload cut off mid-body.
+    let jobs = scribed::jobs::JobStore::open(&data.join("jobs.sqlite3")).expect("jobs");
+    jobs.claim_bytes("never-made", &"ab".repeat(32), std::path::Path::new("/nowhere.wav")).expect("claim");
+    drop(jobs);
+    std::fs::create_dir_all(data.join("tmp")).expect("tmp");
+    std::fs::write(data.join("tmp").join("upload-0123456789abcdef.part"), vec![0u8; 4096]).expect("partial upload");
+
+    let second = setup().start().await.expect("daemon restarts");
+    let mut events = Events::connect(&second).await.expect("events");
+    let now = second.get_json(&format!("/api/v1/sessions/{with_audio}")).await.expect("session");
+    if now["session"]["status"] != "complete" {
+        assert_eq!(events.job_end(&with_audio).await.expect("ends")["status"], "complete");
+    }
+    assert!(second.get_json(&format!("/api/v1/sessions/{empty}")).await.is_err(), "the empty session is removed");
+    let list = second.get_json("/api/v1/sessions").await.expect("list");
+    assert_eq!(list["total"], 1, "{list}");
+    let queue = rusqlite::Connection::open(data.join("jobs.sqlite3")).expect("open");
+    let staged: i64 = queue.query_row("SELECT COUNT(*) FROM jobs WHERE state = 'staged'", [], |r| r.get(0)).expect("count");
+    assert_eq!(staged, 0, "the orphan claim is released");
+    let leftovers: Vec<_> = std::fs::read_dir(data.join("tmp")).expect("tmp").flatten().collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let status = second.get_json("/api/v1/status").await.expect("status");
+    assert_eq!(status["queues"]["files"], 0, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_upload_leaves_no_temp_file_and_no_session() {
+    use tokio::io::AsyncWriteExt;
+    let work = tempfile::tempdir().expect("tempdir");
+    let fake = FakeDeepgram::loopback(KEY).await;
+    let config_path = work.path().join("scribed.toml");
+    std::fs::write(&config_path, config_text(&fake)).expect("config");
+    let data = work.path().join("data");
+    let (mut first, url) = serve(&config_path, &data, KEY);
+    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let head = format!("POST /api/v1/uploads?name=cut.wav HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 10000000\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream.write_all(&vec![7u8; 1 << 20]).await.expect("first megabyte");
+    // The daemon has it on disk when its temp file has grown.
+    let tmp = data.join("tmp");
+    let received = || std::fs::read_dir(&tmp).map(|d| d.flatten().any(|e| e.metadata().is_ok_and(|m| m.len() > 0))).unwrap_or(false);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !received() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the upload reached the temp dir");
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reaped");
+    drop(stream);
+
+    let (mut second, url) = serve(&config_path, &data, KEY);
+    let leftovers: Vec<_> = std::fs::read_dir(&tmp).map(|d| d.flatten().collect()).unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let list: serde_json::Value = reqwest::get(format!("{url}/api/v1/sessions")).await.expect("list").json().await.expect("json");
+    assert_eq!(list["total"], 0, "{list}");
+    second.kill().expect("stop");
+    let _ = second.wait();
+}

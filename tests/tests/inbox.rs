@@ -192,3 +192,98 @@ async fn slow_writes_duplicates_and_broken_files() {
     assert_eq!(fake.requests().len(), 2);
     assert_eq!(daemon.get_json("/healthz").await.expect("healthz")["status"], "ok", "the daemon is unaffected");
 }
+
+/// Waits for the session's job to end and returns its status.
+async fn job_status(events: &mut Events, session: &str) -> String {
+    events.job_end(session).await.expect("job ends")["status"].as_str().unwrap_or_default().to_string()
+}
+
+/// Waits for the next session the inbox creates; returns its id.
+async fn created(events: &mut Events) -> String {
+    let event = events.until(Duration::from_secs(60), |e| e["type"] == "library" && e["change"] == "created").await.expect("a session is created");
+    event["session_id"].as_str().expect("id").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_pauses_past_the_window_leaves_one_whole_session() {
+    use std::io::Write;
+    let work = tempfile::tempdir().expect("tempdir");
+    let fake = FakeDeepgram::loopback(KEY).await;
+    fake.default_script(Script::from_text(SPEECH, 3.0));
+    // The first job is still at the provider when the writer resumes (and ends after its
+    // session was dropped, freeing the worker for the whole file).
+    fake.push_fault(scribe_tests::fake_deepgram::Fault::Latency(Duration::from_secs(5)));
+    let daemon = daemon(&fake).await;
+    let mut events = Events::connect(&daemon).await.expect("events");
+    let source = std::fs::read(speech(work.path(), "paused.wav")).expect("read");
+    let target = inbox(&daemon).join("paused.wav");
+    let mut file = std::fs::File::create(&target).expect("create");
+    file.write_all(&source[..source.len() / 2]).expect("first half");
+    file.flush().expect("flush");
+    // The writer stalls longer than the window: the half is taken...
+    let first = created(&mut events).await;
+    tokio::time::timeout(Duration::from_secs(60), fake.wait_for_requests(1)).await.expect("the half went to the provider");
+    // ...then the rest arrives, and the whole file replaces it.
+    file.write_all(&source[source.len() / 2..]).expect("second half");
+    drop(file);
+    let second = created(&mut events).await;
+    assert_eq!(outcome(&mut events, "paused.wav").await, "superseded");
+    assert_eq!(job_status(&mut events, &second).await, "complete");
+    assert_eq!(outcome(&mut events, "paused.wav").await, "done");
+    let done = std::fs::read(inbox(&daemon).join("done").join("paused.wav")).expect("moved to done/");
+    assert_eq!(done.len(), source.len(), "the file was moved only when whole");
+    let sessions = daemon.get_json("/api/v1/sessions").await.expect("sessions");
+    assert_eq!(sessions["total"], 1, "the half-written session is gone: {sessions}");
+    assert_eq!(sessions["sessions"][0]["id"], second.as_str());
+    assert!(daemon.get_json(&format!("/api/v1/sessions/{first}")).await.is_err(), "{first} was dropped");
+    assert_eq!(fake.requests().last().map(|r| r.body_len), Some(source.len()), "the whole file was transcribed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_grows_after_its_transcript_is_done_is_transcribed_whole() {
+    use std::io::Write;
+    let work = tempfile::tempdir().expect("tempdir");
+    let fake = FakeDeepgram::loopback(KEY).await;
+    fake.default_script(Script::from_text(SPEECH, 3.0));
+    let mut setup = Setup::new().with_fake_deepgram(&fake, KEY);
+    setup.config.inbox.stable_secs = 1;
+    setup.config.inbox.rescan_secs = 1;
+    setup.config.inbox.after_success = scribed::config::AfterSuccess::Keep;
+    let daemon = setup.start().await.expect("daemon starts");
+    let mut events = Events::connect(&daemon).await.expect("events");
+    let source = std::fs::read(speech(work.path(), "grown.wav")).expect("read");
+    let target = inbox(&daemon).join("grown.wav");
+    let mut file = std::fs::File::create(&target).expect("create");
+    file.write_all(&source[..source.len() / 3]).expect("first third");
+    file.flush().expect("flush");
+    let first = created(&mut events).await;
+    assert_eq!(job_status(&mut events, &first).await, "complete");
+    assert_eq!(outcome(&mut events, "grown.wav").await, "kept");
+    file.write_all(&source[source.len() / 3..]).expect("the rest");
+    drop(file);
+    let second = created(&mut events).await;
+    assert_eq!(outcome(&mut events, "grown.wav").await, "superseded");
+    assert_eq!(job_status(&mut events, &second).await, "complete");
+    let sessions = daemon.get_json("/api/v1/sessions").await.expect("sessions");
+    assert_eq!(sessions["total"], 1, "{sessions}");
+    assert_eq!(sessions["sessions"][0]["id"], second.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_name_that_is_not_utf8_is_taken() {
+    use std::os::unix::ffi::OsStrExt;
+    let work = tempfile::tempdir().expect("tempdir");
+    let fake = FakeDeepgram::loopback(KEY).await;
+    fake.default_script(Script::from_text(SPEECH, 3.0));
+    let daemon = daemon(&fake).await;
+    let mut events = Events::connect(&daemon).await.expect("events");
+    // "café.wav" in Latin-1, as old tools and Samba shares write names.
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.wav");
+    std::fs::copy(speech(work.path(), "latin1.wav"), inbox(&daemon).join(name)).expect("copy");
+    let id = created(&mut events).await;
+    assert_eq!(job_status(&mut events, &id).await, "complete");
+    let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
+    assert_eq!(session["session"]["title"], "caf\u{FFFD}", "{session}");
+    assert_eq!(outcome(&mut events, "caf\u{FFFD}.wav").await, "done");
+    assert!(inbox(&daemon).join("done").join(name).exists(), "moved under its own name");
+}

@@ -483,3 +483,31 @@ async fn the_fake_follows_the_live_protocol() {
         other => panic!("expected 401, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingest_socket_that_never_starts_is_closed_with_a_reason() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let fake = FakeDeepgram::loopback(KEY).await;
+    let daemon = daemon(&fake, |_| {}).await;
+    let url = format!("ws://{}/api/v1/live/ingest", daemon.daemon.addr());
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("ingest socket");
+    // Nothing is sent: the daemon says why and closes, instead of holding the socket.
+    let mut said = None;
+    let closed = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(message) = socket.next().await {
+            match message {
+                Ok(Message::Text(text)) => said = Some(text.to_string()),
+                Ok(Message::Close(_)) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+        true
+    })
+    .await
+    .expect("closed within the start timeout");
+    assert!(closed);
+    let said = said.expect("an error message before the close");
+    assert!(said.contains("\"error\"") && said.contains("no start message within 10 s"), "{said}");
+    assert_eq!(daemon.get_json("/api/v1/sessions").await.expect("sessions")["total"], 0);
+}

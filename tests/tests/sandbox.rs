@@ -69,6 +69,27 @@ async fn infinite_loop_is_interrupted_and_the_next_call_gets_a_fresh_instance() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_overruns_fail_their_call_without_pausing_the_plugin() {
+    // One pathological input must not pause a plugin for everyone else's work: overruns are
+    // counted apart from traps.
+    let mut setup = Setup::new().with_hostile(&[], "");
+    setup.config.sandbox.call_cpu_budget_ms = 300;
+    setup.config.sandbox.breaker_failures = 2;
+    setup.config.sandbox.breaker_cooldown_secs = 600;
+    let daemon = setup.start().await.expect("daemon starts");
+    let stt = hostile(&daemon);
+    for attempt in 1..=3 {
+        let outcome = run(&stt, "loop").await;
+        assert!(matches!(outcome, Err(CallError::Timeout { budget_ms: 300, .. })), "attempt {attempt}: {outcome:?}");
+    }
+    assert_eq!(words(run(&stt, "echo").await), vec![FRAME_BYTES.to_string()], "the plugin still works");
+    let view = plugin_health(&daemon).await;
+    assert_eq!(view["state"], "healthy", "{view}");
+    assert_eq!(view["health"]["budget_timeouts"], 3, "{view}");
+    assert!(view["health"]["last_error"].as_str().is_some_and(|e| e.contains("CPU budget")), "{view}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_bomb_stops_at_the_cap_and_host_memory_stays_bounded() {
     const CAP_MB: u64 = 48;
     let setup = Setup::new().with_hostile(&[], &format!("memory_limit_mb = {CAP_MB}"));

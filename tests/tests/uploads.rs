@@ -317,3 +317,155 @@ async fn opus_goes_unconverted_to_a_provider_that_decodes_it() {
     assert_eq!(session["session"]["duration_ms"], 2_000, "measured by the provider");
     assert_eq!(session["audio"]["mime"], "audio/ogg");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uploads_of_the_same_bytes_make_one_session() {
+    // Browser retries, the PWA's outbox and double drops send the same file at once; the
+    // losers of the race got 500s and left sessions queued forever.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = FakeDeepgram::loopback(KEY).await;
+    let audio = tone(dir.path(), 610, 1);
+    fake.script(&audio, Script::from_text("Only once.", 1.0));
+    let daemon = daemon(&fake, KEY, |s| s.config.files.max_attempts = 3).await;
+    let mut events = Events::connect(&daemon).await.expect("events");
+    let client = reqwest::Client::new();
+    let uploads: Vec<_> = (0..50)
+        .map(|i| {
+            let request = client
+                .post(daemon.url(&format!("/api/v1/uploads?name=same-{i}.wav")))
+                .body(audio.clone())
+                .send();
+            tokio::spawn(async move {
+                let response = request.await.expect("send");
+                (response.status().as_u16(), response.json::<serde_json::Value>().await.expect("json"))
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for upload in uploads {
+        answers.push(upload.await.expect("task"));
+    }
+    let accepted: Vec<&serde_json::Value> = answers.iter().filter(|(status, _)| *status == 202).map(|(_, body)| body).collect();
+    assert_eq!(accepted.len(), 50, "every upload is accepted: {answers:?}");
+    assert_eq!(accepted.iter().filter(|b| b["duplicate"] == false).count(), 1, "{accepted:?}");
+    let id = session_id(accepted[0]);
+    assert!(accepted.iter().all(|b| session_id(b) == id), "every answer names the one session: {accepted:?}");
+    assert_eq!(events.job_end(&id).await.expect("ends")["status"], "complete");
+    let files = daemon.get_json("/api/v1/sessions?kind=file").await.expect("list");
+    assert_eq!(files["total"], 1, "{files}");
+    assert_eq!(fake.requests().len(), 1);
+    let status = daemon.get_json("/api/v1/status").await.expect("status");
+    assert_eq!(status["queues"]["files"], 0, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_that_crashed_the_decoder_fail_alone_and_the_daemon_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = FakeDeepgram::loopback(KEY).await;
+    let good = tone(dir.path(), 720, 1);
+    fake.script(&good, Script::from_text("Still here.", 1.0));
+    let daemon = daemon(&fake, KEY, |_| {}).await;
+    let mut events = Events::connect(&daemon).await.expect("events");
+    for (name, bytes) in scribe_tests::corpus::crashers() {
+        let (status, body) = upload(&daemon, name, bytes).await;
+        assert_eq!(status, 202, "{name}: {body}");
+        let end = events.job_end(&session_id(&body)).await.expect("ends");
+        assert_eq!(end["status"], "error", "{name}: {end}");
+        let message = end["message"].as_str().unwrap_or_default();
+        assert!(message.contains("corrupt") || message.contains("unsupported"), "{name}: {message}");
+    }
+    assert!(fake.requests().is_empty(), "nothing undecodable reached the provider");
+    let (_, body) = upload(&daemon, "good.wav", good).await;
+    assert_eq!(events.job_end(&session_id(&body)).await.expect("ends")["status"], "complete");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_past_the_duration_limit_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = FakeDeepgram::loopback(KEY).await;
+    let daemon = daemon(&fake, KEY, |s| s.config.files.max_duration_secs = 60).await;
+    let mut events = Events::connect(&daemon).await.expect("events");
+    // Two minutes of silence compress to a few KB of FLAC.
+    let path = dir.path().join("quiet.flac");
+    let status = Command::new("sox").args(["-n", "-r", "16000", "-c", "1"]).arg(&path).args(["trim", "0", "120"]).status().expect("sox");
+    assert!(status.success());
+    let (_, body) = upload(&daemon, "quiet.flac", std::fs::read(&path).expect("read")).await;
+    let end = events.job_end(&session_id(&body)).await.expect("ends");
+    assert_eq!(end["status"], "error");
+    assert!(end["message"].as_str().is_some_and(|m| m.contains("longer than 1m") && m.contains("files.max_duration_secs")), "{end}");
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_uploads_are_dropped_and_their_number_is_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fake = FakeDeepgram::loopback(KEY).await;
+    let daemon = daemon(&fake, KEY, |s| s.config.files.upload_idle_secs = 1).await;
+    let addr = daemon.daemon.addr();
+    let head = format!("POST /api/v1/uploads?name=slow.wav HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100000\r\n\r\nRIFF");
+    // A client that starts an upload and goes quiet is dropped, and its temp file with it.
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stalled.write_all(head.as_bytes()).await.expect("head");
+    let mut answer = Vec::new();
+    let _ = stalled.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("upload_stalled"), "{answer}");
+    let tmp = daemon.daemon.data_dir().join("tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp).map(|d| d.flatten().collect()).unwrap_or_default();
+    assert!(left.is_empty(), "no stalled upload kept: {left:?}");
+
+    // Sixteen uploads trickling a byte at a time hold every slot: the next one waits for a
+    // slot as long as an upload may stay silent, then is told to come back.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut trickles = Vec::new();
+    for _ in 0..16 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(head.as_bytes()).await.expect("head");
+        let mut stopped = stopped.clone();
+        trickles.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => return,
+                    _ = tick.tick() => if stream.write_all(b"x").await.is_err() { return },
+                }
+            }
+        }));
+    }
+    // The trickles are being received once their temp files exist.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0) < 16 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("sixteen uploads in progress");
+    let extra = raw_upload(&daemon, "extra.wav", Some(10), 0).await;
+    assert!(extra.starts_with("HTTP/1.1 503"), "{extra}");
+    assert!(extra.contains("\"code\":\"busy\"") && extra.to_ascii_lowercase().contains("retry-after: 5"), "{extra}");
+    let _ = stop.send(true);
+    for trickle in trickles {
+        let _ = trickle.await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rejection_is_a_json_error() {
+    let fake = FakeDeepgram::loopback(KEY).await;
+    let daemon = daemon(&fake, KEY, |_| {}).await;
+    let client = reqwest::Client::new();
+    // A path id that is not UTF-8, and a body past the default limit: axum answered both in
+    // plain text.
+    let cases = [
+        (client.get(daemon.url("/api/v1/sessions/%FF%FE")), 400),
+        (client.post(daemon.url("/api/v1/sessions/x/transcribe")).body(vec![b' '; 3 * 1024 * 1024]), 413),
+    ];
+    for (request, want) in cases {
+        let response = request.send().await.expect("send");
+        let status = response.status().as_u16();
+        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let body: serde_json::Value = response.json().await.unwrap_or_else(|err| panic!("{want}: not JSON ({content_type}): {err}"));
+        assert_eq!(status, want, "{body}");
+        assert!(body["error"]["code"].is_string() && body["error"]["message"].is_string(), "{body}");
+    }
+}

@@ -320,3 +320,16 @@ mod live {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_clip_that_overran_its_budget_is_transcribed() {
+    // espeak saying "The word is nickel. nickel." (1.79 s) ran past a budget sized for its
+    // length on every attempt, and the overruns paused the plugin for every other file.
+    let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/audio/whisper-budget-nickel.wav");
+    let daemon = Setup::new().with_test_model().start().await.expect("daemon starts");
+    let (session, _) = transcribe(&daemon, "nickel.wav", std::fs::read(&clip).expect("fixture")).await;
+    assert_eq!(session["session"]["duration_ms"], 1_785, "{session}");
+    let plugin = daemon.get_json("/api/v1/plugins/whisper-local").await.expect("plugin");
+    assert_eq!(plugin["health"]["budget_timeouts"], 0, "{plugin}");
+    assert_eq!(plugin["state"], "healthy", "{plugin}");
+}

@@ -86,7 +86,7 @@ fn run_command() -> Result<()> {
             let dirs = plugins::build_all(&root, &target)?;
             let (_, model_dir) = test_model(&root, &target)?;
             let mut cmd = host_cargo(&root);
-            cmd.args(["run", "--profile", "measure", "--package", "scribe-tests", "--bin", "scribe-bench", "--"])
+            cmd.args(["run", "--release", "--package", "scribe-tests", "--bin", "scribe-bench", "--"])
                 .args(rest.iter().skip_while(|a| *a == "--"))
                 .env("SCRIBE_TEST_MODEL_DIR", &model_dir)
                 .env("SCRIBE_PLUGINS_DIR", &dirs.plugins)

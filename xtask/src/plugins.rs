@@ -102,7 +102,10 @@ fn read_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
-/// Compiles one crate for wasm32 in release and returns its component bytes.
+/// Cargo profile of plugin builds (see the workspace's `Cargo.toml`).
+const PROFILE: &str = "plugin";
+
+/// Compiles one crate for wasm32 with the plugin profile and returns its component bytes.
 fn build_component(
     toolchain: &WasmToolchain,
     root: &Path,
@@ -117,7 +120,7 @@ fn build_component(
     eprintln!("xtask: building plugin {name}");
     let mut cmd = toolchain.cargo();
     cmd.current_dir(root)
-        .args(["build", "--release", "--quiet", "--target", toolchain::TARGET, "--package"])
+        .args(["build", "--profile", PROFILE, "--quiet", "--target", toolchain::TARGET, "--package"])
         .arg(&name)
         .env("CARGO_TARGET_DIR", &wasm_target);
     let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
@@ -126,7 +129,7 @@ fn build_component(
     }
     let module_path = wasm_target
         .join(toolchain::TARGET)
-        .join("release")
+        .join(PROFILE)
         .join(format!("{}.wasm", name.replace('-', "_")));
     let module = fs::read(&module_path)
         .with_context(|| format!("reading {}", module_path.display()))?;

@@ -108,6 +108,10 @@ enum Control {
     Stop,
 }
 
+/// How long a new ingest socket may stay silent before its start message: a client that
+/// connects and says nothing holds a connection and a task for nothing.
+const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum Encoding {
@@ -128,7 +132,11 @@ async fn refuse(mut socket: WebSocket, message: String) {
 }
 
 async fn run_ingest(mut socket: WebSocket, state: AppState) {
-    let first = match socket.recv().await {
+    let Ok(first) = tokio::time::timeout(START_TIMEOUT, socket.recv()).await else {
+        let message = format!("no start message within {} s", START_TIMEOUT.as_secs());
+        return refuse(socket, message).await;
+    };
+    let first = match first {
         Some(Ok(Message::Text(text))) => text,
         Some(Ok(_)) => return refuse(socket, "the first message must be the JSON start message".into()).await,
         _ => return,

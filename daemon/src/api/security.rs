@@ -86,6 +86,11 @@ impl SecurityPolicy {
 
     /// Checks the Host header; `Ok` gives the host and port as addressed.
     fn check_host(&self, headers: &HeaderMap, uri_authority: Option<&str>) -> Result<(String, Option<u16>), ApiError> {
+        // RFC 9112 §3.2: a request with more than one Host field is invalid, and which of
+        // them a proxy and this daemon each believe must not be left to chance.
+        if headers.get_all(header::HOST).iter().nth(1).is_some() {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_host", "more than one Host header"));
+        }
         let raw = headers
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
@@ -240,6 +245,17 @@ mod tests {
         for (host, ok) in cases {
             assert_eq!(p.host_allowed(host), ok, "{host}");
         }
+    }
+
+    #[test]
+    fn one_host_header_only() {
+        let p = policy();
+        let mut headers = HeaderMap::new();
+        headers.append(header::HOST, "127.0.0.1:8737".parse().expect("value"));
+        assert!(p.check_host(&headers, None).is_ok());
+        headers.append(header::HOST, "scribe.lan".parse().expect("value"));
+        let err = p.check_host(&headers, None).expect_err("two Host headers");
+        assert_eq!((err.status, err.code), (StatusCode::BAD_REQUEST, "bad_host"));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! `job` events on `/api/v1/events`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -24,6 +26,13 @@ use crate::files::encoding_for;
 pub const UPLOAD_PATH: &str = "/api/v1/uploads";
 /// Longest file name kept, in characters.
 const MAX_NAME_CHARS: usize = 255;
+/// Uploads received at once. Each holds a temp file and a connection; a household's
+/// browsers and scripts stay far below, and the rest are told to come back.
+pub const MAX_CONCURRENT_UPLOADS: usize = 16;
+/// What a refused upload is told to wait, s.
+const BUSY_RETRY_SECS: u64 = 5;
+/// Prefix of upload temp files, so start-up removes only ours.
+const TEMP_PREFIX: &str = "upload-";
 
 /// Where uploads go and how large they may be.
 #[derive(Debug, Clone)]
@@ -32,6 +41,32 @@ pub struct UploadLimits {
     /// Temp dir inside the data dir (same filesystem as the audio store, so files move
     /// there by rename).
     pub dir: PathBuf,
+    /// One permit per upload being received.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// An upload silent this long is dropped.
+    pub idle_timeout: Duration,
+}
+
+impl UploadLimits {
+    /// Permits for [`MAX_CONCURRENT_UPLOADS`].
+    pub fn slots() -> Arc<tokio::sync::Semaphore> {
+        Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_UPLOADS))
+    }
+}
+
+/// Removes upload temp files a stop left behind (nobody was answered for them).
+pub fn clear_upload_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let ours = entry.file_name().to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX));
+        if ours && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, "removed uploads cut short by the last stop");
+    }
 }
 
 pub fn router() -> Router<AppState> {
@@ -89,6 +124,17 @@ async fn upload(
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the library store is not loaded")
     })?;
     let limits = &state.uploads;
+    // Beyond the cap an upload waits for a slot (its body unread) as long as a silent
+    // upload may last, then is told to come back.
+    let slot = tokio::time::timeout(limits.idle_timeout, limits.in_flight.clone().acquire_owned()).await;
+    let Ok(Ok(_slot)) = slot else {
+        let busy = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!("{MAX_CONCURRENT_UPLOADS} uploads are in progress already; try again shortly"),
+        );
+        return Err(busy.retry_after(BUSY_RETRY_SECS));
+    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -100,12 +146,20 @@ async fn upload(
     tokio::fs::create_dir_all(&limits.dir).await.map_err(|e| ApiError::internal("creating the upload dir", &e))?;
     let mut suffix = [0u8; 8];
     getrandom::fill(&mut suffix).map_err(|e| ApiError::internal("naming an upload", &e))?;
-    let path = limits.dir.join(format!("upload-{}.part", hex::encode(suffix)));
+    let path = limits.dir.join(format!("{TEMP_PREFIX}{}.part", hex::encode(suffix)));
     let mut temp = TempFile(Some(path.clone()));
     let mut file = tokio::fs::File::create(&path).await.map_err(|e| ApiError::internal("creating an upload file", &e))?;
     let mut written = 0u64;
     let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
+    loop {
+        let next = tokio::time::timeout(limits.idle_timeout, stream.next()).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "upload_stalled",
+                format!("the upload sent nothing for {} s and was dropped", limits.idle_timeout.as_secs()),
+            )
+        })?;
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "upload_interrupted", format!("the upload broke off: {e}")))?;
         written += chunk.len() as u64;
         if written > limits.max_bytes {

@@ -27,6 +27,9 @@ const MAX_CHANNELS: usize = 32;
 /// Largest decoded packet accepted, in frames: real codecs stay far below (FLAC's maximum
 /// block is 65,535), and a forged header must not make us allocate gigabytes.
 const MAX_PACKET_FRAMES: usize = 1 << 20;
+/// Frames a PCM block may hold when the container does not say (Matroska): blocks are tens
+/// of milliseconds; this is over a second at 48 kHz, and its buffer a few MiB.
+const MAX_PCM_BLOCK_FRAMES: u64 = 1 << 16;
 /// Undecodable packets in a row after which the file is declared corrupt.
 const MAX_CONSECUTIVE_ERRORS: usize = 32;
 
@@ -38,6 +41,8 @@ pub struct MonoDecoder {
     sample_rate: u32,
     channels: usize,
     codec: String,
+    /// Frames the container says the track holds, when it says.
+    declared_frames: Option<u64>,
     mono: Vec<f32>,
     buffer: Option<SampleBuffer<f32>>,
 }
@@ -46,12 +51,9 @@ fn corrupt(err: impl std::fmt::Display) -> AudioError {
     AudioError::Corrupt(err.to_string())
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "decoder panicked".into())
+/// A panic in symphonia, caught: the file is malformed in a way it does not check for.
+fn decoder_panicked(payload: &(dyn std::any::Any + Send)) -> AudioError {
+    AudioError::Corrupt(format!("the decoder failed on a malformed header or packet ({})", crate::panics::message(payload)))
 }
 
 /// A person's name for a codec symphonia can identify but not decode here.
@@ -79,7 +81,7 @@ impl MonoDecoder {
         let probed = catch_unwind(AssertUnwindSafe(|| {
             symphonia::default::get_probe().format(&hint, stream, &FormatOptions::default(), &MetadataOptions::default())
         }))
-        .map_err(|p| AudioError::Corrupt(panic_message(&*p)))?
+        .map_err(|p| decoder_panicked(&*p))?
         .map_err(|err| match err {
             SymError::Unsupported(what) => AudioError::Unsupported(format!("not a recognised audio format ({what})")),
             SymError::IoError(e) => AudioError::Corrupt(format!("the file ends too early ({e})")),
@@ -91,11 +93,21 @@ impl MonoDecoder {
             .iter()
             .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
             .ok_or_else(|| AudioError::Unsupported("the file has no audio track".into()))?;
-        let params = &track.codec_params;
+        let mut params = track.codec_params.clone();
+        // Matroska names a layout instead of a channel set, and no packet size for PCM;
+        // the decoders want both.
+        if let (None, Some(layout)) = (params.channels, params.channel_layout) {
+            params.with_channels(layout.into_channels());
+        }
+        let is_pcm = symphonia::default::get_codecs().get_codec(params.codec).is_some_and(|d| d.short_name.starts_with("pcm"));
+        if params.max_frames_per_packet.is_none() && is_pcm {
+            params.with_max_frames_per_packet(MAX_PCM_BLOCK_FRAMES);
+        }
+        let params = &params;
         let sample_rate = params.sample_rate.filter(|r| (1..=MAX_SAMPLE_RATE).contains(r)).ok_or_else(|| {
             AudioError::Corrupt(format!("sample rate {:?} is not plausible", params.sample_rate))
         })?;
-        let channels = params.channels.map(|c| c.count()).unwrap_or(0);
+        let channels = params.channels.map_or(0, |c| c.count());
         if channels == 0 || channels > MAX_CHANNELS {
             return Err(AudioError::Corrupt(format!("{channels} channels is not plausible")));
         }
@@ -107,7 +119,18 @@ impl MonoDecoder {
             .map(|d| d.short_name.to_string())
             .unwrap_or_else(|| "unknown".into());
         let track_id = track.id;
-        Ok(MonoDecoder { format, decoder, track_id, sample_rate, channels, codec, mono: Vec::new(), buffer: None })
+        let declared_frames = params.n_frames;
+        Ok(MonoDecoder {
+            format,
+            decoder,
+            track_id,
+            sample_rate,
+            channels,
+            codec,
+            declared_frames,
+            mono: Vec::new(),
+            buffer: None,
+        })
     }
 
     pub fn sample_rate(&self) -> u32 {
@@ -116,6 +139,11 @@ impl MonoDecoder {
 
     pub fn channels(&self) -> usize {
         self.channels
+    }
+
+    /// The track's length in frames as its header declares it; may be absent or wrong.
+    pub fn declared_frames(&self) -> Option<u64> {
+        self.declared_frames
     }
 
     pub fn codec_name(&self) -> String {
@@ -155,7 +183,7 @@ impl MonoDecoder {
                 Ok(())
             }));
             match decoded {
-                Err(payload) => return Err(AudioError::Corrupt(panic_message(&*payload))),
+                Err(payload) => return Err(decoder_panicked(&*payload)),
                 Ok(Err(SymError::DecodeError(_))) => {
                     errors += 1;
                     if errors > MAX_CONSECUTIVE_ERRORS {

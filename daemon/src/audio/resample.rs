@@ -110,7 +110,10 @@ impl ToCanonical {
             return Ok(());
         }
         let produced_before = self.raw_output_total;
-        let mut rest = self.run(true)?;
+        // A partial call needs at least one frame: input whose length is a multiple of
+        // [`CHUNK`] (every 8th MP3: 1,152 frames a packet) leaves nothing pending, and the
+        // flushes below drain the delay line alone.
+        let mut rest = if self.pending.is_empty() { Vec::new() } else { self.run(true)? };
         self.pending.clear();
         // The partial calls pad with silence: keep only what the real input produced. The
         // FFT resampler holds up to one FFT block plus its delay, which may take more than
@@ -133,5 +136,53 @@ impl ToCanonical {
         rest.truncate(keep);
         self.emit(&rest, sink)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Resamples `frames` frames of a 440 Hz tone at `rate`, pushed in pieces of `piece`.
+    fn convert(rate: u32, frames: usize, piece: usize) -> Result<Vec<i16>, AudioError> {
+        let tone: Vec<f32> =
+            (0..frames).map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 0.5).collect();
+        let mut resampler = ToCanonical::new(rate)?;
+        let mut out = Vec::new();
+        let mut sink = |chunk: &[i16]| -> std::io::Result<()> {
+            out.extend_from_slice(chunk);
+            Ok(())
+        };
+        for part in tone.chunks(piece) {
+            resampler.push(part, &mut sink)?;
+        }
+        resampler.finish(&mut sink)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn every_length_and_rate_converts_to_the_exact_duration() {
+        // Lengths that are whole multiples of the chunk left nothing pending at the end,
+        // which the resampler refused ("Insufficient buffer size 0").
+        let rates = [8_000, 22_050, 44_100, 48_000, 16_000];
+        let lengths = [CHUNK, 3 * CHUNK, 48 * CHUNK, 1_152 * 8, 1_152 * 8 * 5, 1, CHUNK - 1, CHUNK + 1, 44_100];
+        for rate in rates {
+            for frames in lengths {
+                for piece in [CHUNK, 1_152, 333] {
+                    let out = convert(rate, frames, piece).unwrap_or_else(|err| panic!("{rate} Hz, {frames} frames: {err}"));
+                    let want = (frames as u64 * u64::from(TARGET_RATE)).div_ceil(u64::from(rate)) as usize;
+                    assert_eq!(out.len(), want, "{rate} Hz, {frames} frames in pieces of {piece}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_tail_of_a_whole_number_of_chunks_is_kept() {
+        // 48 chunks at 48 kHz: the last output samples are the tone, not silence.
+        let out = convert(48_000, 48 * CHUNK, CHUNK).expect("converts");
+        let tail = &out[out.len() - 100..];
+        let peak = tail.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+        assert!(peak > 10_000, "tail peak {peak}");
     }
 }

@@ -347,9 +347,10 @@ impl http::Host for PluginState {
 
 impl http::HostIncomingBody for PluginState {
     async fn next(&mut self, body: Resource<IncomingBody>) -> wasmtime::Result<Result<Option<Vec<u8>>, HttpError>> {
-        let started = std::time::Instant::now();
+        let cpu = self.cpu.clone();
+        cpu.pause();
         let piece = self.table.get_mut(&body)?.next().await;
-        self.host_time += started.elapsed();
+        cpu.resume();
         Ok(piece.map(|p| p.map(|b| b.to_vec())))
     }
 

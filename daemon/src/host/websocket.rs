@@ -209,9 +209,10 @@ impl websocket::HostConnection for PluginState {
         url: String,
         headers: Vec<(String, String)>,
     ) -> wasmtime::Result<Result<Resource<WsConnection>, WsError>> {
-        let started = std::time::Instant::now();
+        let cpu = self.cpu.clone();
+        cpu.pause();
         let result = self.ws_connect(url, headers).await;
-        self.host_time += started.elapsed();
+        cpu.resume();
         match result {
             Ok(connection) => Ok(Ok(self.table.push(connection)?)),
             Err(err) => Ok(Err(err)),

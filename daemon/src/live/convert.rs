@@ -133,6 +133,24 @@ mod tests {
     }
 
     #[test]
+    fn the_resampler_tail_is_flushed_when_input_ends_on_a_chunk_boundary() {
+        // 48 × 1,024 frames at 48 kHz: nothing is pending at the end, and the flush failed
+        // there, losing the tail of every eighth browser session.
+        let frames = 48 * 1_024;
+        let bytes: Vec<u8> = (0..frames)
+            .map(|i| ((i as f32 * 440.0 * std::f32::consts::TAU / 48_000.0).sin() * 10_000.0) as i16)
+            .flat_map(i16::to_le_bytes)
+            .collect();
+        let mut converter = Converter::new(48_000, 1, SampleFormat::S16le).expect("converter");
+        let mut out = Vec::new();
+        for piece in bytes.chunks(2 * 1_024) {
+            out.extend(converter.push_bytes(piece).expect("push"));
+        }
+        out.extend(converter.finish().expect("the tail flushes"));
+        assert_eq!(out.len(), frames / 3);
+    }
+
+    #[test]
     fn canonical_input_passes_through_exactly() {
         let mut floats = Converter::new(16_000, 1, SampleFormat::F32le).expect("converter");
         let bytes: Vec<u8> = [0.5f32, -0.25, f32::NAN].iter().flat_map(|s| s.to_le_bytes()).collect();

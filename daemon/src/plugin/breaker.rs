@@ -63,6 +63,11 @@ impl Breaker {
         }
     }
 
+    /// Remembers an error that does not count toward opening the breaker.
+    pub fn note(&mut self, error: String) {
+        self.last_error = Some(error);
+    }
+
     pub fn view(&self, now: Instant) -> BreakerView {
         match self.open_until {
             Some(until) if now < until => BreakerView::Open {

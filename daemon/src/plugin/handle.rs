@@ -14,6 +14,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::bindings::{store, stt_batch, stt_live, summarizer, types};
 use super::breaker::{Breaker, BreakerView};
+use super::cpu::CpuTimed;
 use super::manifest::{Manifest, World};
 use super::services::PluginServices;
 use super::state::PluginState;
@@ -60,7 +61,7 @@ impl std::error::Error for BudgetExceeded {}
 /// here: they are the call's successful result.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
-    #[error("plugin {plugin} ran past its execution budget of {budget_ms} ms and was stopped")]
+    #[error("plugin {plugin} used up its CPU budget of {budget_ms} ms on this call and was stopped")]
     Timeout { plugin: String, budget_ms: u128 },
     #[error("plugin {plugin} reached its memory limit of {limit_mb} MiB and was stopped")]
     MemoryLimit { plugin: String, limit_mb: usize },
@@ -126,6 +127,8 @@ pub struct Health {
     pub retry_in_secs: Option<u64>,
     /// Instances discarded after a trap, timeout or memory overrun since start.
     pub restarts: u64,
+    /// Calls stopped at their CPU budget since start; they do not count toward the breaker.
+    pub budget_timeouts: u64,
 }
 
 struct Inner {
@@ -139,6 +142,8 @@ struct Inner {
     permits: Arc<tokio::sync::Semaphore>,
     breaker: Mutex<Breaker>,
     restarts: AtomicU64,
+    /// Calls stopped at their CPU budget since start.
+    budget_timeouts: AtomicU64,
 }
 
 /// Cloneable handle to one plugin.
@@ -166,6 +171,7 @@ impl PluginHandle {
                 permits,
                 breaker: Mutex::new(breaker),
                 restarts: AtomicU64::new(0),
+                budget_timeouts: AtomicU64::new(0),
             }),
         }
     }
@@ -232,6 +238,7 @@ impl PluginHandle {
             Err(poisoned) => poisoned.into_inner().view(now),
         };
         let restarts = self.inner.restarts.load(Ordering::Relaxed);
+        let budget_timeouts = self.inner.budget_timeouts.load(Ordering::Relaxed);
         match view {
             BreakerView::Open { retry_in, consecutive_failures, last_error, .. } => Health {
                 state: "circuit-open",
@@ -239,6 +246,7 @@ impl PluginHandle {
                 last_error,
                 retry_in_secs: Some(retry_in.as_secs().max(1)),
                 restarts,
+                budget_timeouts,
             },
             BreakerView::Closed { consecutive_failures, last_error } => Health {
                 state: if consecutive_failures == 0 { "healthy" } else { "degraded" },
@@ -246,6 +254,7 @@ impl PluginHandle {
                 last_error,
                 retry_in_secs: None,
                 restarts,
+                budget_timeouts,
             },
         }
     }
@@ -293,7 +302,8 @@ impl Dedicated {
             },
         };
         start_call(&mut instance.store);
-        match f(&mut instance).await {
+        let meter = instance.store.data().cpu.clone();
+        match CpuTimed::new(f(&mut instance), meter).await {
             Ok(value) => {
                 self.inner.with_breaker(Breaker::success);
                 self.instance = Some(instance);
@@ -374,7 +384,8 @@ impl Inner {
             },
         };
         start_call(&mut instance.store);
-        match f(&mut instance).await {
+        let meter = instance.store.data().cpu.clone();
+        match CpuTimed::new(f(&mut instance), meter).await {
             Ok(value) => {
                 self.with_breaker(Breaker::success);
                 self.idle().push(instance);
@@ -405,20 +416,23 @@ impl Inner {
             }
         });
         start_call(&mut store);
-        let bindings = match &self.pre {
-            WorldPre::Store(pre) => pre.instantiate_async(&mut store).await.map(WorldBindings::Store),
-            WorldPre::SttBatch(pre) => pre.instantiate_async(&mut store).await.map(WorldBindings::SttBatch),
-            WorldPre::Summarizer(pre) => {
-                pre.instantiate_async(&mut store).await.map(WorldBindings::Summarizer)
-            }
-            WorldPre::SttLive(pre) => pre.instantiate_async(&mut store).await.map(WorldBindings::SttLive),
-        };
+        let meter = store.data().cpu.clone();
+        let bindings = CpuTimed::new(self.instantiate_bindings(&mut store), meter).await;
         match bindings {
             Ok(bindings) => Ok(Instance { store, bindings }),
             Err(err) => {
                 let memory = store.data().limiter.refused;
                 Err((err, memory))
             }
+        }
+    }
+
+    async fn instantiate_bindings(&self, store: &mut Store<PluginState>) -> wasmtime::Result<WorldBindings> {
+        match &self.pre {
+            WorldPre::Store(pre) => pre.instantiate_async(store).await.map(WorldBindings::Store),
+            WorldPre::SttBatch(pre) => pre.instantiate_async(store).await.map(WorldBindings::SttBatch),
+            WorldPre::Summarizer(pre) => pre.instantiate_async(store).await.map(WorldBindings::Summarizer),
+            WorldPre::SttLive(pre) => pre.instantiate_async(store).await.map(WorldBindings::SttLive),
         }
     }
 
@@ -433,16 +447,22 @@ impl Inner {
             CallError::Trap { plugin, message: format!("{err:#}") }
         };
         tracing::warn!(plugin = %self.manifest.id, "{error}; the instance was discarded");
-        self.with_breaker(|b| b.failure(Instant::now(), error.to_string()));
+        if matches!(error, CallError::Timeout { .. }) {
+            // A budget overrun belongs to the input (one long or pathological file), not to
+            // the plugin: it must not pause the plugin for everyone else's work.
+            self.budget_timeouts.fetch_add(1, Ordering::Relaxed);
+            self.with_breaker(|b| b.note(error.to_string()));
+        } else {
+            self.with_breaker(|b| b.failure(Instant::now(), error.to_string()));
+        }
         error
     }
 }
 
-/// Resets per-call bookkeeping: budget clock, host time, the memory flag, the deadline.
+/// Resets per-call bookkeeping: CPU meter, budget, the memory flag, the deadline.
 fn start_call(store: &mut Store<PluginState>) {
     let state = store.data_mut();
-    state.call_started = Instant::now();
-    state.host_time = std::time::Duration::ZERO;
+    state.cpu.reset();
     state.call_budget = state.services.limits.cpu_budget;
     state.limiter.refused = false;
     store.set_epoch_deadline(1);

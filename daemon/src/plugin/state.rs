@@ -2,12 +2,13 @@
 //! execution-budget bookkeeping, and the plugin's host services.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::cpu::CpuMeter;
 use super::services::PluginServices;
 use crate::host::audio::AudioInput;
 use crate::host::websocket::WsState;
@@ -73,11 +74,9 @@ pub struct PluginState {
     wasi: WasiCtx,
     pub table: ResourceTable,
     pub limiter: MemoryLimiter,
-    /// When the current export call started.
-    pub call_started: Instant,
-    /// Time the current call spent waiting in host I/O; not charged to the guest's budget.
-    pub host_time: Duration,
-    /// Guest time the current call may use: the sandbox's budget, raised for long work.
+    /// CPU time the current call has used, host I/O excluded.
+    pub cpu: Arc<CpuMeter>,
+    /// Guest CPU time the current call may use: the sandbox's budget, raised for long work.
     pub call_budget: Duration,
     pub websockets: WsState,
     /// Audio of the `transcribe` call in progress, if any.
@@ -101,8 +100,7 @@ impl PluginState {
             wasi: WasiCtxBuilder::new().build(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter { limits, refused: false, peak: 0 },
-            call_started: Instant::now(),
-            host_time: Duration::ZERO,
+            cpu: Arc::new(CpuMeter::default()),
             call_budget: services.limits.cpu_budget,
             websockets: WsState::new(services.id.clone()),
             audio: None,
@@ -112,16 +110,16 @@ impl PluginState {
         }
     }
 
-    /// Guest execution time of the current call so far.
+    /// Guest CPU time of the current call so far.
     pub fn guest_time(&self) -> Duration {
-        self.call_started.elapsed().saturating_sub(self.host_time)
+        self.cpu.spent()
     }
 
-    /// Runs host I/O, charging its duration to host time rather than the guest's budget.
+    /// Runs host I/O, not charged to the guest's budget.
     pub async fn host_io<R>(&mut self, io: impl Future<Output = R>) -> R {
-        let started = Instant::now();
+        self.cpu.pause();
         let result = io.await;
-        self.host_time += started.elapsed();
+        self.cpu.resume();
         result
     }
 }

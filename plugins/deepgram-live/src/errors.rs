@@ -28,6 +28,15 @@ pub fn from_host(err: WsError) -> PluginError {
     }
 }
 
+/// Close codes that end a stream normally: 1000 (normal) and 1001 (going away), as the
+/// official SDKs accept them after CloseStream.
+const NORMAL_CLOSES: std::ops::RangeInclusive<u16> = 1000..=1001;
+
+/// Whether a close is the end the plugin asked for with CloseStream, not a failure.
+pub fn is_requested_end(closing: bool, close: &CloseInfo) -> bool {
+    closing && NORMAL_CLOSES.contains(&close.code)
+}
+
 /// Maps a close that this plugin did not ask for (§1.7): `DATA-0000` means the audio is
 /// unusable; `NET-0000`/`NET-0001`, server errors and drops are worth reconnecting.
 pub fn from_close(close: &CloseInfo) -> PluginError {
@@ -72,6 +81,15 @@ mod tests {
         for (err, want) in cases {
             let label = format!("{err:?}");
             assert_eq!(kind(&from_host(err)), want, "{label}");
+        }
+    }
+
+    #[test]
+    fn a_normal_close_after_close_stream_ends_the_stream() {
+        let close = |code| CloseInfo { code, reason: String::new() };
+        let cases = [(true, 1000, true), (true, 1001, true), (true, 1011, false), (true, 1006, false), (false, 1000, false), (false, 1001, false)];
+        for (closing, code, want) in cases {
+            assert_eq!(is_requested_end(closing, &close(code)), want, "closing {closing}, code {code}");
         }
     }
 

@@ -34,8 +34,6 @@ const KEEP_ALIVE_MS: u64 = 3_000;
 /// Time without audio that counts as a pause, ms: Deepgram is asked to finalise what it
 /// holds, so the last words of an utterance do not wait for the next one.
 const PAUSE_MS: u64 = 1_000;
-/// WebSocket close code for a normal close.
-const NORMAL_CLOSE: u16 = 1000;
 
 /// One open stream.
 struct Stream {
@@ -156,7 +154,7 @@ impl Guest for DeepgramLive {
             SocketEvent::Message(Message::Binary(_)) => Ok(Vec::new()),
             SocketEvent::Closed(close) => {
                 STREAM.with_borrow_mut(|s| *s = None);
-                if closing && close.code == NORMAL_CLOSE {
+                if errors::is_requested_end(closing, &close) {
                     return Ok(Vec::new());
                 }
                 Err(errors::from_close(&close))

@@ -9,6 +9,13 @@ use crate::model::{DecoderState, Whisper};
 
 /// Latest first timestamp allowed, in 20 ms steps (openai's `max_initial_timestamp` of 1 s).
 const MAX_INITIAL_TIMESTAMP: u32 = 50;
+/// Longest repeating block of text tokens looked for at the end of what was sampled.
+const MAX_LOOP_PERIOD: usize = 16;
+/// Text tokens a repeating tail must cover before it counts as a loop: real speech repeats a
+/// word or two a few times ("no, no, no"), a stuck decoder repeats until it is stopped.
+const MIN_LOOP_TOKENS: usize = 16;
+/// Copies of the block that make a loop, however long the block.
+const MIN_LOOP_REPEATS: usize = 3;
 
 /// The token rules of one model.
 #[derive(Debug, Clone)]
@@ -36,6 +43,10 @@ pub struct Attempt {
     /// Probability of `<|nospeech|>` right after the start-of-transcript.
     pub no_speech_prob: f32,
     pub temperature: f32,
+    /// Stopped because the text repeated itself (the repeats were cut): a failed attempt.
+    pub looped: bool,
+    /// Decoder steps this attempt ran.
+    pub steps: usize,
 }
 
 /// A small deterministic generator for sampling at a temperature: the same file gives the
@@ -125,14 +136,40 @@ impl Rules {
     }
 }
 
+/// Where a loop at the end of `tokens` ends its first copy: when the text tokens (timestamps
+/// aside) end in [`MIN_LOOP_REPEATS`] or more copies of one block covering
+/// [`MIN_LOOP_TOKENS`], the number of tokens to keep so that one copy is left.
+fn loop_cut(tokens: &[u32], timestamp_begin: u32) -> Option<usize> {
+    let text: Vec<(usize, u32)> = tokens.iter().copied().enumerate().filter(|&(_, t)| t < timestamp_begin).collect();
+    for period in 1..=MAX_LOOP_PERIOD {
+        let repeats = MIN_LOOP_REPEATS.max(MIN_LOOP_TOKENS.div_ceil(period));
+        let span = period * repeats;
+        if text.len() < span {
+            continue;
+        }
+        let periodic = |i: usize| text[i].1 == text[i + period].1;
+        let mut start = text.len() - span;
+        if !(start..text.len() - period).all(periodic) {
+            continue;
+        }
+        // The loop may have begun before the tail that revealed it.
+        while start > 0 && periodic(start - 1) {
+            start -= 1;
+        }
+        return Some(text[start + period - 1].0 + 1);
+    }
+    None
+}
+
 /// Decodes the window `state` holds (its encoded audio; the cache is reset) after the prompt
-/// `sot_sequence`, at `temperature` (0 is greedy).
+/// `sot_sequence`, at `temperature` (0 is greedy), sampling at most `max_tokens`.
 pub fn decode_window(
     model: &Whisper,
     state: &DecoderState,
     sot_sequence: &[u32],
     rules: &Rules,
     temperature: f32,
+    max_tokens: usize,
     rng: &mut XorShift,
 ) -> candle_core::Result<Attempt> {
     let mut state = model.restart(state);
@@ -145,23 +182,32 @@ pub fn decode_window(
     if !rest.is_empty() {
         logits = model.step(&mut state, rest)?;
     }
+    let max_tokens = max_tokens.min(rules.sample_len).max(1);
     let mut tokens = Vec::new();
     let mut sum_logprob = 0.0f32;
+    let mut looped = false;
+    let mut steps = 1 + usize::from(!rest.is_empty());
     loop {
         rules.apply(&mut logits, &tokens);
         let logprobs = log_softmax(&logits);
         let next = if temperature > 0.0 { sample(&logits, temperature, rng) } else { argmax(&logits) };
         sum_logprob += logprobs.get(next as usize).copied().unwrap_or(f32::NEG_INFINITY);
-        if next == rules.end_of_text || tokens.len() + 1 >= rules.sample_len || state.len() + 1 >= model.dims.text_ctx {
+        if next == rules.end_of_text || tokens.len() + 1 >= max_tokens || state.len() + 1 >= model.dims.text_ctx {
             if next != rules.end_of_text {
                 tokens.push(next);
             }
             break;
         }
         tokens.push(next);
+        if let Some(keep) = loop_cut(&tokens, rules.timestamp_begin) {
+            tokens.truncate(keep);
+            looped = true;
+            break;
+        }
         logits = model.step(&mut state, &[next])?;
+        steps += 1;
     }
-    Ok(Attempt { avg_logprob: sum_logprob / (tokens.len() + 1) as f32, tokens, no_speech_prob, temperature })
+    Ok(Attempt { avg_logprob: sum_logprob / (tokens.len() + 1) as f32, tokens, no_speech_prob, temperature, looped, steps })
 }
 
 fn argmax(logits: &[f32]) -> u32 {
@@ -264,6 +310,29 @@ mod tests {
         }
         rules().apply(&mut logits, &[12, 4]);
         assert!(allowed(&logits).iter().all(|&t| t >= 12));
+    }
+
+    #[test]
+    fn loops_are_cut_to_one_copy_and_speech_repeats_are_not() {
+        // 12.. are timestamps in the toy vocabulary.
+        let ts = 12;
+        let mut nickel = vec![12, 1, 2];
+        for _ in 0..16 {
+            nickel.extend([5, 6]);
+        }
+        let keep = loop_cut(&nickel, ts).expect("a two-token loop");
+        assert_eq!(&nickel[..keep], &[12, 1, 2, 5, 6]);
+        // A long block three times over, timestamps between the copies ignored.
+        let block: Vec<u32> = (0..9).collect();
+        let mut three = Vec::new();
+        for t in [13, 20, 27] {
+            three.push(t);
+            three.extend(&block);
+        }
+        assert_eq!(loop_cut(&three, ts), Some(10), "the first copy and its opening timestamp");
+        // "no, no, no, no": a few repeats of a short block are speech.
+        assert_eq!(loop_cut(&[12, 4, 4, 4, 4, 4, 4], ts), None);
+        assert_eq!(loop_cut(&[12, 1, 2, 3, 1, 2, 3, 14], ts), None);
     }
 
     #[test]

@@ -1,22 +1,39 @@
 //! Test material shared by the unit tests: espeak-ng speech and the installed tiny.en model.
 
-/// `text` spoken by espeak-ng, as 16 kHz mono f32.
-pub fn speech(text: &str) -> Vec<f32> {
+/// A fresh scratch file name for this test process.
+fn scratch(stem: &str, ext: &str) -> std::path::PathBuf {
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("whisper-local-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let (wav, raw) = (dir.join(format!("speech-{n}.wav")), dir.join(format!("speech-{n}.raw")));
-    let ok = std::process::Command::new("espeak-ng").arg("-w").arg(&wav).arg(text).status().is_ok_and(|s| s.success())
-        && std::process::Command::new("sox")
-            .arg(&wav)
-            .args(["-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer"])
-            .arg(&raw)
-            .status()
-            .is_ok_and(|s| s.success());
-    assert!(ok, "espeak-ng and sox make the test speech");
+    dir.join(format!("{stem}-{n}.{ext}"))
+}
+
+/// `text` spoken by espeak-ng, as 16 kHz mono f32.
+pub fn speech(text: &str) -> Vec<f32> {
+    let wav = scratch("speech", "wav");
+    let ok = std::process::Command::new("espeak-ng").arg("-w").arg(&wav).arg(text).status().is_ok_and(|s| s.success());
+    assert!(ok, "espeak-ng makes the test speech");
+    audio_file(&wav)
+}
+
+/// An audio file converted by sox to 16 kHz mono f32.
+pub fn audio_file(path: &std::path::Path) -> Vec<f32> {
+    let raw = scratch("audio", "raw");
+    let ok = std::process::Command::new("sox")
+        .arg(path)
+        .args(["-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer"])
+        .arg(&raw)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "sox converts {}", path.display());
     let bytes = std::fs::read(&raw).expect("raw");
     bytes.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect()
+}
+
+/// A file of the repository's shared test fixtures (`tests/fixtures/`).
+pub fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures").join(name)
 }
 
 /// The tiny.en model `cargo xtask test` installs; its absence is a failure, not a skip.

@@ -37,6 +37,11 @@ const GATE_FRAME: usize = SAMPLE_RATE / 50;
 const MIN_WINDOW_FRAMES: usize = 10;
 /// Vocabulary size from which a Whisper model is multilingual (English-only ones have 51864).
 const MULTILINGUAL_VOCAB: usize = 51_865;
+/// Tokens a window may hold per second of its audio, on top of [`MIN_WINDOW_TOKENS`]. Fast
+/// speech is about five tokens a second with its timestamps; twice that leaves room, and a
+/// decoder stuck in a loop on a short clip stops after a few dozen steps instead of 224.
+const TOKENS_PER_SECOND: f32 = 10.0;
+const MIN_WINDOW_TOKENS: usize = 16;
 /// Seed of the sampler used by temperature fallback: fixed, so results are reproducible.
 const SEED: u64 = 0x5eed_5c1b_e000_0001;
 
@@ -105,6 +110,8 @@ pub struct Transcript {
     pub language: Option<String>,
     /// Length of the audio, seconds.
     pub duration: f32,
+    /// Decoder steps run, fallbacks included: the work the transcript cost.
+    pub decoder_steps: usize,
 }
 
 /// A loaded model, ready to transcribe any number of recordings.
@@ -193,6 +200,7 @@ impl Engine {
         let mut segments: Vec<Segment> = Vec::new();
         let mut rng = XorShift::new(SEED);
         let mut seek = 0usize;
+        let mut decoder_steps = 0;
         while seek + MIN_WINDOW_FRAMES <= content_frames {
             let size = window_frames.min(content_frames - seek);
             let mut samples = audio.read(seek * HOP, size * HOP).map_err(TranscribeError::Audio)?;
@@ -209,13 +217,19 @@ impl Engine {
                 language = Some(self.detect_language(&state)?);
             }
             let sot = self.sot_sequence(language);
-            let attempt = self.decode_with_fallback(&state, &sot, &mut rng)?;
+            let max_tokens = MIN_WINDOW_TOKENS + (size as f32 / FRAMES_PER_SECOND * TOKENS_PER_SECOND).ceil() as usize;
+            let (attempt, steps) = self.decode_with_fallback(&state, &sot, max_tokens, &mut rng)?;
+            decoder_steps += steps;
             if attempt.no_speech_prob > NO_SPEECH_THRESHOLD && attempt.avg_logprob < LOGPROB_THRESHOLD {
                 seek += size;
                 continue;
             }
             let offset = seek as f32 / FRAMES_PER_SECOND;
-            let (mut window_segments, advance) = self.split_segments(&attempt, offset, size);
+            // The last window holds the end of the audio: there is nothing later to resume
+            // with, so its unfinished segment is kept as it is. Resuming there instead
+            // re-decoded ever shorter tails of a short clip without end.
+            let last_window = seek + size >= content_frames;
+            let (mut window_segments, advance) = self.split_segments(&attempt, offset, size, last_window);
             self.add_words(&state, &sot, &mut window_segments, size, offset)?;
             let mut next = seek + advance;
             if advance < size {
@@ -233,7 +247,7 @@ impl Engine {
         progress(total);
         let language = language.map(|id| self.vocab.token(id).unwrap_or_default().trim_matches(['<', '|', '>']).to_string());
         let language = language.or_else(|| (!self.multilingual()).then(|| "en".to_string()));
-        Ok(Transcript { segments, language, duration: total as f32 / SAMPLE_RATE as f32 })
+        Ok(Transcript { segments, language, duration: total as f32 / SAMPLE_RATE as f32, decoder_steps })
     }
 
     /// The language token for a requested tag; none to detect (multilingual models only).
@@ -276,23 +290,35 @@ impl Engine {
         sot
     }
 
-    fn decode_with_fallback(&self, state: &DecoderState, sot: &[u32], rng: &mut XorShift) -> Result<Attempt, TranscribeError> {
+    /// Decodes a window, at higher temperatures while the result loops or is a guess.
+    /// Returns the attempt kept and the decoder steps all attempts ran.
+    fn decode_with_fallback(
+        &self,
+        state: &DecoderState,
+        sot: &[u32],
+        max_tokens: usize,
+        rng: &mut XorShift,
+    ) -> Result<(Attempt, usize), TranscribeError> {
         let mut best: Option<Attempt> = None;
+        let mut steps = 0;
         for temperature in TEMPERATURES {
-            let attempt = decode::decode_window(&self.model, state, sot, &self.rules, temperature, rng).map_err(tensor_error)?;
-            let looping = decode::compression_ratio(&self.vocab.decode(&attempt.tokens)) > COMPRESSION_RATIO_THRESHOLD;
+            let attempt = decode::decode_window(&self.model, state, sot, &self.rules, temperature, max_tokens, rng).map_err(tensor_error)?;
+            steps += attempt.steps;
+            let looping = attempt.looped || decode::compression_ratio(&self.vocab.decode(&attempt.tokens)) > COMPRESSION_RATIO_THRESHOLD;
             let done = !(looping || attempt.avg_logprob < LOGPROB_THRESHOLD) || attempt.no_speech_prob > NO_SPEECH_THRESHOLD;
             best = Some(attempt);
             if done {
                 break;
             }
         }
-        best.ok_or_else(|| TranscribeError::Inference("no decoding attempt".to_string()))
+        let best = best.ok_or_else(|| TranscribeError::Inference("no decoding attempt".to_string()))?;
+        Ok((best, steps))
     }
 
     /// Splits a window's tokens at timestamp pairs into segments (times offset by `offset`
-    /// seconds) and says how many frames of the window they cover.
-    fn split_segments(&self, attempt: &Attempt, offset: f32, size: usize) -> (Vec<Segment>, usize) {
+    /// seconds) and says how many frames of the window they cover. In the final window an
+    /// unfinished segment is kept, ending where the audio ends (`final_window`).
+    fn split_segments(&self, attempt: &Attempt, offset: f32, size: usize, final_window: bool) -> (Vec<Segment>, usize) {
         let ts = self.rules.timestamp_begin;
         let tokens = &attempt.tokens;
         let is_ts: Vec<bool> = tokens.iter().map(|&t| t >= ts).collect();
@@ -319,6 +345,7 @@ impl Engine {
         if single_ending {
             slices.push(tokens.len());
         }
+        let keep_tail = final_window && !single_ending && slices.last().is_some_and(|&cut| cut < tokens.len());
         let mut segments = Vec::new();
         let mut last = 0;
         for &cut in &slices {
@@ -328,7 +355,13 @@ impl Engine {
             }
             last = cut;
         }
-        let advance = if single_ending {
+        if keep_tail {
+            let window_end = offset + size as f32 / FRAMES_PER_SECOND;
+            let tail = &tokens[last..];
+            let start = tail.first().filter(|&&t| t >= ts).map_or(segments.last().map_or(offset, |s| s.end), |&t| time(t));
+            segments.push(segment(tail, start, window_end.max(start)));
+        }
+        let advance = if single_ending || keep_tail {
             size
         } else {
             // Resume at the last closing timestamp: two frames per 20 ms step.
@@ -397,7 +430,7 @@ fn loudest_rms(samples: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testdata::{model_dir, speech, word_errors, words};
+    use crate::testdata::{audio_file, fixture, model_dir, speech, word_errors, words};
 
     struct InMemory(Vec<f32>);
 
@@ -466,6 +499,26 @@ mod tests {
 
     fn transcript_len(seconds: f32) -> usize {
         (seconds * SAMPLE_RATE as f32).round() as usize
+    }
+
+    #[test]
+    fn a_clip_that_sent_the_decoder_into_a_loop_ends_within_its_token_bounds() {
+        // espeak saying "The word is nickel. nickel." (1.79 s): greedy decoding looped, each
+        // fallback ran 224 steps, and the final window was resumed again and again.
+        let audio = audio_file(&fixture("audio/whisper-budget-nickel.wav"));
+        let frames = audio.len() / HOP;
+        let transcript = engine().transcribe(&mut InMemory(audio), None, &mut |_| {}).expect("transcribes");
+        let text: String = transcript.segments.iter().map(|s| s.text.as_str()).collect();
+        eprintln!("{} decoder steps: {text:?}", transcript.decoder_steps);
+        assert!(!text.trim().is_empty(), "the speech gave text");
+        // One window, six temperatures at most, each within the window's token cap (plus
+        // the prompt's steps).
+        let cap = MIN_WINDOW_TOKENS + (frames as f32 / FRAMES_PER_SECOND * TOKENS_PER_SECOND).ceil() as usize;
+        let bound = TEMPERATURES.len() * (cap + 2);
+        assert!(transcript.decoder_steps <= bound, "{} decoder steps, bound {bound}: {text}", transcript.decoder_steps);
+        let heard = words(&text);
+        let most = heard.iter().map(|w| heard.iter().filter(|v| *v == w).count()).max().unwrap_or(0);
+        assert!(most <= 3, "a loop left in the text: {text}");
     }
 
     #[test]
