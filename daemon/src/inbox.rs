@@ -56,6 +56,9 @@ struct Taken {
     session_id: String,
     /// Size when it was taken, bytes.
     size: u64,
+    /// Its session was made for this file (not one of the same bytes from elsewhere), so
+    /// it may be dropped when the file turns out to be unfinished.
+    made_here: bool,
 }
 
 impl Candidate {
@@ -139,7 +142,12 @@ impl Inbox {
                     match self.pipeline.submit_copy(&path, &name).await {
                         Ok(submitted) => {
                             tracing::info!(file = %path.display(), session = %submitted.session_id, duplicate = submitted.duplicate, "inbox file taken");
-                            let taken = Taken { sha256: submitted.sha256.clone(), session_id: submitted.session_id, size };
+                            let taken = Taken {
+                                sha256: submitted.sha256.clone(),
+                                session_id: submitted.session_id,
+                                size,
+                                made_here: !submitted.duplicate,
+                            };
                             let superseded = self.seen.get_mut(&path).and_then(|c| {
                                 c.taken = Some(taken.clone());
                                 c.superseded.take()
@@ -161,7 +169,7 @@ impl Inbox {
     /// `path` changed after `old` was taken from it and now holds `new`: drops the old
     /// content's session when it was a partial write or had not been transcribed yet.
     async fn supersede(&self, path: &Path, old: Taken, new: &Taken) {
-        if old.session_id == new.session_id {
+        if old.session_id == new.session_id || !old.made_here {
             return;
         }
         let grew = new.size > old.size && {
