@@ -225,8 +225,7 @@ impl JobStore {
     pub fn staged(&self) -> Result<Vec<Job>> {
         self.with(|c| {
             let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE state = 'staged' ORDER BY id"))?;
-            let jobs = stmt.query_map([], job_from_row)?.collect::<rusqlite::Result<Vec<_>>>();
-            jobs
+            stmt.query_map([], job_from_row)?.collect::<rusqlite::Result<Vec<_>>>()
         })
     }
 

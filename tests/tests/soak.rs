@@ -82,7 +82,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
             dropped += 1;
         }
         // The moment of the kill is the random part of the test, not a wait for anything.
-        tokio::time::sleep(Duration::from_millis(rng.next() % MAX_KILL_DELAY_MS)).await;
+        tokio::time::sleep(Duration::from_millis(rng.next_u64() % MAX_KILL_DELAY_MS)).await;
         daemon.kill().expect("SIGKILL");
         daemon.wait().expect("reaped");
     }

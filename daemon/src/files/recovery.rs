@@ -61,7 +61,7 @@ impl FilePipeline {
                 SessionFilter { kind: Some(SessionKind::File), status: Some(status), created_from_ms: None, created_before_ms: None };
             let mut cursor = None;
             loop {
-                let page = self.library.list_sessions(filter.clone(), cursor, PAGE).await?;
+                let page = self.library.list_sessions(filter, cursor, PAGE).await?;
                 stranded.extend(page.sessions.into_iter().map(|s| (s.id, s.status)));
                 cursor = page.next_cursor;
                 if cursor.is_none() {
