@@ -522,6 +522,25 @@ mod tests {
     }
 
     #[test]
+    fn the_final_window_keeps_its_unfinished_segment_instead_of_resuming() {
+        // "<0.00> words <1.00><1.00> more words" with no closing timestamp, in a window of
+        // 179 frames (1.79 s). Mid-recording, the window resumes at 1.00 s to hear the rest
+        // whole; at the end of the audio there is nothing more to hear, and resuming there
+        // re-decoded ever shorter tails.
+        let engine = engine();
+        let ts = engine.rules.timestamp_begin;
+        let tokens = vec![ts, 1_000, 2_000, ts + 50, ts + 50, 3_000, 4_000];
+        let attempt = Attempt { tokens, avg_logprob: -0.2, no_speech_prob: 0.0, temperature: 0.0, looped: false, steps: 8 };
+        let (segments, advance) = engine.split_segments(&attempt, 0.0, 179, false);
+        assert_eq!((segments.len(), advance), (1, 100), "mid-recording: resume at the closing timestamp");
+        let (segments, advance) = engine.split_segments(&attempt, 0.0, 179, true);
+        assert_eq!(advance, 179, "the final window is done");
+        assert_eq!(segments.len(), 2, "{segments:?}");
+        assert_eq!(segments[1].tokens, [ts + 50, 3_000, 4_000], "the tail with its opening timestamp");
+        assert!((segments[1].start - 1.0).abs() < 1e-6 && (segments[1].end - 1.79).abs() < 1e-6, "{:?}", segments[1]);
+    }
+
+    #[test]
     fn silence_and_noise_floor_give_no_text() {
         // 20 s of near silence with a faint hum: no window is worth decoding.
         let audio: Vec<f32> = (0..20 * SAMPLE_RATE).map(|i| 0.0005 * (i as f32 * 0.05).sin()).collect();
