@@ -1,5 +1,5 @@
 //! A fake Anthropic Messages API for tests and for trying Scribe without a key:
-//! `POST /v1/messages`, whole or streamed, following `provider-protocols.md` §4.
+//! `POST /v1/messages`, whole or streamed, following `docs/protocols/anthropic.md`.
 //!
 //! It checks what a real server would refuse (key in `x-api-key` or `Authorization: Bearer`,
 //! `anthropic-version`, JSON body, `model`, `max_tokens`, `messages`, no `temperature` other
@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 pub mod reply;
 
 /// API versions the fake accepts: the one the Messages API was frozen at and the one the
-/// newest SDK sends (provider-protocols.md addendum).
+/// newest SDK sends (docs/protocols/anthropic.md §1).
 const VERSIONS: &[&str] = &["2023-06-01", "2026-10-21"];
 /// Tool input fields the fake knows how to fill.
 const FILLABLE: &[&str] = &["title", "overview", "key_points", "action_items", "decisions"];
@@ -147,7 +147,7 @@ fn request_id(id: u64) -> String {
     format!("req_fake{id:018}")
 }
 
-/// The documented error envelope for `status` (§4.6).
+/// The documented error envelope for `status` (docs/protocols/anthropic.md §6).
 fn error(status: u16, id: u64, message: Option<&str>, retry_after: Option<u64>) -> Response {
     let (kind, default) = match status {
         400 => ("invalid_request_error", "Invalid request"),

@@ -1,6 +1,6 @@
 //! A fake Deepgram for tests and for trying Scribe without keys: the pre-recorded
-//! `POST /v1/listen` and `POST /v1/auth/grant`, following `provider-protocols.md` §2–3, and
-//! the live `wss /v1/listen` of §1 (see [`live`]).
+//! `POST /v1/listen` and `POST /v1/auth/grant`, following `docs/protocols/deepgram.md` §2–3,
+//! and the live `wss /v1/listen` of its §1 (see [`live`]).
 //!
 //! Deterministic: a test registers which words to return for which audio (by the SHA-256 of
 //! the request body); unknown audio is "corrupt or unsupported data" unless a default script
@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 mod live;
 pub use live::{LiveConnectionSeen, LiveFault};
 
-/// Query parameters `/v1/listen` accepts for pre-recorded audio (§2.2).
+/// Query parameters `/v1/listen` accepts for pre-recorded audio (deepgram.md §2.2).
 const KNOWN_PARAMS: &[&str] = &[
     "callback", "callback_method", "extra", "sentiment", "summarize", "tag", "topics", "custom_topic",
     "custom_topic_mode", "intents", "custom_intent", "custom_intent_mode", "detect_entities",
@@ -269,7 +269,7 @@ struct Features {
 impl Features {
     fn from_query(query: &[(String, String)]) -> Features {
         let on = |key: &str| query.iter().any(|(k, v)| k == key && v == "true");
-        // §2.3: "smart_format=true implied paragraphs".
+        // deepgram.md §2.3: smart_format implies paragraphs.
         Features { diarize: on("diarize"), paragraphs: on("paragraphs") || on("smart_format"), utterances: on("utterances") }
     }
 }
@@ -327,7 +327,7 @@ fn paragraphs_json(script: &Script, diarize: bool) -> Value {
     json!({ "transcript": format!("\n{}", text.join("\n\n")), "paragraphs": list })
 }
 
-/// One utterance per sentence, with the §2.3 fields.
+/// One utterance per sentence, with the fields of deepgram.md §2.3.
 fn utterances_json(script: &Script, diarize: bool) -> Value {
     let list: Vec<Value> = sentences(script)
         .iter()

@@ -421,7 +421,7 @@ async fn a_failing_device_ends_the_session_with_its_audio_kept_and_silence_stops
     drop(tx);
 }
 
-/// The fake itself, against provider-protocols.md §1: what a real client would run into.
+/// The fake itself, against docs/protocols/deepgram.md §1: what a real client would run into.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fake_follows_the_live_protocol() {
     use futures_util::{SinkExt, StreamExt};

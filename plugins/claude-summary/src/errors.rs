@@ -1,4 +1,4 @@
-//! Anthropic's errors as plugin errors (provider-protocols.md §4.6), so the host knows what to
+//! Anthropic's errors as plugin errors (docs/protocols/anthropic.md §6), so the host knows what to
 //! retry: rate limits (with `retry-after`) and overloads are retried, a refused key never is.
 //! Every message names Anthropic and carries the `request-id` for support.
 

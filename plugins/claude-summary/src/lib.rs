@@ -30,7 +30,7 @@ use messages::{Answer, MessageStream, from_message};
 use settings::Settings;
 use sse::SseParser;
 
-/// The API version every request names (provider-protocols.md §4.1).
+/// The API version every request names (docs/protocols/anthropic.md §1).
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Deadline of one request, as the official SDKs use; the host's own cap still applies.
 const REQUEST_TIMEOUT_MS: u32 = 600_000;

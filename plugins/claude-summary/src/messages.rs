@@ -1,5 +1,5 @@
 //! Reading Anthropic's answer: the SSE event sequence of a streamed message
-//! (provider-protocols.md §4.5) or a whole message (§4.3), down to the summary tool call,
+//! (docs/protocols/anthropic.md §5) or a whole message (§3), down to the summary tool call,
 //! the model that wrote it and the tokens it cost.
 //!
 //! A stream is complete only with `message_stop`; one that ends before is an error, never a
@@ -231,7 +231,7 @@ mod tests {
     use super::*;
     use crate::sse::SseParser;
 
-    /// The recorded tool-use stream (reference/anthropic-sse-tool-use.txt) with our tool's
+    /// The recorded tool-use stream (tests/fixtures/anthropic-sse-tool-use.txt) with our tool's
     /// name and input.
     fn recorded_stream(cut_after: Option<usize>) -> Vec<SseEvent> {
         let recorded = include_str!("../../../tests/fixtures/anthropic-sse-tool-use.txt")

@@ -1,4 +1,4 @@
-//! What is sent: the Messages request body (provider-protocols.md §4.2, §4.4a) with the
+//! What is sent: the Messages request body (docs/protocols/anthropic.md §2, §4) with the
 //! transcript as text and the summary forced through one tool call, so the answer is parsed
 //! JSON rather than prose to be scraped. No `temperature` or `top_k`: newer models reject them.
 

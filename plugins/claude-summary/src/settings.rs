@@ -1,7 +1,7 @@
 //! The operator's settings (`[plugins.claude-summary.settings]`), read through the `config`
 //! import and checked once per call, so a typo is a clear error rather than a silent default.
 
-/// Model used when the operator names none: a current alias (provider-protocols.md §4.7)
+/// Model used when the operator names none: a current alias (docs/protocols/anthropic.md §7)
 /// that resolves to a dated Sonnet, the balance of quality and cost summaries want.
 pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
 /// Where requests go unless the operator points the plugin at a compatible server.

@@ -1,6 +1,6 @@
 //! Deepgram errors and host errors as plugin errors.
 //!
-//! The body is one of three shapes (provider-protocols.md §2.5): legacy
+//! The body is one of three shapes (docs/protocols/deepgram.md §2.4): legacy
 //! `{"err_code","err_msg","request_id"}`, modern `{"category","message","details",
 //! "request_id"}`, or plain text. The message shown to the user is `err_msg`, else
 //! `message`, else the text, with the request id for support.

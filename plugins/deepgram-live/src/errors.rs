@@ -37,7 +37,7 @@ pub fn is_requested_end(closing: bool, close: &CloseInfo) -> bool {
     closing && NORMAL_CLOSES.contains(&close.code)
 }
 
-/// Maps a close that this plugin did not ask for (§1.7): `DATA-0000` means the audio is
+/// Maps a close that this plugin did not ask for (docs/protocols/deepgram.md §1.7): `DATA-0000` means the audio is
 /// unusable; `NET-0000`/`NET-0001`, server errors and drops are worth reconnecting.
 pub fn from_close(close: &CloseInfo) -> PluginError {
     let reason = if close.reason.is_empty() { String::new() } else { format!(" {}", close.reason) };

@@ -1,7 +1,7 @@
 //! `deepgram-live`: Deepgram streaming speech-to-text (`stt-live` world).
 //!
 //! Sits between the host's live session and Deepgram's `/v1/listen` WebSocket
-//! (provider-protocols.md §1). `start` opens the stream with the operator's options
+//! (docs/protocols/deepgram.md §1). `start` opens the stream with the operator's options
 //! ([`options`]; the host adds the `Authorization` header, this plugin never sees the key),
 //! `push-audio` forwards 16 kHz linear16 frames as binary messages, `on-socket-event` turns
 //! Deepgram's messages into transcript updates ([`messages`]), `tick` sends `Finalize` when
@@ -103,7 +103,7 @@ impl Guest for DeepgramLive {
     }
 
     fn push_audio(frame: Vec<u8>) -> Result<Vec<TranscriptUpdate>, PluginError> {
-        // An empty binary message would end the stream (§1.4).
+        // An empty binary message would end the stream (docs/protocols/deepgram.md §1.4).
         if frame.is_empty() {
             return Ok(Vec::new());
         }

@@ -1,4 +1,4 @@
-//! Deepgram's server messages (provider-protocols.md §1.5) as our transcript updates.
+//! Deepgram's server messages (docs/protocols/deepgram.md §1.5) as our transcript updates.
 
 use scribe_plugin_api::stt_live::scribe::plugin::types::{TranscriptUpdate, Word};
 use serde::Deserialize;
@@ -131,7 +131,7 @@ pub fn parse(text: &str) -> Result<ServerMessage, String> {
 mod tests {
     use super::*;
 
-    /// RECORDED in provider-protocols.md §1.5.1.
+    /// A final result as Deepgram's Python SDK recorded it (docs/protocols/deepgram.md §1.5.1).
     const RECORDED_FINAL: &str = r#"{"channel":{"alternatives":[{"transcript":"For the United States of America.","confidence":0.9990865,"words":[{"word":"for","start":17.56,"end":17.72,"confidence":0.9873626,"punctuated_word":"For"},{"word":"the","start":17.72,"end":17.88,"confidence":0.9990865,"punctuated_word":"the"},{"word":"united","start":17.88,"end":17.96,"confidence":0.99964666,"punctuated_word":"United"},{"word":"states","start":17.96,"end":18.12,"confidence":0.9992742,"punctuated_word":"States"},{"word":"of","start":18.12,"end":18.2,"confidence":0.99879324,"punctuated_word":"of"},{"word":"america","start":18.2,"end":18.66,"confidence":0.96024,"punctuated_word":"America."}]}]},"metadata":{"model_info":{"name":"2-general-nova","version":"2024-01-18.26916","arch":"nova-3"},"request_id":"e1985d01-b8bc-42ab-a16a-e7a8419c07f2","model_uuid":"c0d1a568-ce81-4fea-97e7-bd45cb1fdf3c"},"type":"Results","channel_index":[0,1],"duration":1.6599998,"start":17.0,"is_final":true,"from_finalize":false,"speech_final":true}"#;
     /// RECORDED empty result.
     const RECORDED_EMPTY: &str = r#"{"channel": {"alternatives": [{"transcript": "", "confidence": 0.0, "words": []}]}, "metadata": {"model_info": {"name": "general", "version": "2024-01-26.8851", "arch": "base"}, "request_id": "699ace2f-5c81-4cf7-ae95-81e39557d10f", "model_uuid": "1ed36bac-f71c-4f3f-a31f-02fd6525c489"}, "type": "Results", "channel_index": [0, 1], "duration": 0.74, "start": 0.0, "is_final": true, "from_finalize": false, "speech_final": true}"#;

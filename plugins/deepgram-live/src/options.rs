@@ -1,5 +1,5 @@
 //! Stream options from the operator's `[plugins.deepgram-live.settings]`, and the
-//! `/v1/listen` URL they make (provider-protocols.md §1.3).
+//! `/v1/listen` URL they make (docs/protocols/deepgram.md §1.3).
 
 /// Where streams go unless `base_url` says otherwise.
 pub const DEFAULT_BASE_URL: &str = "wss://api.deepgram.com";

@@ -1,5 +1,5 @@
 //! What the fake answers: a tool call whose input is built from the request's text, so tests
-//! can assert content, sent whole (§4.3) or as the recorded event sequence (§4.5).
+//! can assert content, sent whole (docs/protocols/anthropic.md §3) or as the recorded event sequence (§5).
 
 use serde_json::{Value, json};
 
@@ -69,7 +69,7 @@ pub fn tool_input(text: &str) -> Value {
     })
 }
 
-/// The dated id a model alias resolves to, as the API echoes it (§4.7).
+/// The dated id a model alias resolves to, as the API echoes it (docs/protocols/anthropic.md §7).
 pub fn resolved_model(model: &str) -> String {
     match model {
         "claude-sonnet-4-5" => "claude-sonnet-4-5-20250929".into(),
@@ -130,7 +130,7 @@ pub fn stream_events(model: &str, tool: &str, input: &Value, input_tokens: u64, 
     events
 }
 
-/// The recorded text stream (`reference/anthropic-sse-text.txt`), verbatim but for the model,
+/// The recorded text stream (`tests/fixtures/anthropic-sse-text.txt`), verbatim but for the model,
 /// for requests that do not force a tool: split into events.
 pub fn text_stream_events(model: &str) -> Vec<String> {
     const RECORDED: &str = include_str!("../../fixtures/anthropic-sse-text.txt");

@@ -1,6 +1,6 @@
-//! The live side of the fake Deepgram: `wss /v1/listen`, following `provider-protocols.md`
-//! §1: credentials in `Authorization` or `Sec-WebSocket-Protocol`, `dg-request-id` on the
-//! 101, lowercase booleans, KeepAlive/Finalize/CloseStream, Metadata then close 1000 after
+//! The live side of the fake Deepgram: `wss /v1/listen`, following `docs/protocols/deepgram.md`
+//! §1: credentials in `Authorization` or `Sec-WebSocket-Protocol`, `dg-request-id` on the 101,
+//! lowercase booleans, KeepAlive/Finalize/CloseStream, Metadata then close 1000 after
 //! CloseStream, 1011 `NET-0001` after 10 s without data, 1008 `DATA-0000` on audio that is
 //! not linear16, and an empty binary frame closes the stream.
 //!
@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use super::{FakeDeepgram, Script, ScriptWord, url_pairs};
 
-/// §1.6: the connection closes after 10 s without audio or KeepAlive.
+/// deepgram.md §1.6: the connection closes after 10 s without audio or KeepAlive.
 const INACTIVITY: Duration = Duration::from_secs(10);
 /// An interim result goes out for every this much audio received.
 const INTERIM_EVERY_MS: f64 = 1000.0;
@@ -33,12 +33,12 @@ const INTERIM_EVERY_MS: f64 = 1000.0;
 /// service finalises long stretches of speech.
 const FORCE_FINAL_MS: f64 = 5000.0;
 /// Silence after a sentence's last word before it is final, when `endpointing` is not given
-/// (§1.3 default: 10 ms; the fake waits a little longer so interims come first).
+/// (deepgram.md §1.3 default: 10 ms; the fake waits a little longer so interims come first).
 const DEFAULT_ENDPOINT_MS: f64 = 300.0;
 /// Bytes that identify a position in the reference recording (8 samples of dithered speech).
 const KEY_BYTES: usize = 16;
 
-/// Query parameters `/v1/listen` accepts on the WebSocket (§1.3).
+/// Query parameters `/v1/listen` accepts on the WebSocket (deepgram.md §1.3).
 const KNOWN_PARAMS: &[&str] = &[
     "model", "language", "encoding", "sample_rate", "channels", "multichannel", "interim_results",
     "punctuate", "smart_format", "diarize", "diarize_model", "endpointing", "utterance_end_ms",
@@ -184,7 +184,7 @@ fn refuse(status: u16, request_id: &str, message: &str) -> Response {
     super::with_request_id(response, request_id)
 }
 
-/// §1.2: `Authorization: Token|Bearer`, or the browser form `Sec-WebSocket-Protocol: token, KEY`.
+/// deepgram.md §1.2: `Authorization: Token|Bearer`, or the browser form `Sec-WebSocket-Protocol: token, KEY`.
 fn live_authorized(fake: &FakeDeepgram, headers: &HeaderMap) -> Option<&'static str> {
     if super::authorized(fake, headers) {
         return Some("");
@@ -383,7 +383,7 @@ impl Connection {
                     self.audio(&mut socket, &bytes).await
                 }
                 Some(Ok(Message::Text(text))) => {
-                    // §1.6: KeepAlive alone does not keep a connection that never had audio.
+                    // deepgram.md §1.6: KeepAlive alone does not keep a connection that never had audio.
                     let control = self.control(&mut socket, text.as_str()).await;
                     if self.got_audio {
                         deadline = Instant::now() + INACTIVITY;
@@ -576,7 +576,7 @@ impl Connection {
         heard
     }
 
-    /// §1.5.4: SpeechStarted when the audio under a new word's start arrives.
+    /// deepgram.md §1.5.4: SpeechStarted when the audio under a new word's start arrives.
     async fn send_speech_started(&mut self, socket: &mut WebSocket) -> Result<(), ()> {
         if !self.options.vad_events {
             return Ok(());
@@ -673,7 +673,7 @@ impl Connection {
         Ok(())
     }
 
-    /// §1.5.2, sent after CloseStream.
+    /// deepgram.md §1.5.2, sent after CloseStream.
     fn metadata(&self) -> Value {
         json!({
             "type": "Metadata",
