@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::client::{Client, JobEvent};
 use crate::export::ExportFormat;
-use crate::{Config, Daemon, instance};
+use crate::{Config, Daemon, data_dir_lock};
 
 /// The environment variable holding an API token for a daemon that requires one.
 pub const TOKEN_ENV: &str = "SCRIBE_TOKEN";
@@ -48,7 +48,7 @@ impl Connection {
             client.health().await.with_context(|| format!("no daemon answers at {url}"))?;
             return Ok(Connection { client, standalone: None });
         }
-        if let Some(url) = instance::running_url(&data_dir)? {
+        if let Some(url) = data_dir_lock::running_url(&data_dir)? {
             let client = Client::new(&url, token());
             client.health().await.with_context(|| {
                 format!("a daemon holds {} but does not answer at {url}; is it stuck?", data_dir.display())

@@ -16,7 +16,7 @@ use crate::events::EventHub;
 use crate::files::{FilePipeline, Providers, RetryPolicy};
 use crate::outbox::Outbox;
 use crate::inbox::Inbox;
-use crate::instance::InstanceLock;
+use crate::data_dir_lock::DataDirLock;
 use crate::jobs::JobStore;
 use crate::stt::BatchStt;
 use crate::summaries::{Summaries, SummaryQueue};
@@ -56,7 +56,7 @@ pub struct Daemon {
     stop_workers: tokio::sync::watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     /// Held until the daemon is dropped.
-    _instance: InstanceLock,
+    _data_dir_lock: DataDirLock,
 }
 
 impl Daemon {
@@ -72,7 +72,7 @@ impl Daemon {
         config.validate()?;
         let data_dir = config.data_dir()?;
         create_private_dir(&data_dir)?;
-        let mut instance = InstanceLock::acquire(&data_dir)?;
+        let mut data_dir_lock = DataDirLock::acquire(&data_dir)?;
         let plugins_dir = config.plugins_dir()?;
 
         let engine = engine::new_engine()?;
@@ -105,7 +105,7 @@ impl Daemon {
             .await
             .with_context(|| format!("listening on {}", config.server.listen))?;
         let addr = listener.local_addr()?;
-        instance.publish_url(&format!("http://{addr}/"))?;
+        data_dir_lock.publish_url(&format!("http://{addr}/"))?;
         let (token, new_token) = if api::security::token_required(addr, config.server.auth) {
             let (token, generated) = load_or_create_token(&data_dir.join(TOKEN_FILE))?;
             (Some(token.clone()), generated.then_some(token))
@@ -231,7 +231,7 @@ impl Daemon {
             live,
             stop_workers,
             server,
-            _instance: instance,
+            _data_dir_lock: data_dir_lock,
         })
     }
 

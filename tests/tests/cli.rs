@@ -50,7 +50,7 @@ async fn transcribe_sessions_and_export_standalone_and_against_a_daemon() {
     assert!(srt.starts_with("1\n00:00:00,000 --> ") && srt.contains("Alpha says hello."), "{srt}");
     assert!(std::fs::read_to_string(out.join("beta.srt")).expect("beta.srt").contains("Beta answers back."));
     assert!(stderr.contains("alpha.wav: done → ") && stderr.contains("beta.flac: done → "), "{stderr}");
-    assert_eq!(scribed::instance::running_url(&data).expect("probe"), None, "the command's daemon stopped with it");
+    assert_eq!(scribed::data_dir_lock::running_url(&data).expect("probe"), None, "the command's daemon stopped with it");
 
     // A broken file: a clear reason and a failing exit status.
     let mut cmd = command("transcribe", &config, &data, KEY);

@@ -21,11 +21,11 @@ struct Healthz {
     /// `ok` when every plugin is healthy, `degraded` otherwise.
     status: &'static str,
     version: &'static str,
-    plugins: Vec<PluginState>,
+    plugins: Vec<PluginRow>,
 }
 
 #[derive(Serialize)]
-struct PluginState {
+struct PluginRow {
     id: String,
     world: World,
     state: &'static str,
@@ -106,11 +106,11 @@ fn dir_bytes(dir: &FsPath) -> u64 {
 /// `GET /healthz`. Answers without calling into any plugin, so it stays fast while a
 /// plugin is busy or stuck.
 async fn get_healthz(State(state): State<AppState>) -> Json<Healthz> {
-    let plugins: Vec<PluginState> = state
+    let plugins: Vec<PluginRow> = state
         .registry
         .views()
         .into_iter()
-        .map(|v| PluginState { id: v.id, world: v.world, state: v.state, configured: v.configured })
+        .map(|v| PluginRow { id: v.id, world: v.world, state: v.state, configured: v.configured })
         .collect();
     let status = if plugins.iter().all(|p| p.state == "healthy") { "ok" } else { "degraded" };
     Json(Healthz { status, version: env!("CARGO_PKG_VERSION"), plugins })

@@ -10,7 +10,7 @@ use qrcode::QrCode;
 use qrcode::render::unicode::Dense1x2;
 use url::Url;
 
-use crate::{Config, instance};
+use crate::{Config, data_dir_lock};
 
 /// A documentation address (TEST-NET-1): "connecting" a UDP socket to it sends nothing but
 /// makes the OS pick the interface and address it would route through.
@@ -22,7 +22,7 @@ pub fn pair(config: &Config, url: Option<&str>) -> Result<String> {
     let data_dir = config.data_dir()?;
     let url = match url {
         Some(url) => url.to_string(),
-        None => instance::running_url(&data_dir)?.with_context(|| {
+        None => data_dir_lock::running_url(&data_dir)?.with_context(|| {
             format!("no daemon is running on {}; start `scribed serve`, or pass --url", data_dir.display())
         })?,
     };

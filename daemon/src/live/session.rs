@@ -52,8 +52,8 @@ enum End {
     Failed(String),
 }
 
-/// The capture side's per-frame work.
-struct Capture {
+/// The capture side's per-frame work: record, meter, gate.
+struct FrameIntake {
     session_id: String,
     events: EventHub,
     recording: Recording,
@@ -62,7 +62,7 @@ struct Capture {
     frames: mpsc::UnboundedSender<(Frame, bool)>,
 }
 
-impl Capture {
+impl FrameIntake {
     /// Records a frame, meters it and passes it on with the gate's verdict.
     fn frame(&mut self, frame: Frame) -> Result<(), String> {
         self.recording.append(&frame.samples).map_err(|err| format!("writing the recording failed: {err}"))?;
@@ -114,7 +114,7 @@ pub async fn run(
     let (frames_tx, frames_rx) = mpsc::unbounded_channel::<(Frame, bool)>();
     let provider = link.provider().to_string();
     let driver = tokio::spawn(drive(link, frames_rx, session.id.clone(), session.events.clone(), session.library.clone(), session.version_id));
-    let mut capture = Capture {
+    let mut intake = FrameIntake {
         session_id: session.id.clone(),
         events: session.events.clone(),
         recording,
@@ -134,10 +134,10 @@ pub async fn run(
             }
             message = input.recv() => match message {
                 Some(Input::Samples(samples)) => {
-                    if let Some(err) = framer.push(&samples).into_iter().find_map(|f| capture.frame(f).err()) {
+                    if let Some(err) = framer.push(&samples).into_iter().find_map(|f| intake.frame(f).err()) {
                         break End::Failed(err);
                     }
-                    if idle_limit > 0 && capture.gate.silent_ms() >= idle_limit {
+                    if idle_limit > 0 && intake.gate.silent_ms() >= idle_limit {
                         break End::Idle(settings.idle_stop_secs);
                     }
                 }
@@ -147,11 +147,11 @@ pub async fn run(
         }
     };
     if let Some(frame) = framer.flush()
-        && let Err(err) = capture.frame(frame)
+        && let Err(err) = intake.frame(frame)
     {
         tracing::error!(session = %session.id, "{err}");
     }
-    let Capture { recording, frames, .. } = capture;
+    let FrameIntake { recording, frames, .. } = intake;
     drop(frames);
     let message = match &end {
         End::Idle(secs) => Some(format!("stopped after {secs} s of silence")),

@@ -19,17 +19,17 @@ fn open(data_dir: &Path) -> std::io::Result<File> {
 
 /// The held lock of a running daemon.
 #[derive(Debug)]
-pub struct InstanceLock {
+pub struct DataDirLock {
     file: File,
 }
 
-impl InstanceLock {
+impl DataDirLock {
     /// Takes the data dir, or explains who has it.
-    pub fn acquire(data_dir: &Path) -> Result<InstanceLock> {
+    pub fn acquire(data_dir: &Path) -> Result<DataDirLock> {
         let lock = data_dir.join(LOCK_FILE);
         let file = open(data_dir).with_context(|| format!("opening {}", lock.display()))?;
         match file.try_lock() {
-            Ok(()) => Ok(InstanceLock { file }),
+            Ok(()) => Ok(DataDirLock { file }),
             Err(TryLockError::WouldBlock) => {
                 let url = read_url(&file).unwrap_or_default();
                 anyhow::bail!(
@@ -82,13 +82,13 @@ mod tests {
     fn one_holder_and_its_url() {
         let dir = tempfile::tempdir().expect("tempdir");
         assert_eq!(running_url(dir.path()).expect("probe"), None);
-        let mut lock = InstanceLock::acquire(dir.path()).expect("first");
+        let mut lock = DataDirLock::acquire(dir.path()).expect("first");
         lock.publish_url("http://127.0.0.1:4242/").expect("publish");
         assert_eq!(running_url(dir.path()).expect("probe").as_deref(), Some("http://127.0.0.1:4242/"));
-        let err = InstanceLock::acquire(dir.path()).expect_err("second refused").to_string();
+        let err = DataDirLock::acquire(dir.path()).expect_err("second refused").to_string();
         assert!(err.contains("already using") && err.contains("127.0.0.1:4242"), "{err}");
         drop(lock);
         assert_eq!(running_url(dir.path()).expect("probe"), None);
-        InstanceLock::acquire(dir.path()).expect("free again");
+        DataDirLock::acquire(dir.path()).expect("free again");
     }
 }
