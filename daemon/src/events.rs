@@ -67,7 +67,7 @@ pub enum Event {
         message: Option<String>,
         part: Option<u32>,
         parts: Option<u32>,
-        summary: Option<crate::summaries::SummaryDoc>,
+        summary: Option<crate::summaries::doc::SummaryDoc>,
     },
 }
 

@@ -5,10 +5,13 @@
 //! once it is long enough to stand alone. Speaker names (after renaming) are kept; every time
 //! is the word's own, so exports line up with the audio.
 
+pub mod format;
+
 use std::fmt::Write as _;
-use std::str::FromStr;
 
 use serde_json::json;
+
+pub use format::ExportFormat;
 
 use crate::library::{Library, LibraryError, Session, Speaker, StoredSummary, TranscriptVersion, Word};
 
@@ -31,53 +34,6 @@ const SEGMENT_SENTENCE_CHARS: usize = 160;
 /// ...and in any case after this long, so an action item's time lands within half a minute
 /// of what was said.
 const MAX_SEGMENT_MS: u64 = 30_000;
-
-/// An export format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExportFormat {
-    Txt,
-    Srt,
-    Vtt,
-    Json,
-    Md,
-}
-
-impl FromStr for ExportFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "txt" => Ok(ExportFormat::Txt),
-            "srt" => Ok(ExportFormat::Srt),
-            "vtt" => Ok(ExportFormat::Vtt),
-            "json" => Ok(ExportFormat::Json),
-            "md" => Ok(ExportFormat::Md),
-            other => Err(format!("unknown export format {other:?}; use txt, srt, vtt, json or md")),
-        }
-    }
-}
-
-impl ExportFormat {
-    pub fn extension(self) -> &'static str {
-        match self {
-            ExportFormat::Txt => "txt",
-            ExportFormat::Srt => "srt",
-            ExportFormat::Vtt => "vtt",
-            ExportFormat::Json => "json",
-            ExportFormat::Md => "md",
-        }
-    }
-
-    pub fn mime(self) -> &'static str {
-        match self {
-            ExportFormat::Txt => "text/plain; charset=utf-8",
-            ExportFormat::Srt => "application/x-subrip; charset=utf-8",
-            ExportFormat::Vtt => "text/vtt; charset=utf-8",
-            ExportFormat::Json => "application/json",
-            ExportFormat::Md => "text/markdown; charset=utf-8",
-        }
-    }
-}
 
 /// What an export is made of.
 pub struct Transcript<'a> {

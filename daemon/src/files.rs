@@ -27,6 +27,7 @@ use crate::audio_store::{AudioStore, mime_for};
 use crate::jobs::{Claim, Due, Job, JobState, JobStore};
 use crate::library::{AudioFile, Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus, new_session_id, now_ms};
 use crate::outbox::Outbox;
+use crate::retry::RetryPolicy;
 use crate::plugin::bindings::types::PluginError;
 use crate::plugin::handle::CallError;
 use crate::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
@@ -37,25 +38,6 @@ use crate::summaries::Summaries;
 const WORDS_PER_APPEND: usize = 2_000;
 /// Longest the worker sleeps when nothing is due; a new job wakes it sooner.
 const IDLE_POLL: Duration = Duration::from_secs(30);
-
-/// Retry settings, from `[files]`.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    pub max_attempts: u32,
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl RetryPolicy {
-    /// Wait before attempt `attempts + 1`: exponential from `base`, capped, unless the
-    /// provider said how long.
-    pub fn delay(&self, attempts: u32, retry_after: Option<Duration>) -> Duration {
-        retry_after.unwrap_or_else(|| {
-            let factor = 1u32.checked_shl(attempts.saturating_sub(1).min(16)).unwrap_or(u32::MAX);
-            self.base.saturating_mul(factor).min(self.max)
-        })
-    }
-}
 
 /// What became of a submitted file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -556,22 +538,6 @@ impl Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_delays() {
-        let policy = RetryPolicy { max_attempts: 5, base: Duration::from_secs(2), max: Duration::from_secs(10) };
-        let cases = [
-            (1, None, 2),
-            (2, None, 4),
-            (3, None, 8),
-            (4, None, 10),
-            (30, None, 10),
-            (1, Some(7), 7),
-        ];
-        for (attempts, after, want) in cases {
-            assert_eq!(policy.delay(attempts, after.map(Duration::from_secs)), Duration::from_secs(want), "{attempts} {after:?}");
-        }
-    }
 
     #[test]
     fn extensions() {

@@ -40,6 +40,7 @@ pub mod live;
 pub mod models;
 pub mod outbox;
 pub mod panics;
+pub mod retry;
 pub mod plugin;
 pub mod search;
 pub mod secret;

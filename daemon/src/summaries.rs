@@ -12,6 +12,7 @@
 //! not retried. The summary is stored only when complete, with the model, template and the
 //! tokens it cost; a failure leaves any earlier summary in place and says why.
 
+pub mod doc;
 mod parts;
 mod queue;
 
@@ -19,13 +20,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::config::SummariesConfig;
 use crate::events::{Event, EventHub};
 use crate::export::{SessionExport, Transcript};
-use crate::files::RetryPolicy;
+use crate::retry::RetryPolicy;
 use crate::host::progress::ProgressSink;
 use crate::library::{Library, LibraryError, SessionStatus, StoredSummary, Summary, now_ms};
 use crate::outbox::Outbox;
@@ -33,45 +33,11 @@ use crate::plugin::bindings::summarizer::{CombineRequest, SummaryOutput, Summary
 use crate::plugin::bindings::types::PluginError;
 use crate::summarizer::{Part, Summarizer, SummaryOutcome};
 
+pub use doc::{ActionItemDoc, SummaryDoc};
 pub use queue::{SummaryJob, SummaryQueue, SummaryState};
 
 /// Longest the worker sleeps when nothing is queued; a new request wakes it sooner.
 const IDLE_POLL: Duration = Duration::from_secs(30);
-
-/// A summary as the API, events and exports show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SummaryDoc {
-    pub title: Option<String>,
-    pub overview: String,
-    pub key_points: Vec<String>,
-    pub action_items: Vec<ActionItemDoc>,
-    pub decisions: Vec<String>,
-}
-
-/// An action item as shown.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ActionItemDoc {
-    pub text: String,
-    pub owner: Option<String>,
-    /// Transcript time it came from, ms: the start of a segment, so the UI can jump there.
-    pub at_ms: Option<u64>,
-}
-
-impl From<&Summary> for SummaryDoc {
-    fn from(summary: &Summary) -> Self {
-        SummaryDoc {
-            title: summary.title.clone(),
-            overview: summary.overview.clone(),
-            key_points: summary.key_points.clone(),
-            action_items: summary
-                .action_items
-                .iter()
-                .map(|a| ActionItemDoc { text: a.text.clone(), owner: a.owner.clone(), at_ms: a.at_ms })
-                .collect(),
-            decisions: summary.decisions.clone(),
-        }
-    }
-}
 
 /// Why a summary cannot be requested.
 #[derive(Debug, thiserror::Error)]

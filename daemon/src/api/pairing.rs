@@ -22,11 +22,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::security::{COOKIE, PAIR_PATH};
 use super::{ApiError, AppState};
-
-pub const PAIR_PATH: &str = "/api/v1/pair";
-/// The cookie's name.
-pub const COOKIE: &str = "scribe_token";
 /// How long a browser stays paired: a year, so a home server's phone is paired once.
 const COOKIE_MAX_AGE_SECS: u64 = 365 * 24 * 3600;
 /// Longest token accepted for checking; generated tokens are 64 hex characters.

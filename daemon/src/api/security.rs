@@ -139,6 +139,12 @@ impl SecurityPolicy {
     }
 }
 
+/// Where a browser trades the token for [`COOKIE`] (see `api/pairing.rs`); open without a
+/// token, since that is how a browser gets one.
+pub const PAIR_PATH: &str = "/api/v1/pair";
+/// The cookie that carries the token for a paired browser.
+pub const COOKIE: &str = "scribe_token";
+
 /// The token a request presents: its bearer header, else its pairing cookie.
 pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
     let bearer = headers
@@ -155,7 +161,7 @@ fn pairing_cookie(headers: &HeaderMap) -> Option<&str> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(super::pairing::COOKIE)?.strip_prefix('='))
+        .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
 }
 
 fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
@@ -169,7 +175,7 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
 /// pairing call itself, which checks the token it is given.
 fn is_public(method: &Method, path: &str) -> bool {
     (matches!(*method, Method::GET | Method::HEAD) && !path.starts_with("/api/") && path != "/healthz")
-        || path == super::pairing::PAIR_PATH
+        || path == PAIR_PATH
 }
 
 /// The middleware.
