@@ -24,8 +24,9 @@ const MAX_CUE_MS: u64 = 6_000;
 const MAX_CUE_CHARS: usize = 84;
 /// A silence longer than this starts a new cue.
 const MAX_GAP_MS: u64 = 1_000;
-/// In prose exports, a silence this long starts a new paragraph even without a speaker change.
-const TURN_GAP_MS: u64 = 3_000;
+/// A silence this long starts a new paragraph even without a speaker change: in prose
+/// exports, and in the web UI, which reads it from the words API.
+pub const PARAGRAPH_GAP_MS: u64 = 3_000;
 /// A cue may end at a sentence end once it holds this many characters.
 const SENTENCE_BREAK_CHARS: usize = 40;
 /// A segment given to a summarizer ends at a sentence end once it holds this many
@@ -170,7 +171,7 @@ impl Transcript<'_> {
 
     /// Speaker turns, for the prose formats.
     fn turns(&self) -> Vec<Cue> {
-        split(self.words, |cue, word| word.speaker != cue.speaker || word.start_ms.saturating_sub(cue.end_ms) > TURN_GAP_MS)
+        split(self.words, |cue, word| word.speaker != cue.speaker || word.start_ms.saturating_sub(cue.end_ms) > PARAGRAPH_GAP_MS)
     }
 
     pub fn render(&self, format: ExportFormat) -> String {
@@ -284,7 +285,7 @@ impl Transcript<'_> {
 /// Where a summarizer's or the index's segment ends.
 fn segment_break(cue: &Cue, word: &Word) -> bool {
     word.speaker != cue.speaker
-        || word.start_ms.saturating_sub(cue.end_ms) > TURN_GAP_MS
+        || word.start_ms.saturating_sub(cue.end_ms) > PARAGRAPH_GAP_MS
         || word.end_ms.saturating_sub(cue.start_ms) > MAX_SEGMENT_MS
         || (cue.text.ends_with(['.', '?', '!']) && cue.text.chars().count() >= SEGMENT_SENTENCE_CHARS)
 }

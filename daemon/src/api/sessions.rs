@@ -26,7 +26,7 @@ use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
-use crate::export::{ExportFormat, SessionExport, safe_id};
+use crate::export::{ExportFormat, PARAGRAPH_GAP_MS, SessionExport, safe_id};
 use crate::files::RetranscribeError;
 use crate::summaries::SummaryDoc;
 use crate::library::{
@@ -361,13 +361,14 @@ async fn get_words(
         return Err(bad_request(format!("limit must be 1..={MAX_WORDS}")));
     }
     let Some(version) = pick_version(library, &id, q.version).await? else {
-        return Ok(Json(serde_json::json!({ "version": null, "words": [], "next_offset": null })));
+        return Ok(Json(serde_json::json!({ "version": null, "words": [], "next_offset": null, "paragraph_gap_ms": PARAGRAPH_GAP_MS })));
     };
     let offset = q.offset.unwrap_or(0);
     let words: Vec<WordView> = library.get_words(version.id, offset, limit).await?.into_iter().map(Into::into).collect();
     let end = offset + words.len() as u64;
     let next_offset = (end < version.word_count).then_some(end);
-    Ok(Json(serde_json::json!({ "version": version.id, "words": words, "next_offset": next_offset })))
+    // Shown paragraphs follow the exports' rule, so the page and a download agree.
+    Ok(Json(serde_json::json!({ "version": version.id, "words": words, "next_offset": next_offset, "paragraph_gap_ms": PARAGRAPH_GAP_MS })))
 }
 
 #[derive(Deserialize)]

@@ -10,19 +10,23 @@ import { subscribe } from '../events.js';
 const WORDS_PAGE = 10000;
 /** Waveform points: about one per pixel of a wide screen. */
 const WAVEFORM_POINTS = 1200;
-/** A pause this long starts a new paragraph even within one speaker's turn, ms. */
-const PARAGRAPH_GAP_MS = 2500;
+/** A pause this long starts a new paragraph even within one speaker's turn, ms: the daemon
+ * says (`paragraph_gap_ms` with the words, the exports' rule); this is for an older daemon. */
+const DEFAULT_PARAGRAPH_GAP_MS = 3000;
 const EXPORTS = [['txt', 'Text'], ['srt', 'SubRip (srt)'], ['vtt', 'WebVTT'], ['json', 'JSON'], ['md', 'Markdown']];
 
-/** Every word of a transcript version (the newest when `version` is null). */
+/** Every word of a transcript version (the newest when `version` is null), and the pause
+ * that starts a paragraph. */
 async function allWords(id, version = null) {
   const words = [];
+  let paragraphGapMs = DEFAULT_PARAGRAPH_GAP_MS;
   let offset = 0;
   const which = version == null ? '' : `&version=${version}`;
   for (;;) {
     const page = await api(`/api/v1/sessions/${encodeURIComponent(id)}/words?offset=${offset}&limit=${WORDS_PAGE}${which}`);
     words.push(...page.words);
-    if (page.next_offset == null) return words;
+    if (Number.isFinite(page.paragraph_gap_ms)) paragraphGapMs = page.paragraph_gap_ms;
+    if (page.next_offset == null) return { words, paragraphGapMs };
     offset = page.next_offset;
   }
 }
@@ -63,7 +67,15 @@ export async function sessionView(root, { arg: id, params }) {
 
 async function build(root, id, params, listen, unsubscribe) {
   const path = `/api/v1/sessions/${encodeURIComponent(id)}`;
-  const [detail, words] = await Promise.all([api(path), allWords(id)]);
+  const [detail, fetched] = await Promise.all([api(path), allWords(id)]);
+  const words = fetched.words;
+  let paragraphGapMs = fetched.paragraphGapMs;
+  /** Shows another version's words (`null`: the newest). */
+  async function loadWords(version) {
+    const next = await allWords(id, version);
+    words.splice(0, words.length, ...next.words);
+    paragraphGapMs = next.paragraphGapMs;
+  }
   const s = detail.session;
   // Served from the offline cache: show, but offer no changes the daemon cannot take.
   const readOnly = !isOnline();
@@ -135,7 +147,7 @@ async function build(root, id, params, listen, unsubscribe) {
     let para = null;
     words.forEach((w, i) => {
       const prev = words[i - 1];
-      if (!para || w.speaker !== prev.speaker || w.start_ms - prev.end_ms > PARAGRAPH_GAP_MS) {
+      if (!para || w.speaker !== prev.speaker || w.start_ms - prev.end_ms > paragraphGapMs) {
         para = { speaker: w.speaker, start: w.start_ms, spans: [] };
         paragraphs.push(para);
       }
@@ -280,7 +292,7 @@ async function build(root, id, params, listen, unsubscribe) {
         type: 'button', class: 'secondary', 'aria-label': `Show the ${v.provider} version of ${when(v.created_ms)}`, onclick: async () => {
         try {
           const chosen = v.id === newest ? null : v.id;
-          words.splice(0, words.length, ...(await allWords(id, chosen)));
+          await loadWords(chosen);
           shownVersion = chosen;
           renderTranscript();
           renderVersions();
@@ -367,7 +379,7 @@ async function build(root, id, params, listen, unsubscribe) {
       if (fresh.versions.length !== before || fresh.session.status !== s.status) {
         // A new version is shown as it arrives.
         shownVersion = null;
-        words.splice(0, words.length, ...(await allWords(id)));
+        await loadWords(null);
         renderTranscript();
         renderVersions();
         renderExports();
