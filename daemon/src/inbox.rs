@@ -138,7 +138,7 @@ impl Inbox {
                         next = Some(next.map_or(left, |n| n.min(left)));
                         continue;
                     }
-                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "audio".into());
+                    let name = file_name(&path);
                     match self.pipeline.submit_copy(&path, &name).await {
                         Ok(submitted) => {
                             tracing::info!(file = %path.display(), session = %submitted.session_id, duplicate = submitted.duplicate, "inbox file taken");
@@ -192,8 +192,7 @@ impl Inbox {
         match self.pipeline.delete_session(&old.session_id).await {
             Ok(_) => {
                 tracing::info!(file = %path.display(), session = %old.session_id, "the file changed after it was taken; its earlier session is superseded");
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                self.events.publish(Event::InboxFile { name, outcome: "superseded".into() });
+                self.events.publish(Event::InboxFile { name: file_name(path), outcome: "superseded".into() });
             }
             Err(err) => tracing::error!(session = %old.session_id, "dropping a superseded session failed: {err}"),
         }
@@ -201,6 +200,14 @@ impl Inbox {
 
     /// Applies the outcome of the file's job, when there is one.
     fn settle(&mut self, path: &Path, sha256: &str) {
+        let job = match self.pipeline.job_for(sha256) {
+            Ok(Some(job)) if matches!(job.state, JobState::Done | JobState::Failed) => job,
+            Ok(_) => return,
+            Err(err) => {
+                tracing::error!("reading the job queue failed: {err:#}");
+                return;
+            }
+        };
         // A file written to since it was hashed is not what was transcribed: it is left
         // where it is, and the next scan takes the new content.
         let unchanged = std::fs::metadata(path).is_ok_and(|meta| {
@@ -209,14 +216,6 @@ impl Inbox {
         if !unchanged {
             return;
         }
-        let job = match self.pipeline.job_for(sha256) {
-            Ok(Some(job)) => job,
-            Ok(None) => return,
-            Err(err) => {
-                tracing::error!("reading the job queue failed: {err:#}");
-                return;
-            }
-        };
         let (outcome, result) = match (job.state, self.config.after_success) {
             (JobState::Done, AfterSuccess::Keep) => ("kept", Ok(())),
             (JobState::Done, AfterSuccess::Move) => ("done", move_into(path, &self.dir.join(DONE_DIR)).map(|_| ())),
@@ -244,8 +243,7 @@ impl Inbox {
         } else {
             self.seen.remove(path);
         }
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        self.events.publish(Event::InboxFile { name, outcome: outcome.into() });
+        self.events.publish(Event::InboxFile { name: file_name(path), outcome: outcome.into() });
     }
 
     /// Watches and scans until `shutdown` resolves. A job ending wakes it too.
@@ -301,6 +299,11 @@ fn is_change(kind: &EventKind) -> bool {
         EventKind::Access(_) => false,
         _ => true,
     }
+}
+
+/// A file's name for titles and events; names that are not UTF-8 keep their readable part.
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| "audio".into(), |n| n.to_string_lossy().into_owned())
 }
 
 /// Moves `path` into `dir`, adding a number when the name is taken. Returns the new path.

@@ -46,7 +46,7 @@ impl IntoResponse for ApiError {
         let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
         let mut response = (self.status, body).into_response();
         if let Some(secs) = self.retry_after_secs {
-            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+            response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
         }
         response
     }

@@ -27,7 +27,7 @@ pub const UPLOAD_PATH: &str = "/api/v1/uploads";
 /// Longest file name kept, in characters.
 const MAX_NAME_CHARS: usize = 255;
 /// Uploads received at once. Each holds a temp file and a connection; a household's
-/// browsers and scripts stay far below, and the rest are told to come back.
+/// browsers and scripts stay far below, and the rest wait for a slot.
 pub const MAX_CONCURRENT_UPLOADS: usize = 16;
 /// What a refused upload is told to wait, s.
 const BUSY_RETRY_SECS: u64 = 5;

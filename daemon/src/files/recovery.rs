@@ -8,7 +8,7 @@ use anyhow::Result;
 use super::FilePipeline;
 use crate::events::Event;
 use crate::jobs::{Job, JobState};
-use crate::library::{SessionFilter, SessionKind, SessionPatch, SessionStatus};
+use crate::library::{SessionFilter, SessionKind, SessionStatus};
 
 /// Sessions read per library call while looking for stranded ones.
 const PAGE: u32 = 200;
@@ -99,8 +99,7 @@ impl FilePipeline {
     /// (it never had a transcript, and without audio it never will).
     async fn requeue_or_remove(&self, id: &str) -> Result<()> {
         if !self.library.list_versions(id.to_string()).await?.is_empty() {
-            let patch = SessionPatch { status: Some(SessionStatus::Complete), title: None, duration_ms: None, provider: None, error: None };
-            self.library.update_session(id.to_string(), patch).await?;
+            self.set_status(id, SessionStatus::Complete, None).await;
             return Ok(());
         }
         let record = self.library.get_audio_file(id.to_string()).await?;
