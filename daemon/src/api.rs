@@ -31,10 +31,10 @@ use axum::middleware;
 pub use error::ApiError;
 pub use security::SecurityPolicy;
 
-use crate::events::EventHub;
+use crate::sinks::events::EventHub;
 use crate::files::FilePipeline;
 use crate::live::LiveSessions;
-use crate::library::Library;
+use crate::clients::library::Library;
 pub use status::DaemonPaths;
 pub use uploads::{UploadLimits, clear_upload_leftovers};
 use crate::plugin::registry::PluginRegistry;
@@ -58,7 +58,7 @@ pub struct AppInner {
     /// Summaries, when the library is up.
     pub summaries: Option<Arc<crate::summaries::Summaries>>,
     /// The search index and its indexer, when the library is up.
-    pub indexer: Option<Arc<crate::search::indexer::Indexer>>,
+    pub indexer: Option<Arc<crate::sinks::search::indexer::Indexer>>,
     pub paths: DaemonPaths,
 }
 

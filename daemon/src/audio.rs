@@ -5,12 +5,13 @@
 //! the UI. Nothing holds the whole file: memory stays bounded by one packet and one
 //! resampler chunk, however long the recording. [`isolated`] runs all of it in a child
 //! process for files from users, so a decoder that crashes or hangs costs one file, not the
-//! daemon.
+//! daemon. [`store`] keeps each file once, named by its SHA-256.
 
 pub mod decode;
 pub mod isolated;
 pub mod peaks;
 pub mod resample;
+pub mod store;
 
 use std::path::Path;
 use std::time::Duration;

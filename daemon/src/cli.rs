@@ -6,6 +6,7 @@
 //! the same config, on a private loopback port and without the inbox watcher, and stops it
 //! afterwards. Both ways the library, queue and audio store are the same files.
 
+pub mod client;
 pub mod models;
 pub mod pair;
 
@@ -18,8 +19,8 @@ use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
-use crate::client::{Client, JobEvent};
-use crate::export::ExportFormat;
+use crate::cli::client::{Client, JobEvent};
+use crate::sinks::export::ExportFormat;
 use crate::{Config, Daemon, data_dir_lock};
 
 /// The environment variable holding an API token for a daemon that requires one.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::export::format::ExportFormat;
+use crate::sinks::export::format::ExportFormat;
 use crate::secret::{self, Secret};
 
 /// The embedded defaults: the documented example file itself.

@@ -20,17 +20,17 @@ use std::time::Duration;
 use anyhow::Result;
 use tokio::sync::Notify;
 
-use crate::events::{Event, EventHub};
+use crate::sinks::events::{Event, EventHub};
 use crate::audio::isolated::FileDecoder;
 use crate::audio::{self, AudioError};
-use crate::audio_store::{AudioStore, mime_for};
-use crate::jobs::{Claim, Due, Job, JobState, JobStore};
-use crate::library::{AudioFile, Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus, new_session_id, now_ms};
-use crate::outbox::Outbox;
+use crate::audio::store::{AudioStore, mime_for};
+use crate::queue::files::{Claim, Due, Job, JobState, JobStore};
+use crate::clients::library::{AudioFile, Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus, new_session_id, now_ms};
+use crate::sinks::outbox::Outbox;
 use crate::retry::RetryPolicy;
 use crate::plugin::bindings::types::PluginError;
 use crate::plugin::handle::CallError;
-use crate::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
+use crate::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 use crate::summaries::Summaries;
 
 /// Words stored per library call: large enough to be quick, small enough for the store's
@@ -206,7 +206,7 @@ impl FilePipeline {
             .map(str::to_ascii_lowercase)
             .unwrap_or_else(|| "bin".into());
         let source = file.to_path_buf();
-        let sha = tokio::task::spawn_blocking(move || crate::audio_store::sha256_file(&source)).await??;
+        let sha = tokio::task::spawn_blocking(move || crate::audio::store::sha256_file(&source)).await??;
         let session_id = new_session_id(SessionKind::File);
         // The claim comes first and is atomic: of concurrent submissions of the same bytes
         // (a browser retry, a double drop) one makes the session, the others are told its id.

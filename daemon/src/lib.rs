@@ -4,16 +4,28 @@
 //! WebAssembly plugins turn it into transcripts and summaries; a store plugin keeps the
 //! library; an HTTP/WebSocket API and an embedded PWA serve it.
 //!
-//! # Layout
+//! # Layout, in the order speech flows
 //!
-//! - [`config`]: the operator's typed configuration (`config/scribed.toml` is the default);
-//! - [`secret`]: `${VAR}` secrets and their redacting wrapper;
-//! - [`plugin`]: the wasmtime host — engine, component cache, manifests, capability grants,
-//!   limits, instance supervision and circuit breakers;
-//! - [`host`]: the capabilities plugins import (log, config, http, websocket, sqlite);
-//! - [`library`]: typed client of the store plugin;
-//! - [`api`]: the axum router and its security middleware;
-//! - [`daemon`]: start-up and shutdown of the whole.
+//! 1. [`sources`]: a microphone on this machine and the inbox folder (browser audio and
+//!    uploads come in through [`api`]);
+//! 2. [`audio`]: decoding (in a child process for users' files), resampling to 16 kHz mono,
+//!    waveform peaks and the content-addressed audio store;
+//! 3. [`live`]: a live session, from frames through recording, gating and the reliable link
+//!    to the live speech-to-text plugin;
+//! 4. [`files`]: the file pipeline, from a submitted file to a stored transcript, worked from
+//!    the persistent [`queue`];
+//! 5. the work once a session is complete (see [`files`] and [`live`] for now);
+//! 6. [`sinks`]: exports and the outbox folder, the search index, events for clients;
+//! 7. [`summaries`]: summaries of complete sessions, from their own persistent queue;
+//! 8. [`plugin`] (the sandbox host and the capabilities plugins import) and [`clients`] (the
+//!    typed clients of the store, speech-to-text and summarizer plugins);
+//! 9. [`api`]: the HTTP/WebSocket API and the embedded web UI;
+//! 10. [`cli`]: the command line.
+//!
+//! Around them: [`daemon`] starts and stops the whole; [`config`] and [`secret`] are the
+//! operator's settings; [`retry`] is the one rule for failed plugin calls; [`models`]
+//! installs speech models; [`data_dir_lock`] keeps one daemon per data dir; [`panics`] logs
+//! the panics that are caught.
 
 // A panic must never take the daemon down: requests, plugin calls and decoding catch theirs,
 // which an abort-on-panic build would silently undo.
@@ -22,31 +34,22 @@ compile_error!("scribed must be built with panic = \"unwind\" (see [profile.rele
 
 pub mod api;
 pub mod audio;
-pub mod audio_store;
-pub mod capture;
 pub mod cli;
-pub mod client;
+pub mod clients;
 pub mod config;
 pub mod daemon;
 pub mod data_dir_lock;
-pub mod events;
-pub mod export;
 pub mod files;
-pub mod host;
-pub mod inbox;
-pub mod jobs;
-pub mod library;
 pub mod live;
 pub mod models;
-pub mod outbox;
 pub mod panics;
-pub mod retry;
 pub mod plugin;
-pub mod search;
+pub mod queue;
+pub mod retry;
 pub mod secret;
-pub mod stt;
+pub mod sinks;
+pub mod sources;
 pub mod summaries;
-pub mod summarizer;
 
 pub use config::Config;
 pub use daemon::Daemon;

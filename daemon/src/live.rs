@@ -24,13 +24,13 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::audio::TARGET_RATE;
-use crate::audio_store::AudioStore;
+use crate::audio::store::AudioStore;
 use crate::config::LiveConfig as LiveSettings;
-use crate::events::{Event, EventHub};
+use crate::sinks::events::{Event, EventHub};
 use crate::files::FilePipeline;
-use crate::library::{Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus, new_session_id, now_ms};
+use crate::clients::library::{Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus, new_session_id, now_ms};
 use crate::plugin::handle::PluginHandle;
-use crate::stt::{AudioEncoding, AudioFormat, LiveConfig, LiveStt};
+use crate::clients::stt::{AudioEncoding, AudioFormat, LiveConfig, LiveStt};
 use link::{Link, LinkSettings};
 use recording::Recording;
 use session::SessionRun;

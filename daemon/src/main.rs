@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use scribed::cli::{self, Connection, ListOptions, Output};
-use scribed::export::ExportFormat;
+use scribed::sinks::export::ExportFormat;
 use scribed::{Config, Daemon};
 use tracing_subscriber::EnvFilter;
 
@@ -187,7 +187,7 @@ fn main() -> Result<()> {
         .init();
     match cli.command {
         Command::Devices => {
-            let devices = scribed::capture::devices()?;
+            let devices = scribed::sources::microphone::devices()?;
             if devices.is_empty() {
                 println!("no input devices");
             }

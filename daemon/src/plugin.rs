@@ -2,7 +2,9 @@
 //! plugins.
 //!
 //! - [`engine`]: the one `Engine`, its epoch ticker and the compiled-component cache;
-//! - [`manifest`] and [`capability`]: what a plugin asks for and what it is granted;
+//! - [`manifest`] and [`grants`]: what a plugin asks for and what it is granted;
+//! - [`capabilities`]: the host functions plugins import (log, config, http, websocket,
+//!   sqlite, audio, model, progress), one module per WIT interface;
 //! - [`bindings`]: `bindgen!` output for the four worlds of `scribe:plugin@0.1.0`;
 //! - [`state`] and [`services`]: the `Store` data and per-plugin host services;
 //! - [`handle`]: a cloneable handle that owns the instance, enforces limits, replaces a
@@ -11,9 +13,10 @@
 
 pub mod bindings;
 pub mod breaker;
-pub mod capability;
+pub mod capabilities;
 pub mod cpu;
 pub mod engine;
+pub mod grants;
 pub mod handle;
 pub mod manifest;
 pub mod registry;

@@ -14,7 +14,6 @@
 
 pub mod doc;
 mod parts;
-mod queue;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,18 +22,18 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::config::SummariesConfig;
-use crate::events::{Event, EventHub};
-use crate::export::{SessionExport, Transcript};
+use crate::sinks::events::{Event, EventHub};
+use crate::sinks::export::{SessionExport, Transcript};
 use crate::retry::RetryPolicy;
-use crate::host::progress::ProgressSink;
-use crate::library::{Library, LibraryError, SessionStatus, StoredSummary, Summary, now_ms};
-use crate::outbox::Outbox;
+use crate::plugin::capabilities::progress::ProgressSink;
+use crate::clients::library::{Library, LibraryError, SessionStatus, StoredSummary, Summary, now_ms};
+use crate::sinks::outbox::Outbox;
 use crate::plugin::bindings::summarizer::{CombineRequest, SummaryOutput, SummaryRequest};
 use crate::plugin::bindings::types::PluginError;
-use crate::summarizer::{Part, Summarizer, SummaryOutcome};
+use crate::clients::summarizer::{Part, Summarizer, SummaryOutcome};
 
 pub use doc::{ActionItemDoc, SummaryDoc};
-pub use queue::{SummaryJob, SummaryQueue, SummaryState};
+pub use crate::queue::summaries::{SummaryJob, SummaryQueue, SummaryState};
 
 /// Longest the worker sleeps when nothing is queued; a new request wakes it sooner.
 const IDLE_POLL: Duration = Duration::from_secs(30);

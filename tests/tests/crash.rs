@@ -176,7 +176,7 @@ async fn the_search_index_catches_up_after_sigkill_between_store_and_index() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_stop_leaves_half_done_is_repaired_at_the_next_start() {
     use scribe_tests::{Events, Setup};
-    use scribed::library::{AudioFile, NewSession, SessionKind, SessionStatus, new_session_id, now_ms};
+    use scribed::clients::library::{AudioFile, NewSession, SessionKind, SessionStatus, new_session_id, now_ms};
     let work = tempfile::tempdir().expect("tempdir");
     let fake = FakeDeepgram::loopback(KEY).await;
     fake.default_script(Script::from_text("Picked up again.", 1.0));
@@ -217,7 +217,7 @@ async fn what_a_stop_leaves_half_done_is_repaired_at_the_next_start() {
     library.create_session(session(&empty, SessionStatus::Processing)).await.expect("session");
     first.daemon.shutdown().await.expect("stops");
     // 3. Bytes claimed, their session never made; 4. an upload cut off mid-body.
-    let jobs = scribed::jobs::JobStore::open(&data.join("jobs.sqlite3")).expect("jobs");
+    let jobs = scribed::queue::files::JobStore::open(&data.join("jobs.sqlite3")).expect("jobs");
     jobs.claim_bytes("never-made", &"ab".repeat(32), std::path::Path::new("/nowhere.wav")).expect("claim");
     drop(jobs);
     std::fs::create_dir_all(data.join("tmp")).expect("tmp");

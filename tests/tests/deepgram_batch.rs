@@ -4,7 +4,7 @@
 use scribe_tests::fake_deepgram::{FakeDeepgram, Fault, Script};
 use scribe_tests::{Setup, TestDaemon};
 use scribed::plugin::bindings::types::PluginError;
-use scribed::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
+use scribed::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 
 const KEY: &str = "dg-test-key-5d1e";
 const AUDIO: &[u8] = b"RIFF\x24\x00\x00\x00WAVEfmt not really audio, the fake only hashes it";
@@ -18,7 +18,7 @@ fn stt(daemon: &TestDaemon) -> BatchStt {
 }
 
 /// Transcribes `audio`, written to a file as the job queue would have it.
-async fn transcribe(stt: &BatchStt, audio: &[u8]) -> Result<Result<scribed::stt::Transcript, PluginError>, scribed::plugin::handle::CallError> {
+async fn transcribe(stt: &BatchStt, audio: &[u8]) -> Result<Result<scribed::clients::stt::Transcript, PluginError>, scribed::plugin::handle::CallError> {
     let file = tempfile::NamedTempFile::new().expect("temp file");
     std::fs::write(file.path(), audio).expect("write");
     let input = AudioInput::from_path(file.path()).expect("audio");

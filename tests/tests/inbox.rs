@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use scribe_tests::fake_deepgram::{FakeDeepgram, Script};
 use scribe_tests::{Events, Setup, TestDaemon};
-use scribed::export::ExportFormat;
+use scribed::sinks::export::ExportFormat;
 
 const KEY: &str = "dg-inbox-key";
 const SPEECH: &str = "Scribe turns speech into a searchable library.";

@@ -1,7 +1,7 @@
 //! The library's HTTP API over real sockets, backed by the real sqlite-store component.
 
 use scribe_tests::{Setup, TestDaemon};
-use scribed::library::{NewSession, SessionKind, SessionStatus, Word};
+use scribed::clients::library::{NewSession, SessionKind, SessionStatus, Word};
 use serde_json::Value;
 
 async fn seeded() -> TestDaemon {
@@ -73,7 +73,7 @@ async fn list_get_rename_export_delete() {
     let words = daemon.get_json("/api/v1/sessions/s1/words?limit=3").await.expect("words");
     assert_eq!(words["words"].as_array().map(Vec::len), Some(3));
     assert_eq!(words["next_offset"], 3);
-    assert_eq!(words["paragraph_gap_ms"], scribed::export::PARAGRAPH_GAP_MS, "the UI splits paragraphs as the exports do");
+    assert_eq!(words["paragraph_gap_ms"], scribed::sinks::export::PARAGRAPH_GAP_MS, "the UI splits paragraphs as the exports do");
     let rest = daemon.get_json("/api/v1/sessions/s1/words?offset=3").await.expect("words");
     assert_eq!(rest["words"][0]["punctuated"], "Kenobi.");
     assert!(rest["next_offset"].is_null());

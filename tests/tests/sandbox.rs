@@ -4,13 +4,13 @@
 use scribe_tests::recorder::Recorder;
 use scribe_tests::{Setup, TestDaemon, rss_bytes};
 use scribed::plugin::handle::CallError;
-use scribed::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
+use scribed::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 use scribed::plugin::bindings::types::PluginError;
 
 /// A 20 ms frame of 16 kHz mono s16le.
 const FRAME_BYTES: usize = 640;
 
-type Outcome = Result<Result<scribed::stt::Transcript, PluginError>, CallError>;
+type Outcome = Result<Result<scribed::clients::stt::Transcript, PluginError>, CallError>;
 
 /// Calls the hostile plugin with `command`, over an audio file of `size` bytes.
 async fn run_sized(stt: &BatchStt, command: &str, size: usize) -> Outcome {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use scribe_tests::{Events, Setup, TestDaemon};
-use scribed::library::{ActionItem, Library, NewSession, SessionKind, SessionStatus, StoredSummary, Summary, Word};
+use scribed::clients::library::{ActionItem, Library, NewSession, SessionKind, SessionStatus, StoredSummary, Summary, Word};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(60);

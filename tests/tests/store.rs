@@ -2,7 +2,7 @@
 //! summaries, audio files, pagination, cascade delete, and survival across a restart.
 
 use scribe_tests::Setup;
-use scribed::library::{
+use scribed::clients::library::{
     ActionItem, AudioFile, Library, NewSession, SessionFilter, SessionKind, SessionPatch, SessionStatus,
     Paragraph, Sentence, StoredSummary, Summary, TranscriptStructure, Utterance, Word,
 };
@@ -58,7 +58,7 @@ async fn sessions_round_trip_paginate_and_cascade() {
         library.create_session(new_session(&format!("s{i:02}"), kind, 1_000 + i / 2)).await.expect("create");
     }
     let duplicate = library.create_session(new_session("s00", SessionKind::File, 1)).await;
-    assert!(matches!(duplicate, Err(scribed::library::LibraryError::Conflict(_))), "{duplicate:?}");
+    assert!(matches!(duplicate, Err(scribed::clients::library::LibraryError::Conflict(_))), "{duplicate:?}");
 
     let ids = all_ids(&library, no_filter(), 7).await;
     assert_eq!(ids.len(), 25, "every session exactly once across pages: {ids:?}");
@@ -72,7 +72,7 @@ async fn sessions_round_trip_paginate_and_cascade() {
     assert_eq!(all_ids(&library, live, 5).await.len(), 12);
     let window = SessionFilter { created_from_ms: Some(1_002), created_before_ms: Some(1_004), ..no_filter() };
     assert_eq!(all_ids(&library, window, 100).await, vec!["s07", "s06", "s05", "s04"]);
-    assert!(matches!(library.list_sessions(no_filter(), Some("garbage".into()), 5).await, Err(scribed::library::LibraryError::Invalid(_))));
+    assert!(matches!(library.list_sessions(no_filter(), Some("garbage".into()), 5).await, Err(scribed::clients::library::LibraryError::Invalid(_))));
 
     let updated = library
         .update_session(
@@ -168,7 +168,7 @@ async fn sessions_round_trip_paginate_and_cascade() {
     library.put_structure(version.id, structure.clone()).await.expect("structure again");
     assert_eq!(library.get_structure(version.id).await.expect("get").paragraphs.len(), 2);
     let missing = library.put_structure(999_999, structure).await;
-    assert!(matches!(missing, Err(scribed::library::LibraryError::NotFound(_))), "{missing:?}");
+    assert!(matches!(missing, Err(scribed::clients::library::LibraryError::NotFound(_))), "{missing:?}");
 
     // Deleting the session removes everything that belongs to it.
     assert!(library.delete_session("s03".into()).await.expect("delete"));
@@ -182,7 +182,7 @@ async fn sessions_round_trip_paginate_and_cascade() {
     let gone = library.get_structure(version.id).await.expect("structure");
     assert!(gone.paragraphs.is_empty() && gone.utterances.is_empty());
     let missing = library.append_words(version.id, vec![word(0)]).await;
-    assert!(matches!(missing, Err(scribed::library::LibraryError::NotFound(_))), "{missing:?}");
+    assert!(matches!(missing, Err(scribed::clients::library::LibraryError::NotFound(_))), "{missing:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,7 +210,7 @@ async fn library_survives_a_restart() {
 async fn every_change_of_a_session_moves_it_to_the_end_of_the_change_sequence() {
     let daemon = Setup::new().start().await.expect("daemon starts");
     let library = daemon.daemon.library().expect("library").clone();
-    let order = |changes: Vec<scribed::library::Change>| changes.into_iter().map(|c| c.session_id).collect::<Vec<_>>();
+    let order = |changes: Vec<scribed::clients::library::Change>| changes.into_iter().map(|c| c.session_id).collect::<Vec<_>>();
     for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
         library.create_session(new_session(id, SessionKind::File, i as i64)).await.expect("create");
     }

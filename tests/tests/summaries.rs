@@ -298,7 +298,7 @@ async fn the_plugin_never_sees_the_key() {
     std::fs::write(&config, config_text_with_anthropic(&deepgram, &anthropic)).expect("config");
     let mut serve = command("serve", &config, &dir.path().join("data"), DG_KEY);
     // The plugin logs the headers of its own request at debug level: its view of it.
-    serve.env("ANTHROPIC_API_KEY", AN_KEY).env("RUST_LOG", "warn,scribed::host::platform=debug");
+    serve.env("ANTHROPIC_API_KEY", AN_KEY).env("RUST_LOG", "warn,scribed::plugin::capabilities::platform=debug");
     let log = dir.path().join("scribed.log");
     let (mut child, url) = serve_logged(serve, &log);
 

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use scribe_tests::{Events, Setup, TestDaemon, human_speech, test_model_dir};
 use scribed::plugin::bindings::types::PluginError;
-use scribed::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
+use scribed::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 
 async fn upload(daemon: &TestDaemon, name: &str, bytes: Vec<u8>) -> String {
     let response = reqwest::Client::new()

@@ -1,5 +1,5 @@
 //! `GET /api/v1/events[?session=ID][&since=SEQ]`: a WebSocket of daemon events (see
-//! [`crate::events`]), for all sessions or one. `since` resumes after the last sequence
+//! [`crate::sinks::events`]), for all sessions or one. `since` resumes after the last sequence
 //! number a client saw; the first message says whether events were missed for good
 //! (`gap`), in which case the client reloads what it shows.
 //!
@@ -19,7 +19,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::AppState;
-use crate::events::Published;
+use crate::sinks::events::Published;
 
 /// Longest a single send may wait for the client's socket before the client counts as
 /// stalled: far above any live network hiccup, short enough to free the connection.

@@ -24,7 +24,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use super::{ApiError, AppState};
-use crate::capture;
+use crate::sources::microphone;
 use crate::live::convert::{Converter, SampleFormat};
 use crate::live::{INPUT_QUEUE, Input, LiveError, SessionSpec};
 
@@ -64,11 +64,11 @@ async fn start(State(state): State<AppState>, body: Option<Json<StartRequest>>) 
     let request = body.map(|Json(b)| b).unwrap_or_default();
     let device = request.device.or_else(|| state.live.settings().device.clone());
     let (tx, rx) = mpsc::channel(INPUT_QUEUE);
-    let opened = tokio::task::spawn_blocking(move || capture::start(device, tx))
+    let opened = tokio::task::spawn_blocking(move || microphone::start(device, tx))
         .await
         .map_err(|err| ApiError::internal("opening the capture device", &err))?;
     let capture = opened.map_err(|err| match err {
-        capture::CaptureError::NoSuchDevice(_) => ApiError::new(StatusCode::BAD_REQUEST, "no_such_device", err.to_string()),
+        microphone::CaptureError::NoSuchDevice(_) => ApiError::new(StatusCode::BAD_REQUEST, "no_such_device", err.to_string()),
         _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "device_unavailable", err.to_string()),
     })?;
     let spec = SessionSpec { source: capture.device.clone(), title: request.title, language: request.language };
@@ -86,7 +86,7 @@ async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
 }
 
 async fn devices() -> Result<Json<serde_json::Value>, ApiError> {
-    let devices = tokio::task::spawn_blocking(capture::devices)
+    let devices = tokio::task::spawn_blocking(microphone::devices)
         .await
         .map_err(|err| ApiError::internal("listing devices", &err))?
         .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "device_unavailable", err.to_string()))?;
@@ -210,7 +210,7 @@ async fn run_ingest(mut socket: WebSocket, state: AppState) {
                         client_open = false;
                         end_input(&mut input, &mut converter).await;
                     }
-                    if let crate::events::Event::Live { status, .. } = &published.event
+                    if let crate::sinks::events::Event::Live { status, .. } = &published.event
                         && matches!(status.as_str(), "complete" | "error" | "queued")
                     {
                         let ended = json!({ "type": "ended", "session_id": id, "status": status });

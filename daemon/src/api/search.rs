@@ -19,9 +19,9 @@ use serde::Deserialize;
 
 use super::sessions::{bad_request, query};
 use super::{ApiError, AppState};
-use crate::search::indexer::Indexer;
-use crate::search::query::Filters;
-use crate::search::{SearchError, SearchPage};
+use crate::sinks::search::indexer::Indexer;
+use crate::sinks::search::query::Filters;
+use crate::sinks::search::{SearchError, SearchPage};
 
 /// Default and largest page of sessions.
 const DEFAULT_PAGE: usize = 20;

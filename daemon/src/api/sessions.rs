@@ -26,10 +26,10 @@ use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
-use crate::export::{ExportFormat, PARAGRAPH_GAP_MS, SessionExport, safe_id};
+use crate::sinks::export::{ExportFormat, PARAGRAPH_GAP_MS, SessionExport, safe_id};
 use crate::files::RetranscribeError;
 use crate::summaries::SummaryDoc;
-use crate::library::{
+use crate::clients::library::{
     Library, LibraryError, Session, SessionFilter, SessionKind, SessionPatch, SessionStatus, StoredSummary,
     TranscriptStructure, TranscriptVersion, Word, kind_name, status_name,
 };
@@ -311,7 +311,7 @@ async fn rename_session(
     }
     let patch = SessionPatch { status: None, title: Some(title), duration_ms: None, provider: None, error: None };
     let session = library(&state)?.update_session(id.clone(), patch).await?;
-    state.events.publish(crate::events::Event::Library { session_id: id, change: "updated".into() });
+    state.events.publish(crate::sinks::events::Event::Library { session_id: id, change: "updated".into() });
     Ok(Json(session.into()))
 }
 

@@ -6,9 +6,9 @@
 use anyhow::Result;
 
 use super::FilePipeline;
-use crate::events::Event;
-use crate::jobs::{Job, JobState};
-use crate::library::{SessionFilter, SessionKind, SessionStatus};
+use crate::sinks::events::Event;
+use crate::queue::files::{Job, JobState};
+use crate::clients::library::{SessionFilter, SessionKind, SessionStatus};
 
 /// Sessions read per library call while looking for stranded ones.
 const PAGE: u32 = 200;

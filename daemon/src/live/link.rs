@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::frames::Frame;
 use super::timeline::Timeline;
 use crate::plugin::bindings::types::PluginError;
-use crate::stt::{LiveConfig, LiveOutcome, LiveStt, SocketEvent, TranscriptUpdate};
+use crate::clients::stt::{LiveConfig, LiveOutcome, LiveStt, SocketEvent, TranscriptUpdate};
 
 /// Audio that may go out at once above the speed limit, ms: a replay starts without delay.
 const BURST_MS: u64 = 1_000;

@@ -12,9 +12,9 @@ use anyhow::{Context, Result};
 use super::frames::SAMPLES_PER_MS;
 use crate::audio::TARGET_RATE;
 use crate::audio::peaks::Peaks;
-use crate::audio_store::{AudioStore, Stored, mime_for, sha256_file};
-use crate::library::{AudioFile, now_ms};
-use crate::stt::AudioEncoding;
+use crate::audio::store::{AudioStore, Stored, mime_for, sha256_file};
+use crate::clients::library::{AudioFile, now_ms};
+use crate::clients::stt::AudioEncoding;
 
 /// Extension of raw recordings in progress.
 const RAW_EXTENSION: &str = "pcm";

@@ -22,12 +22,12 @@ use super::gate::{self, Gate, Meter};
 use super::link::{Link, LinkEvent};
 use super::recording::{self, Recording};
 use super::Input;
-use crate::audio_store::AudioStore;
+use crate::audio::store::AudioStore;
 use crate::config::LiveConfig as LiveSettings;
-use crate::events::{Event, EventHub, EventWord};
+use crate::sinks::events::{Event, EventHub, EventWord};
 use crate::files::FilePipeline;
-use crate::library::{Library, SessionPatch, SessionStatus, Word};
-use crate::stt::TranscriptUpdate;
+use crate::clients::library::{Library, SessionPatch, SessionStatus, Word};
+use crate::clients::stt::TranscriptUpdate;
 
 /// How often the plugin's `tick` runs (its contract says about once a second).
 const TICK: Duration = Duration::from_secs(1);

@@ -7,7 +7,7 @@
 //! final words exactly once: a replayed word that was final already is dropped, so the
 //! stored transcript has no gaps, no repeats and times that only grow.
 
-use crate::stt::TranscriptUpdate;
+use crate::clients::stt::TranscriptUpdate;
 
 /// A stretch of session audio a connection received without a break.
 #[derive(Debug, Clone, Copy)]
@@ -88,7 +88,7 @@ impl Timeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stt::TranscriptUpdate;
+    use crate::clients::stt::TranscriptUpdate;
     use crate::plugin::bindings::types::Word;
 
     fn word(text: &str, start_ms: u64, end_ms: u64) -> Word {

@@ -23,7 +23,7 @@ pub mod stt_batch {
             "scribe:plugin/types": super::store::scribe::plugin::types,
             "scribe:plugin/log": super::store::scribe::plugin::log,
             "scribe:plugin/config": super::store::scribe::plugin::config,
-            "scribe:plugin/http.incoming-body": crate::host::http::IncomingBody,
+            "scribe:plugin/http.incoming-body": crate::plugin::capabilities::http::IncomingBody,
         },
     });
 }
@@ -55,7 +55,7 @@ pub mod stt_live {
             "scribe:plugin/config": super::store::scribe::plugin::config,
             "scribe:plugin/http": super::stt_batch::scribe::plugin::http,
             "scribe:plugin/model": super::stt_batch::scribe::plugin::model,
-            "scribe:plugin/websocket.connection": crate::host::websocket::WsConnection,
+            "scribe:plugin/websocket.connection": crate::plugin::capabilities::websocket::WsConnection,
         },
     });
 }

@@ -17,15 +17,15 @@ use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::{store, stt_batch, stt_live, summarizer};
 use super::breaker::Breaker;
-use super::capability::Grants;
+use super::grants::Grants;
 use super::engine::{self, CacheOutcome};
 use super::handle::{Description, Health, PluginHandle, WorldPre};
 use super::manifest::{Manifest, World};
 use super::services::{Limits, ModelFiles, PluginServices};
 use super::state::PluginState;
 use crate::config::{Config, PluginConfig};
-use crate::host::http::HttpClient;
-use crate::host::sqlite::SqliteDb;
+use crate::plugin::capabilities::http::HttpClient;
+use crate::plugin::capabilities::sqlite::SqliteDb;
 
 /// One plugin as the registry knows it.
 pub struct PluginEntry {
@@ -190,7 +190,7 @@ impl PluginRegistry {
                 tracing::warn!(plugin = %id, "{error}; the plugin is loaded but cannot authenticate");
                 entry.problems.push(error.clone());
                 entry.unconfigured = true;
-                if let Ok(origin) = super::capability::Origin::parse_rule(&credential.origin) {
+                if let Ok(origin) = super::grants::Origin::parse_rule(&credential.origin) {
                     missing.push((origin, credential.header.to_ascii_lowercase()));
                 }
             }

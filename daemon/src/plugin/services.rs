@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::capability::{Grants, Origin};
+use super::grants::{Grants, Origin};
 use crate::config::{Credential, PluginConfig, SandboxConfig};
-use crate::host::http::HttpClient;
-use crate::host::sqlite::SqliteDb;
+use crate::plugin::capabilities::http::HttpClient;
+use crate::plugin::capabilities::sqlite::SqliteDb;
 
 const MIB: u64 = 1024 * 1024;
 

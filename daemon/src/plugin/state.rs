@@ -10,8 +10,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::cpu::CpuMeter;
 use super::services::PluginServices;
-use crate::host::audio::AudioInput;
-use crate::host::websocket::WsState;
+use crate::plugin::capabilities::audio::AudioInput;
+use crate::plugin::capabilities::websocket::WsState;
 
 /// Instances, tables and table elements a plugin may create. Components built from Rust need
 /// a handful; the caps stop a guest from making the host allocate without bound.
@@ -84,7 +84,7 @@ pub struct PluginState {
     /// Response bodies the plugin holds open (`http.open`).
     pub open_bodies: usize,
     /// Where a summarizer's partial summaries go during the current call.
-    pub progress: Option<crate::host::progress::ProgressSink>,
+    pub progress: Option<crate::plugin::capabilities::progress::ProgressSink>,
 }
 
 impl PluginState {

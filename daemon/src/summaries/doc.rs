@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::library::Summary;
+use crate::clients::library::Summary;
 
 /// A summary as the API, events and exports show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

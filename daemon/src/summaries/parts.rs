@@ -2,8 +2,8 @@
 //! times, the estimate of their size in tokens, the split of a long transcript into parts
 //! that each fit the operator's budget, and action item times made to point at a segment.
 
-use crate::export::Transcript;
-use crate::summarizer::TranscriptSegment;
+use crate::sinks::export::Transcript;
+use crate::clients::summarizer::TranscriptSegment;
 
 /// Estimated characters per token. Claude's tokenizer averages about 3.5-4 characters per
 /// token on English prose and fewer on other scripts; 3 overestimates, so a part never

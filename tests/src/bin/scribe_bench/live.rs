@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use scribe_tests::fake_deepgram::{FakeDeepgram, Script};
 use scribe_tests::live::{Ingest, dither};
 use scribe_tests::{Setup, TestDaemon};
-use scribed::stt::{AudioEncoding, AudioFormat, LiveConfig, LiveStt};
+use scribed::clients::stt::{AudioEncoding, AudioFormat, LiveConfig, LiveStt};
 
 const KEY: &str = "bench-key";
 /// Provider messages timed for the latency figure, and how fast they come (one per 20 ms

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use scribe_tests::fake_deepgram::{FakeDeepgram, Script};
 use scribe_tests::{Events, Setup, rss_bytes};
-use scribed::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
+use scribed::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 
 /// Calls measured after warm-up; enough for a stable p99.
 const CALLS: usize = 20_000;

@@ -12,8 +12,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use scribed::search::query::Filters;
-use scribed::search::{SearchIndex, SegmentDoc, SessionDoc};
+use scribed::sinks::search::query::Filters;
+use scribed::sinks::search::{SearchIndex, SegmentDoc, SessionDoc};
 
 const SESSIONS: usize = 10_000;
 const WORDS_PER_SESSION: usize = 3_000;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use scribe_tests::fake_anthropic::FakeAnthropic;
 use scribe_tests::{Events, Setup, TestDaemon};
-use scribed::library::{NewSession, SessionKind, SessionStatus, Word};
+use scribed::clients::library::{NewSession, SessionKind, SessionStatus, Word};
 
 const KEY: &str = "bench-anthropic-key";
 /// Spoken words per hour at a conversational 150 words a minute.

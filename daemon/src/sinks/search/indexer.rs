@@ -10,9 +10,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::{SearchIndex, SegmentDoc, SessionDoc};
-use crate::events::{Event, EventHub};
-use crate::export::{SessionExport, Transcript};
-use crate::library::{Library, LibraryError, StoredSummary, kind_name, status_name};
+use crate::sinks::events::{Event, EventHub};
+use crate::sinks::export::{SessionExport, Transcript};
+use crate::clients::library::{Library, LibraryError, StoredSummary, kind_name, status_name};
 
 /// Changes read from the store per step; each step is one commit.
 const CHANGES_PER_COMMIT: u32 = 200;

@@ -9,7 +9,6 @@ use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::jobs::open_queue;
 
 /// Schema steps in order; a released step is never edited.
 const MIGRATIONS: &[&str] = &["CREATE TABLE summary_jobs (
@@ -101,7 +100,7 @@ impl SummaryQueue {
     /// Opens the queue; requests that were running when the daemon stopped are queued again,
     /// unless they have been started too often.
     pub fn open(path: &Path) -> Result<SummaryQueue> {
-        let conn = open_queue(path, MIGRATIONS)?;
+        let conn = super::open(path, MIGRATIONS)?;
         conn.execute(
             "UPDATE summary_jobs SET state = 'failed', message = 'stopped: the daemon stopped while writing this summary too many times' \
              WHERE state = 'running' AND attempts >= ?1",

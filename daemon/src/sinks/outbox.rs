@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::export::{ExportFormat, SessionExport};
-use crate::library::Library;
+use crate::sinks::export::{ExportFormat, SessionExport};
+use crate::clients::library::Library;
 
 /// The outbox.
 #[derive(Debug, Clone)]

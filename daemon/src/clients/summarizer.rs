@@ -1,7 +1,7 @@
 //! Typed client of summarizer plugins: one transcript (or one part of it) in, a summary out;
 //! or the summaries of a long transcript's parts merged into one.
 
-use crate::host::progress::ProgressSink;
+use crate::plugin::capabilities::progress::ProgressSink;
 use crate::plugin::bindings::summarizer::{CombineRequest, SummaryOutput, SummaryRequest};
 use crate::plugin::bindings::types::PluginError;
 use crate::plugin::handle::{CallError, PluginHandle, WorldBindings};

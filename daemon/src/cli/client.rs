@@ -9,7 +9,7 @@ use reqwest::header::AUTHORIZATION;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::export::ExportFormat;
+use crate::sinks::export::ExportFormat;
 
 /// The answer to an upload.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::stt::AudioEncoding;
+use crate::clients::stt::AudioEncoding;
 
 /// The store.
 #[derive(Debug, Clone)]

@@ -25,10 +25,10 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::events::{Event, EventHub};
+use crate::sinks::events::{Event, EventHub};
 use crate::config::{AfterSuccess, InboxConfig};
 use crate::files::FilePipeline;
-use crate::jobs::JobState;
+use crate::queue::files::JobState;
 
 /// Sub-folders the inbox writes to; never scanned.
 const DONE_DIR: &str = "done";
@@ -174,7 +174,7 @@ impl Inbox {
         }
         let grew = new.size > old.size && {
             let (path, len) = (path.to_path_buf(), old.size);
-            tokio::task::spawn_blocking(move || crate::audio_store::sha256_file_prefix(&path, len))
+            tokio::task::spawn_blocking(move || crate::audio::store::sha256_file_prefix(&path, len))
                 .await
                 .is_ok_and(|prefix| prefix.is_ok_and(|sha| sha == old.sha256))
         };

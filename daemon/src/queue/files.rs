@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// A job's state.
@@ -122,27 +122,6 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX jobs_due ON jobs (state, next_attempt_ms);",
 ];
 
-/// Opens a queue database: WAL, every commit durable (a queue decides what runs again after
-/// a crash), schema `steps` applied in order and tracked in `PRAGMA user_version`.
-pub(crate) fn open_queue(path: &Path, steps: &[&str]) -> Result<Connection> {
-    let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    migrate(&mut conn, steps).with_context(|| format!("migrating {}", path.display()))?;
-    Ok(conn)
-}
-
-fn migrate(conn: &mut Connection, steps: &[&str]) -> rusqlite::Result<()> {
-    let applied: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    for (index, step) in steps.iter().enumerate().skip(usize::try_from(applied).unwrap_or(0)) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(step)?;
-        tx.pragma_update(None, "user_version", index as i64 + 1)?;
-        tx.commit()?;
-    }
-    Ok(())
-}
-
 fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     Ok(Job {
         id: row.get(0)?,
@@ -162,7 +141,7 @@ const COLUMNS: &str = "id, session_id, sha256, path, provider, state, attempts, 
 impl JobStore {
     /// Opens the queue and requeues jobs that were running when the daemon stopped.
     pub fn open(path: &Path) -> Result<JobStore> {
-        let conn = open_queue(path, MIGRATIONS)?;
+        let conn = super::open(path, MIGRATIONS)?;
         let requeued = conn.execute("UPDATE jobs SET state = 'queued' WHERE state = 'running'", [])?;
         if requeued > 0 {
             tracing::info!(requeued, "resuming file jobs interrupted by the last stop");

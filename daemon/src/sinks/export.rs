@@ -13,7 +13,7 @@ use serde_json::json;
 
 pub use format::ExportFormat;
 
-use crate::library::{Library, LibraryError, Session, Speaker, StoredSummary, TranscriptVersion, Word};
+use crate::clients::library::{Library, LibraryError, Session, Speaker, StoredSummary, TranscriptVersion, Word};
 
 /// Words fetched per library call while loading a whole transcript (the store's page limit).
 const WORDS_PER_PAGE: u32 = 10_000;
@@ -343,7 +343,7 @@ fn md_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::library::{ActionItem, Summary};
+    use crate::clients::library::{ActionItem, Summary};
 
     fn w(text: &str, start_ms: u64, end_ms: u64, speaker: Option<u32>) -> Word {
         Word {

@@ -1,5 +1,5 @@
 //! Host capabilities offered to plugins, one module per WIT interface. Every sensitive
-//! function checks the plugin's [`Grants`](crate::plugin::capability::Grants) first and
+//! function checks the plugin's [`Grants`](crate::plugin::grants::Grants) first and
 //! returns a WIT error value on denial, never a trap; every I/O has a timeout and a size cap.
 
 pub mod audio;

@@ -18,9 +18,9 @@ use tokio::time::Instant;
 use url::Url;
 use wasmtime::component::Resource;
 
-use crate::host::audio::AudioInput;
+use crate::plugin::capabilities::audio::AudioInput;
 use crate::plugin::bindings::http::{self, HttpError, Method, Request, RequestBody, Response, StreamedResponse};
-use crate::plugin::capability::{Denied, Grants};
+use crate::plugin::grants::{Denied, Grants};
 use crate::plugin::services::PluginServices;
 use crate::plugin::state::{MAX_RESOURCES, PluginState};
 
@@ -131,7 +131,7 @@ pub fn guest_headers(
 /// Adds the credentials configured for `origin`.
 pub fn inject_credentials(
     services: &PluginServices,
-    origin: &crate::plugin::capability::Origin,
+    origin: &crate::plugin::grants::Origin,
     headers: &mut HeaderMap,
 ) -> Result<(), String> {
     for (name, value) in services.credentials_for(origin)? {

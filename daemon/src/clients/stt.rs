@@ -7,7 +7,7 @@ use crate::plugin::bindings::types::PluginError;
 use crate::plugin::handle::{CallError, PluginHandle, WorldBindings, encoding_name};
 use crate::plugin::manifest::World;
 
-pub use crate::host::audio::AudioInput;
+pub use crate::plugin::capabilities::audio::AudioInput;
 pub use crate::plugin::bindings::types::{AudioEncoding, AudioFormat};
 
 /// A batch transcription plugin.

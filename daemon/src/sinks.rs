@@ -1,0 +1,12 @@
+//! Where finished work goes after the library has it:
+//!
+//! - [`export`]: a whole session read back and rendered as text, SRT, WebVTT, JSON or
+//!   Markdown;
+//! - [`outbox`]: those exports written into a folder for other tools;
+//! - [`search`]: the tantivy index, which follows the library's change sequence;
+//! - [`events`]: the hub that numbers what happened and fans it out to UI clients.
+
+pub mod events;
+pub mod export;
+pub mod outbox;
+pub mod search;
