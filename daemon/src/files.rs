@@ -27,8 +27,7 @@ use crate::audio::store::{AudioStore, mime_for};
 use crate::queue::files::{Claim, Due, Job, JobState, JobStore};
 use crate::clients::library::{AudioFile, Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus, new_session_id, now_ms};
 use crate::sinks::outbox::Outbox;
-use crate::retry::RetryPolicy;
-use crate::plugin::bindings::types::PluginError;
+use crate::retry::{Failure, RetryPolicy};
 use crate::plugin::handle::CallError;
 use crate::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 use crate::summaries::Summaries;
@@ -389,7 +388,8 @@ impl FilePipeline {
                 self.set_status(&job.session_id, SessionStatus::Queued, None).await;
                 self.publish(&job.session_id, "queued", Some(format!("{message}; retrying in {} s", delay.as_secs().max(1))));
             }
-            Err(Failure::Retry { message, .. } | Failure::Final(message)) => {
+            Err(failure) => {
+                let message = failure.into_message();
                 tracing::warn!(session = %job.session_id, "file job failed: {message}");
                 let _ = self.jobs.finish(job.id, JobState::Failed, Some(&message));
                 self.fail_session(&job, message).await;
@@ -413,13 +413,13 @@ impl FilePipeline {
 
     async fn transcribe(&self, job: &Job) -> Result<(), Failure> {
         let stt = self.providers.get(job.provider.as_deref()).ok_or_else(|| {
-            Failure::Final(match &job.provider {
+            Failure::Fatal(match &job.provider {
                 Some(id) => format!("the speech-to-text plugin {id} is not loaded"),
                 None => "no speech-to-text plugin is configured (roles.stt_batch)".into(),
             })
         })?;
         let path = job.path.clone();
-        let encoding = encoding_for(&path).ok_or_else(|| Failure::Final("unsupported file type".into()))?;
+        let encoding = encoding_for(&path).ok_or_else(|| Failure::Fatal("unsupported file type".into()))?;
         // A recogniser that reads samples (whisper-local) gets the canonical PCM, written by
         // the same decoding pass.
         let pcm = (!stt.accepts(encoding) && stt.accepts(AudioEncoding::Linear16))
@@ -440,9 +440,9 @@ impl FilePipeline {
             // the duration and there is no waveform.
             Err(AudioError::UnsupportedCodec { .. }) if stt.accepts(encoding) => None,
             Err(err @ AudioError::UnsupportedCodec { .. }) => {
-                return Err(Failure::Final(format!("{err}, or choose a provider that accepts it")));
+                return Err(Failure::Fatal(format!("{err}, or choose a provider that accepts it")));
             }
-            Err(err) => return Err(Failure::Final(err.to_string())),
+            Err(err) => return Err(Failure::Fatal(err.to_string())),
         };
         let storage = |err: LibraryError| Failure::Retry { message: format!("storing the transcript failed: {err}"), after: None };
         let size_bytes = tokio::fs::metadata(&job.path).await.map(|m| m.len()).unwrap_or(0);
@@ -454,7 +454,7 @@ impl FilePipeline {
             peaks: summary.as_ref().map(|s| s.peaks.clone()).unwrap_or_default(),
         };
         self.library.put_audio_file(job.session_id.clone(), record).await.map_err(storage)?;
-        let unreadable = |err: std::io::Error| Failure::Final(format!("the stored audio is unreadable: {err}"));
+        let unreadable = |err: std::io::Error| Failure::Fatal(format!("the stored audio is unreadable: {err}"));
         let (input, format) = match &pcm {
             Some(pcm) => (
                 AudioInput::from_path(&pcm.0).map_err(unreadable)?,
@@ -473,10 +473,10 @@ impl FilePipeline {
         let duration = summary.as_ref().map(|s| Duration::from_millis(s.duration_ms));
         let transcript = match stt.transcribe(format, input, None, duration).await {
             Ok(Ok(transcript)) => transcript,
-            Ok(Err(err)) => return Err(Failure::from_plugin(err)),
+            Ok(Err(err)) => return Err(Failure::classify(err, stt.id())),
             // The CPU budget scales with the audio's length: a call that used it all up
             // would do the same again.
-            Err(call @ CallError::Timeout { .. }) => return Err(Failure::Final(call.to_string())),
+            Err(call @ CallError::Timeout { .. }) => return Err(Failure::Fatal(call.to_string())),
             Err(call) => return Err(Failure::Retry { message: call.to_string(), after: None }),
         };
         let provider = stt.id().to_string();
@@ -506,32 +506,6 @@ struct Scratch(PathBuf);
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// How a job attempt failed.
-enum Failure {
-    /// Worth another attempt, after the provider's delay when it gave one.
-    Retry { message: String, after: Option<Duration> },
-    /// Will not get better by retrying.
-    Final(String),
-}
-
-impl Failure {
-    fn from_plugin(err: PluginError) -> Failure {
-        match err {
-            PluginError::RateLimited(limit) => Failure::Retry {
-                message: limit.message,
-                after: limit.retry_after_ms.map(Duration::from_millis),
-            },
-            PluginError::Unavailable(message) => Failure::Retry { message, after: None },
-            PluginError::Unauthorized(message) => {
-                Failure::Final(format!("{message} — check the provider's API key in the daemon's environment"))
-            }
-            PluginError::BadInput(message) | PluginError::Denied(message) | PluginError::Other(message) => {
-                Failure::Final(message)
-            }
-        }
     }
 }
 

@@ -24,12 +24,11 @@ use tokio::sync::Notify;
 use crate::config::SummariesConfig;
 use crate::sinks::events::{Event, EventHub};
 use crate::sinks::export::{SessionExport, Transcript};
-use crate::retry::RetryPolicy;
+use crate::retry::{Failure, RetryPolicy};
 use crate::plugin::capabilities::progress::ProgressSink;
 use crate::clients::library::{Library, LibraryError, SessionStatus, StoredSummary, Summary, now_ms};
 use crate::sinks::outbox::Outbox;
 use crate::plugin::bindings::summarizer::{CombineRequest, SummaryOutput, SummaryRequest};
-use crate::plugin::bindings::types::PluginError;
 use crate::clients::summarizer::{Part, Summarizer, SummaryOutcome};
 
 pub use doc::{ActionItemDoc, SummaryDoc};
@@ -385,14 +384,10 @@ impl Summaries {
             attempt += 1;
             let (message, after) = match call().await {
                 Ok(Ok(output)) => return Ok(output),
-                Ok(Err(PluginError::RateLimited(limit))) => (limit.message, limit.retry_after_ms.map(Duration::from_millis)),
-                Ok(Err(PluginError::Unavailable(message))) => (message, None),
-                Ok(Err(PluginError::Unauthorized(message))) => {
-                    return Err(format!("{message}; check the API key in plugins.{}.credentials", summarizer.id()));
-                }
-                Ok(Err(PluginError::BadInput(message) | PluginError::Denied(message) | PluginError::Other(message))) => {
-                    return Err(message);
-                }
+                Ok(Err(err)) => match Failure::classify(err, summarizer.id()) {
+                    Failure::Retry { message, after } => (message, after),
+                    failure => return Err(failure.into_message()),
+                },
                 Err(call) => (call.to_string(), None),
             };
             if attempt >= self.policy.max_attempts {

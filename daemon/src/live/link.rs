@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::frames::Frame;
 use super::timeline::Timeline;
-use crate::plugin::bindings::types::PluginError;
+use crate::retry::Failure;
 use crate::clients::stt::{LiveConfig, LiveOutcome, LiveStt, SocketEvent, TranscriptUpdate};
 
 /// Audio that may go out at once above the speed limit, ms: a replay starts without delay.
@@ -55,12 +55,12 @@ enum State {
     Offline,
 }
 
-/// How a call failed.
-enum Failure {
-    /// Worth reconnecting.
-    Retry(String),
-    /// Will not get better: the provider refused the credentials or the audio.
-    Fatal(String),
+/// What the link does after a failed call.
+enum Reaction {
+    /// Reconnect: the failure may pass.
+    Reconnect(String),
+    /// Go offline: it will not get better (the provider refused the credentials or the audio).
+    Offline(String),
 }
 
 /// Milliseconds on the daemon's monotonic clock, for plugin ticks.
@@ -96,7 +96,7 @@ pub struct Link {
     state: State,
     events: Vec<LinkEvent>,
     /// The first failure of the current call, acted on by [`Link::settle`].
-    failure: Option<Failure>,
+    failure: Option<Reaction>,
 }
 
 impl Link {
@@ -314,18 +314,14 @@ impl Link {
                 self.trim();
                 return;
             }
-            Ok(Err(err)) => match err {
-                PluginError::Unavailable(m) => Failure::Retry(m),
-                PluginError::RateLimited(limit) => Failure::Retry(limit.message),
-                PluginError::Unauthorized(m) => {
-                    Failure::Fatal(format!("{m} — check the provider's API key in the daemon's environment"))
-                }
-                PluginError::BadInput(m) | PluginError::Denied(m) | PluginError::Other(m) => Failure::Fatal(m),
+            Ok(Err(err)) => match Failure::classify(err, self.stt.id()) {
+                Failure::Retry { message, .. } => Reaction::Reconnect(message),
+                fatal => Reaction::Offline(fatal.into_message()),
             },
             // A trap discarded the instance; a fresh one reconnects.
             Err(call) => {
                 self.stt.reset();
-                Failure::Retry(call.to_string())
+                Reaction::Reconnect(call.to_string())
             }
         };
         // The first failure explains the call; later ones (the close that follows a failed
@@ -337,7 +333,7 @@ impl Link {
     /// connection broke, then reconnects or goes offline.
     async fn settle(&mut self) {
         let Some(mut failure) = self.failure.take() else { return };
-        if let Failure::Retry(_) = failure {
+        if let Reaction::Reconnect(_) = failure {
             let deadline = Instant::now() + DRAIN_ON_FAILURE;
             while self.stt.sockets_busy() {
                 let (socket, event) = tokio::select! {
@@ -348,14 +344,14 @@ impl Link {
                 self.handle(outcome);
                 // The connection is being replaced whatever the drain reports, unless the
                 // provider refused for good.
-                if let Some(fatal @ Failure::Fatal(_)) = self.failure.take() {
+                if let Some(fatal @ Reaction::Offline(_)) = self.failure.take() {
                     failure = fatal;
                 }
             }
         }
         match failure {
-            Failure::Retry(reason) => self.retry(reason),
-            Failure::Fatal(reason) => self.go_offline(reason),
+            Reaction::Reconnect(reason) => self.retry(reason),
+            Reaction::Offline(reason) => self.go_offline(reason),
         }
     }
 
