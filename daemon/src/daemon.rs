@@ -15,6 +15,7 @@ use crate::audio::store::AudioStore;
 use crate::sinks::events::EventHub;
 use crate::files::{FilePipeline, Providers};
 use crate::retry::RetryPolicy;
+use crate::finish::{FinishLine, Finisher};
 use crate::sinks::outbox::Outbox;
 use crate::sources::inbox::Inbox;
 use crate::data_dir_lock::DataDirLock;
@@ -129,15 +130,19 @@ impl Daemon {
         };
         let events = EventHub::new();
         let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
-        let summaries = match &library {
+        // The finish stage first: both pipelines and the summary service report to it.
+        let (finish, summaries) = match &library {
             Some(library) => {
-                let summaries = summary_service(&config, &data_dir, &registry, library.clone(), events.clone())?;
+                let (finisher, finish, summarized) = Finisher::new(library.clone(), outbox(&config)?);
+                let summaries =
+                    summary_service(&config, &data_dir, &registry, library.clone(), events.clone(), summarized)?;
                 for _ in 0..summaries.workers() {
                     tokio::spawn(summaries.clone().run(stopped(workers_stopped.clone())));
                 }
-                Some(summaries)
+                tokio::spawn(finisher.with_summaries(Some(summaries.clone())).run());
+                (Some(finish), Some(summaries))
             }
-            None => None,
+            None => (None, None),
         };
         let indexer = match &library {
             Some(library) => {
@@ -156,8 +161,8 @@ impl Daemon {
         };
         let files = match &library {
             Some(library) => {
-                let pipeline =
-                    file_pipeline(&config, &data_dir, &registry, library.clone(), events.clone(), summaries.clone())?;
+                let finish = finish.clone().context("the finish stage runs whenever the library does")?;
+                let pipeline = file_pipeline(&config, &data_dir, &registry, library.clone(), events.clone(), finish)?;
                 pipeline.reconcile().await;
                 for _ in 0..pipeline.workers() {
                     tokio::spawn(pipeline.clone().run(stopped(workers_stopped.clone())));
@@ -175,6 +180,7 @@ impl Daemon {
             library.clone(),
             config.roles.stt_live.as_deref().and_then(|id| registry.handle(id)).cloned(),
             files.clone(),
+            finish,
             AudioStore::new(data_dir.join("audio")),
             data_dir.join("live"),
             events.clone(),
@@ -284,6 +290,7 @@ fn summary_service(
     registry: &PluginRegistry,
     library: Library,
     events: EventHub,
+    summarized: tokio::sync::mpsc::Sender<String>,
 ) -> Result<Arc<Summaries>> {
     let queue = SummaryQueue::open(&data_dir.join("summaries.sqlite3"))?;
     let id = config.roles.summarizer.as_deref();
@@ -294,8 +301,7 @@ fn summary_service(
     if config.summaries.auto && !usable {
         tracing::info!("automatic summaries are off: the summarizer (roles.summarizer) is not loaded or has no API key");
     }
-    let outbox = outbox(config)?;
-    Ok(Summaries::new(queue, library, summarizer, config.summaries.auto && usable, events, config.summaries.clone(), outbox))
+    Ok(Summaries::new(queue, library, summarizer, config.summaries.auto && usable, events, config.summaries.clone(), summarized))
 }
 
 /// The export folder, when enabled.
@@ -313,7 +319,7 @@ fn file_pipeline(
     registry: &PluginRegistry,
     library: Library,
     events: EventHub,
-    summaries: Option<Arc<Summaries>>,
+    finish: FinishLine,
 ) -> Result<Arc<FilePipeline>> {
     let jobs = JobStore::open(&data_dir.join("jobs.sqlite3"))?;
     let plugins = registry
@@ -334,10 +340,9 @@ fn file_pipeline(
         base: Duration::from_secs(config.files.retry_base_secs),
         max: Duration::from_secs(config.files.retry_max_secs),
     };
-    let outbox = outbox(config)?;
     let decoder = FileDecoder::new(Some(Duration::from_secs(config.files.max_duration_secs)));
     let audio = AudioStore::new(data_dir.join("audio"));
-    Ok(FilePipeline::new(jobs, library, providers, audio, decoder, events, policy, outbox, summaries))
+    Ok(FilePipeline::new(jobs, library, providers, audio, decoder, events, policy, finish))
 }
 
 /// Resolves when the background workers are told to stop.

@@ -18,19 +18,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
-use crate::sinks::events::{Event, EventHub};
+use crate::finish::FinishLine;
+
+use crate::sinks::events::{Event, EventHub, JobStatus, LibraryChange};
 use crate::audio::isolated::FileDecoder;
 use crate::audio::{self, AudioError};
 use crate::audio::store::{AudioStore, mime_for};
 use crate::queue::files::{Claim, Due, Job, JobState, JobStore};
 use crate::clients::library::{AudioFile, Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus, new_session_id, now_ms};
-use crate::sinks::outbox::Outbox;
 use crate::retry::{Failure, RetryPolicy};
 use crate::plugin::handle::CallError;
 use crate::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
-use crate::summaries::Summaries;
 
 /// Words stored per library call: large enough to be quick, small enough for the store's
 /// result and request caps.
@@ -108,9 +108,10 @@ pub struct FilePipeline {
     events: EventHub,
     wake: Notify,
     policy: RetryPolicy,
-    outbox: Option<Outbox>,
-    /// Told when a session's transcript is complete.
-    summaries: Option<Arc<Summaries>>,
+    /// Where a session goes once its transcript is stored.
+    finish: FinishLine,
+    /// How many jobs have ended (done, or failed for good): the inbox waits on it.
+    ended: watch::Sender<u64>,
 }
 
 /// The encoding a file's extension implies.
@@ -138,8 +139,7 @@ impl FilePipeline {
         decoder: FileDecoder,
         events: EventHub,
         policy: RetryPolicy,
-        outbox: Option<Outbox>,
-        summaries: Option<Arc<Summaries>>,
+        finish: FinishLine,
     ) -> Arc<FilePipeline> {
         audio.clear_scratch();
         Arc::new(FilePipeline {
@@ -151,8 +151,8 @@ impl FilePipeline {
             events,
             wake: Notify::new(),
             policy,
-            outbox,
-            summaries,
+            finish,
+            ended: watch::Sender::new(0),
         })
     }
 
@@ -166,14 +166,18 @@ impl FilePipeline {
         self.jobs.pending()
     }
 
-    /// The summary service, told about every completed session (live ones too).
-    pub fn summaries(&self) -> Option<&Arc<Summaries>> {
-        self.summaries.as_ref()
+    /// Changes each time a job ends, done or failed for good.
+    pub fn jobs_ended(&self) -> watch::Receiver<u64> {
+        self.ended.subscribe()
     }
 
-    fn publish(&self, session_id: &str, status: &str, message: Option<String>) {
+    fn job_ended(&self) {
+        self.ended.send_modify(|n| *n += 1);
+    }
+
+    fn publish(&self, session_id: &str, status: JobStatus, message: Option<String>) {
         // Nobody listening is fine.
-        self.events.publish(Event::Job { session_id: session_id.to_string(), status: status.to_string(), message });
+        self.events.publish(Event::Job { session_id: session_id.to_string(), status, message });
     }
 
     /// Takes ownership of `file` (moved into the audio store, or deleted when its bytes are
@@ -228,8 +232,8 @@ impl FilePipeline {
             }
             return Err(err);
         }
-        self.events.publish(Event::Library { session_id: session_id.clone(), change: "created".into() });
-        self.publish(&session_id, "queued", None);
+        self.events.publish(Event::Library { session_id: session_id.clone(), change: LibraryChange::Created });
+        self.publish(&session_id, JobStatus::Queued, None);
         self.wake.notify_one();
         Ok(Submitted { session_id, sha256: sha, duplicate: false })
     }
@@ -284,7 +288,7 @@ impl FilePipeline {
         }
         self.jobs.insert(session_id, &file.sha256, &path, Some(&provider)).map_err(|_| RetranscribeError::Busy(session_id.into()))?;
         self.set_status(session_id, SessionStatus::Queued, None).await;
-        self.publish(session_id, "queued", None);
+        self.publish(session_id, JobStatus::Queued, None);
         self.wake.notify_one();
         Ok(provider)
     }
@@ -298,10 +302,7 @@ impl FilePipeline {
         if let Err(err) = self.jobs.delete_session(session_id) {
             tracing::error!(session = session_id, "forgetting the deleted session's jobs failed: {err:#}");
         }
-        if let Some(summaries) = &self.summaries {
-            summaries.forget(session_id);
-        }
-        self.events.publish(Event::Library { session_id: session_id.to_string(), change: "deleted".into() });
+        self.events.publish(Event::Library { session_id: session_id.to_string(), change: LibraryChange::Deleted });
         // One session per distinct file: nothing else refers to these bytes.
         if let Some(file) = file
             && let Err(err) = self.audio.remove(&file.sha256).await
@@ -357,36 +358,28 @@ impl FilePipeline {
 
     async fn process(&self, job: Job) {
         self.set_status(&job.session_id, SessionStatus::Processing, None).await;
-        self.publish(&job.session_id, "processing", None);
+        self.publish(&job.session_id, JobStatus::Processing, None);
         match self.transcribe(&job).await {
             Ok(()) => {
-                // Exported before the job counts as done, so whoever waits for it (the
-                // inbox, an event client) finds the files. A failed export does not undo
+                // Finished (exported) before the job counts as done, so whoever waits for it
+                // (the inbox, an event client) finds the files. A failed export does not undo
                 // the transcript.
-                let mut message = None;
-                if let Some(outbox) = &self.outbox {
-                    match outbox.write(&self.library, &job.session_id).await {
-                        Ok(files) => tracing::info!(session = %job.session_id, files = files.len(), "exported to the outbox"),
-                        Err(err) => {
-                            tracing::error!(session = %job.session_id, "exporting to the outbox failed: {err:#}");
-                            message = Some(format!("transcribed, but the export to the outbox failed: {err:#}"));
-                        }
-                    }
-                }
+                let message = match self.finish.session_done(&job.session_id).await {
+                    Ok(()) => None,
+                    Err(err) => Some(format!("transcribed, but {err}")),
+                };
                 if let Err(err) = self.jobs.finish(job.id, JobState::Done, None) {
                     tracing::error!("recording a finished job failed: {err:#}");
                 }
-                self.publish(&job.session_id, "complete", message);
-                if let Some(summaries) = &self.summaries {
-                    summaries.session_completed(&job.session_id).await;
-                }
+                self.publish(&job.session_id, JobStatus::Complete, message);
+                self.job_ended();
             }
             Err(Failure::Retry { message, after }) if job.attempts < self.policy.max_attempts => {
                 let delay = self.policy.delay(job.attempts, after);
                 tracing::warn!(session = %job.session_id, attempt = job.attempts, ?delay, "{message}; retrying");
                 let _ = self.jobs.retry_at(job.id, now_ms() + delay.as_millis() as i64, &message);
                 self.set_status(&job.session_id, SessionStatus::Queued, None).await;
-                self.publish(&job.session_id, "queued", Some(format!("{message}; retrying in {} s", delay.as_secs().max(1))));
+                self.publish(&job.session_id, JobStatus::Queued, Some(format!("{message}; retrying in {} s", delay.as_secs().max(1))));
             }
             Err(failure) => {
                 let message = failure.into_message();
@@ -408,7 +401,8 @@ impl FilePipeline {
         } else {
             self.set_status(&job.session_id, SessionStatus::Error, Some(message.clone())).await;
         }
-        self.publish(&job.session_id, "error", Some(message));
+        self.publish(&job.session_id, JobStatus::Error, Some(message));
+        self.job_ended();
     }
 
     async fn transcribe(&self, job: &Job) -> Result<(), Failure> {
@@ -430,7 +424,7 @@ impl FilePipeline {
         // fails alone.
         let progress = |decoded: Duration| {
             let message = format!("decoding: {} of audio so far", humantime::format_duration(Duration::from_secs(decoded.as_secs())));
-            self.publish(&job.session_id, "processing", Some(message));
+            self.publish(&job.session_id, JobStatus::Processing, Some(message));
         };
         let decoded = self.decoder.convert(&path, pcm_path.as_deref(), progress).await;
         let summary = match decoded {

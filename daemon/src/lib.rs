@@ -14,7 +14,8 @@
 //!    to the live speech-to-text plugin;
 //! 4. [`files`]: the file pipeline, from a submitted file to a stored transcript, worked from
 //!    the persistent [`queue`];
-//! 5. the work once a session is complete (see [`files`] and [`live`] for now);
+//! 5. [`finish`]: once a session is complete, whichever pipeline made it: the outbox, the
+//!    automatic summary, the exports again when the summary lands;
 //! 6. [`sinks`]: exports and the outbox folder, the search index, events for clients;
 //! 7. [`summaries`]: summaries of complete sessions, from their own persistent queue;
 //! 8. [`plugin`] (the sandbox host and the capabilities plugins import) and [`clients`] (the
@@ -40,6 +41,7 @@ pub mod config;
 pub mod daemon;
 pub mod data_dir_lock;
 pub mod files;
+pub mod finish;
 pub mod live;
 pub mod models;
 pub mod panics;

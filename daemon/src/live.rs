@@ -26,8 +26,9 @@ use tokio::sync::{mpsc, watch};
 use crate::audio::TARGET_RATE;
 use crate::audio::store::AudioStore;
 use crate::config::LiveConfig as LiveSettings;
-use crate::sinks::events::{Event, EventHub};
+use crate::sinks::events::{Event, EventHub, LibraryChange};
 use crate::files::FilePipeline;
+use crate::finish::FinishLine;
 use crate::clients::library::{Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus, new_session_id, now_ms};
 use crate::plugin::handle::PluginHandle;
 use crate::clients::stt::{AudioEncoding, AudioFormat, LiveConfig, LiveStt};
@@ -98,6 +99,7 @@ struct Inner {
     library: Option<Library>,
     provider: Option<PluginHandle>,
     files: Option<Arc<FilePipeline>>,
+    finish: Option<FinishLine>,
     audio: AudioStore,
     dir: PathBuf,
     events: EventHub,
@@ -112,13 +114,14 @@ impl LiveSessions {
         library: Option<Library>,
         provider: Option<PluginHandle>,
         files: Option<Arc<FilePipeline>>,
+        finish: Option<FinishLine>,
         audio: AudioStore,
         dir: PathBuf,
         events: EventHub,
         settings: LiveSettings,
     ) -> LiveSessions {
         LiveSessions {
-            inner: Arc::new(Inner { library, provider, files, audio, dir, events, settings, running: Mutex::new(HashMap::new()) }),
+            inner: Arc::new(Inner { library, provider, files, finish, audio, dir, events, settings, running: Mutex::new(HashMap::new()) }),
         }
     }
 
@@ -202,6 +205,7 @@ impl LiveSessions {
             settings: settings.clone(),
             audio: inner.audio.clone(),
             files: inner.files.clone(),
+            finish: inner.finish.clone(),
         };
         let (stop_tx, stop_rx) = watch::channel(false);
         let (done_tx, done_rx) = watch::channel(None);
@@ -213,7 +217,7 @@ impl LiveSessions {
                 done: done_rx,
             },
         );
-        inner.events.publish(Event::Library { session_id: id.clone(), change: "created".into() });
+        inner.events.publish(Event::Library { session_id: id.clone(), change: LibraryChange::Created });
         let sessions = self.clone();
         let session_id = id.clone();
         tokio::spawn(async move {

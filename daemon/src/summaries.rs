@@ -19,15 +19,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
 use crate::config::SummariesConfig;
-use crate::sinks::events::{Event, EventHub};
+use crate::sinks::events::{Event, EventHub, LibraryChange, SummaryStatus};
 use crate::sinks::export::{SessionExport, Transcript};
 use crate::retry::{Failure, RetryPolicy};
 use crate::plugin::capabilities::progress::ProgressSink;
 use crate::clients::library::{Library, LibraryError, SessionStatus, StoredSummary, Summary, now_ms};
-use crate::sinks::outbox::Outbox;
 use crate::plugin::bindings::summarizer::{CombineRequest, SummaryOutput, SummaryRequest};
 use crate::clients::summarizer::{Part, Summarizer, SummaryOutcome};
 
@@ -90,10 +89,10 @@ struct Progress<'a> {
 
 impl Progress<'_> {
     /// A `summary` event of this request.
-    fn event(&self, status: &str, message: Option<String>, summary: Option<SummaryDoc>) -> Event {
+    fn event(&self, status: SummaryStatus, message: Option<String>, summary: Option<SummaryDoc>) -> Event {
         Event::Summary {
             session_id: self.session_id.to_string(),
-            status: status.to_string(),
+            status,
             message,
             part: self.part,
             parts: self.parts,
@@ -112,7 +111,8 @@ pub struct Summaries {
     events: EventHub,
     settings: SummariesConfig,
     policy: RetryPolicy,
-    outbox: Option<Outbox>,
+    /// Told the session of every stored summary (the finish stage, which exports it again).
+    stored: mpsc::Sender<String>,
     wake: Notify,
 }
 
@@ -126,17 +126,17 @@ impl Summaries {
         auto: bool,
         events: EventHub,
         settings: SummariesConfig,
-        outbox: Option<Outbox>,
+        stored: mpsc::Sender<String>,
     ) -> Arc<Summaries> {
         let policy = RetryPolicy {
             max_attempts: settings.max_attempts.max(1),
             base: Duration::from_millis(settings.retry_base_ms),
             max: Duration::from_millis(settings.retry_max_ms),
         };
-        Arc::new(Summaries { queue, library, summarizer, auto, events, settings, policy, outbox, wake: Notify::new() })
+        Arc::new(Summaries { queue, library, summarizer, auto, events, settings, policy, stored, wake: Notify::new() })
     }
 
-    fn publish(&self, progress: &Progress<'_>, status: &str, message: Option<String>, summary: Option<SummaryDoc>) {
+    fn publish(&self, progress: &Progress<'_>, status: SummaryStatus, message: Option<String>, summary: Option<SummaryDoc>) {
         self.events.publish(progress.event(status, message, summary));
     }
 
@@ -181,7 +181,7 @@ impl Summaries {
     fn enqueue(&self, session_id: &str, template: Option<&str>) -> anyhow::Result<bool> {
         let queued = self.queue.enqueue(session_id, template, now_ms())?;
         if queued {
-            self.publish(&Progress { session_id, part: None, parts: None }, "queued", None, None);
+            self.publish(&Progress { session_id, part: None, parts: None }, SummaryStatus::Queued, None, None);
             self.wake.notify_one();
         }
         Ok(queued)
@@ -247,24 +247,21 @@ impl Summaries {
         match self.write(&job).await {
             Ok(Outcome::Stored(doc)) => {
                 finish(SummaryState::Done, None);
-                self.publish(&progress, "complete", None, Some(doc));
-                self.events.publish(Event::Library { session_id: id.to_string(), change: "updated".into() });
-                if let Some(outbox) = &self.outbox
-                    && let Err(err) = outbox.write(&self.library, id).await
-                {
-                    tracing::error!(session = id, "exporting the summary to the outbox failed: {err:#}");
-                }
+                self.publish(&progress, SummaryStatus::Complete, None, Some(doc));
+                self.events.publish(Event::Library { session_id: id.to_string(), change: LibraryChange::Updated });
+                // Gone only when the daemon stops.
+                let _ = self.stored.send(id.to_string()).await;
             }
             Ok(Outcome::Empty(message)) => {
                 tracing::info!(session = id, "{message}");
                 finish(SummaryState::Empty, Some(&message));
-                self.publish(&progress, "empty", Some(message), None);
+                self.publish(&progress, SummaryStatus::Empty, Some(message), None);
             }
             Ok(Outcome::Gone) => self.forget(id),
             Err(message) => {
                 tracing::warn!(session = id, "summary failed: {message}");
                 finish(SummaryState::Failed, Some(&message));
-                self.publish(&progress, "error", Some(message), None);
+                self.publish(&progress, SummaryStatus::Error, Some(message), None);
             }
         }
     }
@@ -296,7 +293,7 @@ impl Summaries {
             {
                 tracing::warn!(session = id, "noting the summary's progress failed: {err:#}");
             }
-            self.publish(&progress, "writing", message, None);
+            self.publish(&progress, SummaryStatus::Writing, message, None);
             let request = SummaryRequest {
                 title: title.clone(),
                 segments: part_segments,
@@ -349,7 +346,7 @@ impl Summaries {
                     continue;
                 }
                 let progress = Progress { session_id: id, part: None, parts: None };
-                self.publish(&progress, "combining", Some(format!("combining {} parts", group.len())), None);
+                self.publish(&progress, SummaryStatus::Combining, Some(format!("combining {} parts", group.len())), None);
                 let request = CombineRequest { title: title.to_string(), parts: group, template: template.map(String::from) };
                 let output = self.attempt(summarizer, &progress, || summarizer.combine(request.clone(), self.sink(&progress))).await?;
                 usage.add(&output);
@@ -368,7 +365,7 @@ impl Summaries {
         let (session_id, part, parts) = (progress.session_id.to_string(), progress.part, progress.parts);
         ProgressSink::new(move |summary| {
             let progress = Progress { session_id: &session_id, part, parts };
-            events.publish(progress.event("partial", None, Some(SummaryDoc::from(&summary))));
+            events.publish(progress.event(SummaryStatus::Partial, None, Some(SummaryDoc::from(&summary))));
         })
     }
 
@@ -395,7 +392,7 @@ impl Summaries {
             }
             let delay = self.policy.delay(attempt, after);
             tracing::warn!(session = progress.session_id, attempt, ?delay, "{message}; retrying");
-            self.publish(progress, "retrying", Some(format!("{message}; trying again in {} ms", delay.as_millis())), None);
+            self.publish(progress, SummaryStatus::Retrying, Some(format!("{message}; trying again in {} ms", delay.as_millis())), None);
             tokio::time::sleep(delay).await;
         }
     }

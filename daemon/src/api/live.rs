@@ -211,7 +211,7 @@ async fn run_ingest(mut socket: WebSocket, state: AppState) {
                         end_input(&mut input, &mut converter).await;
                     }
                     if let crate::sinks::events::Event::Live { status, .. } = &published.event
-                        && matches!(status.as_str(), "complete" | "error" | "queued")
+                        && status.ends_session()
                     {
                         let ended = json!({ "type": "ended", "session_id": id, "status": status });
                         if client_open {

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, AppState};
 use crate::sinks::export::{ExportFormat, PARAGRAPH_GAP_MS, SessionExport, safe_id};
 use crate::files::RetranscribeError;
+use crate::sinks::events::{Event, LibraryChange};
 use crate::summaries::SummaryDoc;
 use crate::clients::library::{
     Library, LibraryError, Session, SessionFilter, SessionKind, SessionPatch, SessionStatus, StoredSummary,
@@ -311,7 +312,7 @@ async fn rename_session(
     }
     let patch = SessionPatch { status: None, title: Some(title), duration_ms: None, provider: None, error: None };
     let session = library(&state)?.update_session(id.clone(), patch).await?;
-    state.events.publish(crate::sinks::events::Event::Library { session_id: id, change: "updated".into() });
+    state.events.publish(Event::Library { session_id: id, change: LibraryChange::Updated });
     Ok(Json(session.into()))
 }
 
@@ -321,6 +322,9 @@ async fn delete_session(State(state): State<AppState>, Path(id): Path<String>) -
         None => library(&state)?.delete_session(id.clone()).await?,
     };
     if deleted {
+        if let Some(summaries) = &state.summaries {
+            summaries.forget(&id);
+        }
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("no session {id:?}")))

@@ -1,6 +1,11 @@
 //! Typed client of the store plugin: the daemon's only way to read or write the library.
+//! Because every write passes here, the client also counts them ([`Library::writes`]): the
+//! search indexer waits on that count to know the store may hold something new.
+
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use tokio::sync::watch;
 use wasmtime::Store;
 
 use crate::plugin::bindings::library::{self, StoreError};
@@ -90,6 +95,8 @@ type StoreResult<R> = wasmtime::Result<Result<R, StoreError>>;
 #[derive(Clone)]
 pub struct Library {
     handle: PluginHandle,
+    /// Writes made so far through any clone of this client.
+    writes: Arc<watch::Sender<u64>>,
 }
 
 macro_rules! library_call {
@@ -98,13 +105,28 @@ macro_rules! library_call {
     };
 }
 
+/// A call that may change the store; counted whether or not it succeeded, since a failed
+/// write may still have changed something before it failed.
+macro_rules! library_write {
+    ($self:ident, |$lib:ident, $store:ident| $body:expr) => {{
+        let result = library_call!($self, |$lib, $store| $body);
+        $self.writes.send_modify(|n| *n += 1);
+        result
+    }};
+}
+
 impl Library {
     /// Wraps a store plugin's handle.
     pub fn new(handle: PluginHandle) -> Result<Library, CallError> {
         if handle.manifest().world != World::Store {
             return Err(handle.wrong_world(World::Store));
         }
-        Ok(Library { handle })
+        Ok(Library { handle, writes: Arc::new(watch::Sender::new(0)) })
+    }
+
+    /// Changes after every write made through this library.
+    pub fn writes(&self) -> watch::Receiver<u64> {
+        self.writes.subscribe()
     }
 
     async fn call<R, F>(&self, f: F) -> Result<R, LibraryError>
@@ -135,11 +157,11 @@ impl Library {
     }
 
     pub async fn create_session(&self, session: NewSession) -> Result<Session, LibraryError> {
-        library_call!(self, |lib, store| lib.call_create_session(store, &session))
+        library_write!(self, |lib, store| lib.call_create_session(store, &session))
     }
 
     pub async fn update_session(&self, id: String, patch: SessionPatch) -> Result<Session, LibraryError> {
-        library_call!(self, |lib, store| lib.call_update_session(store, &id, &patch))
+        library_write!(self, |lib, store| lib.call_update_session(store, &id, &patch))
     }
 
     pub async fn get_session(&self, id: String) -> Result<Option<Session>, LibraryError> {
@@ -156,7 +178,7 @@ impl Library {
     }
 
     pub async fn delete_session(&self, id: String) -> Result<bool, LibraryError> {
-        library_call!(self, |lib, store| lib.call_delete_session(store, &id))
+        library_write!(self, |lib, store| lib.call_delete_session(store, &id))
     }
 
     pub async fn create_version(
@@ -165,7 +187,7 @@ impl Library {
         provider: String,
         created_ms: i64,
     ) -> Result<TranscriptVersion, LibraryError> {
-        library_call!(self, |lib, store| lib.call_create_version(store, &session_id, &provider, created_ms))
+        library_write!(self, |lib, store| lib.call_create_version(store, &session_id, &provider, created_ms))
     }
 
     pub async fn list_versions(&self, session_id: String) -> Result<Vec<TranscriptVersion>, LibraryError> {
@@ -173,7 +195,7 @@ impl Library {
     }
 
     pub async fn append_words(&self, version_id: u64, words: Vec<Word>) -> Result<u64, LibraryError> {
-        library_call!(self, |lib, store| lib.call_append_words(store, version_id, &words))
+        library_write!(self, |lib, store| lib.call_append_words(store, version_id, &words))
     }
 
     pub async fn get_words(&self, version_id: u64, offset: u64, limit: u32) -> Result<Vec<Word>, LibraryError> {
@@ -181,7 +203,7 @@ impl Library {
     }
 
     pub async fn put_structure(&self, version_id: u64, structure: TranscriptStructure) -> Result<(), LibraryError> {
-        library_call!(self, |lib, store| lib.call_put_structure(store, version_id, &structure))
+        library_write!(self, |lib, store| lib.call_put_structure(store, version_id, &structure))
     }
 
     pub async fn get_structure(&self, version_id: u64) -> Result<TranscriptStructure, LibraryError> {
@@ -189,7 +211,7 @@ impl Library {
     }
 
     pub async fn set_speaker_name(&self, session_id: String, speaker: u32, name: String) -> Result<(), LibraryError> {
-        library_call!(self, |lib, store| lib.call_set_speaker_name(store, &session_id, speaker, &name))
+        library_write!(self, |lib, store| lib.call_set_speaker_name(store, &session_id, speaker, &name))
     }
 
     pub async fn list_speakers(&self, session_id: String) -> Result<Vec<Speaker>, LibraryError> {
@@ -197,7 +219,7 @@ impl Library {
     }
 
     pub async fn put_summary(&self, session_id: String, summary: StoredSummary) -> Result<(), LibraryError> {
-        library_call!(self, |lib, store| lib.call_put_summary(store, &session_id, &summary))
+        library_write!(self, |lib, store| lib.call_put_summary(store, &session_id, &summary))
     }
 
     pub async fn get_summary(&self, session_id: String) -> Result<Option<StoredSummary>, LibraryError> {
@@ -210,7 +232,7 @@ impl Library {
     }
 
     pub async fn put_audio_file(&self, session_id: String, file: AudioFile) -> Result<(), LibraryError> {
-        library_call!(self, |lib, store| lib.call_put_audio_file(store, &session_id, &file))
+        library_write!(self, |lib, store| lib.call_put_audio_file(store, &session_id, &file))
     }
 
     pub async fn get_audio_file(&self, session_id: String) -> Result<Option<AudioFile>, LibraryError> {

@@ -6,7 +6,7 @@
 use anyhow::Result;
 
 use super::FilePipeline;
-use crate::sinks::events::Event;
+use crate::sinks::events::{Event, LibraryChange};
 use crate::queue::files::{Job, JobState};
 use crate::clients::library::{SessionFilter, SessionKind, SessionStatus};
 
@@ -116,7 +116,7 @@ impl FilePipeline {
         }
         // No audio, or the same bytes belong to another session: this one is a leftover.
         self.library.delete_session(id.to_string()).await?;
-        self.events.publish(Event::Library { session_id: id.to_string(), change: "deleted".into() });
+        self.events.publish(Event::Library { session_id: id.to_string(), change: LibraryChange::Deleted });
         tracing::info!(session = id, "removed a file session without a job or audio");
         Ok(())
     }

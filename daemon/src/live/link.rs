@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use super::frames::Frame;
 use super::timeline::Timeline;
 use crate::retry::Failure;
+use crate::sinks::events::LiveStatus;
 use crate::clients::stt::{LiveConfig, LiveOutcome, LiveStt, SocketEvent, TranscriptUpdate};
 
 /// Audio that may go out at once above the speed limit, ms: a replay starts without delay.
@@ -45,7 +46,7 @@ pub enum LinkEvent {
     /// Words on the session's clock.
     Update(TranscriptUpdate),
     /// The provider connection changed: `connected`, `reconnecting` or `offline`.
-    State { status: &'static str, message: Option<String> },
+    State { status: LiveStatus, message: Option<String> },
 }
 
 #[derive(Debug)]
@@ -264,7 +265,7 @@ impl Link {
             self.timeline.new_connection();
             self.cursor = 0;
             let message = reconnected.then(|| format!("reconnected; replaying {:.1} s of audio", replay_ms as f64 / 1000.0));
-            self.events.push(LinkEvent::State { status: "connected", message });
+            self.events.push(LinkEvent::State { status: LiveStatus::Connected, message });
         }
         self.handle(outcome);
     }
@@ -382,7 +383,7 @@ impl Link {
         let wait = backoff(&self.settings, attempt);
         tracing::warn!(plugin = self.stt.id(), attempt, ?wait, "live provider connection lost: {reason}");
         if attempt == 0 {
-            self.events.push(LinkEvent::State { status: "reconnecting", message: Some(reason.clone()) });
+            self.events.push(LinkEvent::State { status: LiveStatus::Reconnecting, message: Some(reason.clone()) });
         }
         self.stt.reset();
         self.state = State::Reconnecting { since, attempt, next: now + wait, reason };
@@ -398,6 +399,6 @@ impl Link {
         self.cursor = 0;
         self.stt.reset();
         let message = format!("{reason}; the recording continues and will be transcribed from the file when it stops");
-        self.events.push(LinkEvent::State { status: "offline", message: Some(message) });
+        self.events.push(LinkEvent::State { status: LiveStatus::Offline, message: Some(message) });
     }
 }

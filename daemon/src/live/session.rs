@@ -24,8 +24,9 @@ use super::recording::{self, Recording};
 use super::Input;
 use crate::audio::store::AudioStore;
 use crate::config::LiveConfig as LiveSettings;
-use crate::sinks::events::{Event, EventHub, EventWord};
+use crate::sinks::events::{Event, EventHub, EventWord, LibraryChange, LiveStatus};
 use crate::files::FilePipeline;
+use crate::finish::FinishLine;
 use crate::clients::library::{Library, SessionPatch, SessionStatus, Word};
 use crate::clients::stt::TranscriptUpdate;
 
@@ -40,6 +41,9 @@ pub struct SessionRun {
     pub events: EventHub,
     pub settings: LiveSettings,
     pub audio: AudioStore,
+    /// Where the session goes once its transcript is complete.
+    pub finish: Option<FinishLine>,
+    /// Transcribes the recording when the live transcript is incomplete.
     pub files: Option<Arc<FilePipeline>>,
 }
 
@@ -80,8 +84,8 @@ impl FrameIntake {
 }
 
 impl SessionRun {
-    fn status(&self, status: &str, message: Option<String>) {
-        self.events.publish(Event::Live { session_id: self.id.clone(), status: status.into(), message });
+    fn status(&self, status: LiveStatus, message: Option<String>) {
+        self.events.publish(Event::Live { session_id: self.id.clone(), status, message });
     }
 
     async fn patch(&self, status: Option<SessionStatus>, duration_ms: Option<u64>, provider: Option<String>, error: Option<String>) {
@@ -122,7 +126,7 @@ pub async fn run(
         meter: Meter::new(settings.level_interval_ms),
         frames: frames_tx,
     };
-    session.status("recording", None);
+    session.status(LiveStatus::Recording, None);
 
     let idle_limit = settings.idle_stop_secs.saturating_mul(1000);
     let end = loop {
@@ -158,7 +162,7 @@ pub async fn run(
         End::Failed(message) => Some(message.clone()),
         End::Stopped | End::SourceEnded => None,
     };
-    session.status("processing", message.clone());
+    session.status(LiveStatus::Processing, message.clone());
     session.patch(Some(SessionStatus::Processing), None, None, None).await;
 
     let stored = match session.keep_recording(recording).await {
@@ -180,7 +184,7 @@ pub async fn run(
             Some(files) => match files.retranscribe(&session.id, None).await {
                 Ok(batch) => {
                     session.patch(None, stored, Some(provider), None).await;
-                    session.status("queued", Some(format!("live transcription was incomplete; transcribing the recording with {batch}")));
+                    session.status(LiveStatus::Queued, Some(format!("live transcription was incomplete; transcribing the recording with {batch}")));
                     return SessionStatus::Queued;
                 }
                 Err(err) => (SessionStatus::Error, Some(format!("live transcription was incomplete and the recording could not be queued: {err}"))),
@@ -188,14 +192,15 @@ pub async fn run(
             None => (SessionStatus::Error, Some("live transcription was incomplete".to_string())),
         },
     };
-    let label = if status == SessionStatus::Complete { "complete" } else { "error" };
+    let label = if status == SessionStatus::Complete { LiveStatus::Complete } else { LiveStatus::Error };
     session.patch(Some(status), stored, Some(provider), error.clone()).await;
     session.status(label, error.or(message));
-    session.events.publish(Event::Library { session_id: session.id.clone(), change: "updated".into() });
+    session.events.publish(Event::Library { session_id: session.id.clone(), change: LibraryChange::Updated });
     if status == SessionStatus::Complete
-        && let Some(summaries) = session.files.as_ref().and_then(|files| files.summaries())
+        && let Some(finish) = &session.finish
+        && let Err(err) = finish.session_done(&session.id).await
     {
-        summaries.session_completed(&session.id).await;
+        tracing::error!(session = %session.id, "finishing the session failed: {err}");
     }
     status
 }
@@ -222,7 +227,7 @@ async fn drive(
                     }
                 }
                 LinkEvent::State { status, message } => {
-                    events.publish(Event::Live { session_id: session_id.clone(), status: status.into(), message });
+                    events.publish(Event::Live { session_id: session_id.clone(), status, message });
                 }
             }
         }

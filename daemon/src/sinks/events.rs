@@ -1,6 +1,8 @@
 //! The event hub: every stage publishes what happened (job progress, live session status,
 //! transcript updates, level meter, library changes) and UI clients receive it over
-//! `GET /api/v1/events`.
+//! `GET /api/v1/events`. It only serves clients: no stage waits on it to learn what another
+//! did (the finish stage, the pipelines' job counter and the library's write counter do
+//! that). Statuses are enums here and strings only in the JSON clients get.
 //!
 //! Each event gets a sequence number and is serialised once. The hub keeps the most recent
 //! events in a ring, so a client that reconnects with the last number it saw resumes with no
@@ -30,17 +32,83 @@ pub struct EventWord {
     pub speaker: Option<u32>,
 }
 
+/// Where a file job stands.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Processing,
+    Complete,
+    Error,
+}
+
+/// Where a live session stands, or how its provider link is.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LiveStatus {
+    Recording,
+    Processing,
+    /// Handed to the file pipeline: the live transcript was incomplete.
+    Queued,
+    Complete,
+    Error,
+    Connected,
+    Reconnecting,
+    Offline,
+}
+
+impl LiveStatus {
+    /// The session is over: nothing more comes from its live side.
+    pub fn ends_session(self) -> bool {
+        matches!(self, LiveStatus::Complete | LiveStatus::Error | LiveStatus::Queued)
+    }
+}
+
+/// How the library changed.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LibraryChange {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// What the inbox did with a file.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InboxOutcome {
+    Kept,
+    Done,
+    Deleted,
+    Failed,
+    /// Its content changed while it was being transcribed; the new content was taken.
+    Superseded,
+}
+
+/// Where a summary stands.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SummaryStatus {
+    Queued,
+    Writing,
+    Combining,
+    Partial,
+    Retrying,
+    Complete,
+    Empty,
+    Error,
+}
+
 /// Something that happened, as pushed to clients.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Event {
-    /// A file job moved: `queued`, `processing`, `complete` or `error` (with a message).
-    Job { session_id: String, status: String, message: Option<String> },
-    /// The inbox finished with a file: `kept`, `done`, `deleted` or `failed`.
-    InboxFile { name: String, outcome: String },
-    /// A live session moved: `recording`, `processing`, `complete`, `error`, `interrupted`;
-    /// or its provider link changed (`connected`, `reconnecting`, `offline`).
-    Live { session_id: String, status: String, message: Option<String> },
+    /// A file job moved (with a message for progress, retries and errors).
+    Job { session_id: String, status: JobStatus, message: Option<String> },
+    /// The inbox finished with a file.
+    InboxFile { name: String, outcome: InboxOutcome },
+    /// A live session moved, or its provider link changed.
+    Live { session_id: String, status: LiveStatus, message: Option<String> },
     /// Words of a live session. An interim update replaces the previous interim one; a final
     /// update is appended and never changes.
     Transcript {
@@ -54,16 +122,16 @@ pub enum Event {
     },
     /// Input level of a live session over the last interval, 0.0..=1.0 of full scale.
     Level { session_id: String, rms: f32, peak: f32, at_ms: u64 },
-    /// The library changed: `created`, `updated` or `deleted`.
-    Library { session_id: String, change: String },
+    /// The library changed.
+    Library { session_id: String, change: LibraryChange },
     /// The search index caught up with the library up to store change `watermark`.
     Indexed { watermark: u64, documents: u64 },
-    /// A summary moved: `queued`, `writing` (with `part` of `parts` for a long transcript),
-    /// `combining`, `partial` (with the summary as far as it is written), `complete` (with
-    /// the stored summary), `empty` (nothing to summarise) or `error` (with a message).
+    /// A summary moved: `writing` carries `part` of `parts` for a long transcript, `partial`
+    /// the summary as far as it is written, `complete` the stored summary, `empty` and
+    /// `error` a message.
     Summary {
         session_id: String,
-        status: String,
+        status: SummaryStatus,
         message: Option<String>,
         part: Option<u32>,
         parts: Option<u32>,

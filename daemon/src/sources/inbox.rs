@@ -23,9 +23,9 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
-use crate::sinks::events::{Event, EventHub};
+use crate::sinks::events::{Event, EventHub, InboxOutcome};
 use crate::config::{AfterSuccess, InboxConfig};
 use crate::files::FilePipeline;
 use crate::queue::files::JobState;
@@ -192,7 +192,7 @@ impl Inbox {
         match self.pipeline.delete_session(&old.session_id).await {
             Ok(_) => {
                 tracing::info!(file = %path.display(), session = %old.session_id, "the file changed after it was taken; its earlier session is superseded");
-                self.events.publish(Event::InboxFile { name: file_name(path), outcome: "superseded".into() });
+                self.events.publish(Event::InboxFile { name: file_name(path), outcome: InboxOutcome::Superseded });
             }
             Err(err) => tracing::error!(session = %old.session_id, "dropping a superseded session failed: {err}"),
         }
@@ -217,11 +217,11 @@ impl Inbox {
             return;
         }
         let (outcome, result) = match (job.state, self.config.after_success) {
-            (JobState::Done, AfterSuccess::Keep) => ("kept", Ok(())),
-            (JobState::Done, AfterSuccess::Move) => ("done", move_into(path, &self.dir.join(DONE_DIR)).map(|_| ())),
-            (JobState::Done, AfterSuccess::Delete) => ("deleted", std::fs::remove_file(path)),
+            (JobState::Done, AfterSuccess::Keep) => (InboxOutcome::Kept, Ok(())),
+            (JobState::Done, AfterSuccess::Move) => (InboxOutcome::Done, move_into(path, &self.dir.join(DONE_DIR)).map(|_| ())),
+            (JobState::Done, AfterSuccess::Delete) => (InboxOutcome::Deleted, std::fs::remove_file(path)),
             (JobState::Failed, _) => (
-                "failed",
+                InboxOutcome::Failed,
                 move_into(path, &self.dir.join(FAILED_DIR)).and_then(|moved| {
                     let reason = job.last_error.clone().unwrap_or_else(|| "the transcription failed".into());
                     let mut note = moved.into_os_string();
@@ -235,7 +235,7 @@ impl Inbox {
             tracing::error!(file = %path.display(), "could not move a finished inbox file: {err}");
             return;
         }
-        if outcome == "kept" {
+        if outcome == InboxOutcome::Kept {
             // Stays known, so it is neither taken nor reported again on every scan.
             if let Some(c) = self.seen.get_mut(path) {
                 c.settled = true;
@@ -243,12 +243,12 @@ impl Inbox {
         } else {
             self.seen.remove(path);
         }
-        self.events.publish(Event::InboxFile { name: file_name(path), outcome: outcome.into() });
+        self.events.publish(Event::InboxFile { name: file_name(path), outcome });
     }
 
     /// Watches and scans until `shutdown` resolves. A job ending wakes it too.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
-        let mut events = self.events.subscribe(None).live;
+        let mut jobs_ended = self.pipeline.jobs_ended();
         let (tx, mut changes) = mpsc::channel::<()>(1);
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             // Opening and reading are not changes, and the scan itself opens the folder and
@@ -277,12 +277,10 @@ impl Inbox {
                 tokio::select! {
                     () = &mut shutdown => return,
                     _ = changes.recv() => break,
-                    event = events.recv() => match event {
-                        // A finished job may free a kept file; other events do not concern
-                        // the inbox.
-                        Ok(published) if !matches!(published.event, Event::Job { .. }) => {}
-                        Err(broadcast::error::RecvError::Closed) => return,
-                        _ => break,
+                    // A job that ended may free a file waiting for its outcome.
+                    ended = jobs_ended.changed() => match ended {
+                        Ok(()) => break,
+                        Err(_) => return,
                     },
                     () = &mut rescan_due => break,
                 }

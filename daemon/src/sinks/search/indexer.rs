@@ -1,5 +1,5 @@
-//! Keeps the index in step with the store: after a library change (an event that may mean
-//! one wakes it, and it also looks every [`POLL`]) it waits a moment to gather more changes,
+//! Keeps the index in step with the store: after a library write (the library client counts
+//! them, and the indexer also looks every [`POLL`]) it waits a moment to gather more changes,
 //! reads the changed sessions from the store, replaces their documents and commits once,
 //! recording the last store change it covered. At start-up the same catch-up repairs
 //! whatever a crash left out.
@@ -16,8 +16,8 @@ use crate::clients::library::{Library, LibraryError, StoredSummary, kind_name, s
 
 /// Changes read from the store per step; each step is one commit.
 const CHANGES_PER_COMMIT: u32 = 200;
-/// Longest the indexer waits without an event before it looks for changes anyway (a change
-/// made while it was busy, an event it missed).
+/// Longest the indexer waits without a write before it looks for changes anyway (a change
+/// made by another client of the same store).
 const POLL: Duration = Duration::from_secs(30);
 
 /// The indexing service.
@@ -119,30 +119,20 @@ impl Indexer {
     /// Keeps the index current until `shutdown` resolves.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut events = self.events.subscribe(None).live;
+        let mut writes = self.library.writes();
         loop {
             match self.catch_up().await {
                 Ok(0) => {}
                 Ok(sessions) => tracing::debug!(sessions, "search index updated"),
                 Err(err) => tracing::error!("updating the search index failed: {err:#}"),
             }
-            // Wait for something that may have changed the store; level meters and summary
-            // partials (many a second while recording or writing) do not send the indexer
-            // to the store.
-            let poll = tokio::time::sleep(POLL);
-            tokio::pin!(poll);
-            loop {
-                tokio::select! {
-                    () = &mut shutdown => return,
-                    () = self.wake.notified() => break,
-                    () = &mut poll => break,
-                    event = events.recv() => {
-                        // Lagging only means many events: look at the store.
-                        if event.map_or(true, |published| matters(&published.event)) {
-                            break;
-                        }
-                    }
-                }
+            // Wait for a write to the store: level meters, summary partials and other events
+            // for clients never send the indexer to the store.
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+                _ = writes.changed() => {}
             }
             // Gather what else changes meanwhile (a burst of finals, a summary after a
             // transcript) into one commit.
@@ -151,15 +141,5 @@ impl Indexer {
                 () = tokio::time::sleep(self.batch) => {}
             }
         }
-    }
-}
-
-/// Events after which the store may hold something new to index.
-fn matters(event: &Event) -> bool {
-    match event {
-        Event::Library { .. } | Event::Job { .. } | Event::Live { .. } => true,
-        Event::Transcript { is_final, .. } => *is_final,
-        Event::Summary { status, .. } => status == "complete",
-        Event::InboxFile { .. } | Event::Level { .. } | Event::Indexed { .. } => false,
     }
 }
