@@ -53,5 +53,8 @@ pub mod sinks;
 pub mod sources;
 pub mod summaries;
 
+#[cfg(test)]
+mod import_cycles;
+
 pub use config::Config;
 pub use daemon::Daemon;

@@ -7,6 +7,8 @@
 //!   sqlite, audio, model, progress), one module per WIT interface;
 //! - [`bindings`]: `bindgen!` output for the four worlds of `scribe:plugin@0.1.0`;
 //! - [`state`] and [`services`]: the `Store` data and per-plugin host services;
+//! - [`linker`]: each world's imports linked to the capabilities through projections of the
+//!   state;
 //! - [`handle`]: a cloneable handle that owns the instance, enforces limits, replaces a
 //!   trapped instance and runs the circuit [`breaker`];
 //! - [`registry`]: loads every plugin against the operator's config.
@@ -18,6 +20,7 @@ pub mod cpu;
 pub mod engine;
 pub mod grants;
 pub mod handle;
+pub mod linker;
 pub mod manifest;
 pub mod registry;
 pub mod services;

@@ -1,8 +1,10 @@
 //! Host bindings of the `scribe:plugin@0.1.0` worlds.
 //!
-//! The `store` world is generated first and owns the shared interfaces (`types`, `log`,
-//! `config`); the other worlds reuse them with `with`, so every host trait is implemented once
-//! on [`PluginState`](super::state::PluginState) whichever world a plugin speaks.
+//! Each interface is generated once, in the first world that imports it (`types`, `log`,
+//! `config`, `sqlite` with `store`; `http`, `audio`, `model` with `stt-batch`; `progress` with
+//! `summarizer`; `websocket` with `stt-live`); later worlds reuse it with `with`, so every
+//! host trait is implemented once, by its capability (see [`super::capabilities`]). The two
+//! resources are represented by capability types that use no generated type.
 
 pub mod store {
     wasmtime::component::bindgen!({
@@ -23,7 +25,7 @@ pub mod stt_batch {
             "scribe:plugin/types": super::store::scribe::plugin::types,
             "scribe:plugin/log": super::store::scribe::plugin::log,
             "scribe:plugin/config": super::store::scribe::plugin::config,
-            "scribe:plugin/http.incoming-body": crate::plugin::capabilities::http::IncomingBody,
+            "scribe:plugin/http.incoming-body": crate::plugin::capabilities::http::body::IncomingBody,
         },
     });
 }
@@ -55,7 +57,7 @@ pub mod stt_live {
             "scribe:plugin/config": super::store::scribe::plugin::config,
             "scribe:plugin/http": super::stt_batch::scribe::plugin::http,
             "scribe:plugin/model": super::stt_batch::scribe::plugin::model,
-            "scribe:plugin/websocket.connection": crate::plugin::capabilities::websocket::WsConnection,
+            "scribe:plugin/websocket.connection": crate::plugin::capabilities::websocket::connection::WsConnection,
         },
     });
 }

@@ -69,6 +69,14 @@ impl CpuMeter {
             self.spent.fetch_add(thread_cpu_ns().saturating_sub(start), Ordering::Relaxed);
         }
     }
+
+    /// Runs host I/O for the guest, not charged to its budget.
+    pub async fn host_io<R>(&self, io: impl Future<Output = R>) -> R {
+        self.pause();
+        let result = io.await;
+        self.resume();
+        result
+    }
 }
 
 /// A call's future, charged for the CPU time of its polls.

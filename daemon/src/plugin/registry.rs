@@ -13,7 +13,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use wasmtime::Engine;
-use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::{store, stt_batch, stt_live, summarizer};
 use super::breaker::Breaker;
@@ -21,11 +20,11 @@ use super::grants::Grants;
 use super::engine::{self, CacheOutcome};
 use super::handle::{Description, Health, PluginHandle, WorldPre};
 use super::manifest::{Manifest, World};
-use super::services::{Limits, ModelFiles, PluginServices};
-use super::state::PluginState;
+use super::capabilities::http::{Credentials, HttpLimits, HttpShared};
+use super::capabilities::model::ModelFiles;
+use super::capabilities::sqlite::SqliteDb;
+use super::services::{Limits, PluginServices};
 use crate::config::{Config, PluginConfig};
-use crate::plugin::capabilities::http::HttpClient;
-use crate::plugin::capabilities::sqlite::SqliteDb;
 
 /// One plugin as the registry knows it.
 pub struct PluginEntry {
@@ -219,14 +218,17 @@ impl PluginRegistry {
                 data_dir,
                 PluginServices {
                     id: Arc::from(id.as_str()),
-                    http: HttpClient::new(&grants, limits.connect_timeout),
+                    http: HttpShared::new(
+                        Arc::from(id.as_str()),
+                        grants.clone(),
+                        HttpLimits::from_config(&config.sandbox),
+                        Credentials::new(credentials.resolved, missing),
+                    ),
                     sqlite: None,
                     model: model.ok().flatten(),
                     grants,
                     limits,
                     settings: plugin_config.settings_as_strings(),
-                    credentials: PluginServices::injected(credentials.resolved),
-                    missing_credentials: missing,
                 },
                 breaker(config),
             )
@@ -289,12 +291,12 @@ impl PluginEntry {
         let services = self.handle.as_ref().map(PluginHandle::services);
         let mut credentials = Vec::new();
         if let Some(services) = services {
-            credentials.extend(services.credentials.iter().map(|c| CredentialView {
+            credentials.extend(services.http.credentials.injected.iter().map(|c| CredentialView {
                 origin: c.origin.to_url_string(),
                 header: c.header.clone(),
                 configured: true,
             }));
-            credentials.extend(services.missing_credentials.iter().map(|(origin, header)| {
+            credentials.extend(services.http.credentials.missing.iter().map(|(origin, header)| {
                 CredentialView { origin: origin.to_url_string(), header: header.clone(), configured: false }
             }));
         }
@@ -373,26 +375,19 @@ async fn load_one(
             .await
             .context("component loader task failed")??
     };
-    let mut linker: Linker<PluginState> = Linker::new(engine);
-    // WASI is linked with nothing granted so components from other toolchains, which import
-    // it even when unused, still instantiate.
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    let linker = super::linker::for_world(engine, manifest.world)?;
     let world_error = || format!("plugin {id} does not match the {} world of scribe:plugin@0.1.0", manifest.world.as_str());
     let pre = match manifest.world {
         World::Store => {
-            store::Store::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
             WorldPre::Store(store::StorePre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(world_error)?)?)
         }
         World::SttBatch => {
-            stt_batch::SttBatch::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
             WorldPre::SttBatch(stt_batch::SttBatchPre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(world_error)?)?)
         }
         World::Summarizer => {
-            summarizer::Summarizer::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
             WorldPre::Summarizer(summarizer::SummarizerPre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(world_error)?)?)
         }
         World::SttLive => {
-            stt_live::SttLive::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
             WorldPre::SttLive(stt_live::SttLivePre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(world_error)?)?)
         }
     };

@@ -1,5 +1,6 @@
 //! What a plugin's `Store` holds: WASI with nothing granted, resource table, memory limiter,
-//! execution-budget bookkeeping, and the plugin's host services.
+//! execution-budget bookkeeping, the plugin's shared services and one field of per-instance
+//! state for each capability that has some.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,18 +9,18 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::capabilities::audio::AudioInput;
+use super::capabilities::http::HttpState;
+use super::capabilities::progress::ProgressSink;
+use super::capabilities::websocket::WsState;
 use super::cpu::CpuMeter;
 use super::services::PluginServices;
-use crate::plugin::capabilities::audio::AudioInput;
-use crate::plugin::capabilities::websocket::WsState;
 
 /// Instances, tables and table elements a plugin may create. Components built from Rust need
 /// a handful; the caps stop a guest from making the host allocate without bound.
 const MAX_INSTANCES: usize = 64;
 const MAX_TABLES: usize = 64;
 const MAX_TABLE_ELEMENTS: usize = 100_000;
-/// Host resources (sockets, ...) a plugin may hold open at once.
-pub const MAX_RESOURCES: usize = 256;
 
 /// Memory limiter that remembers whether it refused a growth, so the host can tell a memory
 /// bomb from any other trap.
@@ -79,12 +80,11 @@ pub struct PluginState {
     /// Guest CPU time the current call may use: the sandbox's budget, raised for long work.
     pub call_budget: Duration,
     pub websockets: WsState,
+    pub http: HttpState,
     /// Audio of the `transcribe` call in progress, if any.
     pub audio: Option<AudioInput>,
-    /// Response bodies the plugin holds open (`http.open`).
-    pub open_bodies: usize,
     /// Where a summarizer's partial summaries go during the current call.
-    pub progress: Option<crate::plugin::capabilities::progress::ProgressSink>,
+    pub progress: Option<ProgressSink>,
 }
 
 impl PluginState {
@@ -103,8 +103,8 @@ impl PluginState {
             cpu: Arc::new(CpuMeter::default()),
             call_budget: services.limits.cpu_budget,
             websockets: WsState::new(services.id.clone()),
+            http: HttpState::default(),
             audio: None,
-            open_bodies: 0,
             progress: None,
             services,
         }
@@ -113,14 +113,6 @@ impl PluginState {
     /// Guest CPU time of the current call so far.
     pub fn guest_time(&self) -> Duration {
         self.cpu.spent()
-    }
-
-    /// Runs host I/O, not charged to the guest's budget.
-    pub async fn host_io<R>(&mut self, io: impl Future<Output = R>) -> R {
-        self.cpu.pause();
-        let result = io.await;
-        self.cpu.resume();
-        result
     }
 }
 

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use wasmtime::component::HasData;
+
 use crate::plugin::bindings::stt_batch::scribe::plugin::audio::{self, AudioError};
-use crate::plugin::state::PluginState;
+use crate::plugin::cpu::CpuMeter;
 
 /// Largest piece handed to the guest per `read`.
 const MAX_READ: u32 = 1 << 20;
@@ -28,6 +30,20 @@ impl AudioInput {
     }
 }
 
+/// What the `audio` host functions see of one instance: the current call's audio, if any
+/// (the per-instance state is an `Option<AudioInput>` the caller sets for the call).
+pub struct AudioView<'a> {
+    pub input: Option<&'a AudioInput>,
+    pub cpu: &'a CpuMeter,
+}
+
+/// Links `audio` through [`AudioView`].
+pub struct AudioCapability;
+
+impl HasData for AudioCapability {
+    type Data<'a> = AudioView<'a>;
+}
+
 async fn read_at(input: &AudioInput, offset: u64, max: u32) -> Result<Vec<u8>, AudioError> {
     let io = |err: std::io::Error| AudioError::Io(err.to_string());
     let len = u64::from(max.min(MAX_READ)).min(input.size.saturating_sub(offset));
@@ -38,13 +54,13 @@ async fn read_at(input: &AudioInput, offset: u64, max: u32) -> Result<Vec<u8>, A
     Ok(buf)
 }
 
-impl audio::Host for PluginState {
+impl audio::Host for AudioView<'_> {
     async fn size(&mut self) -> wasmtime::Result<Result<u64, AudioError>> {
-        Ok(self.audio.as_ref().map(|a| a.size).ok_or(AudioError::None))
+        Ok(self.input.map(|a| a.size).ok_or(AudioError::None))
     }
 
     async fn read(&mut self, offset: u64, max: u32) -> wasmtime::Result<Result<Vec<u8>, AudioError>> {
-        let Some(input) = self.audio.clone() else { return Ok(Err(AudioError::None)) };
-        Ok(self.host_io(read_at(&input, offset, max)).await)
+        let Some(input) = self.input else { return Ok(Err(AudioError::None)) };
+        Ok(self.cpu.host_io(read_at(input, offset, max)).await)
     }
 }

@@ -4,35 +4,181 @@
 //! to against the special-address rules (DNS pinning: reqwest connects only to the addresses
 //! our resolver returned), and redirects are followed by hand so each target is checked
 //! again and credentials go only to the origin they were configured for.
+//!
+//! Per plugin: [`HttpShared`] (grants, credentials, limits, the client). Per instance: the
+//! count of open response bodies ([`HttpState`]). The guest sees both through [`HttpView`].
+
+pub mod body;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use futures_util::StreamExt;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method as ReqMethod, StatusCode};
 use tokio::time::Instant;
 use url::Url;
-use wasmtime::component::Resource;
+use wasmtime::component::{HasData, Resource, ResourceTable};
 
-use crate::plugin::capabilities::audio::AudioInput;
+use self::body::{BodyError, IncomingBody};
+use super::audio::AudioInput;
+use super::{MAX_RESOURCES, error_chain};
+use crate::config::{Credential, SandboxConfig};
 use crate::plugin::bindings::http::{self, HttpError, Method, Request, RequestBody, Response, StreamedResponse};
-use crate::plugin::grants::{Denied, Grants};
-use crate::plugin::services::PluginServices;
-use crate::plugin::state::{MAX_RESOURCES, PluginState};
+use crate::plugin::cpu::CpuMeter;
+use crate::plugin::grants::{Denied, Grants, Origin};
 
 /// Redirect hops followed before giving up; browsers use 20, providers need one or two.
 const MAX_REDIRECTS: usize = 5;
 /// Response headers handed to a guest; bounds host work on a hostile server.
 const MAX_RESPONSE_HEADERS: usize = 200;
+const MIB: u64 = 1024 * 1024;
+
+/// Outbound limits, from `[sandbox]`.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_request_body: u64,
+    pub max_response_body: u64,
+}
+
+impl HttpLimits {
+    pub fn from_config(sandbox: &SandboxConfig) -> HttpLimits {
+        HttpLimits {
+            timeout: Duration::from_secs(sandbox.http_timeout_secs),
+            connect_timeout: Duration::from_secs(sandbox.connect_timeout_secs),
+            max_request_body: sandbox.max_request_body_mb.saturating_mul(MIB),
+            max_response_body: sandbox.max_response_body_mb.saturating_mul(MIB),
+        }
+    }
+}
+
+/// A credential ready to inject.
+#[derive(Debug, Clone)]
+pub struct InjectedHeader {
+    pub origin: Origin,
+    pub header: String,
+    pub value: crate::secret::Secret,
+}
+
+/// The plugin's credentials: headers the host adds to requests to one origin.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    pub injected: Vec<InjectedHeader>,
+    /// Credentials that could not be resolved (missing env vars): requests to their origins
+    /// are refused as unauthorized instead of going out without a key.
+    pub missing: Vec<(Origin, String)>,
+}
+
+impl Credentials {
+    /// Turns resolved credentials into injectable headers (origins were validated when the
+    /// grants were configured).
+    pub fn new(resolved: Vec<Credential>, missing: Vec<(Origin, String)>) -> Credentials {
+        let injected = resolved
+            .into_iter()
+            .filter_map(|c| {
+                Some(InjectedHeader {
+                    origin: Origin::parse_rule(&c.origin).ok()?,
+                    header: c.header.to_ascii_lowercase(),
+                    value: c.value,
+                })
+            })
+            .collect();
+        Credentials { injected, missing }
+    }
+}
+
+/// Everything outbound HTTP (and WebSocket) needs of one plugin, shared by its instances.
+pub struct HttpShared {
+    pub plugin: Arc<str>,
+    pub grants: Grants,
+    pub limits: HttpLimits,
+    pub credentials: Credentials,
+    client: HttpClient,
+}
+
+impl HttpShared {
+    pub fn new(plugin: Arc<str>, grants: Grants, limits: HttpLimits, credentials: Credentials) -> HttpShared {
+        let client = HttpClient::new(&grants, limits.connect_timeout);
+        HttpShared { plugin, grants, limits, credentials, client }
+    }
+
+    /// Header names the guest may not set: the host's own, and every injected one.
+    pub fn header_forbidden(&self, name: &str) -> bool {
+        const HOST_OWNED: &[&str] = &[
+            "authorization",
+            "proxy-authorization",
+            "x-api-key",
+            "cookie",
+            "host",
+            "connection",
+            "content-length",
+            "transfer-encoding",
+            "te",
+            "trailer",
+            "upgrade",
+            "keep-alive",
+            "proxy-connection",
+            "sec-websocket-key",
+            "sec-websocket-version",
+            "sec-websocket-extensions",
+        ];
+        let lower = name.to_ascii_lowercase();
+        HOST_OWNED.contains(&lower.as_str())
+            || self.credentials.injected.iter().any(|c| c.header == lower)
+            || self.credentials.missing.iter().any(|(_, h)| *h == lower)
+    }
+
+    /// Headers to add for a request to `origin`, or the reason it must not be sent.
+    pub fn credentials_for(&self, origin: &Origin) -> Result<Vec<(&str, &str)>, String> {
+        if let Some((_, header)) = self.credentials.missing.iter().find(|(o, _)| o == origin) {
+            return Err(format!(
+                "the credential for {} (header {header}) is not configured; set its environment \
+                 variable (see plugins.{}.credentials)",
+                origin.to_url_string(),
+                self.plugin
+            ));
+        }
+        Ok(self
+            .credentials
+            .injected
+            .iter()
+            .filter(|c| &c.origin == origin)
+            .map(|c| (c.header.as_str(), c.value.expose()))
+            .collect())
+    }
+}
+
+/// Per-instance HTTP state.
+#[derive(Debug, Default)]
+pub struct HttpState {
+    /// Response bodies the plugin holds open (`http.open`).
+    open_bodies: usize,
+}
+
+/// What the `http` host functions see of one instance.
+pub struct HttpView<'a> {
+    pub shared: &'a HttpShared,
+    pub state: &'a mut HttpState,
+    /// The audio of the call in progress, for requests whose body is `audio`.
+    pub audio: Option<&'a AudioInput>,
+    pub table: &'a mut ResourceTable,
+    pub cpu: &'a CpuMeter,
+}
+
+/// Links `http` through [`HttpView`].
+pub struct HttpCapability;
+
+impl HasData for HttpCapability {
+    type Data<'a> = HttpView<'a>;
+}
 
 /// A reqwest client whose DNS answers are filtered by the plugin's grants. Built on first
 /// use: loading the system's TLS roots costs ~50 ms, which start-up should not pay for
 /// plugins that have not made a request yet.
-pub struct HttpClient {
+struct HttpClient {
     grants: Grants,
     connect_timeout: Duration,
     client: OnceLock<Result<reqwest::Client, String>>,
@@ -65,7 +211,7 @@ impl Resolve for GuardedResolver {
 }
 
 impl HttpClient {
-    pub fn new(grants: &Grants, connect_timeout: Duration) -> HttpClient {
+    fn new(grants: &Grants, connect_timeout: Duration) -> HttpClient {
         HttpClient { grants: grants.clone(), connect_timeout, client: OnceLock::new() }
     }
 
@@ -109,14 +255,11 @@ fn method(m: Method) -> ReqMethod {
 }
 
 /// Validates the guest's headers.
-pub fn guest_headers(
-    services: &PluginServices,
-    headers: &[(String, String)],
-) -> Result<HeaderMap, String> {
+pub fn guest_headers(shared: &HttpShared, headers: &[(String, String)]) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::new();
     for (name, value) in headers {
-        if services.header_forbidden(name) {
-            tracing::warn!(plugin = %services.id, header = %name, "plugin tried to set a host-owned header");
+        if shared.header_forbidden(name) {
+            tracing::warn!(plugin = %shared.plugin, header = %name, "plugin tried to set a host-owned header");
             return Err(format!("header {name:?} is set by the host, not by plugins"));
         }
         let name = HeaderName::from_bytes(name.as_bytes())
@@ -129,12 +272,8 @@ pub fn guest_headers(
 }
 
 /// Adds the credentials configured for `origin`.
-pub fn inject_credentials(
-    services: &PluginServices,
-    origin: &crate::plugin::grants::Origin,
-    headers: &mut HeaderMap,
-) -> Result<(), String> {
-    for (name, value) in services.credentials_for(origin)? {
+pub fn inject_credentials(shared: &HttpShared, origin: &Origin, headers: &mut HeaderMap) -> Result<(), String> {
+    for (name, value) in shared.credentials_for(origin)? {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("configured credential header {name:?} is invalid"))?;
         let mut value = HeaderValue::from_str(value)
@@ -145,25 +284,25 @@ pub fn inject_credentials(
     Ok(())
 }
 
-impl PluginServices {
+impl HttpShared {
     /// Sends a plugin's request and reads the whole response.
-    pub async fn http_send(&self, request: Request, audio: Option<AudioInput>) -> Result<Response, HttpError> {
-        let (response, deadline) = self.http_open(request, audio).await?;
+    pub async fn send(&self, request: Request, audio: Option<AudioInput>) -> Result<Response, HttpError> {
+        let (response, deadline) = self.open(request, audio).await?;
         read_response(response, deadline, self.limits.max_response_body).await
     }
 
     /// Sends a plugin's request up to the response headers: the whole policy of outbound
     /// HTTP. `audio` is the current call's audio, for requests whose body is `audio`. Returns
     /// the response with the request's deadline, which also bounds reading its body.
-    pub async fn http_open(
+    pub async fn open(
         &self,
         request: Request,
         audio: Option<AudioInput>,
     ) -> Result<(reqwest::Response, Instant), HttpError> {
         let deadline_len = request
             .timeout_ms
-            .map(|ms| Duration::from_millis(u64::from(ms)).min(self.limits.http_timeout))
-            .unwrap_or(self.limits.http_timeout);
+            .map(|ms| Duration::from_millis(u64::from(ms)).min(self.limits.timeout))
+            .unwrap_or(self.limits.timeout);
         let deadline = Instant::now() + deadline_len;
         let body = match request.body {
             RequestBody::Bytes(bytes) if bytes.len() as u64 > self.limits.max_request_body => {
@@ -180,7 +319,7 @@ impl PluginServices {
         let mut url_text = request.url;
         for _hop in 0..=MAX_REDIRECTS {
             let (url, origin) = self.grants.check_url(&url_text).map_err(|d| {
-                tracing::warn!(plugin = %self.id, "outbound request denied: {}", d.0);
+                tracing::warn!(plugin = %self.plugin, "outbound request denied: {}", d.0);
                 HttpError::Denied(d.0)
             })?;
             if !matches!(url.scheme(), "http" | "https") {
@@ -190,7 +329,7 @@ impl PluginServices {
             inject_credentials(self, &origin, &mut headers).map_err(|msg| {
                 HttpError::Denied(msg)
             })?;
-            let mut builder = self.http.client()?.request(method.clone(), url.clone()).headers(headers);
+            let mut builder = self.client.client()?.request(method.clone(), url.clone()).headers(headers);
             match &body {
                 Some(Body::Bytes(bytes)) if !bytes.is_empty() => builder = builder.body(bytes.clone()),
                 Some(Body::Audio(input)) => {
@@ -250,18 +389,6 @@ fn map_send_error(err: &reqwest::Error) -> HttpError {
     HttpError::Connection(error_chain(err))
 }
 
-/// An error with its sources, for messages; reqwest's top-level text alone says little.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut current = err.source();
-    while let Some(e) = current {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        current = e.source();
-    }
-    text
-}
-
 async fn read_response(
     response: reqwest::Response,
     deadline: Instant,
@@ -271,7 +398,7 @@ async fn read_response(
     let headers = response_headers(&response);
     let mut incoming = IncomingBody::new(response, deadline, cap);
     let mut body = Vec::new();
-    while let Some(bytes) = incoming.next().await? {
+    while let Some(bytes) = incoming.next().await.map_err(body_error)? {
         body.extend_from_slice(&bytes);
     }
     Ok(Response { status, headers, body })
@@ -286,77 +413,48 @@ fn response_headers(response: &reqwest::Response) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A response body read piece by piece (`http.open`), under the request's deadline and the
-/// host's cap on the total size.
-pub struct IncomingBody {
-    stream: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
-    deadline: Instant,
-    cap: u64,
-    received: u64,
-}
-
-impl IncomingBody {
-    fn new(response: reqwest::Response, deadline: Instant, cap: u64) -> IncomingBody {
-        IncomingBody { stream: response.bytes_stream().boxed(), deadline, cap, received: 0 }
-    }
-
-    /// The next piece; none at the end.
-    async fn next(&mut self) -> Result<Option<Bytes>, HttpError> {
-        let chunk = tokio::time::timeout_at(self.deadline, self.stream.next())
-            .await
-            .map_err(|_| HttpError::Timeout)?;
-        match chunk {
-            None => Ok(None),
-            Some(Ok(bytes)) => {
-                self.received += bytes.len() as u64;
-                if self.received > self.cap {
-                    return Err(HttpError::TooLarge(self.cap));
-                }
-                Ok(Some(bytes))
-            }
-            Some(Err(err)) => Err(HttpError::Connection(error_chain(&err))),
-        }
+fn body_error(err: BodyError) -> HttpError {
+    match err {
+        BodyError::Timeout => HttpError::Timeout,
+        BodyError::TooLarge(cap) => HttpError::TooLarge(cap),
+        BodyError::Connection(message) => HttpError::Connection(message),
     }
 }
 
-impl http::Host for PluginState {
+impl http::Host for HttpView<'_> {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
-        let services = self.services.clone();
-        let audio = self.audio.clone();
-        Ok(self.host_io(services.http_send(request, audio)).await)
+        let audio = self.audio.cloned();
+        Ok(self.cpu.host_io(self.shared.send(request, audio)).await)
     }
 
     async fn open(&mut self, request: Request) -> wasmtime::Result<Result<StreamedResponse, HttpError>> {
-        if self.open_bodies >= MAX_RESOURCES {
+        if self.state.open_bodies >= MAX_RESOURCES {
             return Ok(Err(HttpError::InvalidRequest(format!("more than {MAX_RESOURCES} open response bodies"))));
         }
-        let services = self.services.clone();
-        let audio = self.audio.clone();
-        let opened = self.host_io(services.http_open(request, audio)).await;
+        let audio = self.audio.cloned();
+        let opened = self.cpu.host_io(self.shared.open(request, audio)).await;
         let (response, deadline) = match opened {
             Ok(opened) => opened,
             Err(err) => return Ok(Err(err)),
         };
         let status = response.status().as_u16();
         let headers = response_headers(&response);
-        let body = self.table.push(IncomingBody::new(response, deadline, services.limits.max_response_body))?;
-        self.open_bodies += 1;
+        let body = self.table.push(IncomingBody::new(response, deadline, self.shared.limits.max_response_body))?;
+        self.state.open_bodies += 1;
         Ok(Ok(StreamedResponse { status, headers, body }))
     }
 }
 
-impl http::HostIncomingBody for PluginState {
+impl http::HostIncomingBody for HttpView<'_> {
     async fn next(&mut self, body: Resource<IncomingBody>) -> wasmtime::Result<Result<Option<Vec<u8>>, HttpError>> {
-        let cpu = self.cpu.clone();
-        cpu.pause();
-        let piece = self.table.get_mut(&body)?.next().await;
-        cpu.resume();
-        Ok(piece.map(|p| p.map(|b| b.to_vec())))
+        let body = self.table.get_mut(&body)?;
+        let piece = self.cpu.host_io(body.next()).await;
+        Ok(piece.map(|p| p.map(|b| b.to_vec())).map_err(body_error))
     }
 
     async fn drop(&mut self, body: Resource<IncomingBody>) -> wasmtime::Result<()> {
         self.table.delete(body)?;
-        self.open_bodies = self.open_bodies.saturating_sub(1);
+        self.state.open_bodies = self.state.open_bodies.saturating_sub(1);
         Ok(())
     }
 }

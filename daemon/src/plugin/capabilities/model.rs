@@ -7,13 +7,38 @@ use std::io::SeekFrom;
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use wasmtime::component::HasData;
+
 use crate::plugin::bindings::stt_batch::scribe::plugin::model::{self, ModelError};
-use crate::plugin::services::ModelFiles;
-use crate::plugin::state::PluginState;
+use crate::plugin::cpu::CpuMeter;
 
 /// Largest piece handed to the guest per `read`: large enough to load a 75 MB model in a few
 /// calls, small enough to bound the host's buffer.
 const MAX_READ: u32 = 16 << 20;
+
+/// A model the plugin may read (its per-plugin part): the files its manifest lists, in one
+/// folder.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    /// The model's name, e.g. `tiny.en`.
+    pub name: String,
+    pub dir: std::path::PathBuf,
+    /// Plain file names from the manifest's `model_files`.
+    pub files: Vec<String>,
+}
+
+/// What the `model` host functions see of one instance.
+pub struct ModelView<'a> {
+    pub model: Option<&'a ModelFiles>,
+    pub cpu: &'a CpuMeter,
+}
+
+/// Links `model` through [`ModelView`].
+pub struct ModelCapability;
+
+impl HasData for ModelCapability {
+    type Data<'a> = ModelView<'a>;
+}
 
 fn granted<'a>(model: Option<&'a ModelFiles>, file: &str) -> Result<(&'a ModelFiles, std::path::PathBuf), ModelError> {
     let model = model.ok_or_else(|| ModelError::NotGranted("no model is configured for this plugin".into()))?;
@@ -27,23 +52,21 @@ fn unavailable(model: &ModelFiles, file: &str, err: &std::io::Error) -> ModelErr
     ModelError::Unavailable(format!("{}/{file}: {err}", model.name))
 }
 
-impl model::Host for PluginState {
+impl model::Host for ModelView<'_> {
     async fn name(&mut self) -> wasmtime::Result<Result<String, ModelError>> {
-        Ok(self.services.model.as_ref().map(|m| m.name.clone()).ok_or_else(|| ModelError::NotGranted("no model is configured for this plugin".into())))
+        Ok(self.model.map(|m| m.name.clone()).ok_or_else(|| ModelError::NotGranted("no model is configured for this plugin".into())))
     }
 
     async fn size(&mut self, file: String) -> wasmtime::Result<Result<u64, ModelError>> {
-        let services = self.services.clone();
-        let (model, path) = match granted(services.model.as_ref(), &file) {
+        let (model, path) = match granted(self.model, &file) {
             Ok(found) => found,
             Err(err) => return Ok(Err(err)),
         };
-        Ok(self.host_io(tokio::fs::metadata(&path)).await.map(|m| m.len()).map_err(|err| unavailable(model, &file, &err)))
+        Ok(self.cpu.host_io(tokio::fs::metadata(&path)).await.map(|m| m.len()).map_err(|err| unavailable(model, &file, &err)))
     }
 
     async fn read(&mut self, file: String, offset: u64, max: u32) -> wasmtime::Result<Result<Vec<u8>, ModelError>> {
-        let services = self.services.clone();
-        let (model, path) = match granted(services.model.as_ref(), &file) {
+        let (model, path) = match granted(self.model, &file) {
             Ok(found) => found,
             Err(err) => return Ok(Err(err)),
         };
@@ -54,6 +77,6 @@ impl model::Host for PluginState {
             handle.take(u64::from(max.min(MAX_READ))).read_to_end(&mut buf).await?;
             Ok::<_, std::io::Error>(buf)
         };
-        Ok(self.host_io(read).await.map_err(|err| unavailable(model, &file, &err)))
+        Ok(self.cpu.host_io(read).await.map_err(|err| unavailable(model, &file, &err)))
     }
 }

@@ -1,14 +1,31 @@
-//! `log`, `config` and the type-only `types` interface.
+//! `log`, `config` and the type-only `types` interface: what every world imports. Per plugin
+//! they need its id and its settings; nothing per instance.
+
+use std::collections::BTreeMap;
+
+use wasmtime::component::HasData;
 
 use crate::plugin::bindings::store::scribe::plugin::{config, log, types};
-use crate::plugin::state::PluginState;
 
 /// Longest log message kept; a plugin cannot flood the log with one call.
 const MAX_LOG_BYTES: usize = 4096;
 
-impl types::Host for PluginState {}
+/// What `log` and `config` see of one plugin.
+pub struct PlatformView<'a> {
+    pub plugin: &'a str,
+    pub settings: &'a BTreeMap<String, String>,
+}
 
-impl log::Host for PluginState {
+/// Links `types`, `log` and `config` through [`PlatformView`].
+pub struct PlatformCapability;
+
+impl HasData for PlatformCapability {
+    type Data<'a> = PlatformView<'a>;
+}
+
+impl types::Host for PlatformView<'_> {}
+
+impl log::Host for PlatformView<'_> {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         let mut message = message;
         if message.len() > MAX_LOG_BYTES {
@@ -19,7 +36,7 @@ impl log::Host for PluginState {
             message.truncate(cut);
             message.push('…');
         }
-        let plugin = &*self.services.id;
+        let plugin = self.plugin;
         match level {
             log::Level::Trace => tracing::trace!(plugin, "{message}"),
             log::Level::Debug => tracing::debug!(plugin, "{message}"),
@@ -31,8 +48,8 @@ impl log::Host for PluginState {
     }
 }
 
-impl config::Host for PluginState {
+impl config::Host for PlatformView<'_> {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.services.settings.get(&key).cloned())
+        Ok(self.settings.get(&key).cloned())
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::plugin::bindings::summarizer::scribe::plugin::progress;
 use crate::plugin::bindings::types::Summary;
-use crate::plugin::state::PluginState;
+use wasmtime::component::HasData;
 
 /// Least time between two partials passed on: 20 updates a second reads as smooth text and
 /// keeps a flooding plugin from crowding other events out of the hub's ring.
@@ -37,10 +37,23 @@ impl ProgressSink {
     }
 }
 
-impl progress::Host for PluginState {
+/// What the `progress` host function sees of one instance: the sink the current call's
+/// caller installed (the per-instance state), if any.
+pub struct ProgressView<'a> {
+    pub sink: Option<&'a mut ProgressSink>,
+}
+
+/// Links `progress` through [`ProgressView`].
+pub struct ProgressCapability;
+
+impl HasData for ProgressCapability {
+    type Data<'a> = ProgressView<'a>;
+}
+
+impl progress::Host for ProgressView<'_> {
     async fn partial(&mut self, summary: Summary) -> wasmtime::Result<()> {
         // Outside a summarize call (or for a caller that does not listen) it goes nowhere.
-        if let Some(sink) = &mut self.progress {
+        if let Some(sink) = &mut self.sink {
             sink.offer(summary);
         }
         Ok(())

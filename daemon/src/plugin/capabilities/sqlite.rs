@@ -13,8 +13,11 @@ use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, params_from_iter};
 
+use wasmtime::component::HasData;
+
 use crate::plugin::bindings::sqlite::{self, Rows, SqliteError, Statement, Value};
-use crate::plugin::state::PluginState;
+use crate::plugin::cpu::CpuMeter;
+use crate::plugin::grants::Grants;
 
 /// How long a statement waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -216,24 +219,39 @@ fn map_error(err: rusqlite::Error) -> SqliteError {
     }
 }
 
-impl PluginState {
+/// What the `sqlite` host functions see of one plugin: its grants and its database (opened
+/// when the plugin loads, when granted). Nothing per instance.
+pub struct SqliteView<'a> {
+    pub grants: &'a Grants,
+    pub db: Option<&'a SqliteDb>,
+    pub cpu: &'a CpuMeter,
+}
+
+/// Links `sqlite` through [`SqliteView`].
+pub struct SqliteCapability;
+
+impl HasData for SqliteCapability {
+    type Data<'a> = SqliteView<'a>;
+}
+
+impl SqliteView<'_> {
     /// Runs one database operation for the guest: grant check first, then the operation,
     /// charged to host time.
     async fn sqlite_call<R, F>(&mut self, op: impl FnOnce(SqliteDb) -> F) -> wasmtime::Result<Result<R, SqliteError>>
     where
         F: Future<Output = Result<R, SqliteError>>,
     {
-        if let Err(denied) = self.services.grants.sqlite() {
+        if let Err(denied) = self.grants.sqlite() {
             return Ok(Err(SqliteError::Denied(denied.0)));
         }
-        let Some(db) = self.services.sqlite.clone() else {
+        let Some(db) = self.db.cloned() else {
             return Ok(Err(SqliteError::Io("the plugin's database is not open".into())));
         };
-        Ok(self.host_io(op(db)).await)
+        Ok(self.cpu.host_io(op(db)).await)
     }
 }
 
-impl sqlite::Host for PluginState {
+impl sqlite::Host for SqliteView<'_> {
     async fn execute(&mut self, statement: Statement) -> wasmtime::Result<Result<u64, SqliteError>> {
         self.sqlite_call(|db| async move { db.execute(statement).await }).await
     }

@@ -5,6 +5,11 @@
 //! connection gets a writer task fed by a bounded queue and a reader task that turns frames
 //! into [`SocketEvent`]s on the instance's event queue, from which the live-session driver
 //! delivers them to the plugin's `on-socket-event` export.
+//!
+//! Per plugin it uses the HTTP capability's grants, credentials and limits; per instance it
+//! keeps [`WsState`]. The guest sees both through [`WsView`].
+
+pub mod connection;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,11 +22,13 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use wasmtime::component::Resource;
+use wasmtime::component::{HasData, Resource, ResourceTable};
 
-use super::http::{error_chain, guest_headers, inject_credentials};
+use self::connection::WsConnection;
+use super::http::{HttpShared, guest_headers, inject_credentials};
+use super::{MAX_RESOURCES, error_chain};
 use crate::plugin::bindings::websocket::{self, CloseInfo, Message, SocketEvent, WsError};
-use crate::plugin::state::{MAX_RESOURCES, PluginState};
+use crate::plugin::cpu::CpuMeter;
 
 /// Outgoing messages queued per connection before `send` reports back-pressure.
 const SEND_QUEUE: usize = 256;
@@ -31,12 +38,6 @@ const EVENT_QUEUE: usize = 1024;
 const ABNORMAL_CLOSURE: u16 = 1006;
 
 static NEXT_SOCKET_ID: AtomicU64 = AtomicU64::new(1);
-
-/// The host side of a guest's `connection` resource.
-pub struct WsConnection {
-    id: u64,
-    outgoing: mpsc::Sender<WsMessage>,
-}
 
 /// WebSocket bookkeeping of one instance.
 pub struct WsState {
@@ -62,6 +63,21 @@ impl WsState {
     }
 }
 
+/// What the `websocket` host functions see of one instance.
+pub struct WsView<'a> {
+    pub http: &'a HttpShared,
+    pub state: &'a mut WsState,
+    pub table: &'a mut ResourceTable,
+    pub cpu: &'a CpuMeter,
+}
+
+/// Links `websocket` through [`WsView`].
+pub struct WsCapability;
+
+impl HasData for WsCapability {
+    type Data<'a> = WsView<'a>;
+}
+
 /// Counts a reader task as connected for as long as it lives.
 struct Connected(Arc<AtomicUsize>);
 
@@ -78,25 +94,25 @@ impl Drop for Connected {
     }
 }
 
-impl PluginState {
+impl WsView<'_> {
     async fn ws_connect(
         &mut self,
         url: String,
         headers: Vec<(String, String)>,
     ) -> Result<WsConnection, WsError> {
-        if self.websockets.open >= MAX_RESOURCES {
+        if self.state.open >= MAX_RESOURCES {
             return Err(WsError::InvalidRequest(format!("more than {MAX_RESOURCES} open sockets")));
         }
-        let services = self.services.clone();
-        let (url, origin) = services.grants.check_url(&url).map_err(|d| {
-            tracing::warn!(plugin = %services.id, "websocket denied: {}", d.0);
+        let shared = self.http;
+        let (url, origin) = shared.grants.check_url(&url).map_err(|d| {
+            tracing::warn!(plugin = %shared.plugin, "websocket denied: {}", d.0);
             WsError::Denied(d.0)
         })?;
         if !matches!(url.scheme(), "ws" | "wss") {
             return Err(WsError::InvalidRequest(format!("{} is not a ws(s) URL", url.scheme())));
         }
-        let mut extra = guest_headers(&services, &headers).map_err(WsError::InvalidRequest)?;
-        inject_credentials(&services, &origin, &mut extra).map_err(WsError::Denied)?;
+        let mut extra = guest_headers(shared, &headers).map_err(WsError::InvalidRequest)?;
+        inject_credentials(shared, &origin, &mut extra).map_err(WsError::Denied)?;
         let mut request = url
             .as_str()
             .into_client_request()
@@ -104,7 +120,7 @@ impl PluginState {
         request.headers_mut().extend(extra);
 
         let host = origin.host.trim_start_matches('[').trim_end_matches(']').to_string();
-        let max = usize::try_from(services.limits.max_response_body).unwrap_or(usize::MAX);
+        let max = usize::try_from(shared.limits.max_response_body).unwrap_or(usize::MAX);
         let config = WebSocketConfig::default().max_message_size(Some(max)).max_frame_size(Some(max));
         let handshake = async {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), origin.port))
@@ -112,13 +128,13 @@ impl PluginState {
                 .map_err(|err| WsError::Connection(err.to_string()))?
                 .collect();
             let allowed: Vec<SocketAddr> =
-                addrs.into_iter().filter(|a| services.grants.address_allowed(&host, a.ip())).collect();
+                addrs.into_iter().filter(|a| shared.grants.address_allowed(&host, a.ip())).collect();
             let Some(addr) = allowed.first() else {
                 return Err(WsError::Denied(format!(
                     "{host} resolves only to loopback, private or link-local addresses, which are not granted"
                 )));
             };
-            let tcp = tokio::time::timeout(services.limits.connect_timeout, tokio::net::TcpStream::connect(addr))
+            let tcp = tokio::time::timeout(shared.limits.connect_timeout, tokio::net::TcpStream::connect(addr))
                 .await
                 .map_err(|_| WsError::Timeout)?
                 .map_err(|err| WsError::Connection(err.to_string()))?;
@@ -126,7 +142,7 @@ impl PluginState {
                 .await
                 .map_err(handshake_error)
         };
-        let (stream, _response) = tokio::time::timeout(services.limits.http_timeout, handshake)
+        let (stream, _response) = tokio::time::timeout(shared.limits.timeout, handshake)
             .await
             .map_err(|_| WsError::Timeout)??;
 
@@ -141,9 +157,9 @@ impl PluginState {
                 }
             }
         });
-        let events = self.websockets.events_tx.clone();
-        let plugin = self.websockets.plugin.clone();
-        let connected = Connected::new(&self.websockets.connected);
+        let events = self.state.events_tx.clone();
+        let plugin = self.state.plugin.clone();
+        let connected = Connected::new(&self.state.connected);
         tokio::spawn(async move {
             // Decremented after the last event is queued.
             let _connected = connected;
@@ -177,8 +193,8 @@ impl PluginState {
             }
             let _ = events.send((id, SocketEvent::Closed(closed))).await;
         });
-        self.websockets.open += 1;
-        Ok(WsConnection { id, outgoing })
+        self.state.open += 1;
+        Ok(WsConnection::new(id, outgoing))
     }
 }
 
@@ -201,18 +217,16 @@ fn handshake_error(err: tokio_tungstenite::tungstenite::Error) -> WsError {
     }
 }
 
-impl websocket::Host for PluginState {}
+impl websocket::Host for WsView<'_> {}
 
-impl websocket::HostConnection for PluginState {
+impl websocket::HostConnection for WsView<'_> {
     async fn connect(
         &mut self,
         url: String,
         headers: Vec<(String, String)>,
     ) -> wasmtime::Result<Result<Resource<WsConnection>, WsError>> {
-        let cpu = self.cpu.clone();
-        cpu.pause();
-        let result = self.ws_connect(url, headers).await;
-        cpu.resume();
+        let cpu = self.cpu;
+        let result = cpu.host_io(self.ws_connect(url, headers)).await;
         match result {
             Ok(connection) => Ok(Ok(self.table.push(connection)?)),
             Err(err) => Ok(Err(err)),
@@ -220,7 +234,7 @@ impl websocket::HostConnection for PluginState {
     }
 
     async fn id(&mut self, this: Resource<WsConnection>) -> wasmtime::Result<u64> {
-        Ok(self.table.get(&this)?.id)
+        Ok(self.table.get(&this)?.id())
     }
 
     async fn send(
@@ -237,7 +251,7 @@ impl websocket::HostConnection for PluginState {
             Message::Binary(bytes) => WsMessage::Binary(bytes.into()),
         };
         let connection = self.table.get(&this)?;
-        Ok(connection.outgoing.try_send(frame).map_err(|err| match err {
+        Ok(connection.outgoing().try_send(frame).map_err(|err| match err {
             mpsc::error::TrySendError::Full(_) => WsError::Connection("send queue full".into()),
             mpsc::error::TrySendError::Closed(_) => WsError::Connection("connection closed".into()),
         }))
@@ -252,7 +266,7 @@ impl websocket::HostConnection for PluginState {
         let connection = self.table.get(&this)?;
         let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
         Ok(connection
-            .outgoing
+            .outgoing()
             .try_send(WsMessage::Close(Some(frame)))
             .map_err(|_| WsError::Connection("connection closed".into())))
     }
@@ -260,7 +274,7 @@ impl websocket::HostConnection for PluginState {
     async fn drop(&mut self, this: Resource<WsConnection>) -> wasmtime::Result<()> {
         // Dropping the sender ends the writer task, which drops the sink and the socket.
         self.table.delete(this)?;
-        self.websockets.open = self.websockets.open.saturating_sub(1);
+        self.state.open = self.state.open.saturating_sub(1);
         Ok(())
     }
 }
