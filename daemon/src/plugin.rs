@@ -1,6 +1,8 @@
 //! The plugin host: loading, sandboxing, calling and supervising WebAssembly component
 //! plugins.
 //!
+//! - [`api_version`]: the `scribe:plugin` version a component was built against, checked
+//!   before it is compiled;
 //! - [`engine`]: the one `Engine`, its epoch ticker and the compiled-component cache;
 //! - [`manifest`] and [`grants`]: what a plugin asks for and what it is granted;
 //! - [`capabilities`]: the host functions plugins import (log, config, http, websocket,
@@ -13,6 +15,7 @@
 //!   trapped instance and runs the circuit [`breaker`];
 //! - [`registry`]: loads every plugin against the operator's config.
 
+pub mod api_version;
 pub mod bindings;
 pub mod breaker;
 pub mod capabilities;

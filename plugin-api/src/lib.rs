@@ -12,24 +12,77 @@
 //! scribe_plugin_api::register_plugin!(stt_batch, MyPlugin);
 //! ```
 //!
-//! Plugins are synchronous state machines: the host owns all I/O and time. Host services are
-//! under `<world>::scribe::plugin::*` (log, config, http, websocket, sqlite); shared records are
-//! in `<world>::scribe::plugin::types`. The WIT in `wit/` is the contract, documented item by
-//! item; this crate adds nothing the host does not check itself.
+//! Plugins are synchronous state machines: the host owns all I/O and time. Each world module
+//! re-exports the interfaces it imports under short paths (`stt_batch::http`,
+//! `stt_batch::types::PluginError`, …) and adds getters of the plugin's settings and, where
+//! the world has `http`, the mapping of the host's HTTP errors. World-free helpers are here:
+//! [`headers`] (lookup, `retry-after`), [`settings`] (parsers that name the key) and [`text`].
+//! The WIT in `wit/` is the contract, documented item by item; this crate adds nothing the
+//! host does not check itself. `README.md` beside this crate is the plugin author's guide.
 
-/// The WIT package version these bindings speak.
+pub mod headers;
+pub mod settings;
+pub mod text;
+
+/// The WIT package version these bindings speak. [`register_plugin!`] stamps it into the
+/// component (custom section [`API_VERSION_SECTION`]) and the host refuses a component whose
+/// stamp it does not speak.
 pub const API_VERSION: &str = "0.1.0";
+
+/// The name of the custom section that carries [`API_VERSION`].
+pub const API_VERSION_SECTION: &str = "scribe:plugin-api-version";
+
+/// Getters of the plugin's settings through the world's `config` import.
+macro_rules! settings_getters {
+    () => {
+        /// The plugin's setting `key`, if the operator set it.
+        pub fn setting(key: &str) -> Option<String> {
+            config::get(key)
+        }
+
+        /// A `true`/`false` setting; the error names the key.
+        pub fn flag_setting(key: &str, default: bool) -> Result<bool, types::PluginError> {
+            $crate::settings::flag(&setting, key, default).map_err(types::PluginError::Other)
+        }
+
+        /// A setting that must be set; the error names the key.
+        pub fn required_setting(key: &str) -> Result<String, types::PluginError> {
+            $crate::settings::required(&setting, key).map_err(types::PluginError::Other)
+        }
+    };
+}
+
+/// The host's HTTP errors as the plugin's errors, for worlds that import `http`.
+macro_rules! http_errors {
+    () => {
+        /// A failure of the host's HTTP capability, as this plugin's error: a denial stays a
+        /// denial, a timeout or a broken connection is `unavailable` (the host retries), the
+        /// rest is `other`. `provider` names the service in the message.
+        pub fn host_error(provider: &str, err: http::HttpError) -> types::PluginError {
+            use types::PluginError;
+            match err {
+                http::HttpError::Denied(m) => PluginError::Denied(m),
+                http::HttpError::Timeout => PluginError::Unavailable(format!("{provider} did not answer in time")),
+                http::HttpError::Connection(m) => PluginError::Unavailable(format!("could not reach {provider}: {m}")),
+                http::HttpError::TooLarge(n) => PluginError::Other(format!("{provider}'s answer exceeded {n} bytes")),
+                http::HttpError::InvalidRequest(m) => PluginError::Other(format!("invalid request: {m}")),
+            }
+        }
+    };
+}
 
 #[cfg(feature = "stt-live")]
 pub mod stt_live {
     //! Bindings for the `stt-live` world.
     wit_bindgen::generate!({
         world: "stt-live",
-        path: "wit",
+        path: "wit/0.1.0",
         pub_export_macro: true,
         export_macro_name: "export_stt_live",
         default_bindings_module: "scribe_plugin_api::stt_live",
     });
+    pub use self::scribe::plugin::{config, log, model, types, websocket};
+    settings_getters!();
 }
 
 #[cfg(feature = "stt-batch")]
@@ -37,11 +90,14 @@ pub mod stt_batch {
     //! Bindings for the `stt-batch` world.
     wit_bindgen::generate!({
         world: "stt-batch",
-        path: "wit",
+        path: "wit/0.1.0",
         pub_export_macro: true,
         export_macro_name: "export_stt_batch",
         default_bindings_module: "scribe_plugin_api::stt_batch",
     });
+    pub use self::scribe::plugin::{audio, config, http, log, model, types};
+    settings_getters!();
+    http_errors!();
 }
 
 #[cfg(feature = "summarizer")]
@@ -51,11 +107,14 @@ pub mod summarizer {
     #![allow(clippy::too_many_arguments)]
     wit_bindgen::generate!({
         world: "summarizer",
-        path: "wit",
+        path: "wit/0.1.0",
         pub_export_macro: true,
         export_macro_name: "export_summarizer",
         default_bindings_module: "scribe_plugin_api::summarizer",
     });
+    pub use self::scribe::plugin::{config, http, log, progress, types};
+    settings_getters!();
+    http_errors!();
 }
 
 #[cfg(feature = "store")]
@@ -63,19 +122,35 @@ pub mod store {
     //! Bindings for the `store` world.
     wit_bindgen::generate!({
         world: "store",
-        path: "wit",
+        path: "wit/0.1.0",
         pub_export_macro: true,
         export_macro_name: "export_store",
         default_bindings_module: "scribe_plugin_api::store",
     });
+    pub use self::exports::scribe::plugin::library;
+    pub use self::scribe::plugin::{config, log, sqlite, types};
+    settings_getters!();
 }
 
 /// Registers `$ty` as the implementation of world `$world` (`stt_live`, `stt_batch`,
-/// `summarizer` or `store`).
+/// `summarizer` or `store`), and stamps the component with the API version it was built
+/// against.
 #[macro_export]
 macro_rules! register_plugin {
-    (stt_live, $ty:ident) => { $crate::stt_live::export_stt_live!($ty); };
-    (stt_batch, $ty:ident) => { $crate::stt_batch::export_stt_batch!($ty); };
-    (summarizer, $ty:ident) => { $crate::summarizer::export_summarizer!($ty); };
-    (store, $ty:ident) => { $crate::store::export_store!($ty); };
+    (stt_live, $ty:ident) => { $crate::stt_live::export_stt_live!($ty); $crate::stamp_api_version!(); };
+    (stt_batch, $ty:ident) => { $crate::stt_batch::export_stt_batch!($ty); $crate::stamp_api_version!(); };
+    (summarizer, $ty:ident) => { $crate::summarizer::export_summarizer!($ty); $crate::stamp_api_version!(); };
+    (store, $ty:ident) => { $crate::store::export_store!($ty); $crate::stamp_api_version!(); };
+}
+
+/// The custom section naming [`API_VERSION`]; `register_plugin!` emits it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! stamp_api_version {
+    () => {
+        #[cfg(target_arch = "wasm32")]
+        #[unsafe(link_section = "scribe:plugin-api-version")]
+        #[used]
+        static __SCRIBE_PLUGIN_API_VERSION: [u8; 5] = *b"0.1.0";
+    };
 }

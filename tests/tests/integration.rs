@@ -12,6 +12,7 @@ mod inbox;
 mod library_api;
 mod live;
 mod models;
+mod plugin_sdk;
 mod sandbox;
 mod search;
 mod security;

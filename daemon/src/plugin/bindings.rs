@@ -9,7 +9,7 @@
 pub mod store {
     wasmtime::component::bindgen!({
         world: "store",
-        path: "../plugin-api/wit",
+        path: "../plugin-api/wit/0.1.0",
         imports: { default: async | trappable },
         exports: { default: async },
     });
@@ -18,7 +18,7 @@ pub mod store {
 pub mod stt_batch {
     wasmtime::component::bindgen!({
         world: "stt-batch",
-        path: "../plugin-api/wit",
+        path: "../plugin-api/wit/0.1.0",
         imports: { default: async | trappable },
         exports: { default: async },
         with: {
@@ -33,7 +33,7 @@ pub mod stt_batch {
 pub mod summarizer {
     wasmtime::component::bindgen!({
         world: "summarizer",
-        path: "../plugin-api/wit",
+        path: "../plugin-api/wit/0.1.0",
         imports: { default: async | trappable },
         exports: { default: async },
         with: {
@@ -48,7 +48,7 @@ pub mod summarizer {
 pub mod stt_live {
     wasmtime::component::bindgen!({
         world: "stt-live",
-        path: "../plugin-api/wit",
+        path: "../plugin-api/wit/0.1.0",
         imports: { default: async | trappable },
         exports: { default: async },
         with: {

@@ -66,6 +66,7 @@ pub fn load_component(
 ) -> Result<(Component, CacheOutcome)> {
     let bytes = std::fs::read(wasm_path)
         .with_context(|| format!("reading component {}", wasm_path.display()))?;
+    super::api_version::check(&bytes)?;
     let entry = cache_entry(engine, &bytes, cache_dir);
     if entry.is_file() {
         // SAFETY: the entry was written by `Component::serialize` of this engine configuration

@@ -2,8 +2,9 @@
 //! retry: rate limits (with `retry-after`) and overloads are retried, a refused key never is.
 //! Every message names Anthropic and carries the `request-id` for support.
 
-use scribe_plugin_api::summarizer::scribe::plugin::http::HttpError;
-use scribe_plugin_api::summarizer::scribe::plugin::types::{PluginError, RateLimit};
+use scribe_plugin_api::headers::{find as header, retry_after_ms};
+use scribe_plugin_api::summarizer::http::HttpError;
+use scribe_plugin_api::summarizer::types::{PluginError, RateLimit};
 use serde::Deserialize;
 
 /// Longest provider text quoted in an error.
@@ -25,16 +26,8 @@ pub struct ErrorObject {
     pub message: Option<String>,
 }
 
-pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-}
-
 fn truncate(text: &str) -> String {
-    let text = text.trim();
-    match text.char_indices().nth(MAX_MESSAGE) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
+    scribe_plugin_api::text::truncate(text, MAX_MESSAGE)
 }
 
 fn with_request(text: String, request_id: Option<&str>) -> String {
@@ -42,15 +35,6 @@ fn with_request(text: String, request_id: Option<&str>) -> String {
         Some(id) => format!("{text} (request {id})"),
         None => text,
     }
-}
-
-/// How long the server asked us to wait: `retry-after-ms`, else `retry-after` in seconds,
-/// honoured only when 0 < wait ≤ 60 s.
-fn retry_after_ms(headers: &[(String, String)]) -> Option<u64> {
-    let ms = header(headers, "retry-after-ms")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .or_else(|| header(headers, "retry-after").and_then(|v| v.trim().parse::<f64>().ok()).map(|s| s * 1000.0))?;
-    (ms.is_finite() && ms > 0.0 && ms <= MAX_RETRY_AFTER_MS as f64).then(|| ms.round() as u64)
 }
 
 /// Maps a non-2xx response.
@@ -77,7 +61,7 @@ pub fn from_response(status: u16, headers: &[(String, String)], body: &[u8]) -> 
         413 => PluginError::BadInput(message("refused a request this large")),
         400 | 422 => PluginError::BadInput(message("refused the request")),
         _ if no_retry => PluginError::Other(message(&format!("failed (HTTP {status})"))),
-        429 => PluginError::RateLimited(RateLimit { message: message("rate limit"), retry_after_ms: retry_after_ms(headers) }),
+        429 => PluginError::RateLimited(RateLimit { message: message("rate limit"), retry_after_ms: retry_after_ms(headers, MAX_RETRY_AFTER_MS) }),
         408 | 409 | 500..=599 => PluginError::Unavailable(message(&format!("is unavailable (HTTP {status})"))),
         _ => PluginError::Other(message(&format!("answered HTTP {status}"))),
     }
@@ -99,13 +83,7 @@ pub fn from_stream_error(error: ErrorObject, request_id: Option<&str>) -> Plugin
 
 /// Maps a failure of the host's HTTP capability.
 pub fn from_host(err: HttpError) -> PluginError {
-    match err {
-        HttpError::Denied(m) => PluginError::Denied(m),
-        HttpError::Timeout => PluginError::Unavailable("Anthropic did not answer in time".into()),
-        HttpError::Connection(m) => PluginError::Unavailable(format!("could not reach Anthropic: {m}")),
-        HttpError::TooLarge(n) => PluginError::Other(format!("Anthropic's answer exceeded {n} bytes")),
-        HttpError::InvalidRequest(m) => PluginError::Other(format!("invalid request: {m}")),
-    }
+    scribe_plugin_api::summarizer::host_error("Anthropic", err)
 }
 
 #[cfg(test)]
@@ -155,20 +133,6 @@ mod tests {
         assert!(text.contains("API key") && text.contains("req_018EeWyXxfu5pfWkrYcMdjWG"), "{text}");
     }
 
-    #[test]
-    fn retry_after_forms() {
-        let cases = [
-            (vec![("retry-after", "7")], Some(7_000)),
-            (vec![("retry-after-ms", "1500"), ("retry-after", "7")], Some(1_500)),
-            (vec![("retry-after", "0")], None),
-            (vec![("retry-after", "3600")], None),
-            (vec![("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")], None),
-            (vec![], None),
-        ];
-        for (headers, want) in cases {
-            assert_eq!(retry_after_ms(&h(&headers)), want, "{headers:?}");
-        }
-    }
 
     #[test]
     fn stream_errors_by_type() {

@@ -19,13 +19,14 @@ mod summary;
 
 use serde_json::Value;
 
-use scribe_plugin_api::summarizer::scribe::plugin::http::{self, Method, Request, RequestBody};
-use scribe_plugin_api::summarizer::scribe::plugin::log::{self, Level};
-use scribe_plugin_api::summarizer::scribe::plugin::types::{Capabilities, PluginError, PluginInfo};
-use scribe_plugin_api::summarizer::scribe::plugin::{config, progress};
+use scribe_plugin_api::summarizer::http::{self, Method, Request, RequestBody};
+use scribe_plugin_api::summarizer::log::{self, Level};
+use scribe_plugin_api::summarizer::types::{Capabilities, PluginError, PluginInfo};
+use scribe_plugin_api::summarizer::{config, progress};
 use scribe_plugin_api::summarizer::{CombineRequest, Guest, SummaryOutput, SummaryRequest};
 
-use errors::{from_host, from_response, header};
+use errors::{from_host, from_response};
+use scribe_plugin_api::headers::find as header;
 use messages::{Answer, MessageStream, from_message};
 use settings::Settings;
 use sse::SseParser;

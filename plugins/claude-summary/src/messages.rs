@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use scribe_plugin_api::summarizer::scribe::plugin::types::{PluginError, Summary};
+use scribe_plugin_api::summarizer::types::{PluginError, Summary};
 
 use crate::errors::{ErrorObject, from_stream_error};
 use crate::partial::parse_prefix;

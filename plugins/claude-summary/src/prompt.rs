@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use scribe_plugin_api::summarizer::scribe::plugin::types::Summary;
+use scribe_plugin_api::summarizer::types::Summary;
 use scribe_plugin_api::summarizer::{CombineRequest, SummaryRequest};
 
 use crate::settings::Settings;
@@ -143,7 +143,7 @@ fn render(summary: &Summary, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scribe_plugin_api::summarizer::scribe::plugin::types::ActionItem;
+    use scribe_plugin_api::summarizer::types::ActionItem;
     use scribe_plugin_api::summarizer::{Part, TranscriptSegment};
 
     fn settings() -> Settings {

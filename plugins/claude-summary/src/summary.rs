@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use scribe_plugin_api::summarizer::scribe::plugin::types::{ActionItem, Summary};
+use scribe_plugin_api::summarizer::types::{ActionItem, Summary};
 
 /// The summary in a complete tool input. Fails when there is no overview: then the model did
 /// not do what it was asked.

@@ -5,12 +5,17 @@
 //! "request_id"}`, or plain text. The message shown to the user is `err_msg`, else
 //! `message`, else the text, with the request id for support.
 
-use scribe_plugin_api::stt_batch::scribe::plugin::http::HttpError;
-use scribe_plugin_api::stt_batch::scribe::plugin::types::{PluginError, RateLimit};
+use scribe_plugin_api::headers::{self, find as header};
+use scribe_plugin_api::stt_batch::http::HttpError;
+use scribe_plugin_api::stt_batch::types::{PluginError, RateLimit};
+use scribe_plugin_api::text;
 use serde::Deserialize;
 
 /// Longest provider text quoted in an error.
 const MAX_MESSAGE: usize = 300;
+/// Longest `retry-after` honoured: Deepgram asks for seconds; a longer wait is better left to
+/// the host's back-off than slept through.
+const MAX_RETRY_AFTER_MS: u64 = 10 * 60 * 1000;
 
 #[derive(Deserialize, Default)]
 struct ErrorBody {
@@ -18,18 +23,6 @@ struct ErrorBody {
     message: Option<String>,
     details: Option<String>,
     request_id: Option<String>,
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-}
-
-fn truncate(text: &str) -> String {
-    let text = text.trim();
-    match text.char_indices().nth(MAX_MESSAGE) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
 }
 
 /// The provider's message for a failed response.
@@ -42,7 +35,7 @@ pub fn message(status: u16, headers: &[(String, String)], body: &[u8]) -> String
             _ => m,
         }))
         .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    let text = if text.trim().is_empty() { format!("HTTP {status}") } else { truncate(&text) };
+    let text = if text.trim().is_empty() { format!("HTTP {status}") } else { text::truncate(&text, MAX_MESSAGE) };
     let request_id = parsed.request_id.or_else(|| header(headers, "dg-request-id").map(String::from));
     match request_id {
         Some(id) => format!("Deepgram: {text} (request {id})"),
@@ -50,17 +43,12 @@ pub fn message(status: u16, headers: &[(String, String)], body: &[u8]) -> String
     }
 }
 
-/// `Retry-After` in seconds, as ms. (The HTTP-date form is not used by Deepgram.)
-fn retry_after_ms(headers: &[(String, String)]) -> Option<u64> {
-    header(headers, "retry-after")?.trim().parse::<u64>().ok().map(|s| s.saturating_mul(1000))
-}
-
 /// Maps a non-2xx response.
 pub fn from_response(status: u16, headers: &[(String, String)], body: &[u8]) -> PluginError {
     let message = message(status, headers, body);
     match status {
         401 | 402 | 403 => PluginError::Unauthorized(message),
-        429 => PluginError::RateLimited(RateLimit { message, retry_after_ms: retry_after_ms(headers) }),
+        429 => PluginError::RateLimited(RateLimit { message, retry_after_ms: headers::retry_after_ms(headers, MAX_RETRY_AFTER_MS) }),
         400 | 413 | 415 | 422 => PluginError::BadInput(message),
         408 | 500..=599 => PluginError::Unavailable(message),
         _ => PluginError::Other(message),
@@ -69,13 +57,7 @@ pub fn from_response(status: u16, headers: &[(String, String)], body: &[u8]) -> 
 
 /// Maps a failure of the host's HTTP capability.
 pub fn from_host(err: HttpError) -> PluginError {
-    match err {
-        HttpError::Denied(m) => PluginError::Denied(m),
-        HttpError::Timeout => PluginError::Unavailable("Deepgram did not answer in time".into()),
-        HttpError::Connection(m) => PluginError::Unavailable(format!("could not reach Deepgram: {m}")),
-        HttpError::TooLarge(n) => PluginError::Other(format!("Deepgram's answer exceeded {n} bytes")),
-        HttpError::InvalidRequest(m) => PluginError::Other(format!("invalid request: {m}")),
-    }
+    scribe_plugin_api::stt_batch::host_error("Deepgram", err)
 }
 
 #[cfg(test)]

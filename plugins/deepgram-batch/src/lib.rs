@@ -10,8 +10,8 @@ mod errors;
 mod options;
 mod response;
 
-use scribe_plugin_api::stt_batch::scribe::plugin::http::{self, Method, Request, RequestBody};
-use scribe_plugin_api::stt_batch::scribe::plugin::types::{
+use scribe_plugin_api::stt_batch::http::{self, Method, Request, RequestBody};
+use scribe_plugin_api::stt_batch::types::{
     AudioEncoding, Capabilities, PluginError, PluginInfo,
 };
 use scribe_plugin_api::stt_batch::{BatchRequest, BatchTranscript, Guest};
@@ -56,7 +56,7 @@ impl Guest for DeepgramBatch {
             return Err(PluginError::BadInput("the audio is empty".into()));
         }
         let options = Options::from_settings(|key| {
-            scribe_plugin_api::stt_batch::scribe::plugin::config::get(key)
+            scribe_plugin_api::stt_batch::config::get(key)
         })
         .map_err(PluginError::BadInput)?;
         let url = options.listen_url(&request.format, request.language.as_deref());

@@ -1,6 +1,7 @@
 //! Request options from the operator's `[plugins.deepgram-batch.settings]`.
 
-use scribe_plugin_api::stt_batch::scribe::plugin::types::{AudioEncoding, AudioFormat};
+use scribe_plugin_api::settings::flag;
+use scribe_plugin_api::stt_batch::types::{AudioEncoding, AudioFormat};
 
 /// Where requests go unless `base_url` says otherwise.
 pub const DEFAULT_BASE_URL: &str = "https://api.deepgram.com";
@@ -19,15 +20,6 @@ pub struct Options {
     pub utterances: bool,
     pub paragraphs: bool,
     pub keyterms: Vec<String>,
-}
-
-fn flag(get: &impl Fn(&str) -> Option<String>, key: &str, default: bool) -> Result<bool, String> {
-    match get(key).as_deref() {
-        None => Ok(default),
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
-        Some(other) => Err(format!("setting {key} must be true or false, not {other:?}")),
-    }
 }
 
 impl Options {

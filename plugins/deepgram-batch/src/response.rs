@@ -1,7 +1,7 @@
 //! Parsing Deepgram's pre-recorded response into our words.
 
 use scribe_plugin_api::stt_batch::BatchTranscript;
-use scribe_plugin_api::stt_batch::scribe::plugin::types::{
+use scribe_plugin_api::stt_batch::types::{
     Paragraph, PluginError, Sentence, TranscriptStructure, Utterance, Word,
 };
 use serde::Deserialize;

@@ -1,8 +1,8 @@
 //! Failures of the stream as plugin errors the host acts on: `unavailable` is reconnected
 //! (the host replays the audio not yet final), `unauthorized` and `bad-input` are not.
 
-use scribe_plugin_api::stt_live::scribe::plugin::types::{PluginError, RateLimit};
-use scribe_plugin_api::stt_live::scribe::plugin::websocket::{CloseInfo, WsError};
+use scribe_plugin_api::stt_live::types::{PluginError, RateLimit};
+use scribe_plugin_api::stt_live::websocket::{CloseInfo, WsError};
 
 /// The status of a refused handshake, from the host's `HTTP <status>: <text>` message.
 fn handshake_status(message: &str) -> Option<u16> {

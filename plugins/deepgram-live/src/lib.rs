@@ -17,12 +17,12 @@ mod options;
 
 use std::cell::RefCell;
 
-use scribe_plugin_api::stt_live::scribe::plugin::config;
-use scribe_plugin_api::stt_live::scribe::plugin::log::{self, Level};
-use scribe_plugin_api::stt_live::scribe::plugin::types::{
+use scribe_plugin_api::stt_live::config;
+use scribe_plugin_api::stt_live::log::{self, Level};
+use scribe_plugin_api::stt_live::types::{
     AudioEncoding, Capabilities, PluginError, PluginInfo, TranscriptUpdate,
 };
-use scribe_plugin_api::stt_live::scribe::plugin::websocket::{Connection, Message, SocketEvent};
+use scribe_plugin_api::stt_live::websocket::{Connection, Message, SocketEvent};
 use scribe_plugin_api::stt_live::{Guest, LiveConfig};
 
 use messages::ServerMessage;

@@ -1,6 +1,6 @@
 //! Deepgram's server messages (docs/protocols/deepgram.md §1.5) as our transcript updates.
 
-use scribe_plugin_api::stt_live::scribe::plugin::types::{TranscriptUpdate, Word};
+use scribe_plugin_api::stt_live::types::{TranscriptUpdate, Word};
 use serde::Deserialize;
 
 /// A text frame from Deepgram, decoded.

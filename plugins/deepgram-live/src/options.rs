@@ -1,6 +1,8 @@
 //! Stream options from the operator's `[plugins.deepgram-live.settings]`, and the
 //! `/v1/listen` URL they make (docs/protocols/deepgram.md §1.3).
 
+use scribe_plugin_api::settings::flag;
+
 /// Where streams go unless `base_url` says otherwise.
 pub const DEFAULT_BASE_URL: &str = "wss://api.deepgram.com";
 /// Deepgram's current general model.
@@ -27,15 +29,6 @@ pub struct Options {
     pub utterance_end_ms: Option<u32>,
     pub vad_events: bool,
     pub keyterms: Vec<String>,
-}
-
-fn flag(get: &impl Fn(&str) -> Option<String>, key: &str, default: bool) -> Result<bool, String> {
-    match get(key).as_deref() {
-        None => Ok(default),
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
-        Some(other) => Err(format!("setting {key} must be true or false, not {other:?}")),
-    }
 }
 
 /// A number of ms, or `false` for off.

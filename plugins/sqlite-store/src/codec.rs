@@ -1,9 +1,9 @@
 //! Conversions between WIT records and SQLite values.
 
-use scribe_plugin_api::store::exports::scribe::plugin::library::{
+use scribe_plugin_api::store::library::{
     SessionKind, SessionStatus, StoreError,
 };
-use scribe_plugin_api::store::scribe::plugin::sqlite::Value;
+use scribe_plugin_api::store::sqlite::Value;
 
 /// One result row, with typed accessors that turn a schema mismatch into an error value.
 pub struct Row(pub Vec<Value>);

@@ -10,12 +10,12 @@ mod codec;
 mod schema;
 mod structure;
 
-use scribe_plugin_api::store::exports::scribe::plugin::library::{
+use scribe_plugin_api::store::library::{
     AudioFile, Change, Guest as LibraryGuest, NewSession, Session, SessionFilter, SessionPage,
     SessionPatch, Speaker, StoreError, StoredSummary, TranscriptVersion,
 };
-use scribe_plugin_api::store::scribe::plugin::sqlite::{self, SqliteError, Statement, Value};
-use scribe_plugin_api::store::scribe::plugin::types::{
+use scribe_plugin_api::store::sqlite::{self, SqliteError, Statement, Value};
+use scribe_plugin_api::store::types::{
     ActionItem, Capabilities, PluginInfo, Summary, TranscriptStructure, Word,
 };
 use scribe_plugin_api::store::Guest as StoreGuest;

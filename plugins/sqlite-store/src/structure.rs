@@ -1,9 +1,9 @@
 //! Paragraphs (with their sentences) and utterances of a transcript version: how the provider
 //! grouped the words, kept beside them so the UI and exports need not guess.
 
-use scribe_plugin_api::store::exports::scribe::plugin::library::StoreError;
-use scribe_plugin_api::store::scribe::plugin::sqlite::{self, Value};
-use scribe_plugin_api::store::scribe::plugin::types::{
+use scribe_plugin_api::store::library::StoreError;
+use scribe_plugin_api::store::sqlite::{self, Value};
+use scribe_plugin_api::store::types::{
     Paragraph, Sentence, TranscriptStructure, Utterance,
 };
 

@@ -7,10 +7,10 @@
 
 use std::cell::RefCell;
 
-use scribe_plugin_api::stt_batch::scribe::plugin::types::{
+use scribe_plugin_api::stt_batch::types::{
     AudioEncoding, Capabilities, PluginError, PluginInfo, TranscriptStructure, Utterance, Word,
 };
-use scribe_plugin_api::stt_batch::scribe::plugin::{audio, log, model};
+use scribe_plugin_api::stt_batch::{audio, log, model};
 use scribe_plugin_api::stt_batch::{BatchRequest, BatchTranscript, Guest};
 use scribe_whisper::load::{self, LoadError, ReadError};
 use scribe_whisper::mel::SAMPLE_RATE;

@@ -6,9 +6,9 @@
 
 use std::cell::RefCell;
 
-use scribe_plugin_api::stt_live::scribe::plugin::types::{AudioEncoding, Capabilities, PluginError, PluginInfo, TranscriptUpdate, Word};
-use scribe_plugin_api::stt_live::scribe::plugin::websocket::SocketEvent;
-use scribe_plugin_api::stt_live::scribe::plugin::{log, model};
+use scribe_plugin_api::stt_live::types::{AudioEncoding, Capabilities, PluginError, PluginInfo, TranscriptUpdate, Word};
+use scribe_plugin_api::stt_live::websocket::SocketEvent;
+use scribe_plugin_api::stt_live::{log, model};
 use scribe_plugin_api::stt_live::{Guest, LiveConfig};
 use scribe_whisper::load::{self, LoadError, ReadError};
 use scribe_whisper::mel::SAMPLE_RATE;

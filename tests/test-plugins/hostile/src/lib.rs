@@ -16,11 +16,11 @@
 //!
 //! Host errors come back as `plugin-error` values whose message starts with the error's case.
 
-use scribe_plugin_api::stt_batch::scribe::plugin::audio;
-use scribe_plugin_api::stt_batch::scribe::plugin::http::{self, HttpError, Method, Request, RequestBody};
-use scribe_plugin_api::stt_batch::scribe::plugin::log::{self, Level};
-use scribe_plugin_api::stt_batch::scribe::plugin::model;
-use scribe_plugin_api::stt_batch::scribe::plugin::types::{
+use scribe_plugin_api::stt_batch::audio;
+use scribe_plugin_api::stt_batch::http::{self, HttpError, Method, Request, RequestBody};
+use scribe_plugin_api::stt_batch::log::{self, Level};
+use scribe_plugin_api::stt_batch::model;
+use scribe_plugin_api::stt_batch::types::{
     Capabilities, PluginError, PluginInfo, TranscriptStructure, Word,
 };
 use scribe_plugin_api::stt_batch::{BatchRequest, BatchTranscript, Guest};

@@ -1,0 +1,119 @@
+//! The contract a component was built against. The guest SDK's `register_plugin!` stamps the
+//! `scribe:plugin` version into a custom section of the component's core module; the host
+//! reads it before compiling and refuses a component it does not speak, with a message that
+//! says what to rebuild, instead of a link error about a missing import.
+
+/// Versions of the `scribe:plugin` WIT package this host links. A frozen version stays here
+/// when a newer one is added beside it.
+pub const SPOKEN: &[&str] = &["0.1.0"];
+/// The custom section the SDK writes (`scribe_plugin_api::API_VERSION_SECTION`).
+pub const SECTION: &str = "scribe:plugin-api-version";
+/// SHA-256 of `plugin-api/wit/0.1.0/*.wit`, concatenated in name order: 0.1.0 is released and
+/// frozen. A change to the contract goes into a new version beside it (`wit/0.2.0/`), which
+/// the host then links too.
+#[cfg(test)]
+const FROZEN_0_1_0: &str = "ca93d4238a32ab66e3526908fc2671ae0e5c60c450d8250a4415d4f36dcb85dd";
+/// Longest stamp read; a version string is a few bytes.
+const MAX_STAMP: usize = 64;
+
+/// Why a component's version is not one this host speaks.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VersionError {
+    #[error(
+        "the component carries no scribe:plugin API version (custom section {SECTION}); build it with \
+         scribe-plugin-api and register it with register_plugin! (see plugin-api/README.md)"
+    )]
+    Missing,
+    #[error(
+        "the component was built against scribe:plugin@{0}, and this daemon speaks {spoken}; rebuild \
+         it against a scribe-plugin-api of a version it speaks",
+        spoken = SPOKEN.join(", ")
+    )]
+    Unsupported(String),
+    #[error("the component is not valid WebAssembly: {0}")]
+    Malformed(String),
+}
+
+/// The version `wasm` (a component, or a core module) was built against, if this host speaks
+/// it.
+pub fn check(wasm: &[u8]) -> Result<String, VersionError> {
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        let payload = payload.map_err(|err| VersionError::Malformed(err.to_string()))?;
+        if let wasmparser::Payload::CustomSection(section) = payload
+            && section.name() == SECTION
+        {
+            let data = section.data();
+            let stamp = String::from_utf8_lossy(&data[..data.len().min(MAX_STAMP)]).into_owned();
+            return match SPOKEN.contains(&stamp.as_str()) {
+                true => Ok(stamp),
+                false => Err(VersionError::Unsupported(stamp)),
+            };
+        }
+    }
+    Err(VersionError::Missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            out.push(if n == 0 { byte } else { byte | 0x80 });
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
+    fn section(id: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![id];
+        leb(body.len(), &mut out);
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn custom(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut body = Vec::new();
+        leb(name.len(), &mut body);
+        body.extend_from_slice(name.as_bytes());
+        body.extend_from_slice(data);
+        section(0, &body)
+    }
+
+    /// A component holding one core module with the given custom sections.
+    fn component(sections: &[Vec<u8>]) -> Vec<u8> {
+        let mut module = b"\0asm\x01\0\0\0".to_vec();
+        sections.iter().for_each(|s| module.extend_from_slice(s));
+        let mut component = b"\0asm\x0d\0\x01\0".to_vec();
+        component.extend(section(1, &module));
+        component
+    }
+
+    #[test]
+    fn wit_0_1_0_is_frozen() {
+        use sha2::{Digest, Sha256};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api/wit/0.1.0");
+        let mut files: Vec<_> = std::fs::read_dir(&dir).expect("wit dir").flatten().map(|e| e.path()).collect();
+        files.sort();
+        let mut hash = Sha256::new();
+        for file in &files {
+            hash.update(std::fs::read(file).expect("wit file"));
+        }
+        assert_eq!(files.len(), 4, "{files:?}");
+        assert_eq!(hex::encode(hash.finalize()), FROZEN_0_1_0, "scribe:plugin@0.1.0 is released: put changes in a new version");
+    }
+
+    #[test]
+    fn the_stamp_is_found_inside_the_core_module() {
+        let stamped = component(&[custom("producers", b"x"), custom(SECTION, b"0.1.0")]);
+        assert_eq!(check(&stamped), Ok("0.1.0".to_string()));
+        assert_eq!(check(&component(&[custom("producers", b"x")])), Err(VersionError::Missing));
+        let newer = check(&component(&[custom(SECTION, b"0.2.0")])).expect_err("0.2.0 is not spoken");
+        assert_eq!(newer, VersionError::Unsupported("0.2.0".into()));
+        assert!(newer.to_string().contains("scribe:plugin@0.2.0") && newer.to_string().contains("speaks 0.1.0"), "{newer}");
+        assert!(matches!(check(b"\0asm\x01\0\0\0\x00\x05"), Err(VersionError::Malformed(_))));
+    }
+}
