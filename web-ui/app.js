@@ -1,10 +1,10 @@
-// The app shell: registers the service worker, keeps the event feed and the outbox going,
+// The app shell: registers the service worker, keeps the event feed going and sends unsent recordings,
 // shows the connection state, and routes `#/…` to the views.
 
 import { h, fill } from './js/dom.js';
 import { onConnection, isOnline } from './js/api.js';
 import { connect, reconnectNow, subscribe } from './js/events.js';
-import * as outbox from './js/outbox.js';
+import * as unsent from './js/unsent.js';
 import { libraryView } from './js/views/library.js';
 import { sessionView } from './js/views/session.js';
 import { liveView } from './js/views/live.js';
@@ -12,7 +12,7 @@ import { uploadView } from './js/views/upload.js';
 import { statusView } from './js/views/status.js';
 import { pairView, pairFromFragment } from './js/views/pair.js';
 
-/** How often the outbox retries while recordings wait and the daemon seems up, ms. */
+/** How often unsent recordings are retried while recordings wait and the daemon seems up, ms. */
 const OUTBOX_RETRY_MS = 15000;
 
 const routes = {
@@ -74,12 +74,12 @@ function showConnection(online) {
   fill(connection, online ? '' : h('span', { class: 'offline-indicator' }, 'Offline — showing saved data, read-only'));
 }
 
-async function flushOutbox() {
+async function sendUnsent() {
   if (!isOnline()) return;
   try {
-    await outbox.flush();
+    await unsent.flush();
   } catch (err) {
-    console.warn('outbox flush failed', err);
+    console.warn('sending unsent recordings failed', err);
   }
 }
 
@@ -89,17 +89,17 @@ window.addEventListener('scribe:unauthorized', () => {
 });
 window.addEventListener('online', () => {
   reconnectNow();
-  flushOutbox();
+  sendUnsent();
 });
 onConnection((online) => {
   showConnection(online);
-  if (online) flushOutbox();
+  if (online) sendUnsent();
 });
 /** Live statuses after which a session's stored length is known. */
 const LIVE_SETTLED = ['complete', 'queued', 'error', 'interrupted'];
 subscribe((event) => {
   // A reconnect, or a browser recording's live session settling (its tab may be gone).
-  if (event.type === 'reload' || (event.type === 'live' && LIVE_SETTLED.includes(event.status))) flushOutbox();
+  if (event.type === 'reload' || (event.type === 'live' && LIVE_SETTLED.includes(event.status))) sendUnsent();
 });
 
 if ('serviceWorker' in navigator) {
@@ -109,7 +109,7 @@ showConnection(isOnline());
 await pairFromFragment();
 connect();
 route();
-flushOutbox();
+sendUnsent();
 setInterval(async () => {
-  if ((await outbox.waiting()).length > 0) flushOutbox();
+  if ((await unsent.waiting()).length > 0) sendUnsent();
 }, OUTBOX_RETRY_MS);

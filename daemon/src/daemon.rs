@@ -54,6 +54,7 @@ pub struct Daemon {
     pub startup: Duration,
     shutdown: Option<oneshot::Sender<()>>,
     live: LiveSessions,
+    events: EventHub,
     /// Tells background workers (the file queue) to stop.
     stop_workers: tokio::sync::watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
@@ -201,7 +202,7 @@ impl Daemon {
             files,
             uploads,
             security,
-            events,
+            events: events.clone(),
             live: live.clone(),
             summaries,
             indexer,
@@ -217,6 +218,12 @@ impl Daemon {
             let listener = listener.tap_io(|tcp| {
                 if let Err(err) = socket2::SockRef::from(&*tcp).set_send_buffer_size(SEND_BUFFER) {
                     tracing::debug!("cannot size a connection's send buffer: {err}");
+                }
+                // Events, transcript updates and ingest acknowledgements are small messages
+                // that must go out as they are made: with Nagle's algorithm each would wait
+                // for the previous one's acknowledgement.
+                if let Err(err) = tcp.set_nodelay(true) {
+                    tracing::debug!("cannot turn off Nagle's algorithm on a connection: {err}");
                 }
             });
             axum::serve(listener, app)
@@ -236,6 +243,7 @@ impl Daemon {
             startup,
             shutdown: Some(shutdown),
             live,
+            events,
             stop_workers,
             server,
             _data_dir_lock: data_dir_lock,
@@ -262,6 +270,11 @@ impl Daemon {
     /// Live sessions.
     pub fn live(&self) -> &LiveSessions {
         &self.live
+    }
+
+    /// The event hub clients are served from, for embedders that follow events in-process.
+    pub fn events(&self) -> &EventHub {
+        &self.events
     }
 
     /// The library, when the store plugin is up.

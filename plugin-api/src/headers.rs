@@ -33,7 +33,8 @@ mod tests {
 
     #[test]
     fn retry_after_forms() {
-        let cases: [(&[(&str, &str)], Option<u64>); 7] = [
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<u64>);
+        let cases: [Case; 7] = [
             (&[("Retry-After", "7")], Some(7_000)),
             (&[("retry-after-ms", "1500"), ("retry-after", "7")], Some(1_500)),
             (&[("retry-after", "0.25")], Some(250)),

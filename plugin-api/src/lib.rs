@@ -33,6 +33,8 @@ pub const API_VERSION: &str = "0.1.0";
 pub const API_VERSION_SECTION: &str = "scribe:plugin-api-version";
 
 /// Getters of the plugin's settings through the world's `config` import.
+// Unused when the crate is built with no world feature.
+#[allow(unused_macros)]
 macro_rules! settings_getters {
     () => {
         /// The plugin's setting `key`, if the operator set it.
@@ -53,6 +55,8 @@ macro_rules! settings_getters {
 }
 
 /// The host's HTTP errors as the plugin's errors, for worlds that import `http`.
+// Unused when only worlds without `http` (stt-live, store) are enabled.
+#[allow(unused_macros)]
 macro_rules! http_errors {
     () => {
         /// A failure of the host's HTTP capability, as this plugin's error: a denial stays a

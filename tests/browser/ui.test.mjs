@@ -49,7 +49,7 @@ async function watchLiveTranscript() {
 
 /** Recordings waiting in this browser's outbox. */
 function outboxSize() {
-  return page.evaluate(async () => (await import('/js/outbox.js')).list().then((l) => l.length));
+  return page.evaluate(async () => (await import('/js/unsent.js')).list().then((l) => l.length));
 }
 
 /**
@@ -73,7 +73,7 @@ function uiTest(name, fn) {
 /** Waits until `tab`'s outbox holds a recording of at least `seconds` (IndexedDB has no change event to wait on). */
 function recorded(tab, seconds) {
   return eventually(() => tab.evaluate(async (least) => {
-    const recordings = await (await import('/js/outbox.js')).list();
+    const recordings = await (await import('/js/unsent.js')).list();
     return recordings.some((r) => r.samples / r.sampleRate >= least);
   }, seconds), `${seconds} s of audio in the outbox`);
 }
@@ -370,14 +370,14 @@ uiTest('offline: the cached library shows with an indicator; a recording made me
   await page.click('#record');
   await page.locator('#live-result', { hasText: 'Kept in this browser' }).waitFor();
   await page.goto(`${daemon.url}/#/library`);
-  await page.locator('#outbox', { hasText: /Waiting to upload from this browser \(1\)[\s\S]*Recorded offline .* 00:0[3-9]/ }).waitFor();
+  await page.locator('#unsent', { hasText: /Waiting to upload from this browser \(1\)[\s\S]*Recorded offline .* 00:0[3-9]/ }).waitFor();
   assert.equal(await outboxSize(), 1);
   await screenshot(page, 'offline-outbox');
 
   daemon = await startDaemon(env.config, 'data');
   await page.locator('.results .title', { hasText: 'Recorded offline' }).waitFor();
   await page.waitForFunction(() => !document.querySelector('.offline-indicator'));
-  await page.waitForFunction(() => document.querySelector('#outbox').textContent === '');
+  await page.waitForFunction(() => document.querySelector('#unsent').textContent === '');
   assert.equal(await outboxSize(), 0, 'the outbox let the recording go once the daemon had it');
   const { sessions } = await getJson(daemon.url, '/api/v1/sessions');
   const uploaded = sessions.find((s) => s.title.startsWith('Recorded offline'));

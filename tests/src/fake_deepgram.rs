@@ -146,6 +146,11 @@ impl FakeDeepgram {
             .route("/v1/listen", post(listen).get(live::listen))
             .route("/v1/auth/grant", post(grant))
             .with_state(fake.clone());
+        // Results go out as they are made, as from a real server: without this, Nagle's
+        // algorithm holds a small message until the previous one is acknowledged.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(fake)
     }

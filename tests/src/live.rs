@@ -88,7 +88,8 @@ impl Ingest {
     /// Connects to the daemon at `base` (`http://host:port`) and starts a session.
     pub async fn start(base: &str, sample_rate: u32, channels: u16, title: &str) -> Result<Ingest> {
         let url = format!("{}/api/v1/live/ingest", base.replacen("http", "ws", 1));
-        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.context("ingest socket")?;
+        // Browsers send WebSocket frames without Nagle's delay; so does this client.
+        let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await.context("ingest socket")?;
         let start = json!({"type": "start", "sample_rate": sample_rate, "channels": channels, "title": title});
         socket.send(Message::Text(start.to_string().into())).await?;
         let first = next_json(&mut socket).await?.context("the daemon closed before starting")?;

@@ -1,6 +1,8 @@
 //! The plugin author's guide (`plugin-api/README.md`) holds a minimal plugin that builds: its
 //! files are the ones `cargo xtask test` builds into a component, and that component, loaded
 //! by the real daemon, summarises a transcribed session with the setting the operator gave it.
+//! And what the SDK adds to a plugin (short paths, helpers, the version stamp) adds nothing to
+//! what a component exports.
 
 use std::path::Path;
 use std::time::Duration;
@@ -26,6 +28,56 @@ fn block_after(markdown: &str, file: &str) -> Option<String> {
     let body = &after[start..];
     let body = &body[body.find('\n')? + 1..];
     Some(body[..body.find("\n```")?].to_string())
+}
+
+/// Functions and instances a component exports at its top level.
+fn exported(wasm: &[u8]) -> Vec<String> {
+    use wasmparser::{ComponentExternalKind, Parser, Payload};
+    let mut depth = 0usize;
+    let mut names = Vec::new();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.expect("a valid component") {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentExportSection(exports) if depth == 0 => {
+                for export in exports {
+                    let export = export.expect("an export");
+                    if matches!(export.kind, ComponentExternalKind::Func | ComponentExternalKind::Instance) {
+                        names.push(export.name.name.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    names.sort();
+    names
+}
+
+#[test]
+fn components_export_exactly_their_world() {
+    let worlds: [(&str, &[&str]); 4] = [
+        ("stt-batch", &["describe", "transcribe"]),
+        ("stt-live", &["describe", "finish", "on-socket-event", "push-audio", "start", "tick"]),
+        ("summarizer", &["combine", "describe", "summarize"]),
+        ("store", &["describe", "scribe:plugin/library@0.1.0"]),
+    ];
+    let mut components = Vec::new();
+    for entry in std::fs::read_dir(scribe_tests::plugins_dir()).expect("plugins dir").flatten() {
+        let id = entry.file_name().to_string_lossy().into_owned();
+        let manifest = std::fs::read_to_string(entry.path().join("plugin.toml")).expect("manifest");
+        components.push((entry.path().join(format!("{id}.wasm")), manifest));
+    }
+    let first_words = repo().join("tests/test-plugins/first-words/plugin.toml");
+    components.push((scribe_tests::test_plugins_dir().join("first-words.wasm"), std::fs::read_to_string(first_words).expect("manifest")));
+    assert!(components.len() >= 7, "{components:?}");
+    for (wasm, manifest) in components {
+        let manifest: toml::Table = toml::from_str(&manifest).expect("manifest parses");
+        let world = manifest["world"].as_str().expect("world");
+        let want = worlds.iter().find(|(w, _)| *w == world).map(|(_, e)| *e).expect("a known world");
+        let bytes = std::fs::read(&wasm).expect("component");
+        assert_eq!(exported(&bytes), want, "{}", wasm.display());
+    }
 }
 
 #[test]

@@ -1,9 +1,9 @@
 // Recording with this browser's microphone: AudioWorklet → 16-bit PCM, streamed to the
-// daemon's ingest socket (`/api/v1/live/ingest`) and written to the IndexedDB outbox at the
+// daemon's ingest socket (`/api/v1/live/ingest`) and written to the IndexedDB store of unsent recordings at the
 // same time. The daemon transcribes live while it is reachable; whatever it did not confirm
-// is uploaded from the outbox later, so a lost network or a closed tab loses nothing.
+// is uploaded from there later, so a lost network or a closed tab loses nothing.
 
-import * as outbox from './outbox.js';
+import * as unsent from './unsent.js';
 import { parseMessage, wsUrl } from './events.js';
 
 /** The rate asked of the audio context: what speech providers want, and 1/3 of the bytes. */
@@ -14,8 +14,8 @@ const CONFIRM_TIMEOUT_MS = 60000;
 export class BrowserRecorder {
   /**
    * `onState(state, detail)`: `connecting`, `live` (with the session id), `local` (the daemon
-   * is out of reach: recording into the outbox only), `stopping`, `saved` (confirmed) or
-   * `kept` (in the outbox, to be uploaded). `onLevel(rms, peak)`; `onEvent(event)` for the
+   * is out of reach: recording into the unsent store only), `stopping`, `saved` (confirmed) or
+   * `kept` (unsent, to be uploaded). `onLevel(rms, peak)`; `onEvent(event)` for the
    * session's events from the daemon.
    */
   constructor({ title, onState, onLevel, onEvent }) {
@@ -43,7 +43,7 @@ export class BrowserRecorder {
       this.source = this.context.createMediaStreamSource(this.stream);
     }
     await this.context.audioWorklet.addModule('/js/pcm-worklet.js');
-    this.rec = await outbox.create({ title: this.title, sampleRate: this.context.sampleRate });
+    this.rec = await unsent.create({ title: this.title, sampleRate: this.context.sampleRate });
     this.node = new AudioWorkletNode(this.context, 'pcm-capture');
     this.node.port.onmessage = (e) => this.frame(e.data);
     // Rendered silently: a node that reaches no destination may never be run.
@@ -76,7 +76,7 @@ export class BrowserRecorder {
         if (event.type === 'started') {
           this.live = true;
           this.rec.sessionId = event.session_id;
-          this.pending = this.pending.then(() => outbox.save(this.rec));
+          this.pending = this.pending.then(() => unsent.save(this.rec));
           this.onState('live', event.session_id);
         } else if (event.type === 'ended') {
           resolve(event.status);
@@ -105,8 +105,8 @@ export class BrowserRecorder {
     }
     this.onLevel?.(Math.sqrt(sum / samples.length), peak);
     if (this.live && this.socket?.readyState === WebSocket.OPEN) this.socket.send(pcm.buffer);
-    // Writes are chained so the outbox keeps the order of the audio.
-    this.pending = this.pending.then(() => outbox.append(this.rec, pcm)).catch((err) => console.error('outbox write failed', err));
+    // Writes are chained so the unsent store keeps the order of the audio.
+    this.pending = this.pending.then(() => unsent.append(this.rec, pcm)).catch((err) => console.error('saving the unsent recording failed', err));
   }
 
   /** Stops; resolves to `saved` when the daemon confirmed the recording, `kept` otherwise. */
@@ -125,11 +125,11 @@ export class BrowserRecorder {
     }
     this.rec.state = 'stopped';
     if (status && status !== 'error') {
-      await outbox.remove(this.rec.id);
+      await unsent.remove(this.rec.id);
       this.onState('saved', this.rec.sessionId);
       return 'saved';
     }
-    await outbox.save(this.rec);
+    await unsent.save(this.rec);
     this.onState('kept');
     return 'kept';
   }

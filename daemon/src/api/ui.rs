@@ -44,7 +44,7 @@ const FILES: &[Asset] = &[
     asset!("js/api.js", JS),
     asset!("js/dom.js", JS),
     asset!("js/events.js", JS),
-    asset!("js/outbox.js", JS),
+    asset!("js/unsent.js", JS),
     asset!("js/recorder.js", JS),
     asset!("js/pcm-worklet.js", JS),
     asset!("js/views/library.js", JS),

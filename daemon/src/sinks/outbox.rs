@@ -1,6 +1,6 @@
-//! Auto-export: when a file session completes, its transcript is written into the outbox
-//! folder in every configured format, so other tools (a subtitle workflow, a notes folder,
-//! a sync client) pick it up without talking to the API. A re-transcription rewrites the same
+//! Auto-export: when a session completes (see [`crate::finish`]), its transcript is written
+//! into the outbox folder in every configured format, so other tools (a subtitle workflow, a
+//! notes folder, a sync client) pick it up without talking to the API. A re-transcription rewrites the same
 //! files. Each file is written under a temporary name and renamed, so a reader never sees
 //! half an export.
 

@@ -271,19 +271,16 @@ impl Inbox {
         tokio::pin!(shutdown);
         loop {
             let wait = self.scan().await.map_or(rescan, |until_stable| until_stable.min(rescan));
-            let rescan_due = tokio::time::sleep(wait);
-            tokio::pin!(rescan_due);
-            loop {
-                tokio::select! {
-                    () = &mut shutdown => return,
-                    _ = changes.recv() => break,
-                    // A job that ended may free a file waiting for its outcome.
-                    ended = jobs_ended.changed() => match ended {
-                        Ok(()) => break,
-                        Err(_) => return,
-                    },
-                    () = &mut rescan_due => break,
+            tokio::select! {
+                () = &mut shutdown => return,
+                _ = changes.recv() => {}
+                // A job that ended may free a file waiting for its outcome.
+                ended = jobs_ended.changed() => {
+                    if ended.is_err() {
+                        return;
+                    }
                 }
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }

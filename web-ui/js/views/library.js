@@ -5,7 +5,7 @@
 import { h, fill, clock, when, badge, debounce } from '../dom.js';
 import { api, query } from '../api.js';
 import { subscribe } from '../events.js';
-import * as outbox from '../outbox.js';
+import * as unsent from '../unsent.js';
 
 const LIST_PAGE = 50;
 const SEARCH_PAGE = 20;
@@ -61,7 +61,7 @@ export async function libraryView(root) {
   const results = h('ul', { id: 'results', class: 'results', 'aria-live': 'polite' });
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Show more');
   const note = h('p', { class: 'note', role: 'status' });
-  const waiting = h('div', { id: 'outbox' });
+  const waiting = h('div', { id: 'unsent' });
 
   fill(root,
     h('h1', {}, 'Library'),
@@ -148,10 +148,10 @@ export async function libraryView(root) {
     more.hidden = !(offset < body.total);
   }
 
-  async function showOutbox() {
-    const queued = await outbox.waiting().catch(() => []);
-    fill(waiting, queued.length === 0 ? '' : h('section', { class: 'card outbox', 'aria-labelledby': 'outbox-h' },
-      h('h2', { id: 'outbox-h' }, `Waiting to upload from this browser (${queued.length})`),
+  async function showUnsent() {
+    const queued = await unsent.waiting().catch(() => []);
+    fill(waiting, queued.length === 0 ? '' : h('section', { class: 'card unsent', 'aria-labelledby': 'unsent-h' },
+      h('h2', { id: 'unsent-h' }, `Waiting to upload from this browser (${queued.length})`),
       h('ul', {}, queued.map((r) => h('li', {},
         `${r.title || 'Browser recording'} · ${when(r.createdMs)} · ${clock((r.samples / r.sampleRate) * 1000)}`,
         r.error ? h('span', { class: 'error' }, ` ${r.error}`) : '')))));
@@ -169,13 +169,13 @@ export async function libraryView(root) {
     else if (!searching && ['library', 'job', 'live'].includes(event.type) && event.status !== 'connected') refresh();
     else if (searching && event.type === 'indexed') refresh();
   });
-  const unwatch = outbox.onOutboxChange(showOutbox);
+  const unwatch = unsent.onChange(showUnsent);
 
   const ticker = setInterval(() => {
     for (const el of results.querySelectorAll('.running')) el.textContent = ` · ${clock(Date.now() - Number(el.dataset.since))}`;
   }, RUNNING_TICK_MS);
 
-  await Promise.all([load(), showOutbox()]);
+  await Promise.all([load(), showUnsent()]);
   return {
     leave() {
       clearInterval(ticker);

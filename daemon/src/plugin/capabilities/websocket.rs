@@ -138,6 +138,11 @@ impl WsView<'_> {
                 .await
                 .map_err(|_| WsError::Timeout)?
                 .map_err(|err| WsError::Connection(err.to_string()))?;
+            // A live plugin sends a 20 ms audio frame at a time: each goes out at once rather
+            // than waiting for the provider to acknowledge the previous one (Nagle).
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(plugin = %shared.plugin, "cannot turn off Nagle's algorithm: {err}");
+            }
             tokio_tungstenite::client_async_tls_with_config(request, tcp, Some(config), None)
                 .await
                 .map_err(handshake_error)

@@ -2,7 +2,8 @@
 //! fake Deepgram, all in this process (one clock for every timestamp):
 //!
 //! - latency from the fake sending a Results message to an events client receiving the
-//!   transcript event (the daemon's work plus two loopback hops), over many messages;
+//!   transcript event (the daemon's work plus two loopback hops), over many messages, and the
+//!   part of it up to the event hub (measured by a subscriber in this process);
 //! - the same with 500 events clients connected (fan-out);
 //! - the cost of one `push-audio` call carrying a 20 ms frame to deepgram-live;
 //! - CPU use of a live session streaming speech in real time.
@@ -98,9 +99,37 @@ fn flood_word(text: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
+/// When each flood word reached the daemon's event hub, until the session completes.
+fn hub_listener(hub: &scribed::sinks::events::EventHub) -> tokio::task::JoinHandle<Vec<(usize, Instant)>> {
+    use scribed::sinks::events::{Event, LiveStatus};
+    let mut live = hub.subscribe(None).live;
+    tokio::spawn(async move {
+        let mut arrived = Vec::new();
+        while let Ok(published) = live.recv().await {
+            let at = Instant::now();
+            match &published.event {
+                Event::Transcript { words, .. } => {
+                    if let Some(n) = words.first().and_then(|w| w.text.strip_prefix('m')).and_then(|n| n.parse().ok()) {
+                        arrived.push((n, at));
+                    }
+                }
+                Event::Live { status: LiveStatus::Complete, .. } => break,
+                _ => {}
+            }
+        }
+        arrived
+    })
+}
+
+/// Latencies of a delivery, by the hub's and the clients' arrival times.
+struct Delivery {
+    to_hub: Vec<Duration>,
+    to_clients: Vec<Duration>,
+}
+
 /// Streams `messages` frames through a session while `clients` events clients listen;
 /// returns every delivery's latency.
-async fn delivery(clients: usize, messages: usize, speed: f64) -> Result<Vec<Duration>> {
+async fn delivery(clients: usize, messages: usize, speed: f64) -> Result<Delivery> {
     let fake = FakeDeepgram::loopback(KEY).await;
     fake.live_flood();
     let daemon = flood_daemon(&fake).await?;
@@ -111,6 +140,7 @@ async fn delivery(clients: usize, messages: usize, speed: f64) -> Result<Vec<Dur
         listeners.push(events_client(url.clone(), ready));
         subscribed.await.context("an events client could not subscribe")?;
     }
+    let hub = hub_listener(daemon.daemon.events());
     let base = daemon.url("").trim_end_matches('/').to_string();
     let mut ingest = Ingest::start(&base, 16_000, 1, "bench").await?;
     let mut audio = tone(messages * 20 / 1000 + 1);
@@ -127,8 +157,13 @@ async fn delivery(clients: usize, messages: usize, speed: f64) -> Result<Vec<Dur
             latencies.push(at.duration_since(*sent_at));
         }
     }
+    let to_hub = hub
+        .await?
+        .into_iter()
+        .map(|(n, at)| sent.get(n).map(|sent_at| at.duration_since(*sent_at)).context("a word the fake never sent"))
+        .collect::<Result<_>>()?;
     daemon.daemon.shutdown().await?;
-    Ok(latencies)
+    Ok(Delivery { to_hub, to_clients: latencies })
 }
 
 /// Time of one `push-audio` call with a 20 ms frame, straight on the plugin.
@@ -190,17 +225,15 @@ async fn session_cpu() -> Result<(f64, Duration)> {
 }
 
 pub async fn run() -> Result<()> {
-    let latencies = delivery(1, MESSAGES, MESSAGE_SPEED).await?;
-    println!(
-        "provider message -> events client, 1 client, {:.0} messages/s: {}",
-        50.0 * MESSAGE_SPEED,
-        percentiles(latencies)
-    );
+    let one = delivery(1, MESSAGES, MESSAGE_SPEED).await?;
+    let rate = 50.0 * MESSAGE_SPEED;
+    println!("provider message -> event hub, 1 client, {rate:.0} messages/s: {}", percentiles(one.to_hub));
+    println!("provider message -> events client, 1 client, {rate:.0} messages/s: {}", percentiles(one.to_clients));
     let fan_out = delivery(FAN_OUT_CLIENTS, FAN_OUT_MESSAGES, FAN_OUT_SPEED).await?;
     println!(
         "provider message -> events client, {FAN_OUT_CLIENTS} clients x {FAN_OUT_MESSAGES} messages at {:.0}/s: {}",
         50.0 * FAN_OUT_SPEED,
-        percentiles(fan_out)
+        percentiles(fan_out.to_clients)
     );
     let pushes = push_cost().await?;
     println!("deepgram-live push-audio with a 20 ms frame (640 B): {}", percentiles(pushes));

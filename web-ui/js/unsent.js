@@ -1,11 +1,13 @@
-// The browser's outbox: every recording made in this browser is written to IndexedDB as it
-// is made, and stays there until the daemon has confirmed it. A recording whose live
+// Recordings this browser has not handed to the daemon yet (not to be confused with the
+// daemon's outbox, its export folder): every recording made here is written to IndexedDB as
+// it is made, and stays there until the daemon has confirmed it. A recording whose live
 // connection held to the end is confirmed by the daemon's `ended`; one that lost the
 // daemon (network, daemon down, tab closed) is uploaded as a WAV file when the daemon is
 // back, and the partial live session the daemon kept of it is then replaced.
 
 import { api, upload, ApiError } from './api.js';
 
+// The database keeps its first name, so recordings waiting in a browser survive this rename.
 const DB_NAME = 'scribe-outbox';
 const DB_VERSION = 1;
 /** Audio a live session may miss at its end (frames in flight when the socket closed), ms. */
@@ -55,8 +57,8 @@ async function tx(stores, mode, fn) {
 }
 
 const changes = new Set();
-/** Calls `fn()` whenever the outbox changes. */
-export function onOutboxChange(fn) {
+/** Calls `fn()` whenever the unsent recordings change. */
+export function onChange(fn) {
   changes.add(fn);
   return () => changes.delete(fn);
 }
@@ -174,7 +176,7 @@ async function flushAll() {
   return left;
 }
 
-/** Confirms or uploads one recording; true when it left the outbox. */
+/** Confirms or uploads one recording; true when it is sent. */
 async function deliver(rec) {
   const recordedMs = (rec.samples / rec.sampleRate) * 1000;
   if (rec.sessionId) {
