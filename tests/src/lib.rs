@@ -242,6 +242,29 @@ impl TestDaemon {
     }
 }
 
+/// Uploads a one-second tone as `name` to the daemon at `base` (`http://host:port`) and
+/// returns the new session's id. The fake Deepgram hears its script in any audio, so a tone
+/// stands in for speech wherever the provider is the fake.
+pub async fn upload_tone(base: &str, name: &str) -> Result<String> {
+    let dir = tempfile::tempdir()?;
+    let tone = dir.path().join("tone.wav");
+    let made = std::process::Command::new("sox")
+        .args(["-n", "-r", "16000", "-c", "1"])
+        .arg(&tone)
+        .args(["synth", "1", "sine", "440"])
+        .status()
+        .context("running sox")?;
+    anyhow::ensure!(made.success(), "sox failed: {made}");
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/uploads?name={name}", base.trim_end_matches('/')))
+        .body(std::fs::read(&tone)?)
+        .send()
+        .await?;
+    anyhow::ensure!(response.status().is_success(), "upload: {}", response.status());
+    let body: serde_json::Value = response.json().await?;
+    Ok(body["session_id"].as_str().context("no session id")?.to_string())
+}
+
 /// A client of `/api/v1/events`.
 pub struct Events {
     socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,

@@ -106,24 +106,7 @@ async fn the_guides_plugin_summarises_a_session() {
     assert_eq!(info["health"]["state"], "healthy", "{info}");
 
     let mut events = Events::connect(&daemon).await.expect("events");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tone = dir.path().join("planning.wav");
-    let made = std::process::Command::new("sox")
-        .args(["-n", "-r", "16000", "-c", "1"])
-        .arg(&tone)
-        .args(["synth", "1", "sine", "440"])
-        .status()
-        .expect("sox");
-    assert!(made.success());
-    let response = reqwest::Client::new()
-        .post(daemon.url("/api/v1/uploads?name=planning.wav"))
-        .body(std::fs::read(&tone).expect("tone"))
-        .send()
-        .await
-        .expect("upload");
-    assert!(response.status().is_success(), "{}", response.status());
-    let body: serde_json::Value = response.json().await.expect("json");
-    let id = body["session_id"].as_str().expect("session id").to_string();
+    let id = scribe_tests::upload_tone(&daemon.url(""), "planning.wav").await.expect("upload");
     let done = events
         .until(LIMIT, |e| e["type"] == "summary" && e["session_id"] == id.as_str() && ["complete", "error"].contains(&e["status"].as_str().unwrap_or("")))
         .await

@@ -22,7 +22,6 @@ struct World {
     daemon: TestDaemon,
     anthropic: FakeAnthropic,
     _deepgram: FakeDeepgram,
-    _dir: tempfile::TempDir,
 }
 
 async fn start(text: &str, key: &str, tune: impl FnOnce(&mut Setup)) -> World {
@@ -33,29 +32,13 @@ async fn start(text: &str, key: &str, tune: impl FnOnce(&mut Setup)) -> World {
     setup.config.summaries.retry_base_ms = 50;
     tune(&mut setup);
     let daemon = setup.start().await.expect("daemon starts");
-    World { daemon, anthropic, _deepgram: deepgram, _dir: tempfile::tempdir().expect("tempdir") }
+    World { daemon, anthropic, _deepgram: deepgram }
 }
 
 impl World {
     /// Uploads a one-second tone (the fake Deepgram hears the script in it).
     async fn upload(&self) -> String {
-        let path = self._dir.path().join("tone.wav");
-        let status = std::process::Command::new("sox")
-            .args(["-n", "-r", "16000", "-c", "1"])
-            .arg(&path)
-            .args(["synth", "1", "sine", "440"])
-            .status()
-            .expect("sox");
-        assert!(status.success());
-        let response = reqwest::Client::new()
-            .post(self.daemon.url("/api/v1/uploads?name=meeting.wav"))
-            .body(std::fs::read(&path).expect("tone"))
-            .send()
-            .await
-            .expect("upload");
-        assert!(response.status().is_success(), "{}", response.status());
-        let body: Value = response.json().await.expect("json");
-        body["session_id"].as_str().expect("session id").to_string()
+        scribe_tests::upload_tone(&self.daemon.url(""), "meeting.wav").await.expect("upload")
     }
 
     async fn session(&self, id: &str) -> Value {
@@ -304,15 +287,7 @@ async fn the_plugin_never_sees_the_key() {
 
     let host = url.trim_start_matches("http://");
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{host}/api/v1/events")).await.expect("events");
-    let tone = dir.path().join("tone.wav");
-    assert!(std::process::Command::new("sox").args(["-n", "-r", "16000", "-c", "1"]).arg(&tone).args(["synth", "1", "sine", "440"]).status().expect("sox").success());
-    let response = reqwest::Client::new()
-        .post(format!("{url}/api/v1/uploads?name=meeting.wav"))
-        .body(std::fs::read(&tone).expect("tone"))
-        .send()
-        .await
-        .expect("upload");
-    assert!(response.status().is_success());
+    scribe_tests::upload_tone(&url, "meeting.wav").await.expect("upload");
     let ended = tokio::time::timeout(LIMIT, async {
         while let Some(Ok(message)) = socket.next().await {
             let event: Value = serde_json::from_str(message.to_text().unwrap_or("null")).unwrap_or(Value::Null);

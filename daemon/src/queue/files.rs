@@ -8,10 +8,10 @@
 //! every time is given up after the configured attempts instead of looping.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Result;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 
 /// A job's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +84,7 @@ pub enum Due {
 /// The queue.
 #[derive(Clone)]
 pub struct JobStore {
-    conn: Arc<Mutex<Connection>>,
+    db: Arc<super::Db>,
 }
 
 /// Schema steps in order, tracked in `PRAGMA user_version`; a released step is never edited.
@@ -141,22 +141,18 @@ const COLUMNS: &str = "id, session_id, sha256, path, provider, state, attempts, 
 impl JobStore {
     /// Opens the queue and requeues jobs that were running when the daemon stopped.
     pub fn open(path: &Path) -> Result<JobStore> {
-        let conn = super::open(path, MIGRATIONS)?;
-        let requeued = conn.execute("UPDATE jobs SET state = 'queued' WHERE state = 'running'", [])?;
+        let db = super::Db::open(path, MIGRATIONS, "file job")?;
+        let requeued = db.with(|c| c.execute("UPDATE jobs SET state = 'queued' WHERE state = 'running'", []))?;
         if requeued > 0 {
             tracing::info!(requeued, "resuming file jobs interrupted by the last stop");
         }
-        Ok(JobStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(JobStore { db: Arc::new(db) })
     }
 
-    fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R> {
-        let conn = self.conn.lock().map_err(|_| anyhow::anyhow!("job store poisoned"))?;
-        Ok(f(&conn)?)
-    }
 
     /// The first job of these bytes, if any: it names their session.
     pub fn by_sha(&self, sha256: &str) -> Result<Option<Job>> {
-        self.with(|c| {
+        self.db.with(|c| {
             c.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE sha256 = ?1 AND provider IS NULL"), [sha256], job_from_row)
                 .optional()
         })
@@ -165,7 +161,7 @@ impl JobStore {
     /// Claims `sha256` for a new file: atomically, either a staged job for `session_id` is
     /// made, or the job that already holds these bytes is returned.
     pub fn claim_bytes(&self, session_id: &str, sha256: &str, path: &Path) -> Result<Claim> {
-        self.with(|c| {
+        self.db.with(|c| {
             let tx = c.unchecked_transaction()?;
             let known = tx
                 .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE sha256 = ?1 AND provider IS NULL"), [sha256], job_from_row)
@@ -185,7 +181,7 @@ impl JobStore {
 
     /// A staged job's session exists now: the job joins the queue.
     pub fn promote(&self, id: i64, path: &Path) -> Result<()> {
-        self.with(|c| {
+        self.db.with(|c| {
             c.execute(
                 "UPDATE jobs SET state = 'queued', path = ?2 WHERE id = ?1 AND state = 'staged'",
                 params![id, path.to_string_lossy()],
@@ -196,13 +192,13 @@ impl JobStore {
 
     /// Drops a staged job whose session could not be made; the bytes are free again.
     pub fn discard(&self, id: i64) -> Result<()> {
-        self.with(|c| c.execute("DELETE FROM jobs WHERE id = ?1 AND state = 'staged'", [id]))?;
+        self.db.with(|c| c.execute("DELETE FROM jobs WHERE id = ?1 AND state = 'staged'", [id]))?;
         Ok(())
     }
 
     /// Jobs left staged by a stop between claiming the bytes and making the session.
     pub fn staged(&self) -> Result<Vec<Job>> {
-        self.with(|c| {
+        self.db.with(|c| {
             let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE state = 'staged' ORDER BY id"))?;
             stmt.query_map([], job_from_row)?.collect::<rusqlite::Result<Vec<_>>>()
         })
@@ -211,7 +207,7 @@ impl JobStore {
     /// Queues a job. Fails when the bytes already have a first job (`provider` none) or the
     /// session already has a job queued or running.
     pub fn insert(&self, session_id: &str, sha256: &str, path: &Path, provider: Option<&str>) -> Result<()> {
-        self.with(|c| {
+        self.db.with(|c| {
             c.execute(
                 "INSERT INTO jobs (session_id, sha256, path, provider, state) VALUES (?1, ?2, ?3, ?4, 'queued')",
                 params![session_id, sha256, path.to_string_lossy(), provider],
@@ -222,13 +218,13 @@ impl JobStore {
 
     /// Jobs waiting or running.
     pub fn pending(&self) -> Result<u64> {
-        self.with(|c| c.query_row("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')", [], |r| r.get::<_, i64>(0)))
+        self.db.with(|c| c.query_row("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')", [], |r| r.get::<_, i64>(0)))
             .map(|n| n.unsigned_abs())
     }
 
     /// Forgets a deleted session's jobs.
     pub fn delete_session(&self, session_id: &str) -> Result<()> {
-        self.with(|c| c.execute("DELETE FROM jobs WHERE session_id = ?1", [session_id]))?;
+        self.db.with(|c| c.execute("DELETE FROM jobs WHERE session_id = ?1", [session_id]))?;
         Ok(())
     }
 
@@ -237,7 +233,7 @@ impl JobStore {
     /// stopped during, every time (a retry is only queued while attempts are left): it is
     /// failed instead.
     pub fn claim_due(&self, now_ms: i64, max_attempts: u32) -> Result<Option<Due>> {
-        self.with(|c| {
+        self.db.with(|c| {
             let Some(job) = c
                 .query_row(
                     &format!(
@@ -266,17 +262,17 @@ impl JobStore {
 
     /// The earliest time a queued job becomes due.
     pub fn next_due_ms(&self) -> Result<Option<i64>> {
-        self.with(|c| c.query_row("SELECT MIN(next_attempt_ms) FROM jobs WHERE state = 'queued'", [], |r| r.get(0)))
+        self.db.with(|c| c.query_row("SELECT MIN(next_attempt_ms) FROM jobs WHERE state = 'queued'", [], |r| r.get(0)))
     }
 
     pub fn finish(&self, id: i64, state: JobState, error: Option<&str>) -> Result<()> {
-        self.with(|c| c.execute("UPDATE jobs SET state = ?2, last_error = ?3 WHERE id = ?1", params![id, state.as_str(), error]))?;
+        self.db.with(|c| c.execute("UPDATE jobs SET state = ?2, last_error = ?3 WHERE id = ?1", params![id, state.as_str(), error]))?;
         Ok(())
     }
 
     /// Puts a job back in the queue to run again at `at_ms`.
     pub fn retry_at(&self, id: i64, at_ms: i64, error: &str) -> Result<()> {
-        self.with(|c| {
+        self.db.with(|c| {
             c.execute(
                 "UPDATE jobs SET state = 'queued', next_attempt_ms = ?2, last_error = ?3 WHERE id = ?1",
                 params![id, at_ms, error],
@@ -287,7 +283,7 @@ impl JobStore {
 
     /// The session's latest job.
     pub fn get(&self, session_id: &str) -> Result<Option<Job>> {
-        self.with(|c| {
+        self.db.with(|c| {
             c.query_row(
                 &format!("SELECT {COLUMNS} FROM jobs WHERE session_id = ?1 ORDER BY id DESC LIMIT 1"),
                 [session_id],
@@ -352,7 +348,7 @@ mod tests {
     fn a_version_one_queue_is_migrated() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("jobs.sqlite3");
-        let conn = Connection::open(&path).expect("open");
+        let conn = rusqlite::Connection::open(&path).expect("open");
         conn.execute_batch(MIGRATIONS[0]).expect("v1 schema");
         conn.execute("INSERT INTO jobs (session_id, sha256, path, state, attempts) VALUES ('s1', 'aa', '/a', 'running', 2)", [])
             .expect("v1 row");

@@ -3,10 +3,10 @@
 //! API can say why a session has no summary (failed, nothing to summarise).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Result;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 
@@ -93,41 +93,39 @@ const COLUMNS: &str = "session_id, template, state, attempts, message, updated_m
 /// The queue.
 #[derive(Clone)]
 pub struct SummaryQueue {
-    conn: Arc<Mutex<Connection>>,
+    db: Arc<super::Db>,
 }
 
 impl SummaryQueue {
     /// Opens the queue; requests that were running when the daemon stopped are queued again,
     /// unless they have been started too often.
     pub fn open(path: &Path) -> Result<SummaryQueue> {
-        let conn = super::open(path, MIGRATIONS)?;
-        conn.execute(
-            "UPDATE summary_jobs SET state = 'failed', message = 'stopped: the daemon stopped while writing this summary too many times' \
-             WHERE state = 'running' AND attempts >= ?1",
-            [MAX_STARTS],
-        )?;
-        let requeued = conn.execute("UPDATE summary_jobs SET state = 'queued' WHERE state = 'running'", [])?;
+        let db = super::Db::open(path, MIGRATIONS, "summary")?;
+        let requeued = db.with(|c| {
+            c.execute(
+                "UPDATE summary_jobs SET state = 'failed', message = 'stopped: the daemon stopped while writing this summary too many times' \
+                 WHERE state = 'running' AND attempts >= ?1",
+                [MAX_STARTS],
+            )?;
+            c.execute("UPDATE summary_jobs SET state = 'queued' WHERE state = 'running'", [])
+        })?;
         if requeued > 0 {
             tracing::info!(requeued, "resuming summaries interrupted by the last stop");
         }
-        Ok(SummaryQueue { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SummaryQueue { db: Arc::new(db) })
     }
 
-    fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R> {
-        let conn = self.conn.lock().map_err(|_| anyhow::anyhow!("summary queue poisoned"))?;
-        Ok(f(&conn)?)
-    }
 
     /// Requests waiting or being written.
     pub fn pending(&self) -> Result<u64> {
-        self.with(|c| c.query_row("SELECT COUNT(*) FROM summary_jobs WHERE state IN ('queued', 'running')", [], |r| r.get::<_, i64>(0)))
+        self.db.with(|c| c.query_row("SELECT COUNT(*) FROM summary_jobs WHERE state IN ('queued', 'running')", [], |r| r.get::<_, i64>(0)))
             .map(|n| n.unsigned_abs())
     }
 
     /// Queues a request, replacing a finished one. False when one is already queued or
     /// running for the session.
     pub fn enqueue(&self, session_id: &str, template: Option<&str>, now_ms: i64) -> Result<bool> {
-        let changed = self.with(|c| {
+        let changed = self.db.with(|c| {
             c.execute(
                 "INSERT INTO summary_jobs (session_id, template, state, attempts, message, updated_ms) \
                  VALUES (?1, ?2, 'queued', 0, NULL, ?3) \
@@ -141,7 +139,7 @@ impl SummaryQueue {
 
     /// Takes the oldest queued request and marks it running.
     pub fn claim(&self, now_ms: i64) -> Result<Option<SummaryJob>> {
-        self.with(|c| {
+        self.db.with(|c| {
             let job = c
                 .query_row(
                     &format!("SELECT {COLUMNS} FROM summary_jobs WHERE state = 'queued' ORDER BY updated_ms, session_id LIMIT 1"),
@@ -161,7 +159,7 @@ impl SummaryQueue {
 
     /// Records how a request ended.
     pub fn finish(&self, session_id: &str, state: SummaryState, message: Option<&str>, now_ms: i64) -> Result<()> {
-        self.with(|c| {
+        self.db.with(|c| {
             c.execute(
                 "UPDATE summary_jobs SET state = ?2, message = ?3, updated_ms = ?4 WHERE session_id = ?1",
                 params![session_id, state.as_str(), message, now_ms],
@@ -172,12 +170,12 @@ impl SummaryQueue {
 
     /// Progress text of a running request ("part 2 of 5").
     pub fn note(&self, session_id: &str, message: &str) -> Result<()> {
-        self.with(|c| c.execute("UPDATE summary_jobs SET message = ?2 WHERE session_id = ?1", params![session_id, message]))?;
+        self.db.with(|c| c.execute("UPDATE summary_jobs SET message = ?2 WHERE session_id = ?1", params![session_id, message]))?;
         Ok(())
     }
 
     pub fn get(&self, session_id: &str) -> Result<Option<SummaryJob>> {
-        self.with(|c| {
+        self.db.with(|c| {
             c.query_row(&format!("SELECT {COLUMNS} FROM summary_jobs WHERE session_id = ?1"), [session_id], from_row)
                 .optional()
         })
@@ -185,7 +183,7 @@ impl SummaryQueue {
 
     /// Forgets a deleted session.
     pub fn delete(&self, session_id: &str) -> Result<()> {
-        self.with(|c| c.execute("DELETE FROM summary_jobs WHERE session_id = ?1", [session_id]))?;
+        self.db.with(|c| c.execute("DELETE FROM summary_jobs WHERE session_id = ?1", [session_id]))?;
         Ok(())
     }
 }
