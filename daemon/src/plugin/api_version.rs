@@ -35,22 +35,44 @@ pub enum VersionError {
 }
 
 /// The version `wasm` (a component, or a core module) was built against, if this host speaks
-/// it.
+/// it. Function bodies are skipped unread: the check costs a walk over section headers,
+/// not over the code.
 pub fn check(wasm: &[u8]) -> Result<String, VersionError> {
-    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        let payload = payload.map_err(|err| VersionError::Malformed(err.to_string()))?;
-        if let wasmparser::Payload::CustomSection(section) = payload
-            && section.name() == SECTION
-        {
-            let data = section.data();
-            let stamp = String::from_utf8_lossy(&data[..data.len().min(MAX_STAMP)]).into_owned();
-            return match SPOKEN.contains(&stamp.as_str()) {
-                true => Ok(stamp),
-                false => Err(VersionError::Unsupported(stamp)),
-            };
+    use wasmparser::{Chunk, Parser, Payload};
+    let malformed = |err: wasmparser::BinaryReaderError| VersionError::Malformed(err.to_string());
+    let truncated = || VersionError::Malformed("the component is truncated".into());
+    let mut parents = Vec::new();
+    let mut parser = Parser::new(0);
+    let mut data = wasm;
+    loop {
+        let (payload, consumed) = match parser.parse(data, true).map_err(malformed)? {
+            Chunk::Parsed { payload, consumed } => (payload, consumed),
+            Chunk::NeedMoreData(_) => return Err(truncated()),
+        };
+        data = &data[consumed..];
+        match payload {
+            Payload::CustomSection(section) if section.name() == SECTION => {
+                let stamp = section.data();
+                let stamp = String::from_utf8_lossy(&stamp[..stamp.len().min(MAX_STAMP)]).into_owned();
+                return match SPOKEN.contains(&stamp.as_str()) {
+                    true => Ok(stamp),
+                    false => Err(VersionError::Unsupported(stamp)),
+                };
+            }
+            Payload::CodeSectionStart { size, .. } => {
+                parser.skip_section();
+                data = data.get(size as usize..).ok_or_else(truncated)?;
+            }
+            Payload::ModuleSection { parser: nested, .. } | Payload::ComponentSection { parser: nested, .. } => {
+                parents.push(std::mem::replace(&mut parser, nested));
+            }
+            Payload::End(_) => match parents.pop() {
+                Some(parent) => parser = parent,
+                None => return Err(VersionError::Missing),
+            },
+            _ => {}
         }
     }
-    Err(VersionError::Missing)
 }
 
 #[cfg(test)]
