@@ -21,7 +21,6 @@ use anyhow::Result;
 use tokio::sync::{Notify, watch};
 
 use crate::finish::FinishLine;
-
 use crate::sinks::events::{Event, EventHub, JobStatus, LibraryChange};
 use crate::audio::isolated::FileDecoder;
 use crate::audio::{self, AudioError};
