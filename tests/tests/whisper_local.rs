@@ -202,6 +202,24 @@ async fn a_corrupt_model_is_a_clear_error_and_the_daemon_carries_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_too_big_for_the_memory_limit_is_refused_before_loading() {
+    let mut setup = Setup::new();
+    let plugin = setup.config.plugins.get_mut("whisper-local").expect("configured");
+    plugin.model = Some("base".into());
+    plugin.memory_limit_mb = Some(600);
+    let daemon = setup.start().await.expect("daemon starts");
+    let view = daemon.get_json("/api/v1/plugins/whisper-local").await.expect("plugin view");
+    let problems = view["problems"].to_string();
+    assert!(
+        problems.contains("plugins.whisper-local.model = \\\"base\\\" needs about 680 MiB per instance")
+            && problems.contains("memory_limit_mb allows 600 MiB"),
+        "{view}"
+    );
+    assert_eq!(view["configured"], false, "{view}");
+    assert_eq!(view["model"], serde_json::Value::Null, "no model is handed to the plugin: {view}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_manifest_grants_no_network_even_when_the_operator_does() {
     // The hostile plugin under whisper-local's own manifest and default grants tries HTTP:
     // nothing is asked for, nothing granted, nothing sent. (An operator who grants an origin

@@ -43,7 +43,7 @@ pub struct PluginEntry {
 /// The model folder a plugin may read: none when its manifest lists no model files, an
 /// error (reported as a problem; the plugin still loads) when the operator chose no model or
 /// the chosen one is not installed.
-fn model_files(manifest: &Manifest, config: &PluginConfig, data_dir: &Path) -> Result<Option<ModelFiles>, String> {
+fn model_files(manifest: &Manifest, config: &PluginConfig, data_dir: &Path, limits: &Limits) -> Result<Option<ModelFiles>, String> {
     if manifest.model_files.is_empty() {
         return match &config.model {
             Some(_) => Err(format!("plugins.{}.model is set, but the plugin reads no model files; it is ignored", manifest.id)),
@@ -54,6 +54,18 @@ fn model_files(manifest: &Manifest, config: &PluginConfig, data_dir: &Path) -> R
     let name = config.model.as_deref().ok_or_else(|| format!("{key} is not set; choose an installed model (scribed models list)"))?;
     if !super::manifest::is_plain_name(name) {
         return Err(format!("{key} = {name:?} must be a model name such as tiny.en"));
+    }
+    // Refused before anything is loaded: an instance that runs out of memory half way
+    // through its first file says much less.
+    let limit_mib = (limits.memory_bytes >> 20) as u64;
+    if let Some(entry) = crate::models::find(name)
+        && entry.memory_mib > limit_mib
+    {
+        return Err(format!(
+            "{key} = {name:?} needs about {} MiB per instance, and plugins.{}.memory_limit_mb allows {limit_mib} MiB; \
+             raise the limit or choose a smaller model",
+            entry.memory_mib, manifest.id
+        ));
     }
     let dir = data_dir.join("models").join(name);
     // Single files may be absent (a manifest lists alternatives, such as two vocabulary
@@ -193,13 +205,13 @@ impl PluginRegistry {
                     missing.push((origin, credential.header.to_ascii_lowercase()));
                 }
             }
-            let model = model_files(&manifest, &plugin_config, data_dir);
+            let mut limits = Limits::from_config(&config.sandbox, &plugin_config);
+            let model = model_files(&manifest, &plugin_config, data_dir, &limits);
             if let Err(problem) = &model {
                 tracing::warn!(plugin = %id, "{problem}");
                 entry.problems.push(problem.clone());
                 entry.unconfigured = true;
             }
-            let mut limits = Limits::from_config(&config.sandbox, &plugin_config);
             if limits.instances > 1 && matches!(manifest.world, World::SttLive | World::Store) {
                 let problem = format!(
                     "plugins.{id}.instances = {}: a {} plugin keeps its state in one instance; it runs one",
