@@ -21,6 +21,8 @@ use anyhow::{Context, Result, bail};
 
 /// The model the offline recogniser's tests use: the smallest English Whisper.
 const TEST_MODEL: &str = "tiny.en";
+/// The faster-whisper release the `--whisper` bench runs beside whisper-local.
+const FASTER_WHISPER: &str = "faster-whisper==1.2.1";
 /// The model the embedded default configuration names for whisper-local.
 const DEFAULT_MODEL: &str = "tiny.en";
 
@@ -91,6 +93,9 @@ fn run_command() -> Result<()> {
                 .env("SCRIBE_TEST_MODEL_DIR", &model_dir)
                 .env("SCRIBE_PLUGINS_DIR", &dirs.plugins)
                 .env("SCRIBE_TEST_PLUGINS_DIR", &dirs.test_plugins);
+            if rest.iter().any(|a| *a == "--whisper") {
+                cmd.env("SCRIBE_BENCH_PYTHON", bench_venv(&target)?);
+            }
             run(cmd)?;
         }
         "" | "help" | "--help" | "-h" => {
@@ -114,6 +119,25 @@ fn test_model(root: &Path, target: &Path) -> Result<(PathBuf, PathBuf)> {
     install.args(["models", "install", TEST_MODEL, "--data-dir"]).arg(&models_data);
     run(install)?;
     Ok((scribed, models_data.join("models").join(TEST_MODEL)))
+}
+
+/// faster-whisper, pinned, in a venv kept with the build cache: the speed anchor the
+/// `--whisper` bench compares against. Returns the venv's python.
+fn bench_venv(target: &Path) -> Result<PathBuf> {
+    let venv = target.join("bench-venv");
+    let python = venv.join("bin").join("python");
+    let ready = venv.join(format!("{}.installed", FASTER_WHISPER.replace(['=', '.'], "-")));
+    if ready.is_file() {
+        return Ok(python);
+    }
+    let mut create = Command::new("python3");
+    create.args(["-m", "venv"]).arg(&venv);
+    run(create)?;
+    let mut install = Command::new(&python);
+    install.args(["-m", "pip", "install", "--quiet", FASTER_WHISPER]);
+    run(install)?;
+    std::fs::write(&ready, b"")?;
+    Ok(python)
 }
 
 /// Installs the browser tests' node packages (playwright-core, pinned by the lock file) when

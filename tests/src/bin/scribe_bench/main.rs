@@ -8,8 +8,10 @@
 //!   RSS while converting (the output is discarded, as the point is the ingest path);
 //! - with `--e2e FILE`: FILE dropped into the inbox of a daemon using the fake Deepgram, timed
 //!   to the provider request, to the session's completion and to the file being filed;
-//! - with `--whisper FILE`: whisper-local (tiny.en) on FILE, as the wasm component in the
-//!   daemon and as the same code built natively: load time, real-time factor, memory;
+//! - with `--whisper FILE [--reference TEXT]`: whisper-local (tiny.en) on FILE, as the wasm
+//!   component in the daemon and as the same code built natively, side by side with
+//!   faster-whisper on the same weights (see [`side_by_side`]): load time, real-time factor,
+//!   word error rate, memory;
 //! - with `--live`: the live path (see [`live`]);
 //! - with `--summary`: summaries end to end with the fake Anthropic (see [`summary`]);
 //! - with `--search`: search latency and index build over 10,000 sessions, beside SQLite
@@ -17,6 +19,7 @@
 
 mod live;
 mod search;
+mod side_by_side;
 mod summary;
 
 use std::time::{Duration, Instant};
@@ -37,7 +40,11 @@ async fn main() -> anyhow::Result<()> {
         return audio(std::path::Path::new(file));
     }
     if let Some(file) = args.iter().position(|a| a == "--whisper").and_then(|i| args.get(i + 1)) {
-        return whisper(std::path::Path::new(file)).await;
+        let reference = match args.iter().position(|a| a == "--reference").and_then(|i| args.get(i + 1)) {
+            Some(path) => Some(std::fs::read_to_string(path)?),
+            None => None,
+        };
+        return whisper(std::path::Path::new(file), reference.as_deref()).await;
     }
     if args.iter().any(|a| a == "--live") {
         return live::run().await;
@@ -130,7 +137,7 @@ fn audio(path: &std::path::Path) -> anyhow::Result<()> {
 
 /// whisper-local on `path`: twice through the component (the first call loads the model),
 /// then natively, load and transcription timed apart.
-async fn whisper(path: &std::path::Path) -> anyhow::Result<()> {
+async fn whisper(path: &std::path::Path, reference: Option<&str>) -> anyhow::Result<()> {
     use scribe_whisper::transcribe::{Engine, ModelFiles, Samples};
     let pcm = tempfile::NamedTempFile::new()?;
     let mut samples: Vec<i16> = Vec::new();
@@ -149,11 +156,13 @@ async fn whisper(path: &std::path::Path) -> anyhow::Result<()> {
     let duration = Some(Duration::from_millis(summary.duration_ms));
     let mut times = Vec::new();
     let mut words = 0;
+    let mut wasm_text = String::new();
     for _ in 0..2 {
         let started = Instant::now();
         let transcript = stt.transcribe(format, AudioInput::from_path(pcm.path())?, None, duration).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
         times.push(started.elapsed());
         words = transcript.words.len();
+        wasm_text = transcript.words.iter().map(|w| w.punctuated.as_str()).collect::<Vec<_>>().join(" ");
     }
     let memory = handle.instance_memory().unwrap_or(0);
     println!(
@@ -189,12 +198,32 @@ async fn whisper(path: &std::path::Path) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let elapsed = started.elapsed();
     let native_words: usize = transcript.segments.iter().map(|s| s.words.len()).sum();
+    let native_peak = peak_rss().unwrap_or(0);
     println!(
         "native: load {load:.2?}, transcribe {elapsed:.2?} (RTF {:.3}), {native_words} words, peak RSS {} MiB (was {} MiB)",
         elapsed.as_secs_f64() / seconds,
-        peak_rss().unwrap_or(0) >> 20,
+        native_peak >> 20,
         before >> 20
     );
+    let native_text = transcript.segments.iter().flat_map(|s| s.words.iter().map(|w| w.word.as_str())).collect::<String>();
+    let mut rows = vec![
+        side_by_side::Row {
+            label: "whisper-local (wasm), 1 instance".into(),
+            load_s: times[0].saturating_sub(times[1]).as_secs_f64(),
+            transcribe_s: times[1].as_secs_f64(),
+            text: wasm_text,
+            memory_mib: (memory >> 20) as u64,
+        },
+        side_by_side::Row {
+            label: "whisper-local built natively".into(),
+            load_s: load.as_secs_f64(),
+            transcribe_s: elapsed.as_secs_f64(),
+            text: native_text,
+            memory_mib: native_peak >> 20,
+        },
+    ];
+    rows.extend(side_by_side::faster_whisper(&dir, path)?);
+    side_by_side::print(&rows, seconds, reference);
     Ok(())
 }
 
