@@ -5,11 +5,20 @@ usage: run_faster_whisper.py MODEL_DIR AUDIO COMPUTE_TYPE THREADS
 """
 
 import json
-import resource
 import sys
 import time
 
 from faster_whisper import WhisperModel
+
+
+def peak_rss_kib() -> int:
+    """This process's peak RSS. Not getrusage: Linux carries ru_maxrss over an exec, so a
+    child of a large process would report its parent's peak."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
 
 
 def main() -> None:
@@ -21,7 +30,7 @@ def main() -> None:
     segments, _info = model.transcribe(audio, beam_size=1, word_timestamps=True, condition_on_previous_text=True)
     words = [word.word for segment in segments for word in segment.words]
     done = time.perf_counter()
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kib = peak_rss_kib()
     print(json.dumps({
         "load_s": loaded - started,
         "transcribe_s": done - loaded,
