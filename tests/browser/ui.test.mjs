@@ -100,15 +100,15 @@ uiTest('record in the browser: interim then final words, stop, then in the libra
   await watchLiveTranscript();
   await page.fill('#live-title', 'Garden call');
   await page.click('#record');
-  await page.waitForFunction(() => document.querySelector('#daemon-state').textContent.includes('transcribing live'));
-  await page.waitForFunction(() => document.querySelector('#provider-state').textContent.includes('connected'));
+  await page.waitForFunction(() => (document.querySelector('#daemon-state')?.textContent ?? '').includes('transcribing live'));
+  await page.waitForFunction(() => (document.querySelector('#provider-state')?.textContent ?? '').includes('connected'));
   // Other pages can be visited while recording; the Live tab shows the recording goes on.
-  await page.waitForFunction(() => document.querySelector('#live-finals').textContent.length > 0);
+  await page.waitForFunction(() => (document.querySelector('#live-finals')?.textContent ?? '').length > 0);
   await page.click('nav a[data-route="library"]');
   await page.locator('nav a.recording[data-route="live"]').waitFor();
   await page.click('nav a[data-route="live"]');
   // The last words of the live script, final.
-  await page.waitForFunction(() => /spring\./.test(document.querySelector('#live-finals').textContent));
+  await page.waitForFunction(() => /spring\./.test((document.querySelector('#live-finals')?.textContent ?? '')));
   assert.notEqual(await page.locator('#elapsed').innerText(), '00:00', 'elapsed time runs');
   await screenshot(page, 'live-recording');
 
@@ -332,7 +332,7 @@ uiTest('closing the tab while recording loses nothing and makes no duplicate', a
   await tab.goto(`${daemon.url}/#/live`);
   await tab.fill('#live-title', 'Tab closed');
   await tab.click('#record');
-  await tab.waitForFunction(() => document.querySelector('#daemon-state').textContent.includes('transcribing live'));
+  await tab.waitForFunction(() => (document.querySelector('#daemon-state')?.textContent ?? '').includes('transcribing live'));
   await recorded(tab, 3);
   await tab.close();
   // The other tab finds the abandoned recording, sees the daemon stored it whole, and lets it go.
@@ -365,7 +365,7 @@ uiTest('offline: the cached library shows with an indicator; a recording made me
   await page.goto(`${daemon.url}/#/live`);
   await page.fill('#live-title', 'Recorded offline');
   await page.click('#record');
-  await page.waitForFunction(() => document.querySelector('#daemon-state').textContent.includes('cannot be reached'));
+  await page.waitForFunction(() => (document.querySelector('#daemon-state')?.textContent ?? '').includes('cannot be reached'));
   await recorded(page, 3);
   await page.click('#record');
   await page.locator('#live-result', { hasText: 'Kept in this browser' }).waitFor();
@@ -377,7 +377,7 @@ uiTest('offline: the cached library shows with an indicator; a recording made me
   daemon = await startDaemon(env.config, 'data');
   await page.locator('.results .title', { hasText: 'Recorded offline' }).waitFor();
   await page.waitForFunction(() => !document.querySelector('.offline-indicator'));
-  await page.waitForFunction(() => document.querySelector('#unsent').textContent === '');
+  await page.waitForFunction(() => (document.querySelector('#unsent')?.textContent ?? '') === '');
   assert.equal(await outboxSize(), 0, 'the outbox let the recording go once the daemon had it');
   const { sessions } = await getJson(daemon.url, '/api/v1/sessions');
   const uploaded = sessions.find((s) => s.title.startsWith('Recorded offline'));

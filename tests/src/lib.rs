@@ -11,6 +11,7 @@ pub mod fake_deepgram;
 pub mod live;
 pub mod process;
 pub mod recorder;
+pub mod wer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

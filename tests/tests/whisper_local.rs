@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use scribe_tests::wer::{plain_words, wer};
 use scribe_tests::{Events, Setup, TestDaemon, human_speech, test_model_dir};
 use scribed::plugin::bindings::types::PluginError;
 use scribed::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
@@ -30,24 +31,6 @@ async fn transcribe(daemon: &TestDaemon, name: &str, bytes: Vec<u8>) -> (serde_j
     assert_eq!(end["status"], "complete", "{end} {session}");
     let words = daemon.get_json(&format!("/api/v1/sessions/{id}/words?limit=1000")).await.expect("words");
     (session, words["words"].as_array().cloned().unwrap_or_default())
-}
-
-/// Lower-case words without punctuation.
-fn plain_words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric() && c != '\'').filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
-}
-
-/// Word error rate of `heard` against `said`, in percent.
-fn wer(said: &[String], heard: &[String]) -> f64 {
-    let mut row: Vec<usize> = (0..=heard.len()).collect();
-    for (i, s) in said.iter().enumerate() {
-        let mut next = vec![i + 1; heard.len() + 1];
-        for (j, h) in heard.iter().enumerate() {
-            next[j + 1] = (row[j] + usize::from(s != h)).min(row[j + 1] + 1).min(next[j] + 1);
-        }
-        row = next;
-    }
-    100.0 * row[heard.len()] as f64 / said.len().max(1) as f64
 }
 
 fn check_times(words: &[serde_json::Value], duration_ms: u64) {
@@ -199,6 +182,31 @@ async fn a_corrupt_model_is_a_clear_error_and_the_daemon_carries_on() {
     // The daemon still serves, and the plugin is not the worse for it.
     let view = daemon.get_json("/api/v1/plugins/whisper-local").await.expect("plugin view");
     assert_eq!(view["state"], "healthy", "{view}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speech_between_long_silences_gives_no_invented_words() {
+    const SAID: &str = "Ever tried. Ever failed. No matter. Try again. Fail again. Fail better.";
+    /// Silence before and after the speech, s: most of a 30 s window each.
+    const SILENCE_S: f64 = 20.0;
+    /// How far a word's time may fall outside the clip: the clip's own edges are quiet.
+    const SLACK_MS: f64 = 500.0;
+    let clip = human_speech().await.expect("the human speech clip");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let padded = dir.path().join("padded.wav");
+    let seconds = SILENCE_S.to_string();
+    let bytes = sox(&[clip.to_str().expect("path")], &padded, &["pad", &seconds, &seconds]);
+    let daemon = Setup::new().with_test_model().start().await.expect("daemon starts");
+    let (session, words) = transcribe(&daemon, "padded.wav", bytes).await;
+    let text: Vec<String> = words.iter().filter_map(|w| w["punctuated"].as_str()).map(String::from).collect();
+    let rate = wer(&plain_words(SAID), &plain_words(&text.join(" ")));
+    assert!(rate <= 10.0, "WER {rate:.1} %, nothing invented in the silences: {text:?}");
+    let (speech_from, speech_to) = (SILENCE_S * 1000.0, (SILENCE_S + sox_seconds(&clip)) * 1000.0);
+    for w in &words {
+        let (start, end) = (w["start_ms"].as_f64().expect("start"), w["end_ms"].as_f64().expect("end"));
+        assert!(start >= speech_from - SLACK_MS && end <= speech_to + SLACK_MS, "{w} inside the speech ({speech_from}..{speech_to} ms)");
+    }
+    check_times(&words, session["session"]["duration_ms"].as_u64().expect("duration"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

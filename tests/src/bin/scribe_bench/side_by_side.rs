@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use scribe_tests::wer::text_wer;
 
 /// One engine's result on the clip.
 pub struct Row {
@@ -55,28 +56,6 @@ pub fn faster_whisper(model_dir: &Path, audio: &Path) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Lower-case words without punctuation, for word error rates.
-fn plain_words(text: &str) -> Vec<String> {
-    text.split_whitespace()
-        .map(|w| w.chars().filter(|c| c.is_alphanumeric() || *c == '\'').collect::<String>().to_lowercase())
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
-/// Word error rate of `heard` against `said`, percent: word-level edit distance.
-pub fn wer(said: &str, heard: &str) -> f64 {
-    let (said, heard) = (plain_words(said), plain_words(heard));
-    let mut previous: Vec<usize> = (0..=heard.len()).collect();
-    for (i, s) in said.iter().enumerate() {
-        let mut current = vec![i + 1; heard.len() + 1];
-        for (j, h) in heard.iter().enumerate() {
-            current[j + 1] = (previous[j] + usize::from(s != h)).min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[heard.len()] as f64 * 100.0 / said.len().max(1) as f64
-}
-
 /// Prints the table: time, real-time factor, WER and peak RSS per row.
 pub fn print(rows: &[Row], seconds: f64, reference: Option<&str>) {
     let fallback = rows.iter().find(|r| r.label == "faster-whisper float32, 2 threads").map(|r| r.text.as_str());
@@ -87,7 +66,7 @@ pub fn print(rows: &[Row], seconds: f64, reference: Option<&str>) {
     };
     println!("side by side on {seconds:.1} s of audio (WER against {against}):");
     for row in rows {
-        let wer = reference.map_or("-".to_string(), |r| format!("{:.1} %", wer(r, &row.text)));
+        let wer = reference.map_or("-".to_string(), |r| format!("{:.1} %", text_wer(r, &row.text)));
         println!(
             "  {:<40} load {:>6.2} s  transcribe {:>7.2} s  RTF {:.3}  WER {wer:>7}  memory {} MiB",
             row.label,
@@ -96,15 +75,5 @@ pub fn print(rows: &[Row], seconds: f64, reference: Option<&str>) {
             row.transcribe_s / seconds,
             row.memory_mib
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn word_error_rate() {
-        assert_eq!(super::wer("It was the best of times.", "it was the best of times"), 0.0);
-        assert_eq!(super::wer("a b c d", "a x c"), 50.0);
-        assert_eq!(super::wer("a b", "a b c d"), 100.0);
     }
 }
