@@ -214,7 +214,14 @@ async fn speech_between_long_silences_gives_no_invented_words() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_too_big_for_the_memory_limit_is_refused_before_loading() {
-    let mut setup = Setup::new();
+    // An installed `base` (the test model's files under that name: only the size check runs).
+    let data = tempfile::tempdir().expect("tempdir");
+    let base = data.path().join("models/base");
+    std::fs::create_dir_all(&base).expect("dir");
+    for file in ["config.json", "vocabulary.txt", "model.bin"] {
+        std::fs::copy(test_model_dir().join(file), base.join(file)).expect("copy");
+    }
+    let mut setup = Setup { data_dir: Some(data.path().to_path_buf()), ..Setup::new() };
     let plugin = setup.config.plugins.get_mut("whisper-local").expect("configured");
     plugin.model = Some("base".into());
     plugin.memory_limit_mb = Some(600);

@@ -55,6 +55,12 @@ fn model_files(manifest: &Manifest, config: &PluginConfig, data_dir: &Path, limi
     if !super::manifest::is_plain_name(name) {
         return Err(format!("{key} = {name:?} must be a model name such as tiny.en"));
     }
+    let dir = data_dir.join("models").join(name);
+    // Single files may be absent (a manifest lists alternatives, such as two vocabulary
+    // formats); the plugin names the one it misses when it reads it.
+    if !manifest.model_files.iter().any(|f| dir.join(f).is_file()) {
+        return Err(format!("{key} = {name:?}: {} holds none of the model files; install it with `scribed models install {name}`", dir.display()));
+    }
     // Refused before anything is loaded: an instance that runs out of memory half way
     // through its first file says much less.
     let limit_mib = (limits.memory_bytes >> 20) as u64;
@@ -66,12 +72,6 @@ fn model_files(manifest: &Manifest, config: &PluginConfig, data_dir: &Path, limi
              raise the limit or choose a smaller model",
             entry.memory_mib, manifest.id
         ));
-    }
-    let dir = data_dir.join("models").join(name);
-    // Single files may be absent (a manifest lists alternatives, such as two vocabulary
-    // formats); the plugin names the one it misses when it reads it.
-    if !manifest.model_files.iter().any(|f| dir.join(f).is_file()) {
-        return Err(format!("{key} = {name:?}: {} holds none of the model files; install it with `scribed models install {name}`", dir.display()));
     }
     Ok(Some(ModelFiles { name: name.to_string(), dir, files: manifest.model_files.clone() }))
 }
