@@ -13,7 +13,8 @@
 //! 3. [`live`]: a live session, from frames through recording, gating and the reliable link
 //!    to the live speech-to-text plugin;
 //! 4. [`files`]: the file pipeline, from a submitted file to a stored transcript, worked from
-//!    the persistent [`queue`];
+//!    the persistent [`queue`]; for a recogniser that reads samples, [`speech`] first finds
+//!    the speech and cuts it into chunks the recogniser's instances take in parallel;
 //! 5. [`finish`]: once a session is complete, whichever pipeline made it: the outbox, the
 //!    automatic summary, the exports again when the summary lands;
 //! 6. [`sinks`]: exports and the outbox folder, the search index, events for clients;
@@ -51,6 +52,7 @@ pub mod retry;
 pub mod secret;
 pub mod sinks;
 pub mod sources;
+pub mod speech;
 pub mod summaries;
 
 #[cfg(test)]

