@@ -108,6 +108,20 @@ impl Line {
         self.say(message.to_string());
     }
 
+    /// A bar of the chunks of speech transcribed, with the time left.
+    fn chunks(&self, done: u64, total: u64, eta_secs: Option<u64>) {
+        let left = eta_secs.map(|s| format!(", about {} left", humantime::format_duration(Duration::from_secs(s)))).unwrap_or_default();
+        let message = format!("transcribing: {done}/{total} chunks of speech{left}");
+        if self.bar.is_hidden() {
+            eprintln!("{}: {message}", self.name);
+        }
+        self.bar.disable_steady_tick();
+        self.bar.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+        self.bar.set_length(total);
+        self.bar.set_position(done);
+        self.bar.set_message(message);
+    }
+
     fn end(&self, message: String) {
         if self.bar.is_hidden() {
             eprintln!("{}: {message}", self.name);
@@ -164,7 +178,7 @@ pub async fn transcribe(client: &Client, files: &[PathBuf], format: ExportFormat
         if (status == "complete" || status == "error")
             && let Some(files) = pending.remove(&id)
         {
-            let event = JobEvent { session_id: id.clone(), status, message };
+            let event = JobEvent { session_id: id.clone(), status, message, progress: None };
             for (file, line) in files {
                 all_ok &= finish(client, &id, &event, &file, &line, format, output).await;
             }
@@ -180,7 +194,16 @@ pub async fn transcribe(client: &Client, files: &[PathBuf], format: ExportFormat
                 }
                 continue;
             }
-            "processing" => "transcribing".to_string(),
+            "processing" => match (event.progress, &event.message) {
+                (Some((done, total, eta)), _) => {
+                    for (_, line) in files {
+                        line.chunks(done, total, eta);
+                    }
+                    continue;
+                }
+                (None, Some(message)) => message.clone(),
+                (None, None) => "transcribing".to_string(),
+            },
             status => match &event.message {
                 Some(message) => format!("{status}: {message}"),
                 None => status.to_string(),

@@ -1,6 +1,7 @@
 //! Starting and stopping the whole daemon: data dir, API token, plugins, library, server.
 
 use std::net::SocketAddr;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -335,7 +336,7 @@ fn file_pipeline(
     finish: FinishLine,
 ) -> Result<Arc<FilePipeline>> {
     let jobs = JobStore::open(&data_dir.join("jobs.sqlite3"))?;
-    let plugins = registry
+    let plugins: BTreeMap<String, BatchStt> = registry
         .entries()
         .filter_map(|entry| Some((entry.handle.as_ref()?, entry.description.as_ref())))
         .filter(|(handle, _)| handle.manifest().world == World::SttBatch)
@@ -344,7 +345,8 @@ fn file_pipeline(
             Ok((handle.id().to_string(), BatchStt::new(handle.clone())?.accepting(encodings)))
         })
         .collect::<Result<_>>()?;
-    let providers = Providers { default: config.roles.stt_batch.clone(), plugins };
+    let speech = plugins.values().any(|p: &BatchStt| p.speech_chunk().is_some()).then(|| speech_detector(data_dir)).flatten();
+    let providers = Providers { default: config.roles.stt_batch.clone(), plugins, speech };
     if providers.default.as_deref().and_then(|id| registry.handle(id)).is_none() {
         tracing::warn!("the batch speech-to-text plugin (roles.stt_batch) is not loaded; new files will fail until it is");
     }
@@ -356,6 +358,22 @@ fn file_pipeline(
     let decoder = FileDecoder::new(Some(Duration::from_secs(config.files.max_duration_secs)));
     let audio = AudioStore::new(data_dir.join("audio"));
     Ok(FilePipeline::new(jobs, library, providers, audio, decoder, events, policy, finish))
+}
+
+/// The speech detector in the models folder; without it, plugins that want chunks of speech
+/// get whole files, and the log says how to install it.
+fn speech_detector(data_dir: &Path) -> Option<Arc<crate::speech::Silero>> {
+    let path = data_dir.join("models").join(crate::speech::MODEL).join(crate::speech::MODEL_FILE);
+    match crate::speech::Silero::load(&path) {
+        Ok(model) => Some(Arc::new(model)),
+        Err(err) => {
+            tracing::warn!(
+                "{err}; files go to whisper-local whole, without cutting at speech or using several instances (install the detector with `scribed models install {}`)",
+                crate::speech::MODEL
+            );
+            None
+        }
+    }
 }
 
 /// Resolves when the background workers are told to stop.

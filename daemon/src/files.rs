@@ -10,6 +10,7 @@
 //! limits and outages are retried with back-off (a provider's `retry-after` is honoured);
 //! credential problems and bad input are not retried, and the session says why.
 
+mod chunked;
 mod recovery;
 
 use std::collections::BTreeMap;
@@ -21,7 +22,8 @@ use anyhow::Result;
 use tokio::sync::{Notify, watch};
 
 use crate::finish::FinishLine;
-use crate::sinks::events::{Event, EventHub, JobStatus, LibraryChange};
+use crate::sinks::events::{Event, EventHub, JobProgress, JobStatus, LibraryChange};
+use crate::speech::{self, Silero};
 use crate::audio::isolated::FileDecoder;
 use crate::audio::{self, AudioError};
 use crate::audio::store::{AudioStore, mime_for};
@@ -29,7 +31,7 @@ use crate::queue::files::{Claim, Due, Job, JobState, JobStore};
 use crate::clients::library::{AudioFile, Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus, new_session_id, now_ms};
 use crate::retry::{Failure, RetryPolicy};
 use crate::plugin::handle::CallError;
-use crate::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
+use crate::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt, Transcript};
 
 /// Words stored per library call: large enough to be quick, small enough for the store's
 /// result and request caps.
@@ -66,6 +68,9 @@ pub struct Providers {
     /// Plugin id from `roles.stt_batch`.
     pub default: Option<String>,
     pub plugins: BTreeMap<String, BatchStt>,
+    /// The speech detector that cuts files for plugins that want chunks of speech; without
+    /// it they get whole files.
+    pub speech: Option<Arc<Silero>>,
 }
 
 impl Providers {
@@ -176,7 +181,7 @@ impl FilePipeline {
 
     fn publish(&self, session_id: &str, status: JobStatus, message: Option<String>) {
         // Nobody listening is fine.
-        self.events.publish(Event::Job { session_id: session_id.to_string(), status, message });
+        self.events.publish(Event::Job { session_id: session_id.to_string(), status, message, progress: None });
     }
 
     /// Takes ownership of `file` (moved into the audio store, or deleted when its bytes are
@@ -464,13 +469,16 @@ impl FilePipeline {
             ),
         };
         let duration = summary.as_ref().map(|s| Duration::from_millis(s.duration_ms));
-        let transcript = match stt.transcribe(format, input, None, duration).await {
-            Ok(Ok(transcript)) => transcript,
-            Ok(Err(err)) => return Err(Failure::classify(err, stt.id())),
-            // The CPU budget scales with the audio's length: a call that used it all up
-            // would do the same again.
-            Err(call @ CallError::Timeout { .. }) => return Err(Failure::Fatal(call.to_string())),
-            Err(call) => return Err(Failure::Retry { message: call.to_string(), after: None }),
+        let transcript = match (&pcm, stt.speech_chunk(), &self.providers.speech) {
+            (Some(pcm), Some(window), Some(detector)) => self.transcribe_speech(job, stt, &pcm.0, window, detector.clone()).await?,
+            _ => match stt.transcribe(format, input, None, duration).await {
+                Ok(Ok(transcript)) => transcript,
+                Ok(Err(err)) => return Err(Failure::classify(err, stt.id())),
+                // The CPU budget scales with the audio's length: a call that used it all up
+                // would do the same again.
+                Err(call @ CallError::Timeout { .. }) => return Err(Failure::Fatal(call.to_string())),
+                Err(call) => return Err(Failure::Retry { message: call.to_string(), after: None }),
+            },
         };
         let provider = stt.id().to_string();
         let version = self.library.create_version(job.session_id.clone(), provider.clone(), now_ms()).await.map_err(storage)?;
@@ -490,6 +498,41 @@ impl FilePipeline {
         };
         self.library.update_session(job.session_id.clone(), patch).await.map_err(storage)?;
         Ok(())
+    }
+}
+
+impl FilePipeline {
+    /// Finds the speech in the canonical PCM `pcm`, then transcribes it as chunks of at most
+    /// `window` on the plugin's instances, with progress events as chunks finish. A file with
+    /// no speech gives an empty transcript without calling the plugin.
+    async fn transcribe_speech(&self, job: &Job, stt: &BatchStt, pcm: &Path, window: Duration, detector: Arc<Silero>) -> Result<Transcript, Failure> {
+        let max_samples = window.as_secs() as usize * audio::TARGET_RATE as usize;
+        let (events, session_id, path) = (self.events.clone(), job.session_id.clone(), pcm.to_path_buf());
+        let found = tokio::task::spawn_blocking(move || {
+            speech::chunks(&detector, &path, max_samples, |samples| {
+                let heard = Duration::from_secs((samples / audio::TARGET_RATE as usize) as u64);
+                let message = format!("finding speech: {} of audio so far", humantime::format_duration(heard));
+                events.publish(Event::Job { session_id: session_id.clone(), status: JobStatus::Processing, message: Some(message), progress: None });
+            })
+        })
+        .await;
+        let chunks = match found {
+            Ok(Ok(chunks)) => chunks,
+            Ok(Err(err)) => return Err(Failure::Retry { message: format!("reading the decoded audio failed: {err}"), after: None }),
+            Err(err) => return Err(Failure::Fatal(format!("finding the speech failed: {err}"))),
+        };
+        let total = chunks.len();
+        let started = std::time::Instant::now();
+        let progress = |done: usize| {
+            // The pace so far, for what is left.
+            let eta = (done > 0).then(|| (started.elapsed().as_secs_f64() / done as f64 * (total - done) as f64).round() as u64);
+            let progress = Some(JobProgress::new(done, total, eta));
+            self.events.publish(Event::Job { session_id: job.session_id.clone(), status: JobStatus::Processing, message: None, progress });
+        };
+        if total > 0 {
+            progress(0);
+        }
+        chunked::transcribe(stt, pcm, &chunks, progress).await
     }
 }
 

@@ -154,7 +154,7 @@ uiTest('upload two files: per-file progress, then both complete; non-audio files
     const rows = [...document.querySelectorAll('#uploads .upload')];
     return rows.length === 2 && rows.every((r) => r.querySelector('.state .badge')?.textContent === 'complete');
   });
-  const progress = await page.locator('#uploads progress').evaluateAll((bars) => bars.map((b) => b.value));
+  const progress = await page.locator('#uploads progress.sent').evaluateAll((bars) => bars.map((b) => b.value));
   assert.deepEqual(progress, [1, 1], 'both uploads reached 100 %');
   const states = await page.evaluate(() => window.states);
   for (const name of ['planning-one.wav', 'planning-two.flac']) {

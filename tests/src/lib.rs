@@ -119,6 +119,9 @@ pub struct Setup {
     pub data_dir: Option<PathBuf>,
     /// Install the test model (tiny.en) into the data dir, for whisper-local.
     pub test_model: bool,
+    /// Install the speech detector into the data dir (as `scribed models install` does with
+    /// any Whisper model); without it, whisper-local gets whole files.
+    pub speech_detector: bool,
 }
 
 impl Setup {
@@ -127,7 +130,7 @@ impl Setup {
         let mut config = Config::defaults().expect("embedded defaults parse");
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
         config.cache_dir = Some(shared_cache_dir());
-        Setup { config, test_plugins: Vec::new(), env: HashMap::new(), data_dir: None, test_model: false }
+        Setup { config, test_plugins: Vec::new(), env: HashMap::new(), data_dir: None, test_model: false, speech_detector: true }
     }
 
     /// Installs the hostile test plugin with the given outbound hosts in its manifest, and
@@ -210,12 +213,13 @@ impl Setup {
                 (Some(dir), path)
             }
         };
-        if self.test_model {
-            let models = data_dir.join("models");
+        let models = data_dir.join("models");
+        let wanted = [(self.test_model, "tiny.en", test_model_dir()), (self.speech_detector, scribed::speech::MODEL, speech_detector_dir())];
+        for (_, name, installed) in wanted.into_iter().filter(|(want, ..)| *want) {
             std::fs::create_dir_all(&models)?;
-            let link = models.join("tiny.en");
+            let link = models.join(name);
             if !link.exists() {
-                std::os::unix::fs::symlink(test_model_dir(), &link).context("linking the test model")?;
+                std::os::unix::fs::symlink(installed, &link).with_context(|| format!("linking the test model {name}"))?;
             }
         }
         let mut config = self.config;

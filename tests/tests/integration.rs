@@ -3,6 +3,7 @@
 
 mod audio;
 mod browser;
+mod chunked;
 mod cli;
 mod config;
 mod crash;

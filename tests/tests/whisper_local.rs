@@ -184,9 +184,8 @@ async fn a_corrupt_model_is_a_clear_error_and_the_daemon_carries_on() {
     assert_eq!(view["state"], "healthy", "{view}");
 }
 
-// Fails today, and is the target of issue 17's cut at speech: nothing is invented, but the
-// first word's time stretches over the leading silence (start 0 ms, end 20.66 s).
-#[ignore = "issue 17: word times over long leading silence; enable with the VAD cut"]
+// Before the cut at speech nothing was invented, but the first word's time stretched over
+// the leading silence (start 0 ms, end 20.66 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn speech_between_long_silences_gives_no_invented_words() {
     const SAID: &str = "Ever tried. Ever failed. No matter. Try again. Fail again. Fail better.";

@@ -26,6 +26,8 @@ pub struct JobEvent {
     /// queued, processing, complete or error.
     pub status: String,
     pub message: Option<String>,
+    /// Chunks of speech done and in all, and the seconds left when known.
+    pub progress: Option<(u64, u64, Option<u64>)>,
 }
 
 /// The client.
@@ -148,6 +150,10 @@ impl Client {
                     session_id: event["session_id"].as_str().unwrap_or_default().to_string(),
                     status: event["status"].as_str().unwrap_or_default().to_string(),
                     message: event["message"].as_str().map(str::to_string),
+                    progress: event["progress"]["done"]
+                        .as_u64()
+                        .zip(event["progress"]["total"].as_u64())
+                        .map(|(done, total)| (done, total, event["progress"]["eta_secs"].as_u64())),
                 };
                 if tx.send(job).is_err() {
                     return;

@@ -42,6 +42,12 @@ impl BatchStt {
         self.handle.services().limits.instances
     }
 
+    /// The longest chunk of speech the plugin wants per call, when it wants files cut at
+    /// speech (its manifest's `speech_chunk_seconds`).
+    pub fn speech_chunk(&self) -> Option<Duration> {
+        self.handle.manifest().speech_chunk_seconds.map(|s| Duration::from_secs(u64::from(s)))
+    }
+
     /// The plugin's id.
     pub fn id(&self) -> &str {
         self.handle.id()

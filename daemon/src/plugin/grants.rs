@@ -267,6 +267,7 @@ mod tests {
             outbound_hosts_from_settings: vec!["base_url".into()],
             sqlite: false,
             model_files: Vec::new(),
+            speech_chunk_seconds: None,
         };
         let config: PluginConfig = toml::from_str(&format!(
             "allow_outbound = [{}]\n[settings]\n{settings}",

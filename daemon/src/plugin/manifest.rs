@@ -49,12 +49,21 @@ pub struct Manifest {
     /// chooses the model with `plugins.<id>.model`.
     #[serde(default)]
     pub model_files: Vec<String>,
+    /// For an `stt-batch` plugin that reads 16 kHz PCM: it transcribes best in chunks of
+    /// speech at most this long (Whisper's window is 30 s). The host then finds the speech
+    /// and hands the plugin one chunk per call, on as many instances as it may run, instead
+    /// of the whole file.
+    #[serde(default)]
+    pub speech_chunk_seconds: Option<u32>,
 }
 
 /// A file name with no directory part that could lead elsewhere.
 pub fn is_plain_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
 }
+
+/// Longest speech chunk a plugin may ask for: 10 minutes; longer is no longer a chunk.
+const MAX_SPEECH_CHUNK_SECONDS: u32 = 600;
 
 /// Longest id accepted; ids become directory names and log fields.
 const MAX_ID_LEN: usize = 64;
@@ -86,6 +95,10 @@ impl Manifest {
         anyhow::ensure!(!self.version.is_empty(), "version is empty");
         for file in &self.model_files {
             anyhow::ensure!(is_plain_name(file), "model_files: {file:?} must be a plain file name");
+        }
+        if let Some(seconds) = self.speech_chunk_seconds {
+            anyhow::ensure!(self.world == World::SttBatch, "speech_chunk_seconds is for stt-batch plugins");
+            anyhow::ensure!((1..=MAX_SPEECH_CHUNK_SECONDS).contains(&seconds), "speech_chunk_seconds = {seconds}: must be 1 to {MAX_SPEECH_CHUNK_SECONDS}");
         }
         Ok(())
     }

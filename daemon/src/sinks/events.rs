@@ -42,6 +42,25 @@ pub enum JobStatus {
     Error,
 }
 
+/// How far a file's transcription has got, when it goes as chunks of speech.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct JobProgress {
+    /// Chunks transcribed, of `total`.
+    pub done: u32,
+    pub total: u32,
+    /// `done` of `total` in percent, rounded down.
+    pub percent: u8,
+    /// Seconds left at the pace so far; unknown before the first chunk is done.
+    pub eta_secs: Option<u64>,
+}
+
+impl JobProgress {
+    pub fn new(done: usize, total: usize, eta_secs: Option<u64>) -> JobProgress {
+        let percent = (done * 100).checked_div(total).unwrap_or(100).min(100) as u8;
+        JobProgress { done: done as u32, total: total as u32, percent, eta_secs }
+    }
+}
+
 /// Where a live session stands, or how its provider link is.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -103,8 +122,14 @@ pub enum SummaryStatus {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Event {
-    /// A file job moved (with a message for progress, retries and errors).
-    Job { session_id: String, status: JobStatus, message: Option<String> },
+    /// A file job moved (with a message for progress, retries and errors), or got further.
+    Job {
+        session_id: String,
+        status: JobStatus,
+        message: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        progress: Option<JobProgress>,
+    },
     /// The inbox finished with a file.
     InboxFile { name: String, outcome: InboxOutcome },
     /// A live session moved, or its provider link changed.

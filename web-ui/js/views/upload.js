@@ -8,6 +8,24 @@ import { subscribe } from '../events.js';
 /** Uploads at a time: the daemon queues them anyway; two keep the link busy. */
 const PARALLEL = 2;
 
+/** `3 min` or `40 s`: a rough time left. */
+function roughly(secs) {
+  return secs >= 90 ? `${Math.round(secs / 60)} min` : `${Math.max(1, Math.round(secs))} s`;
+}
+
+/** A job event as the row's state: its status, then how far it has got or why it failed. */
+function describe(event, name) {
+  const p = event.progress;
+  if (event.status === 'processing' && p) {
+    const left = p.eta_secs == null ? '' : `, about ${roughly(p.eta_secs)} left`;
+    return [badge('transcribing'), ' ',
+      h('progress', { class: 'job', max: p.total, value: p.done, 'aria-label': `Transcription of ${name}` }),
+      h('span', { class: 'meta' }, ` ${p.percent} % (${p.done} of ${p.total} chunks of speech${left})`)];
+  }
+  const kind = event.status === 'error' ? 'error' : 'meta';
+  return [badge(event.status), event.message ? h('span', { class: kind }, ` ${event.message}`) : ''];
+}
+
 export async function uploadView(root) {
   const picker = h('input', { id: 'files', type: 'file', multiple: true, accept: 'audio/*,video/*,.wav,.mp3,.m4a,.flac,.ogg,.opus,.webm,.mp4' });
   const zone = h('div', { id: 'dropzone', class: 'dropzone', tabindex: '0', role: 'button', 'aria-describedby': 'drop-help' },
@@ -26,7 +44,7 @@ export async function uploadView(root) {
   let running = 0;
 
   function addFile(file) {
-    const progress = h('progress', { max: 1, value: 0, 'aria-label': `Upload of ${file.name}` });
+    const progress = h('progress', { class: 'sent', max: 1, value: 0, 'aria-label': `Upload of ${file.name}` });
     const state = h('span', { class: 'state' }, badge('waiting'));
     const link = h('span');
     list.append(h('li', { class: 'upload' },
@@ -54,9 +72,9 @@ export async function uploadView(root) {
       const id = answer.session_id;
       fill(link, h('a', { href: `#/session/${encodeURIComponent(id)}` }, 'Open'));
       fill(state, badge(answer.duplicate ? 'duplicate' : 'queued'));
-      const show = (status, message) => fill(state, badge(status), message ? h('span', { class: 'error' }, ` ${message}`) : '');
+      const show = (event) => fill(state, ...describe(event, file.name));
       rows.set(id, show);
-      if (latest.has(id)) show(...latest.get(id));
+      if (latest.has(id)) show(latest.get(id));
     } catch (err) {
       fill(state, badge('error'), h('span', { class: 'error' }, ` ${err.message}`));
     }
@@ -64,8 +82,8 @@ export async function uploadView(root) {
 
   const unsubscribe = subscribe((event) => {
     if (event.type !== 'job') return;
-    latest.set(event.session_id, [event.status, event.message]);
-    rows.get(event.session_id)?.(event.status, event.message);
+    latest.set(event.session_id, event);
+    rows.get(event.session_id)?.(event);
   });
 
   picker.addEventListener('change', () => {

@@ -1,7 +1,10 @@
-//! `audio`: the current transcription's audio, read in pieces by the guest. The same file
-//! can instead be streamed straight to a provider as an `http` body (see [`super::http`]).
+//! `audio`: the current transcription's audio, read in pieces by the guest: a whole file, or
+//! a chunk of speech made of byte ranges of one (see [`crate::speech`]), which the guest sees
+//! as one stretch of audio. A whole file can instead be streamed straight to a provider as an
+//! `http` body (see [`super::http`]).
 
 use std::io::SeekFrom;
+use std::ops::Range;
 use std::path::PathBuf;
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -14,11 +17,14 @@ use crate::plugin::cpu::CpuMeter;
 /// Largest piece handed to the guest per `read`.
 const MAX_READ: u32 = 1 << 20;
 
-/// The audio file of the call in progress.
+/// The audio of the call in progress.
 #[derive(Debug, Clone)]
 pub struct AudioInput {
     pub path: PathBuf,
+    /// Bytes the guest sees.
     pub size: u64,
+    /// Byte ranges of the file the guest sees back to back; `None` is the whole file.
+    pub ranges: Option<Vec<Range<u64>>>,
 }
 
 impl AudioInput {
@@ -26,7 +32,30 @@ impl AudioInput {
     pub fn from_path(path: impl Into<PathBuf>) -> std::io::Result<AudioInput> {
         let path = path.into();
         let size = std::fs::metadata(&path)?.len();
-        Ok(AudioInput { path, size })
+        Ok(AudioInput { path, size, ranges: None })
+    }
+
+    /// `ranges` of the file at `path`, seen as one stretch.
+    pub fn from_ranges(path: impl Into<PathBuf>, ranges: Vec<Range<u64>>) -> AudioInput {
+        let size = ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum();
+        AudioInput { path: path.into(), size, ranges: Some(ranges) }
+    }
+
+    /// Where byte `offset` of what the guest sees lies in the file, and how many bytes follow
+    /// it there before the next range.
+    fn locate(&self, offset: u64) -> Option<(u64, u64)> {
+        let Some(ranges) = &self.ranges else {
+            return (offset < self.size).then(|| (offset, self.size - offset));
+        };
+        let mut skip = offset;
+        for range in ranges {
+            let len = range.end.saturating_sub(range.start);
+            if skip < len {
+                return Some((range.start + skip, len - skip));
+            }
+            skip -= len;
+        }
+        None
     }
 }
 
@@ -46,12 +75,34 @@ impl HasData for AudioCapability {
 
 async fn read_at(input: &AudioInput, offset: u64, max: u32) -> Result<Vec<u8>, AudioError> {
     let io = |err: std::io::Error| AudioError::Io(err.to_string());
-    let len = u64::from(max.min(MAX_READ)).min(input.size.saturating_sub(offset));
+    let want = u64::from(max.min(MAX_READ)).min(input.size.saturating_sub(offset));
+    let mut buf = Vec::with_capacity(want as usize);
     let mut file = tokio::fs::File::open(&input.path).await.map_err(io)?;
-    file.seek(SeekFrom::Start(offset)).await.map_err(io)?;
-    let mut buf = Vec::with_capacity(len as usize);
-    file.take(len).read_to_end(&mut buf).await.map_err(io)?;
+    // A read may span the end of one range and the start of the next.
+    while (buf.len() as u64) < want {
+        let Some((at, available)) = input.locate(offset + buf.len() as u64) else { break };
+        let len = available.min(want - buf.len() as u64);
+        file.seek(SeekFrom::Start(at)).await.map_err(io)?;
+        let before = buf.len();
+        (&mut file).take(len).read_to_end(&mut buf).await.map_err(io)?;
+        if buf.len() == before {
+            break;
+        }
+    }
     Ok(buf)
+}
+
+/// Everything the guest would read, at once.
+pub async fn read_all(input: &AudioInput) -> Result<Vec<u8>, AudioError> {
+    let mut all = Vec::with_capacity(usize::try_from(input.size).unwrap_or(0));
+    while (all.len() as u64) < input.size {
+        let piece = read_at(input, all.len() as u64, MAX_READ).await?;
+        if piece.is_empty() {
+            break;
+        }
+        all.extend(piece);
+    }
+    Ok(all)
 }
 
 impl audio::Host for AudioView<'_> {

@@ -19,9 +19,9 @@
 use scribe_plugin_api::stt_batch::audio;
 use scribe_plugin_api::stt_batch::http::{self, HttpError, Method, Request, RequestBody};
 use scribe_plugin_api::stt_batch::log::{self, Level};
-use scribe_plugin_api::stt_batch::model;
+use scribe_plugin_api::stt_batch::{config, model};
 use scribe_plugin_api::stt_batch::types::{
-    Capabilities, PluginError, PluginInfo, TranscriptStructure, Word,
+    AudioEncoding, Capabilities, PluginError, PluginInfo, TranscriptStructure, Word,
 };
 use scribe_plugin_api::stt_batch::{BatchRequest, BatchTranscript, Guest};
 
@@ -78,14 +78,17 @@ impl Guest for Hostile {
                 languages: Vec::new(),
                 diarization: false,
                 word_timing: false,
-                encodings: Vec::new(),
+                // Files from the pipeline arrive as the host's canonical PCM.
+                encodings: vec![AudioEncoding::Linear16],
                 max_file_bytes: None,
             },
         }
     }
 
     fn transcribe(request: BatchRequest) -> Result<BatchTranscript, PluginError> {
-        let command = request.language.unwrap_or_default();
+        // A file from the pipeline carries no language: the operator's `command` setting
+        // says what to do with it.
+        let command = request.language.or_else(|| config::get("command")).unwrap_or_default();
         let (verb, arg) = command.split_once(' ').unwrap_or((command.as_str(), ""));
         match verb {
             "echo" => Ok(transcript(vec![request.size.to_string()])),
