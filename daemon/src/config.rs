@@ -20,7 +20,7 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../config/scribed.toml");
 
 /// Most instances of one plugin: each may hold hundreds of MiB, and the machine's cores
 /// bound the useful number long before this.
-const MAX_PLUGIN_INSTANCES: u32 = 16;
+pub const MAX_PLUGIN_INSTANCES: u32 = 16;
 
 /// Whole daemon configuration.
 #[derive(Debug, Clone, Deserialize)]

@@ -36,6 +36,11 @@ pub fn test_model_dir() -> PathBuf {
     env_dir("SCRIBE_TEST_MODEL_DIR")
 }
 
+/// The installed multilingual `base` model's folder (installed beside the test model).
+pub fn multilingual_model_dir() -> PathBuf {
+    test_model_dir().with_file_name("base")
+}
+
 /// The installed speech detector's folder (installed with the test model).
 pub fn speech_detector_dir() -> PathBuf {
     test_model_dir().with_file_name(scribed::speech::MODEL)
@@ -184,7 +189,7 @@ impl Setup {
         self.env("ANTHROPIC_API_KEY", key)
     }
 
-    /// Gives whisper-local the real tiny.en that `cargo xtask test` installed.
+    /// Gives whisper-local the real tiny.en (and base) that `cargo xtask test` installed.
     pub fn with_test_model(mut self) -> Setup {
         self.test_model = true;
         self
@@ -214,7 +219,11 @@ impl Setup {
             }
         };
         let models = data_dir.join("models");
-        let wanted = [(self.test_model, "tiny.en", test_model_dir()), (self.speech_detector, scribed::speech::MODEL, speech_detector_dir())];
+        let wanted = [
+            (self.test_model, "tiny.en", test_model_dir()),
+            (self.test_model, "base", multilingual_model_dir()),
+            (self.speech_detector, scribed::speech::MODEL, speech_detector_dir()),
+        ];
         for (_, name, installed) in wanted.into_iter().filter(|(want, ..)| *want) {
             std::fs::create_dir_all(&models)?;
             let link = models.join(name);

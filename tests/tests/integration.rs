@@ -10,6 +10,7 @@ mod crash;
 mod deepgram_batch;
 mod fuzz_audio;
 mod inbox;
+mod languages;
 mod library_api;
 mod live;
 mod models;

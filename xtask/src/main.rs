@@ -21,6 +21,8 @@ use anyhow::{Context, Result, bail};
 
 /// The model the offline recogniser's tests use: the smallest English Whisper.
 const TEST_MODEL: &str = "tiny.en";
+/// The multilingual model whose language detection the tests check (German, Spanish, French).
+const MULTILINGUAL_TEST_MODEL: &str = "base";
 /// The faster-whisper release the `--whisper` bench runs beside whisper-local.
 const FASTER_WHISPER: &str = "faster-whisper==1.2.1";
 /// What the tests run in Python, pinned: tinygrad runs the silero-vad wheel's own reference
@@ -120,9 +122,11 @@ fn test_model(root: &Path, target: &Path) -> Result<(PathBuf, PathBuf)> {
     run(build)?;
     let scribed = target.join("debug").join("scribed");
     let models_data = target.join("test-models");
-    let mut install = Command::new(&scribed);
-    install.args(["models", "install", TEST_MODEL, "--data-dir"]).arg(&models_data);
-    run(install)?;
+    for model in [TEST_MODEL, MULTILINGUAL_TEST_MODEL] {
+        let mut install = Command::new(&scribed);
+        install.args(["models", "install", model, "--data-dir"]).arg(&models_data);
+        run(install)?;
+    }
     Ok((scribed, models_data.join("models").join(TEST_MODEL)))
 }
 

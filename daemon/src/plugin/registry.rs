@@ -76,6 +76,27 @@ fn model_files(manifest: &Manifest, config: &PluginConfig, data_dir: &Path, limi
     Ok(Some(ModelFiles { name: name.to_string(), dir, files: manifest.model_files.clone() }))
 }
 
+/// Share of the memory available at start-up that a recogniser's default instances may
+/// fill: the rest is the daemon's, the page cache's and everything else's on the machine.
+const INSTANCE_MEMORY_SHARE: u64 = 2;
+
+/// Instances of a plugin that takes files as chunks of speech, when the operator set none:
+/// one per core, as many as fit in half the memory available now at `per_instance_mib` each,
+/// and at least one.
+fn default_instances(per_instance_mib: u64) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let fit = available_mib().map_or(usize::MAX, |mib| (mib / INSTANCE_MEMORY_SHARE / per_instance_mib.max(1)) as usize);
+    cores.min(fit).min(crate::config::MAX_PLUGIN_INSTANCES as usize).max(1)
+}
+
+/// `MemAvailable` of /proc/meminfo, MiB.
+fn available_mib() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
 /// Public view of a plugin for the API. Never contains a secret.
 #[derive(Debug, Clone, Serialize)]
 pub struct PluginView {
@@ -211,6 +232,10 @@ impl PluginRegistry {
                 tracing::warn!(plugin = %id, "{problem}");
                 entry.problems.push(problem.clone());
                 entry.unconfigured = true;
+            }
+            if plugin_config.instances.is_none() && manifest.speech_chunk_seconds.is_some() {
+                let per_instance = plugin_config.model.as_deref().and_then(crate::models::find).map(|e| e.memory_mib).filter(|m| *m > 0);
+                limits.instances = default_instances(per_instance.unwrap_or((limits.memory_bytes >> 20) as u64));
             }
             if limits.instances > 1 && matches!(manifest.world, World::SttLive | World::Store) {
                 let problem = format!(

@@ -9,9 +9,10 @@
 //! - with `--e2e FILE`: FILE dropped into the inbox of a daemon using the fake Deepgram, timed
 //!   to the provider request, to the session's completion and to the file being filed;
 //! - with `--whisper FILE [--reference TEXT]`: whisper-local (tiny.en) on FILE, as the wasm
-//!   component in the daemon and as the same code built natively, side by side with
+//!   component called on the whole file, as the same code built natively, and through the
+//!   daemon (upload, cut at speech, chunks on 1 and 2 instances), side by side with
 //!   faster-whisper on the same weights (see [`side_by_side`]): load time, real-time factor,
-//!   word error rate, memory;
+//!   word error rate, memory; and the speech detector's time per hour of audio;
 //! - with `--live`: the live path (see [`live`]);
 //! - with `--summary`: summaries end to end with the fake Anthropic (see [`summary`]);
 //! - with `--search`: search latency and index build over 10,000 sessions, beside SQLite
@@ -149,7 +150,9 @@ async fn whisper(path: &std::path::Path, reference: Option<&str>) -> anyhow::Res
     let seconds = summary.duration_ms as f64 / 1000.0;
     println!("{}: {seconds:.1} s of audio", path.display());
 
-    let daemon = Setup::new().with_test_model().start().await?;
+    let mut setup = Setup::new().with_test_model();
+    setup.config.plugins.get_mut("whisper-local").ok_or_else(|| anyhow::anyhow!("whisper-local missing"))?.instances = Some(1);
+    let daemon = setup.start().await?;
     let handle = daemon.daemon.registry().handle("whisper-local").cloned().ok_or_else(|| anyhow::anyhow!("whisper-local missing"))?;
     let stt = BatchStt::new(handle.clone())?;
     let format = AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: 16_000, channels: 1 };
@@ -208,7 +211,7 @@ async fn whisper(path: &std::path::Path, reference: Option<&str>) -> anyhow::Res
     let native_text = transcript.segments.iter().flat_map(|s| s.words.iter().map(|w| w.word.as_str())).collect::<String>();
     let mut rows = vec![
         side_by_side::Row {
-            label: "whisper-local (wasm), 1 instance".into(),
+            label: "whisper-local (wasm), whole file".into(),
             load_s: times[0].saturating_sub(times[1]).as_secs_f64(),
             transcribe_s: times[1].as_secs_f64(),
             text: wasm_text,
@@ -222,8 +225,73 @@ async fn whisper(path: &std::path::Path, reference: Option<&str>) -> anyhow::Res
             memory_mib: native_peak >> 20,
         },
     ];
+    for instances in [1, 2] {
+        rows.push(daemon_row(path, instances).await?);
+    }
     rows.extend(side_by_side::faster_whisper(&dir, path)?);
     side_by_side::print(&rows, seconds, reference);
+    speech_detector_speed(pcm.path(), seconds)?;
+    Ok(())
+}
+
+/// The path a user's file takes: uploaded to a daemon whose whisper-local runs `instances`
+/// instances, decoded, cut at speech, its chunks transcribed side by side. The first upload
+/// loads the model in the instances; the file is then transcribed again on the warm
+/// instances (`POST /sessions/{id}/transcribe`), which is the time reported.
+async fn daemon_row(path: &std::path::Path, instances: u32) -> anyhow::Result<side_by_side::Row> {
+    let mut setup = Setup::new().with_test_model();
+    setup.config.plugins.get_mut("whisper-local").ok_or_else(|| anyhow::anyhow!("whisper-local missing"))?.instances = Some(instances);
+    let daemon = setup.start().await?;
+    let client = reqwest::Client::new();
+    let mut events = Events::connect(&daemon).await?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("clip.wav");
+    let started = Instant::now();
+    let answer: serde_json::Value =
+        client.post(daemon.url(&format!("/api/v1/uploads?name={name}"))).body(std::fs::read(path)?).send().await?.json().await?;
+    let id = answer["session_id"].as_str().ok_or_else(|| anyhow::anyhow!("no session: {answer}"))?.to_string();
+    job_complete(&mut events, &id).await?;
+    let cold = started.elapsed();
+    let started = Instant::now();
+    let status = client.post(daemon.url(&format!("/api/v1/sessions/{id}/transcribe"))).send().await?.status();
+    anyhow::ensure!(status.as_u16() == 202, "re-transcription answered {status}");
+    job_complete(&mut events, &id).await?;
+    let warm = started.elapsed();
+    let words = daemon.get_json(&format!("/api/v1/sessions/{id}/words?limit=100000")).await?;
+    let text = words["words"].as_array().map(|w| w.iter().filter_map(|w| w["punctuated"].as_str()).collect::<Vec<_>>().join(" ")).unwrap_or_default();
+    let handle = daemon.daemon.registry().handle("whisper-local").cloned().ok_or_else(|| anyhow::anyhow!("whisper-local missing"))?;
+    let memory = handle.instance_memory().unwrap_or(0) * instances as usize;
+    daemon.daemon.shutdown().await?;
+    Ok(side_by_side::Row {
+        label: format!("whisper-local, daemon, {instances} instance{}", if instances > 1 { "s" } else { "" }),
+        load_s: cold.saturating_sub(warm).as_secs_f64(),
+        transcribe_s: warm.as_secs_f64(),
+        text,
+        memory_mib: (memory >> 20) as u64,
+    })
+}
+
+/// Waits for session `id`'s job to end, which it must do complete.
+async fn job_complete(events: &mut Events, id: &str) -> anyhow::Result<()> {
+    let end = events
+        .until(Duration::from_secs(4 * 3600), |e| e["type"] == "job" && e["session_id"] == id && (e["status"] == "complete" || e["status"] == "error"))
+        .await?;
+    anyhow::ensure!(end["status"] == "complete", "{end}");
+    Ok(())
+}
+
+/// The speech detector's time per hour of audio on this clip.
+fn speech_detector_speed(pcm: &std::path::Path, seconds: f64) -> anyhow::Result<()> {
+    let model = scribed::speech::Silero::load(&scribe_tests::speech_detector_dir().join(scribed::speech::MODEL_FILE))?;
+    let started = Instant::now();
+    let chunks = scribed::speech::chunks(&model, pcm, 30 * 16_000, |_| {})?;
+    let elapsed = started.elapsed();
+    let speech: usize = chunks.iter().map(scribed::speech::Chunk::len).sum();
+    println!(
+        "speech detector: {elapsed:.2?} for {seconds:.1} s ({:.1} s per hour of audio); {} chunks holding {:.1} s of speech",
+        elapsed.as_secs_f64() * 3600.0 / seconds,
+        chunks.len(),
+        speech as f64 / 16_000.0
+    );
     Ok(())
 }
 
