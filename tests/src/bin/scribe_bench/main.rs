@@ -256,7 +256,7 @@ async fn daemon_row(path: &std::path::Path, instances: u32) -> anyhow::Result<si
     anyhow::ensure!(status.as_u16() == 202, "re-transcription answered {status}");
     job_complete(&mut events, &id).await?;
     let warm = started.elapsed();
-    let words = daemon.get_json(&format!("/api/v1/sessions/{id}/words?limit=100000")).await?;
+    let words = daemon.get_json(&format!("/api/v1/sessions/{id}/words?limit=10000")).await?;
     let text = words["words"].as_array().map(|w| w.iter().filter_map(|w| w["punctuated"].as_str()).collect::<Vec<_>>().join(" ")).unwrap_or_default();
     let handle = daemon.daemon.registry().handle("whisper-local").cloned().ok_or_else(|| anyhow::anyhow!("whisper-local missing"))?;
     let memory = handle.instance_memory().unwrap_or(0) * instances as usize;
