@@ -120,6 +120,8 @@ fn stitch(chunks: &[Chunk], parts: Vec<Transcript>) -> Transcript {
 }
 
 #[cfg(test)]
+// A chunk of one piece is a list of one range on purpose.
+#[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
 

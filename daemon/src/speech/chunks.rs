@@ -98,6 +98,8 @@ fn cut_long(mut span: Range<usize>, probs: &[f32], max: usize) -> Vec<Range<usiz
 }
 
 #[cfg(test)]
+// A chunk of one piece is a list of one range on purpose.
+#[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
 
