@@ -345,7 +345,7 @@ fn file_pipeline(
             Ok((handle.id().to_string(), BatchStt::new(handle.clone())?.accepting(encodings)))
         })
         .collect::<Result<_>>()?;
-    let speech = plugins.values().any(|p: &BatchStt| p.speech_chunk().is_some()).then(|| speech_detector(data_dir)).flatten();
+    let speech = plugins.values().any(|p| p.speech_chunk().is_some()).then(|| speech_detector(data_dir)).flatten();
     let providers = Providers { default: config.roles.stt_batch.clone(), plugins, speech };
     if providers.default.as_deref().and_then(|id| registry.handle(id)).is_none() {
         tracing::warn!("the batch speech-to-text plugin (roles.stt_batch) is not loaded; new files will fail until it is");

@@ -499,9 +499,7 @@ impl FilePipeline {
         self.library.update_session(job.session_id.clone(), patch).await.map_err(storage)?;
         Ok(())
     }
-}
 
-impl FilePipeline {
     /// Finds the speech in the canonical PCM `pcm`, then transcribes it as chunks of at most
     /// `window` on the plugin's instances, with progress events as chunks finish. A file with
     /// no speech gives an empty transcript without calling the plugin.

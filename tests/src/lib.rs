@@ -266,6 +266,14 @@ impl TestDaemon {
         self.daemon.addr().port()
     }
 
+    /// Uploads `bytes` as file `name`; the daemon must accept it (202). Returns the session.
+    pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> Result<String> {
+        let response = reqwest::Client::new().post(self.url(&format!("/api/v1/uploads?name={name}"))).body(bytes).send().await?;
+        anyhow::ensure!(response.status().as_u16() == 202, "upload of {name}: {}", response.status());
+        let body: serde_json::Value = response.json().await?;
+        Ok(body["session_id"].as_str().context("no session id")?.to_string())
+    }
+
     pub async fn get_json(&self, path: &str) -> Result<serde_json::Value> {
         let response = reqwest::get(self.url(path)).await?;
         anyhow::ensure!(response.status().is_success(), "GET {path}: {}", response.status());

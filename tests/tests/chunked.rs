@@ -42,17 +42,10 @@ async fn three_minutes(dir: &Path) -> (PathBuf, Vec<String>) {
     (out, plain_words(&said.join(" ")))
 }
 
+/// Uploads the file at `path` under its own name.
 async fn upload(daemon: &TestDaemon, path: &Path) -> String {
     let name = path.file_name().and_then(|n| n.to_str()).expect("name");
-    let response = reqwest::Client::new()
-        .post(daemon.url(&format!("/api/v1/uploads?name={name}")))
-        .body(std::fs::read(path).expect("file"))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(response.status().as_u16(), 202);
-    let body: Value = response.json().await.expect("json");
-    body["session_id"].as_str().expect("session id").to_string()
+    daemon.upload(name, std::fs::read(path).expect("file")).await.expect("upload")
 }
 
 /// Transcribes `path`; returns its words and every job event of it.

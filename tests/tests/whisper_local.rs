@@ -10,22 +10,10 @@ use scribe_tests::{Events, Setup, TestDaemon, human_speech, test_model_dir};
 use scribed::plugin::bindings::types::PluginError;
 use scribed::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 
-async fn upload(daemon: &TestDaemon, name: &str, bytes: Vec<u8>) -> String {
-    let response = reqwest::Client::new()
-        .post(daemon.url(&format!("/api/v1/uploads?name={name}")))
-        .body(bytes)
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(response.status().as_u16(), 202);
-    let body: serde_json::Value = response.json().await.expect("json");
-    body["session_id"].as_str().expect("session id").to_string()
-}
-
 /// Uploads `bytes`, waits for the job and returns the session and its words.
 async fn transcribe(daemon: &TestDaemon, name: &str, bytes: Vec<u8>) -> (serde_json::Value, Vec<serde_json::Value>) {
     let mut events = Events::connect(daemon).await.expect("events");
-    let id = upload(daemon, name, bytes).await;
+    let id = daemon.upload(name, bytes).await.expect("upload");
     let end = events.job_end(&id).await.expect("job ends");
     let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
     assert_eq!(end["status"], "complete", "{end} {session}");
@@ -131,7 +119,7 @@ async fn two_instances_transcribe_two_files_at_once() {
     for (i, text) in ["Two files at once.", "Another file in parallel."].iter().enumerate() {
         let wav = dir.path().join(format!("{i}.wav"));
         assert!(Command::new("espeak-ng").arg("-w").arg(&wav).arg(text).status().expect("espeak-ng").success());
-        ids.push(upload(&daemon, &format!("{i}.wav"), std::fs::read(&wav).expect("wav")).await);
+        ids.push(daemon.upload(&format!("{i}.wav"), std::fs::read(&wav).expect("wav")).await.expect("upload"));
     }
     // Both are being transcribed before either is done.
     let mut processing = std::collections::HashSet::new();
@@ -179,7 +167,7 @@ async fn a_corrupt_model_is_a_clear_error_and_the_daemon_carries_on() {
     let wav = dir.path().join("speech.wav");
     assert!(Command::new("espeak-ng").arg("-w").arg(&wav).arg("The model is broken.").status().expect("espeak-ng").success());
     let mut events = Events::connect(&daemon).await.expect("events");
-    let id = upload(&daemon, "speech.wav", std::fs::read(&wav).expect("wav")).await;
+    let id = daemon.upload("speech.wav", std::fs::read(&wav).expect("wav")).await.expect("upload");
     let end = events.job_end(&id).await.expect("job ends");
     assert_eq!(end["status"], "error", "{end}");
     let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");

@@ -242,17 +242,14 @@ async fn daemon_row(path: &std::path::Path, instances: u32) -> anyhow::Result<si
     let mut setup = Setup::new().with_test_model();
     setup.config.plugins.get_mut("whisper-local").ok_or_else(|| anyhow::anyhow!("whisper-local missing"))?.instances = Some(instances);
     let daemon = setup.start().await?;
-    let client = reqwest::Client::new();
     let mut events = Events::connect(&daemon).await?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("clip.wav");
     let started = Instant::now();
-    let answer: serde_json::Value =
-        client.post(daemon.url(&format!("/api/v1/uploads?name={name}"))).body(std::fs::read(path)?).send().await?.json().await?;
-    let id = answer["session_id"].as_str().ok_or_else(|| anyhow::anyhow!("no session: {answer}"))?.to_string();
+    let id = daemon.upload(name, std::fs::read(path)?).await?;
     job_complete(&mut events, &id).await?;
     let cold = started.elapsed();
     let started = Instant::now();
-    let status = client.post(daemon.url(&format!("/api/v1/sessions/{id}/transcribe"))).send().await?.status();
+    let status = reqwest::Client::new().post(daemon.url(&format!("/api/v1/sessions/{id}/transcribe"))).send().await?.status();
     anyhow::ensure!(status.as_u16() == 202, "re-transcription answered {status}");
     job_complete(&mut events, &id).await?;
     let warm = started.elapsed();
