@@ -372,6 +372,10 @@ pub struct PluginConfig {
     /// whose manifest lists `model_files`.
     #[serde(default)]
     pub model: Option<String>,
+    /// For plugins whose manifest allows it (whisper-local): load the model once and start
+    /// every instance from that state, so they share one copy of the weights.
+    #[serde(default = "default_true")]
+    pub share_model: bool,
 }
 
 impl PluginConfig {
@@ -387,6 +391,7 @@ impl PluginConfig {
             credentials: Vec::new(),
             settings: BTreeMap::new(),
             model: None,
+            share_model: true,
         }
     }
 }

@@ -13,6 +13,7 @@
 //!   state;
 //! - [`handle`]: a cloneable handle that owns the instance, enforces limits, replaces a
 //!   trapped instance and runs the circuit [`breaker`];
+//! - [`snapshot`]: one loaded model shared copy-on-write by all of a plugin's instances;
 //! - [`registry`]: loads every plugin against the operator's config.
 
 pub mod api_version;
@@ -27,4 +28,5 @@ pub mod linker;
 pub mod manifest;
 pub mod registry;
 pub mod services;
+pub mod snapshot;
 pub mod state;

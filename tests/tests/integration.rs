@@ -18,6 +18,7 @@ mod plugin_sdk;
 mod sandbox;
 mod search;
 mod security;
+mod shared_model;
 mod soak;
 mod speech;
 mod store;

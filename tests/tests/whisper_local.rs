@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use scribe_tests::wer::{plain_words, wer};
-use scribe_tests::{Events, Setup, TestDaemon, human_speech, test_model_dir};
+use scribe_tests::{BECKETT, Events, Setup, TWO_CITIES, TestDaemon, human_speech, test_model_dir};
 use scribed::plugin::bindings::types::PluginError;
 use scribed::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 
@@ -54,6 +54,30 @@ async fn human_speech_is_transcribed_offline_with_word_times() {
     assert!(words.iter().all(|w| w["text"].as_str().is_some_and(|t| !t.is_empty() && t == t.to_lowercase())), "plain words: {words:?}");
     let utterances = session["utterances"].as_array().expect("utterances");
     assert!(!utterances.is_empty(), "segments become utterances: {session}");
+}
+
+/// WER, %, of the human clips together, with whisper-local's `weights` setting at `weights`.
+async fn human_clips_wer(weights: &str) -> f64 {
+    let clips = human_speech().await.expect("clips").with_file_name("");
+    let mut setup = Setup::new().with_test_model();
+    let plugin = setup.config.plugins.get_mut("whisper-local").expect("whisper-local");
+    plugin.settings.insert("weights".into(), toml::Value::String(weights.into()));
+    let daemon = setup.start().await.expect("daemon starts");
+    let (mut said, mut heard) = (Vec::new(), Vec::new());
+    for (clip, text) in [("two_cities.wav", TWO_CITIES), ("beckett.wav", BECKETT)] {
+        let (_, words) = transcribe(&daemon, clip, std::fs::read(clips.join(clip)).expect("clip")).await;
+        said.extend(plain_words(text));
+        heard.extend(words.iter().filter_map(|w| w["text"].as_str()).flat_map(plain_words));
+    }
+    let rate = wer(&said, &heard);
+    eprintln!("weights = {weights}: WER {rate:.1} % on {} words: {}", said.len(), heard.join(" "));
+    rate
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_bit_weights_hear_the_human_clips_as_well_as_f32() {
+    let (f32_rate, q8_rate) = (human_clips_wer("f32").await, human_clips_wer("q8").await);
+    assert!((q8_rate - f32_rate).abs() <= 1.0, "q8 WER {q8_rate:.1} % against f32 {f32_rate:.1} %");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -71,6 +71,7 @@ impl BatchStt {
             (Some(per_second), Some(duration)) => per_second.mul_f64(duration.max(MIN_BUDGETED_AUDIO).as_secs_f64()),
             _ => Duration::ZERO,
         };
+        self.handle.share_loaded_model().await;
         self.handle
             .call(move |instance| {
                 Box::pin(async move {

@@ -68,20 +68,8 @@ pub fn load_component(
         .with_context(|| format!("reading component {}", wasm_path.display()))?;
     super::api_version::check(&bytes)?;
     let entry = cache_entry(engine, &bytes, cache_dir);
-    if entry.is_file() {
-        // SAFETY: the entry was written by `Component::serialize` of this engine configuration
-        // (the key includes the engine's compatibility hash) into a directory only the daemon
-        // writes; wasmtime still validates the header and refuses mismatched artifacts.
-        #[allow(unsafe_code)]
-        let cached = unsafe { Component::deserialize_file(engine, &entry) };
-        match cached {
-            Ok(component) => return Ok((component, CacheOutcome::Hit)),
-            Err(err) => tracing::warn!(
-                path = %entry.display(),
-                error = %err,
-                "discarding unusable compiled-component cache entry"
-            ),
-        }
+    if let Some(component) = deserialize_entry(engine, &entry) {
+        return Ok((component, CacheOutcome::Hit));
     }
     let component = Component::new(engine, &bytes)
         .map_err(anyhow::Error::from)
@@ -99,11 +87,31 @@ fn cache_entry(engine: &Engine, bytes: &[u8], cache_dir: &Path) -> PathBuf {
     cache_dir.join(format!("{}-{:016x}.cwasm", hex::encode(digest), hasher.finish()))
 }
 
-/// Writes atomically: a crash mid-write never leaves a truncated entry under the final name.
+/// A compiled component from the cache; none when the entry is missing or unusable (then
+/// it is logged and compiled anew).
+pub fn deserialize_entry(engine: &Engine, entry: &Path) -> Option<Component> {
+    if !entry.is_file() {
+        return None;
+    }
+    // SAFETY: the entry was written by `Component::serialize` of this engine configuration
+    // (the key includes the engine's compatibility hash) into a directory only the daemon
+    // writes; wasmtime still validates the header and refuses mismatched artifacts.
+    #[allow(unsafe_code)]
+    let cached = unsafe { Component::deserialize_file(engine, entry) };
+    cached
+        .inspect_err(|err| tracing::warn!(path = %entry.display(), error = %err, "discarding unusable compiled-component cache entry"))
+        .ok()
+}
+
 fn store_entry(component: &Component, entry: &Path) -> Result<()> {
+    write_entry(entry, &component.serialize()?)
+}
+
+/// Writes a cache entry atomically: a crash mid-write never leaves a truncated entry under
+/// the final name.
+pub fn write_entry(entry: &Path, serialized: &[u8]) -> Result<()> {
     let dir = entry.parent().context("cache entry has no directory")?;
     std::fs::create_dir_all(dir)?;
-    let serialized = component.serialize()?;
     let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, serialized)?;
     std::fs::rename(&tmp, entry)?;

@@ -268,6 +268,7 @@ mod tests {
             sqlite: false,
             model_files: Vec::new(),
             speech_chunk_seconds: None,
+            share_loaded_model: false,
         };
         let config: PluginConfig = toml::from_str(&format!(
             "allow_outbound = [{}]\n[settings]\n{settings}",

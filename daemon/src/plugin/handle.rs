@@ -3,21 +3,23 @@
 //! under the execution budget and memory cap, throws a trapped instance away (the next call
 //! gets a fresh one from the pre-instantiated component), and keeps the circuit breaker.
 
-use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures_util::future::BoxFuture;
+use anyhow::Context;
 use serde::Serialize;
-use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime::{Engine, Store};
 
+use super::bindings::stt_batch::SttBatchPre;
 use super::bindings::{store, stt_batch, stt_live, summarizer, types};
 use super::breaker::{Breaker, BreakerView};
 use super::cpu::CpuTimed;
 use super::manifest::{Manifest, World};
 use super::services::PluginServices;
-use super::state::PluginState;
+use super::snapshot::ModelSnapshot;
+use super::state::{BudgetExceeded, PluginState, new_store, start_call};
 
 /// A world's pre-instantiated component: type-checked and linked once, instantiated cheaply.
 /// One lives per plugin, so the size difference between the variants does not matter.
@@ -45,17 +47,6 @@ pub struct Instance {
     pub bindings: WorldBindings,
 }
 
-/// The guest used up its execution budget (raised from the epoch callback).
-#[derive(Debug)]
-struct BudgetExceeded;
-
-impl fmt::Display for BudgetExceeded {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("execution budget exceeded")
-    }
-}
-
-impl std::error::Error for BudgetExceeded {}
 
 /// Why a call into a plugin failed. Guest error *values* (a provider said 401) are not
 /// here: they are the call's successful result.
@@ -135,6 +126,11 @@ struct Inner {
     manifest: Manifest,
     engine: Engine,
     pre: WorldPre,
+    /// How to build the shared-model snapshot, for plugins that share their loaded model.
+    snapshot: Option<ModelSnapshot>,
+    /// The snapshot every new instance starts from once the first transcription has asked
+    /// for it; `None` inside when it could not be built (instances then load on their own).
+    shared_model: tokio::sync::OnceCell<Option<SttBatchPre<PluginState>>>,
     services: Arc<PluginServices>,
     /// Instances not running a call.
     idle: Mutex<Vec<Instance>>,
@@ -157,6 +153,7 @@ impl PluginHandle {
         manifest: Manifest,
         engine: Engine,
         pre: WorldPre,
+        snapshot: Option<ModelSnapshot>,
         services: Arc<PluginServices>,
         breaker: Breaker,
     ) -> PluginHandle {
@@ -166,6 +163,8 @@ impl PluginHandle {
                 manifest,
                 engine,
                 pre,
+                snapshot,
+                shared_model: tokio::sync::OnceCell::new(),
                 services,
                 idle: Mutex::new(Vec::new()),
                 permits,
@@ -205,6 +204,46 @@ impl PluginHandle {
         task.await.unwrap_or_else(|err| {
             Err(CallError::Trap { plugin: self.id().to_string(), message: format!("host task failed: {err}") })
         })
+    }
+
+    /// For a plugin that shares its loaded model: builds (or loads) the snapshot once, and
+    /// from then on starts every instance from it. Idle instances that loaded the model on
+    /// their own are dropped, so their memory goes back. A failure is logged and leaves the
+    /// plugin as it was: each instance loads its own model.
+    pub async fn share_loaded_model(&self) {
+        if self.inner.snapshot.is_none() {
+            return;
+        }
+        let inner = &self.inner;
+        inner
+            .shared_model
+            .get_or_init(|| async {
+                tracing::info!(plugin = %inner.manifest.id, "preparing the loaded model that all instances share (once per model)");
+                // In a task of its own, so even a bug in the snapshotting cannot take the
+                // caller down with it.
+                let owner = inner.clone();
+                let task = tokio::spawn(async move {
+                    let snapshot = owner.snapshot.as_ref().context("the plugin shares no model")?;
+                    snapshot.prepare(owner.services.clone()).await
+                });
+                match task.await.map_err(anyhow::Error::from).and_then(|built| built) {
+                    Ok(pre) => {
+                        inner.idle().clear();
+                        tracing::info!(plugin = %inner.manifest.id, "instances now share one loaded model");
+                        Some(pre)
+                    }
+                    Err(err) => {
+                        tracing::warn!(plugin = %inner.manifest.id, error = %format!("{err:#}"), "could not share the loaded model; each instance loads its own");
+                        None
+                    }
+                }
+            })
+            .await;
+    }
+
+    /// Whether new instances start from the shared loaded model.
+    pub fn shares_loaded_model(&self) -> bool {
+        matches!(self.inner.shared_model.get(), Some(Some(_)))
     }
 
     /// An instance reserved for one caller, for plugins that keep per-session state (live
@@ -406,16 +445,7 @@ impl Inner {
     }
 
     async fn instantiate(&self) -> Result<Instance, (wasmtime::Error, bool)> {
-        let mut store = Store::new(&self.engine, PluginState::new(self.services.clone()));
-        store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_callback(move |ctx| {
-            if ctx.data().guest_time() > ctx.data().call_budget {
-                Err(BudgetExceeded.into())
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
-        start_call(&mut store);
+        let mut store = new_store(&self.engine, self.services.clone());
         let meter = store.data().cpu.clone();
         let bindings = CpuTimed::new(self.instantiate_bindings(&mut store), meter).await;
         match bindings {
@@ -428,6 +458,9 @@ impl Inner {
     }
 
     async fn instantiate_bindings(&self, store: &mut Store<PluginState>) -> wasmtime::Result<WorldBindings> {
+        if let Some(Some(pre)) = self.shared_model.get() {
+            return pre.instantiate_async(store).await.map(WorldBindings::SttBatch);
+        }
         match &self.pre {
             WorldPre::Store(pre) => pre.instantiate_async(store).await.map(WorldBindings::Store),
             WorldPre::SttBatch(pre) => pre.instantiate_async(store).await.map(WorldBindings::SttBatch),
@@ -459,11 +492,3 @@ impl Inner {
     }
 }
 
-/// Resets per-call bookkeeping: CPU meter, budget, the memory flag, the deadline.
-fn start_call(store: &mut Store<PluginState>) {
-    let state = store.data_mut();
-    state.cpu.reset();
-    state.call_budget = state.services.limits.cpu_budget;
-    state.limiter.refused = false;
-    store.set_epoch_deadline(1);
-}

@@ -55,6 +55,11 @@ pub struct Manifest {
     /// of the whole file.
     #[serde(default)]
     pub speech_chunk_seconds: Option<u32>,
+    /// For an `stt-batch` plugin with a model: a `transcribe` of no audio loads the model
+    /// and returns. The host then loads it once, snapshots that instance, and starts every
+    /// instance from the snapshot, so all of them share one copy of the loaded weights.
+    #[serde(default)]
+    pub share_loaded_model: bool,
 }
 
 /// A file name with no directory part that could lead elsewhere.
@@ -99,6 +104,9 @@ impl Manifest {
         if let Some(seconds) = self.speech_chunk_seconds {
             anyhow::ensure!(self.world == World::SttBatch, "speech_chunk_seconds is for stt-batch plugins");
             anyhow::ensure!((1..=MAX_SPEECH_CHUNK_SECONDS).contains(&seconds), "speech_chunk_seconds = {seconds}: must be 1 to {MAX_SPEECH_CHUNK_SECONDS}");
+        }
+        if self.share_loaded_model {
+            anyhow::ensure!(self.world == World::SttBatch && !self.model_files.is_empty(), "share_loaded_model is for stt-batch plugins that read a model");
         }
         Ok(())
     }

@@ -23,6 +23,7 @@ use super::manifest::{Manifest, World};
 use super::capabilities::http::{Credentials, HttpLimits, HttpShared};
 use super::capabilities::model::ModelFiles;
 use super::capabilities::sqlite::SqliteDb;
+use super::snapshot::ModelSnapshot;
 use super::services::{Limits, PluginServices};
 use crate::config::{Config, PluginConfig};
 
@@ -203,8 +204,11 @@ impl PluginRegistry {
             )
         };
         let mut entries = BTreeMap::new();
-        for (manifest, dir, plugin_config, grants, ungranted) in planned {
+        for (mut manifest, dir, plugin_config, grants, ungranted) in planned {
             let id = manifest.id.clone();
+            // What the plugin offers and the operator allows: the loaded manifest is the
+            // effective one.
+            manifest.share_loaded_model &= plugin_config.share_model;
             let mut entry = PluginEntry {
                 manifest: manifest.clone(),
                 handle: None,
@@ -406,8 +410,7 @@ async fn load_one(
     }
     let wasm = dir.join(format!("{id}.wasm"));
     let (component, cache) = {
-        let engine = engine.clone();
-        let cache_dir = cache_dir.to_path_buf();
+        let (engine, cache_dir, wasm) = (engine.clone(), cache_dir.to_path_buf(), wasm.clone());
         tokio::task::spawn_blocking(move || engine::load_component(&engine, &wasm, &cache_dir))
             .await
             .context("component loader task failed")??
@@ -428,5 +431,11 @@ async fn load_one(
             WorldPre::SttLive(stt_live::SttLivePre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(world_error)?)?)
         }
     };
-    Ok((PluginHandle::new(manifest.clone(), engine.clone(), pre, Arc::new(services), breaker), cache))
+    let snapshot = (manifest.share_loaded_model && services.model.is_some()).then(|| ModelSnapshot {
+        engine: engine.clone(),
+        linker,
+        wasm_path: wasm,
+        cache_dir: cache_dir.to_path_buf(),
+    });
+    Ok((PluginHandle::new(manifest.clone(), engine.clone(), pre, snapshot, Arc::new(services), breaker), cache))
 }

@@ -1,12 +1,13 @@
 //! What a plugin's `Store` holds: WASI with nothing granted, resource table, memory limiter,
 //! execution-budget bookkeeping, the plugin's shared services and one field of per-instance
-//! state for each capability that has some.
+//! state for each capability that has some; and the store itself, set up under those limits.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::capabilities::audio::AudioInput;
@@ -120,4 +121,41 @@ impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
+}
+
+/// The guest used up its execution budget (raised from the epoch callback).
+#[derive(Debug)]
+pub struct BudgetExceeded;
+
+impl fmt::Display for BudgetExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("execution budget exceeded")
+    }
+}
+
+impl std::error::Error for BudgetExceeded {}
+
+/// A store for a new instance of a plugin, under its memory cap and execution budget, ready
+/// for its first call.
+pub fn new_store(engine: &Engine, services: Arc<PluginServices>) -> Store<PluginState> {
+    let mut store = Store::new(engine, PluginState::new(services));
+    store.limiter(|state| &mut state.limiter);
+    store.epoch_deadline_callback(move |ctx| {
+        if ctx.data().guest_time() > ctx.data().call_budget {
+            Err(BudgetExceeded.into())
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    start_call(&mut store);
+    store
+}
+
+/// Resets per-call bookkeeping: CPU meter, budget, the memory flag, the deadline.
+pub fn start_call(store: &mut Store<PluginState>) {
+    let state = store.data_mut();
+    state.cpu.reset();
+    state.call_budget = state.services.limits.cpu_budget;
+    state.limiter.refused = false;
+    store.set_epoch_deadline(1);
 }

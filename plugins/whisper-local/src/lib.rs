@@ -10,9 +10,10 @@ use std::cell::RefCell;
 use scribe_plugin_api::stt_batch::types::{
     AudioEncoding, Capabilities, PluginError, PluginInfo, TranscriptStructure, Utterance, Word,
 };
-use scribe_plugin_api::stt_batch::{audio, log, model};
+use scribe_plugin_api::stt_batch::{audio, log, model, setting};
 use scribe_plugin_api::stt_batch::{BatchRequest, BatchTranscript, Guest};
 use scribe_whisper::load::{self, LoadError, ReadError};
+use scribe_whisper::model::Precision;
 use scribe_whisper::mel::SAMPLE_RATE;
 use scribe_whisper::output::{self, ms};
 use scribe_whisper::transcribe::{Engine, Samples, TranscribeError};
@@ -55,7 +56,8 @@ fn load_engine() -> Result<Engine, PluginError> {
             ReadError::Unavailable(m) => LoadError::Unusable(m),
         })
     })?;
-    let engine = load::load(&name, |file| {
+    let precision = Precision::from_setting(setting("weights").as_deref()).map_err(PluginError::Other)?;
+    let engine = load::load(&name, precision, |file| {
         let size = model::size(file).map_err(read_error)?;
         load::read_whole(size, |offset| model::read(file, offset, MODEL_READ)).map_err(read_error)
     })

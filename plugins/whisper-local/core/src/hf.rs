@@ -227,6 +227,7 @@ mod tests {
     use super::*;
     use crate::ct2::Model as Ct2Model;
     use crate::load::{self, ReadError};
+    use crate::model::Precision;
     use crate::testdata::{model_dir, speech};
     use crate::transcribe::Samples;
 
@@ -338,9 +339,9 @@ mod tests {
             let files = files.clone();
             move |name: &str| files.get(name).cloned().ok_or_else(|| ReadError::Unavailable(format!("{name}: No such file")))
         };
-        let hf = load::load("tiny.en-hf", from_files(&files)).expect("the Hugging Face layout loads");
+        let hf = load::load("tiny.en-hf", Precision::F32, from_files(&files)).expect("the Hugging Face layout loads");
         let dir = model_dir();
-        let ct2 = load::load("tiny.en", |name| std::fs::read(dir.join(name)).map_err(|e| ReadError::Unavailable(e.to_string()))).expect("CT2 loads");
+        let ct2 = load::load("tiny.en", Precision::F32, |name| std::fs::read(dir.join(name)).map_err(|e| ReadError::Unavailable(e.to_string()))).expect("CT2 loads");
         let audio = speech("Ever tried. Ever failed. No matter. Try again.");
         let text = |engine: &crate::transcribe::Engine| -> String {
             let t = engine.transcribe(&mut InMemory(audio.clone()), None, &mut |_| {}).expect("transcribes");
@@ -353,10 +354,10 @@ mod tests {
         // A damaged Hugging Face model is named as such.
         let mut broken = files.clone();
         broken.insert("model.safetensors".into(), b"not safetensors at all".to_vec());
-        let err = load::load("tiny.en-hf", from_files(&broken)).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = load::load("tiny.en-hf", Precision::F32, from_files(&broken)).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("model.safetensors: not a safetensors file"), "{err}");
         broken.remove("model.safetensors");
-        let err = load::load("tiny.en-hf", from_files(&broken)).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = load::load("tiny.en-hf", Precision::F32, from_files(&broken)).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("model.bin: No such file"), "a folder with neither names the CTranslate2 file: {err}");
     }
 }

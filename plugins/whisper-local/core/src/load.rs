@@ -3,7 +3,7 @@
 
 use crate::ct2::ModelError;
 use crate::hf;
-use crate::model::Whisper;
+use crate::model::{Precision, Whisper};
 use crate::transcribe::{Engine, ModelFiles};
 use crate::vocab::Vocabulary;
 
@@ -50,7 +50,7 @@ pub fn read_whole<E>(size: u64, mut read: impl FnMut(u64) -> Result<Vec<u8>, E>)
 /// folder has `model.bin`, `config.json` and `vocabulary.txt` (or `vocabulary.json` in newer
 /// conversions); a Hugging Face one has `model.safetensors`, `config.json`,
 /// `generation_config.json` and `tokenizer.json`.
-pub fn load(name: &str, mut read: impl FnMut(&str) -> Result<Vec<u8>, ReadError>) -> Result<Engine, LoadError> {
+pub fn load(name: &str, precision: Precision, mut read: impl FnMut(&str) -> Result<Vec<u8>, ReadError>) -> Result<Engine, LoadError> {
     let failed = |err: ReadError| match err {
         ReadError::Denied(m) => LoadError::Denied(m),
         ReadError::Unavailable(m) => LoadError::Unusable(format!("the model {name} is unusable: {m}")),
@@ -70,7 +70,7 @@ pub fn load(name: &str, mut read: impl FnMut(&str) -> Result<Vec<u8>, ReadError>
             let tokenizer = read("tokenizer.json").map_err(failed)?;
             let lines = hf::vocabulary_lines("tokenizer.json", &tokenizer).map_err(unusable)?;
             let vocab = Vocabulary::parse("tokenizer.json", &lines).map_err(|message| unusable(ModelError { file: "tokenizer.json".into(), message }))?;
-            let model = Whisper::load("model.safetensors", &hf::HfWeights::parse("model.safetensors", &weights, &config).map_err(unusable)?).map_err(unusable)?;
+            let model = Whisper::load("model.safetensors", &hf::HfWeights::parse("model.safetensors", &weights, &config).map_err(unusable)?, precision).map_err(unusable)?;
             drop(weights);
             let model_config = hf::model_config("generation_config.json", &generation).map_err(unusable)?;
             return Engine::new(model, ("tokenizer.json", vocab), ("generation_config.json", model_config)).map_err(unusable);
@@ -82,7 +82,7 @@ pub fn load(name: &str, mut read: impl FnMut(&str) -> Result<Vec<u8>, ReadError>
         Err(ReadError::Unavailable(_)) => ("vocabulary.json", read("vocabulary.json").map_err(failed)?),
         Err(err) => return Err(failed(err)),
     };
-    Engine::load(ModelFiles { model_bin: ("model.bin", &bin), config_json: ("config.json", &config), vocabulary: (vocab_name, &vocab) }).map_err(unusable)
+    Engine::load(ModelFiles { model_bin: ("model.bin", &bin), config_json: ("config.json", &config), vocabulary: (vocab_name, &vocab) }, precision).map_err(unusable)
 }
 
 #[cfg(test)]
@@ -94,16 +94,16 @@ mod tests {
         let data: Vec<u8> = (0..10).collect();
         let whole = read_whole::<()>(10, |offset| Ok(data[offset as usize..].iter().take(3).copied().collect()));
         assert_eq!(whole, Ok(data));
-        let err = load("tiny.en", |file| Err(ReadError::Unavailable(format!("tiny.en/{file}: No such file")))).err();
+        let err = load("tiny.en", Precision::F32, |file| Err(ReadError::Unavailable(format!("tiny.en/{file}: No such file")))).err();
         assert_eq!(err, Some(LoadError::Unusable("the model tiny.en is unusable: tiny.en/config.json: No such file".into())));
-        let err = load("x", |_| Err(ReadError::Denied("no model is configured".into()))).err();
+        let err = load("x", Precision::F32, |_| Err(ReadError::Denied("no model is configured".into()))).err();
         assert_eq!(err, Some(LoadError::Denied("no model is configured".into())));
     }
 
     #[test]
     fn a_truncated_model_names_its_file() {
         let dir = crate::testdata::model_dir();
-        let err = load("tiny.en", |file| {
+        let err = load("tiny.en", Precision::F32, |file| {
             let bytes = std::fs::read(dir.join(file)).map_err(|e| ReadError::Unavailable(e.to_string()))?;
             Ok(if file == "model.bin" { bytes[..1 << 20].to_vec() } else { bytes })
         })

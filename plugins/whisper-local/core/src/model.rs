@@ -4,15 +4,23 @@
 //!
 //! CTranslate2 fuses projections: self-attention `linear_0` is q, k and v stacked along the
 //! output axis (k's bias is zero), cross-attention `linear_0` is q and `linear_1` is k and v,
-//! and the last linear of each attention is the output projection. Everything runs in f32 on
-//! one thread.
+//! and the last linear of each attention is the output projection. Everything runs on one
+//! thread, in f32 except the linear layers' matrices, which [`Precision::Q8`] holds as
+//! 8-bit blocks (ggml's q8_0: 32 weights and one f16 scale).
 
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{D, DType, Device, Tensor};
 
 use crate::ct2::{Model as Ct2Model, ModelError};
 
 /// Layer-norm epsilon of every Whisper model.
 const LN_EPS: f64 = 1e-5;
+
+/// Query rows whose attention scores exist at once in the encoder. The whole 1500 × 1500
+/// score matrix of every head, and the softmax's copies of it, were most of an instance's
+/// working memory (about 160 MB for tiny, which a linear memory never gives back); a block
+/// of 250 rows holds a sixth of that at no cost in speed.
+const QUERY_BLOCK: usize = 250;
 
 type Result<T> = std::result::Result<T, ModelError>;
 
@@ -34,15 +42,58 @@ pub struct Dims {
     pub vocab: usize,
 }
 
+/// How the matrices of the linear layers (and the output projection) are held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// As the model's f32 (f16 weights widened).
+    F32,
+    /// 8-bit blocks with an f16 scale each: a quarter of the memory, and the products run as
+    /// integer dot products of 8-bit inputs (the activations are quantized per row).
+    Q8,
+}
+
+impl Precision {
+    /// The plugins' `weights` setting: `q8` (the default) or `f32`.
+    pub fn from_setting(value: Option<&str>) -> std::result::Result<Precision, String> {
+        match value.map(str::trim) {
+            None | Some("q8") => Ok(Precision::Q8),
+            Some("f32") => Ok(Precision::F32),
+            Some(other) => Err(format!("the setting weights = {other:?} is not one of \"q8\" or \"f32\"")),
+        }
+    }
+}
+
+/// Weights per q8_0 block; a matrix whose input side is not a multiple stays f32.
+const Q8_BLOCK: usize = 32;
+
+enum Matrix {
+    /// `[in, out]`: transposed once at load for `x @ w`.
+    F32(Tensor),
+    Q8(QMatMul),
+}
+
 struct Linear {
-    /// `[out, in]`, transposed once at load for `x @ w`.
-    weight_t: Tensor,
+    matrix: Matrix,
     bias: Option<Tensor>,
 }
 
 impl Linear {
+    /// A layer of the `[out, in]` matrix `weight`.
+    fn new(weight: &Tensor, bias: Option<Tensor>, precision: Precision) -> candle_core::Result<Linear> {
+        let matrix = match precision {
+            Precision::Q8 if weight.dim(1)? % Q8_BLOCK == 0 => {
+                Matrix::Q8(QMatMul::from_qtensor(QTensor::quantize(weight, GgmlDType::Q8_0)?)?)
+            }
+            _ => Matrix::F32(weight.t()?.contiguous()?),
+        };
+        Ok(Linear { matrix, bias })
+    }
+
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = x.broadcast_matmul(&self.weight_t)?;
+        let y = match &self.matrix {
+            Matrix::F32(w) => x.broadcast_matmul(w)?,
+            Matrix::Q8(w) => x.apply(w)?,
+        };
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
@@ -100,6 +151,7 @@ struct Loader<'a> {
     file: &'a str,
     model: &'a dyn Weights,
     device: Device,
+    precision: Precision,
 }
 
 impl Loader<'_> {
@@ -117,12 +169,12 @@ impl Loader<'_> {
     }
 
     fn linear(&self, prefix: &str) -> Result<Linear> {
-        let weight_t = self.tensor(&format!("{prefix}/weight"))?.t().and_then(|w| w.contiguous()).map_err(tensor_error(self.file))?;
+        let weight = self.tensor(&format!("{prefix}/weight"))?;
         let bias = match self.model.shape(&format!("{prefix}/bias")) {
             Some(_) => Some(self.tensor(&format!("{prefix}/bias"))?),
             None => None,
         };
-        Ok(Linear { weight_t, bias })
+        Linear::new(&weight, bias, self.precision).map_err(tensor_error(self.file))
     }
 
     fn norm(&self, prefix: &str) -> Result<LayerNorm> {
@@ -151,9 +203,20 @@ fn attend_keeping(
     let tk = k.dim(0)?;
     let head_dim = state / heads;
     let split = |x: &Tensor, t: usize| x.reshape((t, heads, head_dim))?.transpose(0, 1)?.contiguous();
-    let (q, k, v) = (split(q, tq)?, split(k, tk)?, split(v, tk)?);
+    // Scaling the queries costs T × state multiplications instead of heads × T × T.
     let scale = 1.0 / (head_dim as f64).sqrt();
-    let mut scores = (q.matmul(&k.t()?)? * scale)?;
+    let (q, k, v) = ((split(q, tq)? * scale)?, split(k, tk)?, split(v, tk)?);
+    let k_t = k.t()?;
+    if causal_offset.is_none() && !keep_scores && tq > QUERY_BLOCK {
+        let mut blocks = Vec::with_capacity(tq.div_ceil(QUERY_BLOCK));
+        for start in (0..tq).step_by(QUERY_BLOCK) {
+            let rows = q.narrow(1, start, QUERY_BLOCK.min(tq - start))?;
+            blocks.push(softmax_last(&rows.matmul(&k_t)?)?.matmul(&v)?);
+        }
+        let out = Tensor::cat(&blocks, 1)?.transpose(0, 1)?.reshape((tq, state))?;
+        return Ok((out, None));
+    }
+    let mut scores = q.matmul(&k_t)?;
     if let Some(offset) = causal_offset.filter(|_| tq > 1) {
         // Query i (at position offset + i) sees keys up to offset + i.
         let mask: Vec<f32> =
@@ -199,7 +262,8 @@ pub struct Whisper {
     encoder: Vec<EncoderLayer>,
     encoder_norm: LayerNorm,
     embeddings: Tensor,
-    embeddings_t: Tensor,
+    /// Logits from the last hidden state: the embeddings, transposed or quantized.
+    output: Linear,
     text_positions: Tensor,
     decoder: Vec<DecoderLayer>,
     decoder_norm: LayerNorm,
@@ -230,8 +294,8 @@ fn count_layers(model: &dyn Weights, side: &str) -> usize {
 
 impl Whisper {
     /// Builds the network from its weights (`file` names them in errors).
-    pub fn load(file: &str, model: &dyn Weights) -> Result<Whisper> {
-        let l = Loader { file, model, device: Device::Cpu };
+    pub fn load(file: &str, model: &dyn Weights, precision: Precision) -> Result<Whisper> {
+        let l = Loader { file, model, device: Device::Cpu, precision };
         let conv1 = l.shape("encoder/conv1/weight")?;
         let embeddings = l.shape("decoder/embeddings/weight")?;
         let audio_positions = l.shape("encoder/position_encodings/encodings")?;
@@ -282,7 +346,8 @@ impl Whisper {
             })
             .collect::<Result<_>>()?;
         let embeddings = l.tensor("decoder/embeddings/weight")?;
-        let embeddings_t = embeddings.t().and_then(|e| e.contiguous()).map_err(tensor_error(file))?;
+        // The output projection is the embedding matrix again, read the other way.
+        let output = Linear::new(&embeddings, None, precision).map_err(tensor_error(file))?;
         Ok(Whisper {
             dims,
             conv1: (l.tensor("encoder/conv1/weight")?, l.tensor("encoder/conv1/bias")?),
@@ -291,7 +356,7 @@ impl Whisper {
             encoder,
             encoder_norm: l.norm("encoder/layer_norm")?,
             embeddings,
-            embeddings_t,
+            output,
             text_positions: l.tensor("decoder/position_encodings/encodings")?,
             decoder,
             decoder_norm: l.norm("decoder/layer_norm")?,
@@ -376,7 +441,7 @@ impl Whisper {
             x = (x + layer.cross_out.forward(&attended)?)?;
             x = ffn(&layer.ffn_norm, &layer.ffn_in, &layer.ffn_out, &x)?;
         }
-        let logits = self.decoder_norm.forward(&x)?.matmul(&self.embeddings_t)?;
+        let logits = self.output.forward(&self.decoder_norm.forward(&x)?)?;
         let scores = scores
             .into_iter()
             .zip(heads)
@@ -412,7 +477,7 @@ impl Whisper {
         }
         state.len += n;
         let last = self.decoder_norm.forward(&x.narrow(0, n - 1, 1)?)?;
-        last.matmul(&self.embeddings_t)?.squeeze(0)?.to_dtype(DType::F32)?.to_vec1()
+        self.output.forward(&last)?.squeeze(0)?.to_dtype(DType::F32)?.to_vec1()
     }
 }
 
@@ -428,7 +493,7 @@ mod tests {
         let dir = model_dir();
         let bytes = std::fs::read(dir.join("model.bin")).expect("model.bin");
         let ct2 = Ct2Model::parse("model.bin", &bytes).expect("parses");
-        let whisper = Whisper::load("model.bin", &ct2).expect("loads");
+        let whisper = Whisper::load("model.bin", &ct2, Precision::F32).expect("loads");
         assert_eq!((whisper.dims.state, whisper.dims.heads, whisper.dims.encoder_layers, whisper.dims.vocab), (384, 6, 4, 51_864));
         let vocab = Vocabulary::parse("vocabulary.txt", &std::fs::read_to_string(dir.join("vocabulary.txt")).expect("vocab")).expect("vocab");
         let s = vocab.specials();

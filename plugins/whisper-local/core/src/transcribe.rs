@@ -10,7 +10,7 @@ use crate::align::{self, WordTiming};
 use crate::ct2::{Model as Ct2Model, ModelError};
 use crate::decode::{self, Attempt, Rules, XorShift};
 use crate::mel::{HOP, MelSpectrogram, SAMPLE_RATE};
-use crate::model::{DecoderState, Whisper};
+use crate::model::{DecoderState, Precision, Whisper};
 use crate::vocab::Vocabulary;
 
 /// Mel frames per second.
@@ -140,8 +140,8 @@ fn tensor_error(err: candle_core::Error) -> TranscribeError {
 }
 
 impl Engine {
-    /// Loads a CTranslate2 model.
-    pub fn load(files: ModelFiles<'_>) -> Result<Engine, ModelError> {
+    /// Loads a CTranslate2 model, its linear layers held at `precision`.
+    pub fn load(files: ModelFiles<'_>, precision: Precision) -> Result<Engine, ModelError> {
         let (config_name, config_bytes) = files.config_json;
         let config: ModelConfig = serde_json::from_slice(config_bytes).map_err(|err| file_error(config_name, format!("not a Whisper model configuration: {err}")))?;
         let (vocab_name, vocab_bytes) = files.vocabulary;
@@ -154,7 +154,7 @@ impl Engine {
         };
         let vocab = Vocabulary::parse(vocab_name, &vocab_lines).map_err(|message| ModelError { file: vocab_name.into(), message })?;
         let (model_name, model_bytes) = files.model_bin;
-        let model = Whisper::load(model_name, &Ct2Model::parse(model_name, model_bytes)?)?;
+        let model = Whisper::load(model_name, &Ct2Model::parse(model_name, model_bytes)?, precision)?;
         Engine::new(model, (vocab_name, vocab), (config_name, config))
     }
 
@@ -453,7 +453,7 @@ mod tests {
             model_bin: ("model.bin", &bin),
             config_json: ("config.json", &config),
             vocabulary: ("vocabulary.txt", &vocab),
-        })
+        }, Precision::F32)
         .expect("loads")
     }
 

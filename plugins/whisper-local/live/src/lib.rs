@@ -8,9 +8,10 @@ use std::cell::RefCell;
 
 use scribe_plugin_api::stt_live::types::{AudioEncoding, Capabilities, PluginError, PluginInfo, TranscriptUpdate, Word};
 use scribe_plugin_api::stt_live::websocket::SocketEvent;
-use scribe_plugin_api::stt_live::{log, model};
+use scribe_plugin_api::stt_live::{log, model, setting};
 use scribe_plugin_api::stt_live::{Guest, LiveConfig};
 use scribe_whisper::load::{self, LoadError, ReadError};
+use scribe_whisper::model::Precision;
 use scribe_whisper::mel::SAMPLE_RATE;
 use scribe_whisper::output;
 use scribe_whisper::segment::{Segmenter, SpeechSegment};
@@ -57,7 +58,8 @@ fn ensure_engine() -> Result<(), PluginError> {
             ReadError::Unavailable(m) => LoadError::Unusable(m),
         })
     })?;
-    let engine = load::load(&name, |file| {
+    let precision = Precision::from_setting(setting("weights").as_deref()).map_err(PluginError::Other)?;
+    let engine = load::load(&name, precision, |file| {
         let size = model::size(file).map_err(read_error)?;
         load::read_whole(size, |offset| model::read(file, offset, MODEL_READ)).map_err(read_error)
     })

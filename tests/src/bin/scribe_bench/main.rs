@@ -26,7 +26,10 @@ mod summary;
 use std::time::{Duration, Instant};
 
 use scribe_tests::fake_deepgram::{FakeDeepgram, Script};
+use scribe_tests::process::memory_after;
 use scribe_tests::{Events, Setup, rss_bytes};
+use scribe_whisper::model::Precision;
+use scribe_whisper::transcribe::{Engine, ModelFiles, Samples};
 use scribed::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 
 /// Calls measured after warm-up; enough for a stable p99.
@@ -136,10 +139,10 @@ fn audio(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// whisper-local on `path`: twice through the component (the first call loads the model),
-/// then natively, load and transcription timed apart.
+/// whisper-local on `path`, side by side with faster-whisper: the component on the whole
+/// file and the same recogniser built natively, each with f32 and 8-bit weights; the daemon's
+/// path with 1 and 2 instances; then the daemon's memory with 1, 2 and 4 instances.
 async fn whisper(path: &std::path::Path, reference: Option<&str>) -> anyhow::Result<()> {
-    use scribe_whisper::transcribe::{Engine, ModelFiles, Samples};
     let pcm = tempfile::NamedTempFile::new()?;
     let mut samples: Vec<i16> = Vec::new();
     let summary = scribed::audio::convert(path, &mut |chunk| {
@@ -149,36 +152,58 @@ async fn whisper(path: &std::path::Path, reference: Option<&str>) -> anyhow::Res
     std::fs::write(pcm.path(), samples.iter().flat_map(|s| s.to_le_bytes()).collect::<Vec<u8>>())?;
     let seconds = summary.duration_ms as f64 / 1000.0;
     println!("{}: {seconds:.1} s of audio", path.display());
+    let mut rows = Vec::new();
+    for weights in ["f32", "q8"] {
+        rows.push(component_row(pcm.path(), summary.duration_ms, weights).await?);
+    }
+    let samples: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32768.0).collect();
+    for precision in [Precision::F32, Precision::Q8] {
+        rows.push(native_row(&samples, precision)?);
+    }
+    for instances in [1, 2] {
+        rows.push(daemon_row(path, instances).await?);
+    }
+    rows.extend(side_by_side::faster_whisper(&scribe_tests::test_model_dir(), path)?);
+    side_by_side::print(&rows, seconds, reference);
+    speech_detector_speed(pcm.path(), seconds)?;
+    daemon_memory(path).await
+}
 
+/// The component on the whole file, twice (the first call loads the model), with its
+/// `weights` setting at `weights`.
+async fn component_row(pcm: &std::path::Path, duration_ms: u64, weights: &str) -> anyhow::Result<side_by_side::Row> {
     let mut setup = Setup::new().with_test_model();
-    setup.config.plugins.get_mut("whisper-local").ok_or_else(|| anyhow::anyhow!("whisper-local missing"))?.instances = Some(1);
+    let plugin = setup.config.plugins.get_mut("whisper-local").ok_or_else(|| anyhow::anyhow!("whisper-local missing"))?;
+    plugin.instances = Some(1);
+    plugin.settings.insert("weights".into(), toml::Value::String(weights.into()));
     let daemon = setup.start().await?;
     let handle = daemon.daemon.registry().handle("whisper-local").cloned().ok_or_else(|| anyhow::anyhow!("whisper-local missing"))?;
     let stt = BatchStt::new(handle.clone())?;
     let format = AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: 16_000, channels: 1 };
-    let duration = Some(Duration::from_millis(summary.duration_ms));
+    let duration = Some(Duration::from_millis(duration_ms));
     let mut times = Vec::new();
-    let mut words = 0;
-    let mut wasm_text = String::new();
+    let mut text = String::new();
     for _ in 0..2 {
         let started = Instant::now();
-        let transcript = stt.transcribe(format, AudioInput::from_path(pcm.path())?, None, duration).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let transcript = stt.transcribe(format, AudioInput::from_path(pcm)?, None, duration).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
         times.push(started.elapsed());
-        words = transcript.words.len();
-        wasm_text = transcript.words.iter().map(|w| w.punctuated.as_str()).collect::<Vec<_>>().join(" ");
+        text = transcript.words.iter().map(|w| w.punctuated.as_str()).collect::<Vec<_>>().join(" ");
     }
     let memory = handle.instance_memory().unwrap_or(0);
-    println!(
-        "wasm:   load {:.2?}, transcribe {:.2?} (RTF {:.3}), {words} words, guest memory {} MiB",
-        times[0].saturating_sub(times[1]),
-        times[1],
-        times[1].as_secs_f64() / seconds,
-        memory >> 20
-    );
     daemon.daemon.shutdown().await?;
+    Ok(side_by_side::Row {
+        label: format!("whisper-local (wasm, {weights}), whole file"),
+        load_s: times[0].saturating_sub(times[1]).as_secs_f64(),
+        transcribe_s: times[1].as_secs_f64(),
+        text,
+        memory_mib: (memory >> 20) as u64,
+    })
+}
 
-    struct Pcm(Vec<f32>);
-    impl Samples for Pcm {
+/// The recogniser built natively, at `precision`; memory is the process's peak so far.
+fn native_row(samples: &[f32], precision: Precision) -> anyhow::Result<side_by_side::Row> {
+    struct Pcm<'a>(&'a [f32]);
+    impl Samples for Pcm<'_> {
         fn len(&self) -> usize {
             self.0.len()
         }
@@ -188,49 +213,43 @@ async fn whisper(path: &std::path::Path, reference: Option<&str>) -> anyhow::Res
         }
     }
     let dir = scribe_tests::test_model_dir();
-    let before = peak_rss().unwrap_or(0);
     let started = Instant::now();
     let (bin, config, vocab) = (std::fs::read(dir.join("model.bin"))?, std::fs::read(dir.join("config.json"))?, std::fs::read(dir.join("vocabulary.txt"))?);
-    let engine = Engine::load(ModelFiles { model_bin: ("model.bin", &bin), config_json: ("config.json", &config), vocabulary: ("vocabulary.txt", &vocab) })
+    let engine = Engine::load(ModelFiles { model_bin: ("model.bin", &bin), config_json: ("config.json", &config), vocabulary: ("vocabulary.txt", &vocab) }, precision)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     drop(bin);
     let load = started.elapsed();
     let started = Instant::now();
-    let transcript = engine
-        .transcribe(&mut Pcm(samples.iter().map(|&s| f32::from(s) / 32768.0).collect()), None, &mut |_| {})
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let transcript = engine.transcribe(&mut Pcm(samples), None, &mut |_| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
     let elapsed = started.elapsed();
-    let native_words: usize = transcript.segments.iter().map(|s| s.words.len()).sum();
-    let native_peak = peak_rss().unwrap_or(0);
-    println!(
-        "native: load {load:.2?}, transcribe {elapsed:.2?} (RTF {:.3}), {native_words} words, peak RSS {} MiB (was {} MiB)",
-        elapsed.as_secs_f64() / seconds,
-        native_peak >> 20,
-        before >> 20
-    );
-    let native_text = transcript.segments.iter().flat_map(|s| s.words.iter().map(|w| w.word.as_str())).collect::<String>();
-    let mut rows = vec![
-        side_by_side::Row {
-            label: "whisper-local (wasm), whole file".into(),
-            load_s: times[0].saturating_sub(times[1]).as_secs_f64(),
-            transcribe_s: times[1].as_secs_f64(),
-            text: wasm_text,
-            memory_mib: (memory >> 20) as u64,
-        },
-        side_by_side::Row {
-            label: "whisper-local built natively".into(),
-            load_s: load.as_secs_f64(),
-            transcribe_s: elapsed.as_secs_f64(),
-            text: native_text,
-            memory_mib: native_peak >> 20,
-        },
-    ];
-    for instances in [1, 2] {
-        rows.push(daemon_row(path, instances).await?);
+    Ok(side_by_side::Row {
+        label: format!("whisper-local built natively, {}", if precision == Precision::F32 { "f32" } else { "q8" }),
+        load_s: load.as_secs_f64(),
+        transcribe_s: elapsed.as_secs_f64(),
+        text: transcript.segments.iter().flat_map(|s| s.words.iter().map(|w| w.word.as_str())).collect::<String>(),
+        memory_mib: peak_rss().unwrap_or(0) >> 20,
+    })
+}
+
+/// The memory of the daemon the operator runs (its own process) after transcribing `path`
+/// with 1, 2 and 4 instances, sharing the loaded model or not, for both kinds of weights.
+async fn daemon_memory(path: &std::path::Path) -> anyhow::Result<()> {
+    let work = tempfile::tempdir()?;
+    println!("\ndaemon memory after transcribing the file (PSS / VmRSS, MiB; VmRSS counts a shared page once per instance):");
+    println!("{:<8} {:>10} {:>20} {:>20}", "weights", "instances", "shared", "each its own");
+    for weights in ["q8", "f32"] {
+        // Builds this setting's shared snapshot, so that no measured daemon carries the build.
+        memory_after(&work.path().join(format!("{weights}-warm-up")), path, &format!("settings = {{ weights = \"{weights}\" }}")).await;
+        for instances in [1, 2, 4] {
+            let mut cells = Vec::new();
+            for share in [true, false] {
+                let lines = format!("instances = {instances}\nshare_model = {share}\nsettings = {{ weights = \"{weights}\" }}");
+                let memory = memory_after(&work.path().join(format!("{weights}-{instances}-{share}")), path, &lines).await;
+                cells.push(format!("{} / {}", memory.proportional >> 20, memory.resident >> 20));
+            }
+            println!("{weights:<8} {instances:>10} {:>20} {:>20}", cells[0], cells[1]);
+        }
     }
-    rows.extend(side_by_side::faster_whisper(&dir, path)?);
-    side_by_side::print(&rows, seconds, reference);
-    speech_detector_speed(pcm.path(), seconds)?;
     Ok(())
 }
 
