@@ -94,9 +94,14 @@ fn run_command() -> Result<()> {
         "bench" => {
             let dirs = plugins::build_all(&root, &target)?;
             let (_, model_dir) = test_model(&root, &target)?;
+            // Daemons the bench runs as their own process are the release build, as shipped.
+            let mut build = host_cargo(&root);
+            build.args(["build", "--release", "--package", "scribed", "--bin", "scribed"]);
+            run(build)?;
             let mut cmd = host_cargo(&root);
             cmd.args(["run", "--release", "--package", "scribe-tests", "--bin", "scribe-bench", "--"])
                 .args(rest.iter().skip_while(|a| *a == "--"))
+                .env("SCRIBE_BIN", target.join("release").join("scribed"))
                 .env("SCRIBE_TEST_MODEL_DIR", &model_dir)
                 .env("SCRIBE_PLUGINS_DIR", &dirs.plugins)
                 .env("SCRIBE_TEST_PLUGINS_DIR", &dirs.test_plugins);

@@ -21,6 +21,10 @@ const MAX_WASM_STACK: usize = 1 << 20;
 /// Host stack per async call: must exceed the wasm stack, the rest is for host functions.
 const ASYNC_STACK: usize = 4 << 20;
 
+/// Set to `1` to have `perf` name plugin functions: wasmtime writes `/tmp/perf-<pid>.map`
+/// (for profiling plugins; it names every compiled function, so it is off by default).
+pub const PERF_MAP_ENV: &str = "SCRIBE_PLUGIN_PERF_MAP";
+
 /// Builds the one engine of the process.
 pub fn new_engine() -> Result<Engine> {
     let mut config = Config::new();
@@ -29,6 +33,9 @@ pub fn new_engine() -> Result<Engine> {
         .epoch_interruption(true)
         .max_wasm_stack(MAX_WASM_STACK)
         .async_stack_size(ASYNC_STACK);
+    if std::env::var(PERF_MAP_ENV).is_ok_and(|v| v == "1") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasmtime engine")
 }
 

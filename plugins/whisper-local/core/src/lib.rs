@@ -8,6 +8,9 @@
 //! - [`vocab`]: token ids to text through the byte-level BPE vocabulary, and the special
 //!   tokens the decoder needs;
 //! - [`model`]: the encoder and the key/value-cached decoder on candle-core;
+//! - [`q8`]: the 8-bit linear layers (SIMD integer dot products in the wasm build);
+//! - [`softmax`]: the attention softmax, fused, with an exponential that vectorizes;
+//! - [`tensors`]: a tensor's values as a slice, for those loops;
 //! - [`decode`]: one 30 s window to tokens under openai's timestamp rules;
 //! - [`align`]: word times from the cross-attention of the alignment heads;
 //! - [`transcribe`]: a whole recording, window after window, to timed segments and words;
@@ -23,7 +26,10 @@ pub mod load;
 pub mod mel;
 pub mod model;
 pub mod output;
+pub mod q8;
 pub mod segment;
+pub mod softmax;
+pub mod tensors;
 pub mod transcribe;
 pub mod vocab;
 

@@ -6,12 +6,13 @@
 //! output axis (k's bias is zero), cross-attention `linear_0` is q and `linear_1` is k and v,
 //! and the last linear of each attention is the output projection. Everything runs on one
 //! thread, in f32 except the linear layers' matrices, which [`Precision::Q8`] holds as
-//! 8-bit blocks (ggml's q8_0: 32 weights and one f16 scale).
+//! 8-bit blocks ([`crate::q8`]).
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{D, DType, Device, Tensor};
 
 use crate::ct2::{Model as Ct2Model, ModelError};
+use crate::q8::Q8Matrix;
+use crate::softmax::softmax_last;
 
 /// Layer-norm epsilon of every Whisper model.
 const LN_EPS: f64 = 1e-5;
@@ -47,8 +48,8 @@ pub struct Dims {
 pub enum Precision {
     /// As the model's f32 (f16 weights widened).
     F32,
-    /// 8-bit blocks with an f16 scale each: a quarter of the memory, and the products run as
-    /// integer dot products of 8-bit inputs (the activations are quantized per row).
+    /// 8-bit blocks with a scale each: about a quarter of the memory, and the products run
+    /// as integer dot products (the activations are quantized per row).
     Q8,
 }
 
@@ -63,13 +64,10 @@ impl Precision {
     }
 }
 
-/// Weights per q8_0 block; a matrix whose input side is not a multiple stays f32.
-const Q8_BLOCK: usize = 32;
-
 enum Matrix {
     /// `[in, out]`: transposed once at load for `x @ w`.
     F32(Tensor),
-    Q8(QMatMul),
+    Q8(Q8Matrix),
 }
 
 struct Linear {
@@ -80,11 +78,14 @@ struct Linear {
 impl Linear {
     /// A layer of the `[out, in]` matrix `weight`.
     fn new(weight: &Tensor, bias: Option<Tensor>, precision: Precision) -> candle_core::Result<Linear> {
-        let matrix = match precision {
-            Precision::Q8 if weight.dim(1)? % Q8_BLOCK == 0 => {
-                Matrix::Q8(QMatMul::from_qtensor(QTensor::quantize(weight, GgmlDType::Q8_0)?)?)
-            }
-            _ => Matrix::F32(weight.t()?.contiguous()?),
+        // A matrix whose input width is not a multiple of the block stays f32.
+        let quantized = match precision {
+            Precision::Q8 => Q8Matrix::quantize(weight)?,
+            Precision::F32 => None,
+        };
+        let matrix = match quantized {
+            Some(q) => Matrix::Q8(q),
+            None => Matrix::F32(weight.t()?.contiguous()?),
         };
         Ok(Linear { matrix, bias })
     }
@@ -92,7 +93,7 @@ impl Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let y = match &self.matrix {
             Matrix::F32(w) => x.broadcast_matmul(w)?,
-            Matrix::Q8(w) => x.apply(w)?,
+            Matrix::Q8(w) => w.forward(x)?,
         };
         match &self.bias {
             Some(b) => y.broadcast_add(b),
@@ -113,12 +114,6 @@ impl LayerNorm {
         let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
         centred.broadcast_div(&(var + LN_EPS)?.sqrt()?)?.broadcast_mul(&self.gamma)?.broadcast_add(&self.beta)
     }
-}
-
-fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?;
-    let e = x.broadcast_sub(&max)?.exp()?;
-    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
 }
 
 /// Where the network's weights come from, by CTranslate2 name (a CTranslate2 model, or a

@@ -48,7 +48,9 @@ async fn main() -> anyhow::Result<()> {
             Some(path) => Some(std::fs::read_to_string(path)?),
             None => None,
         };
-        return whisper(std::path::Path::new(file), reference.as_deref()).await;
+        let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+        let parts = Parts { only: arg("--only"), weights: arg("--weights") };
+        return whisper(std::path::Path::new(file), reference.as_deref(), &parts).await;
     }
     if args.iter().any(|a| a == "--live") {
         return live::run().await;
@@ -142,7 +144,7 @@ fn audio(path: &std::path::Path) -> anyhow::Result<()> {
 /// whisper-local on `path`, side by side with faster-whisper: the component on the whole
 /// file and the same recogniser built natively, each with f32 and 8-bit weights; the daemon's
 /// path with 1 and 2 instances; then the daemon's memory with 1, 2 and 4 instances.
-async fn whisper(path: &std::path::Path, reference: Option<&str>) -> anyhow::Result<()> {
+async fn whisper(path: &std::path::Path, reference: Option<&str>, parts: &Parts) -> anyhow::Result<()> {
     let pcm = tempfile::NamedTempFile::new()?;
     let mut samples: Vec<i16> = Vec::new();
     let summary = scribed::audio::convert(path, &mut |chunk| {
@@ -153,20 +155,51 @@ async fn whisper(path: &std::path::Path, reference: Option<&str>) -> anyhow::Res
     let seconds = summary.duration_ms as f64 / 1000.0;
     println!("{}: {seconds:.1} s of audio", path.display());
     let mut rows = Vec::new();
-    for weights in ["f32", "q8"] {
-        rows.push(component_row(pcm.path(), summary.duration_ms, weights).await?);
+    let weights: Vec<&str> = ["f32", "q8"].into_iter().filter(|w| parts.weights(w)).collect();
+    if parts.wants("wasm") {
+        for weights in &weights {
+            rows.push(component_row(pcm.path(), summary.duration_ms, weights).await?);
+        }
     }
-    let samples: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32768.0).collect();
-    for precision in [Precision::F32, Precision::Q8] {
-        rows.push(native_row(&samples, precision)?);
+    if parts.wants("native") {
+        let samples: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32768.0).collect();
+        for weights in &weights {
+            rows.push(native_row(&samples, if *weights == "f32" { Precision::F32 } else { Precision::Q8 })?);
+        }
     }
-    for instances in [1, 2] {
-        rows.push(daemon_row(path, instances).await?);
+    if parts.wants("daemon") {
+        for instances in [1, 2] {
+            rows.push(daemon_row(path, instances).await?);
+        }
     }
-    rows.extend(side_by_side::faster_whisper(&scribe_tests::test_model_dir(), path)?);
+    if parts.wants("faster-whisper") {
+        rows.extend(side_by_side::faster_whisper(&scribe_tests::test_model_dir(), path)?);
+    }
     side_by_side::print(&rows, seconds, reference);
-    speech_detector_speed(pcm.path(), seconds)?;
-    daemon_memory(path).await
+    if parts.wants("vad") {
+        speech_detector_speed(pcm.path(), seconds)?;
+    }
+    if parts.wants("memory") {
+        daemon_memory(path, &weights).await?;
+    }
+    Ok(())
+}
+
+/// Which parts of the `--whisper` bench run: `--only wasm,native,daemon,faster-whisper,vad,memory`
+/// (all by default) and `--weights f32|q8` (both by default), e.g. to profile one row.
+struct Parts {
+    only: Option<String>,
+    weights: Option<String>,
+}
+
+impl Parts {
+    fn wants(&self, part: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only.split(',').any(|p| p == part))
+    }
+
+    fn weights(&self, weights: &str) -> bool {
+        self.weights.as_deref().is_none_or(|w| w == weights)
+    }
 }
 
 /// The component on the whole file, twice (the first call loads the model), with its
@@ -233,11 +266,11 @@ fn native_row(samples: &[f32], precision: Precision) -> anyhow::Result<side_by_s
 
 /// The memory of the daemon the operator runs (its own process) after transcribing `path`
 /// with 1, 2 and 4 instances, sharing the loaded model or not, for both kinds of weights.
-async fn daemon_memory(path: &std::path::Path) -> anyhow::Result<()> {
+async fn daemon_memory(path: &std::path::Path, weights: &[&str]) -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
     println!("\ndaemon memory after transcribing the file (PSS / VmRSS, MiB; VmRSS counts a shared page once per instance):");
     println!("{:<8} {:>10} {:>20} {:>20}", "weights", "instances", "shared", "each its own");
-    for weights in ["q8", "f32"] {
+    for weights in weights {
         // Builds this setting's shared snapshot, so that no measured daemon carries the build.
         memory_after(&work.path().join(format!("{weights}-warm-up")), path, &format!("settings = {{ weights = \"{weights}\" }}")).await;
         for instances in [1, 2, 4] {
