@@ -95,22 +95,24 @@ pub struct CatalogEntry {
     pub name: &'static str,
     pub description: &'static str,
     pub kind: Kind,
-    /// Memory one whisper-local instance needs with this model, MiB: the weights as f32,
-    /// the model file as read, and the working buffers of a 30 s window. Measured for
-    /// tiny.en and base (guest memory after transcribing human speech); the others are
-    /// estimated the same way from their size. The speech detector runs in the host (a few
-    /// MiB).
+    /// Memory one whisper-local instance needs with this model, MiB: the largest its linear
+    /// memory grows while loading the model and transcribing, with f32 weights (8-bit ones
+    /// need less). Measured for tiny.en and base (guest memory after transcribing human
+    /// speech); the others are estimated from their size. Instances that share the loaded
+    /// model hold these pages once; each further instance adds its working memory. The
+    /// speech detector runs in the host (a few MiB).
     pub memory_mib: u64,
     /// Tried in order until one works.
     pub sources: &'static [Source],
 }
 
-/// Guest memory of whisper-local with tiny or tiny.en, MiB (measured: 455).
-const TINY_MIB: u64 = 460;
-/// With base or base.en, MiB (measured: 669).
-const BASE_MIB: u64 = 680;
-/// With small or small.en, MiB (estimated: 930 of f32 weights, 460 of file, 250 working).
-const SMALL_MIB: u64 = 1_650;
+/// Guest memory of whisper-local with tiny or tiny.en, MiB (measured: 300 with f32 weights,
+/// 203 with 8-bit ones).
+const TINY_MIB: u64 = 310;
+/// With base or base.en, MiB (measured: 532 with f32, 329 with 8-bit).
+const BASE_MIB: u64 = 540;
+/// With small or small.en, MiB (estimated: 930 of f32 weights, 460 of file, 150 working).
+const SMALL_MIB: u64 = 1_550;
 
 /// The known models: the speech detector, then Whisper models smallest first.
 pub const CATALOG: &[CatalogEntry] = &[

@@ -116,7 +116,10 @@ async fn a_long_file_keeps_its_words_across_the_window_boundary_and_silence_stay
     let said = plain_words(&format!("{first} {second} {first}"));
     let rate = wer(&said, &heard);
     eprintln!("espeak {total:.1} s: WER {rate:.1} %: {}", heard.join(" "));
-    assert!(rate <= 25.0, "WER {rate:.1} %: {heard:?}");
+    // This voice is fragile for tiny.en, cut in chunks: measured 22.4 % with f32 weights and
+    // 28.2 % with 8-bit ones (23.5 % both, whole); the bound catches a broken recogniser,
+    // the boundary words below what this test is for.
+    assert!(rate <= 32.0, "WER {rate:.1} %: {heard:?}");
     // The second part, spoken across the boundary, is there: tiny.en misreads a word or
     // three of this voice ("book" as "walk", measured 16 of 19 found); a part lost at a cut
     // or a window's end would take the whole sentence.
@@ -241,13 +244,13 @@ async fn a_model_too_big_for_the_memory_limit_is_refused_before_loading() {
     let mut setup = Setup { data_dir: Some(data.path().to_path_buf()), ..Setup::new() };
     let plugin = setup.config.plugins.get_mut("whisper-local").expect("configured");
     plugin.model = Some("base".into());
-    plugin.memory_limit_mb = Some(600);
+    plugin.memory_limit_mb = Some(500);
     let daemon = setup.start().await.expect("daemon starts");
     let view = daemon.get_json("/api/v1/plugins/whisper-local").await.expect("plugin view");
     let problems = view["problems"].to_string();
     assert!(
-        problems.contains("plugins.whisper-local.model = \\\"base\\\" needs about 680 MiB per instance")
-            && problems.contains("memory_limit_mb allows 600 MiB"),
+        problems.contains("plugins.whisper-local.model = \\\"base\\\" needs about 540 MiB per instance")
+            && problems.contains("memory_limit_mb allows 500 MiB"),
         "{view}"
     );
     assert_eq!(view["configured"], false, "{view}");

@@ -7,7 +7,8 @@
 //!
 //! The snapshot is compiled once per plugin build, model and settings, and kept in the
 //! component cache next to the other compiled components; another process building the same
-//! entry is waited for, not repeated.
+//! entry is waited for, not repeated. Snapshots are large (the loaded model), so a plugin's
+//! snapshots that no start has used for [`UNUSED_FOR`] are removed.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -31,6 +32,15 @@ use super::state::{PluginState, new_store};
 /// takes well under a minute on a slow core; this only stops a guest that never returns.
 const LOAD_BUDGET: Duration = Duration::from_secs(600);
 
+/// How long a snapshot may go unused before it is removed: an old plugin build's or an old
+/// model's, typically; a week keeps those of every setting a machine switches between.
+const UNUSED_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Ending of a snapshot's cache entry.
+const ENTRY_SUFFIX: &str = ".loaded.cwasm";
+/// Length of an entry's key: a SHA-256 in hex.
+const KEY_HEX: usize = 64;
+
 /// Sample rate of the empty request; the plugins that share a model read 16 kHz PCM.
 const LOAD_SAMPLE_RATE: u32 = 16_000;
 
@@ -48,7 +58,8 @@ impl ModelSnapshot {
     /// a fresh instance.
     pub async fn prepare(&self, services: Arc<PluginServices>) -> Result<SttBatchPre<PluginState>> {
         let wasm = tokio::fs::read(&self.wasm_path).await.with_context(|| format!("reading {}", self.wasm_path.display()))?;
-        let entry = self.cache_dir.join(format!("{}.loaded.cwasm", self.key(&wasm, &services)?));
+        let entry = self.cache_dir.join(format!("{}-{}{ENTRY_SUFFIX}", services.id, self.key(&wasm, &services)?));
+        remove_unused(&self.cache_dir, &services.id, &entry, std::time::SystemTime::now());
         let component = match self.cached(&entry).await? {
             Some(component) => component,
             None => {
@@ -90,7 +101,18 @@ impl ModelSnapshot {
 
     async fn cached(&self, entry: &Path) -> Result<Option<Component>> {
         let (engine, path) = (self.engine.clone(), entry.to_path_buf());
-        tokio::task::spawn_blocking(move || engine::deserialize_entry(&engine, &path)).await.context("snapshot loader task failed")
+        tokio::task::spawn_blocking(move || {
+            let component = engine::deserialize_entry(&engine, &path);
+            if component.is_some() {
+                // Its modification time says when it was last used.
+                if let Err(err) = std::fs::File::options().write(true).open(&path).and_then(|f| f.set_modified(std::time::SystemTime::now())) {
+                    tracing::debug!(path = %path.display(), error = %err, "could not mark the snapshot as used");
+                }
+            }
+            component
+        })
+        .await
+        .context("snapshot loader task failed")
     }
 
     async fn build(&self, wasm: &[u8], services: Arc<PluginServices>, entry: &Path) -> Result<Component> {
@@ -135,6 +157,30 @@ impl ModelSnapshot {
     async fn compile(&self, wasm: Vec<u8>) -> Result<Component> {
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || Component::new(&engine, &wasm).map_err(anyhow::Error::from)).await.context("compiler task failed")?
+    }
+}
+
+/// Removes `plugin`'s snapshots other than `current` that were last used longer than
+/// [`UNUSED_FOR`] before `now`, with their lock files. Another process may still map one: the
+/// kernel keeps its pages until it is unmapped.
+fn remove_unused(cache_dir: &Path, plugin: &str, current: &Path, now: std::time::SystemTime) {
+    let Ok(listing) = std::fs::read_dir(cache_dir) else { return };
+    let prefix = format!("{plugin}-");
+    for path in listing.flatten().map(|e| e.path()) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        // `<plugin>-<sha256 hex><suffix>`: another plugin's id may start with this one's.
+        let key = name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(ENTRY_SUFFIX));
+        if path == current || !key.is_some_and(|k| k.len() == KEY_HEX && k.bytes().all(|b| b.is_ascii_hexdigit())) {
+            continue;
+        }
+        let used = std::fs::metadata(&path).and_then(|m| m.modified());
+        if used.is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > UNUSED_FOR)) {
+            tracing::info!(path = %path.display(), "removing a snapshot unused for a week");
+            let _ = std::fs::remove_file(path.with_extension("lock"));
+            if let Err(err) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %err, "could not remove an unused snapshot");
+            }
+        }
     }
 }
 
@@ -192,5 +238,34 @@ impl ComponentInstanceState for Loaded<'_> {
 
     async fn call_func_ret_f64(&mut self, instance: &str, func: &str) -> u64 {
         self.call::<f64>(instance, func).await.to_bits()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_plugins_snapshots_unused_for_a_week_are_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = std::time::SystemTime::now();
+        let file = |name: &str, age: Duration| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"x").expect("write");
+            std::fs::File::options().write(true).open(&path).and_then(|f| f.set_modified(now - age)).expect("mtime");
+            path
+        };
+        let week = UNUSED_FOR + Duration::from_secs(60);
+        let key = |c: char| c.to_string().repeat(KEY_HEX);
+        let old = file(&format!("whisper-local-{}.loaded.cwasm", key('a')), week);
+        let old_lock = file(&format!("whisper-local-{}.loaded.lock", key('a')), week);
+        let current = file(&format!("whisper-local-{}.loaded.cwasm", key('b')), week);
+        let recent = file(&format!("whisper-local-{}.loaded.cwasm", key('c')), Duration::from_secs(3600));
+        let other_plugin = file(&format!("whisper-live-{}.loaded.cwasm", key('d')), week);
+        let longer_id = file(&format!("whisper-local-x-{}.loaded.cwasm", key('e')), week);
+        let component = file(&format!("{}-0123.cwasm", key('f')), week);
+        remove_unused(dir.path(), "whisper-local", &current, now);
+        assert!(!old.exists() && !old_lock.exists(), "the old snapshot and its lock go");
+        assert!(current.exists() && recent.exists() && other_plugin.exists() && longer_id.exists() && component.exists());
     }
 }
