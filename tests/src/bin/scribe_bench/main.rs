@@ -167,8 +167,8 @@ async fn whisper(path: &std::path::Path, reference: Option<&str>, parts: &Parts)
             rows.push(native_row(&samples, if *weights == "f32" { Precision::F32 } else { Precision::Q8 })?);
         }
     }
-    if parts.wants("daemon") {
-        for instances in [1, 2] {
+    for instances in [1, 2] {
+        if parts.wants("daemon") || parts.wants(&format!("daemon-{instances}")) {
             rows.push(daemon_row(path, instances).await?);
         }
     }
@@ -186,7 +186,8 @@ async fn whisper(path: &std::path::Path, reference: Option<&str>, parts: &Parts)
 }
 
 /// Which parts of the `--whisper` bench run: `--only wasm,native,daemon,faster-whisper,vad,memory`
-/// (all by default) and `--weights f32|q8` (both by default), e.g. to profile one row.
+/// (all by default; `daemon-1` or `daemon-2` for one daemon row) and `--weights f32|q8` (both
+/// by default), e.g. to profile one row or to keep an hour's file to the rows that finish.
 struct Parts {
     only: Option<String>,
     weights: Option<String>,
