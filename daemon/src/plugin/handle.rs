@@ -47,7 +47,6 @@ pub struct Instance {
     pub bindings: WorldBindings,
 }
 
-
 /// Why a call into a plugin failed. Guest error *values* (a provider said 401) are not
 /// here: they are the call's successful result.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -239,11 +238,6 @@ impl PluginHandle {
                 }
             })
             .await;
-    }
-
-    /// Whether new instances start from the shared loaded model.
-    pub fn shares_loaded_model(&self) -> bool {
-        matches!(self.inner.shared_model.get(), Some(Some(_)))
     }
 
     /// An instance reserved for one caller, for plugins that keep per-session state (live
