@@ -1,5 +1,6 @@
-//! Files cut at speech and transcribed as chunks on several whisper-local instances: the
-//! same words as the whole file transcribed in one go, progress that only goes forward, and
+//! Files cut at speech and transcribed as chunks on several whisper-local instances: words
+//! as good as the whole file's transcribed in one go with none lost or doubled at a cut,
+//! progress that only goes forward, and
 //! a chunk that keeps failing named in the job's error.
 
 use std::path::{Path, PathBuf};
@@ -101,16 +102,20 @@ async fn chunks_on_two_instances_give_the_words_of_the_whole_file() {
 
     let (whole_plain, cut_plain) = (plain_words(&whole.join(" ")), plain_words(&cut.join(" ")));
     let (whole_wer, cut_wer) = (wer(&said, &whole_plain), wer(&said, &cut_plain));
-    let diff = differences(&whole_plain, &cut_plain);
-    let changed: Vec<&String> = diff.iter().filter(|d| *d != "=").collect();
+    let changed: Vec<String> = differences(&whole_plain, &cut_plain).into_iter().filter(|d| d != "=").collect();
     eprintln!("{} words whole, {} chunked; WER against the texts {whole_wer:.1} % whole, {cut_wer:.1} % chunked; differences {changed:?}", whole_plain.len(), cut_plain.len());
+    // One-sided: the serial reading can itself skip a repeated phrase inside a 30 s window
+    // (it did so on a CI machine whose wasm lowering had no FMA), and chunks doing better
+    // than that is no fault of the cuts.
     assert!(cut_wer <= whole_wer + 1.0, "chunked WER {cut_wer:.1} % against whole {whole_wer:.1} %");
-    // Nothing lost or doubled at a cut: the two readings differ by no run of words longer
-    // than a recogniser's own variation on one word or two.
+    // Nothing lost or doubled at a cut: the chunked words differ from what was said by no run
+    // of words longer than a recogniser's own variation on one word or two ("we're" for "we
+    // were"). The text read is the reference, not the serial reading, for the reason above.
     let mut run = 0;
-    for d in &diff {
+    let against_text = differences(&said, &cut_plain);
+    for d in &against_text {
         run = if d.starts_with('-') || d.starts_with('+') { run + 1 } else { 0 };
-        assert!(run <= 3, "a run of differing words: {changed:?}");
+        assert!(run <= 3, "a run of words lost or doubled: {:?}", against_text.iter().filter(|d| *d != "=").collect::<Vec<_>>());
     }
 
     // Progress: chunks done only go up, the percentage too, and the last says 100.
