@@ -47,6 +47,8 @@ pub struct AppState {
 
 pub struct AppInner {
     pub registry: Arc<PluginRegistry>,
+    /// Which plugin plays each speech-to-text part, and why.
+    pub roles: crate::plugin::roles::Roles,
     /// The library, when the store plugin is up.
     pub library: Option<Library>,
     /// File transcription, when the library is up.

@@ -320,21 +320,48 @@ impl Default for ModelsConfig {
     }
 }
 
+/// The role value that lets the daemon choose among [`AutoRoles`].
+pub const AUTO: &str = "auto";
+
+fn auto_role() -> Option<String> {
+    Some(AUTO.into())
+}
+
 /// Which plugin plays which part.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RolesConfig {
     /// The store plugin holding the library (required).
     pub store: String,
-    /// Live speech-to-text plugin, if any.
-    #[serde(default)]
+    /// Live speech-to-text plugin: an id, or `auto` (the default) for the first of
+    /// `auto.live` that is ready.
+    #[serde(default = "auto_role")]
     pub stt_live: Option<String>,
-    /// Batch speech-to-text plugin, if any.
-    #[serde(default)]
+    /// Batch speech-to-text plugin: an id, or `auto` (the default) for the first of
+    /// `auto.batch` that is ready.
+    #[serde(default = "auto_role")]
     pub stt_batch: Option<String>,
     /// Summarizer plugin, if any.
     #[serde(default)]
     pub summarizer: Option<String>,
+    #[serde(default)]
+    pub auto: AutoRoles,
+}
+
+/// The candidates of an `auto` role, most wanted first: the first that is loaded with every
+/// credential set plays the part (a cloud provider when its key is there, the local
+/// recogniser otherwise).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoRoles {
+    pub live: Vec<String>,
+    pub batch: Vec<String>,
+}
+
+impl Default for AutoRoles {
+    fn default() -> Self {
+        AutoRoles { live: vec!["deepgram-live".into(), "whisper-live".into()], batch: vec!["deepgram-batch".into(), "whisper-local".into()] }
+    }
 }
 
 /// The operator's grants and settings for one plugin, `[plugins.<id>]`.

@@ -32,6 +32,7 @@ use crate::live::LiveSessions;
 use crate::plugin::engine;
 use crate::plugin::manifest::World;
 use crate::plugin::registry::PluginRegistry;
+use crate::plugin::roles::Roles;
 use crate::secret::Secret;
 
 /// Bytes of randomness in a generated API token (256 bits).
@@ -85,6 +86,12 @@ impl Daemon {
             PluginRegistry::load(&config, &plugins_dir, &data_dir, &engine, env)
                 .await?,
         );
+        let roles = Roles::choose(&config, &registry);
+        for (role, choice) in [("stt_live", &roles.stt_live), ("stt_batch", &roles.stt_batch)] {
+            if let Some(choice) = choice {
+                tracing::info!(role, plugin = %choice.plugin, reason = %choice.reason, "role chosen");
+            }
+        }
         let library = match registry.handle(&config.roles.store) {
             Some(handle) => {
                 let library = Library::new(handle.clone())?;
@@ -164,7 +171,7 @@ impl Daemon {
         let files = match &library {
             Some(library) => {
                 let finish = finish.clone().context("the finish stage runs whenever the library does")?;
-                let pipeline = file_pipeline(&config, &data_dir, &registry, library.clone(), events.clone(), finish)?;
+                let pipeline = file_pipeline(&config, &data_dir, &registry, &roles, library.clone(), events.clone(), finish)?;
                 pipeline.reconcile().await;
                 for _ in 0..pipeline.workers() {
                     tokio::spawn(pipeline.clone().run(stopped(workers_stopped.clone())));
@@ -180,7 +187,7 @@ impl Daemon {
         };
         let live = LiveSessions::new(
             library.clone(),
-            config.roles.stt_live.as_deref().and_then(|id| registry.handle(id)).cloned(),
+            roles.stt_live.clone().and_then(|choice| Some((registry.handle(&choice.plugin)?.clone(), choice))),
             files.clone(),
             finish,
             AudioStore::new(data_dir.join("audio")),
@@ -199,6 +206,7 @@ impl Daemon {
         api::clear_upload_leftovers(&uploads.dir);
         let state = AppState::new(api::AppInner {
             registry: registry.clone(),
+            roles,
             library: library.clone(),
             files,
             uploads,
@@ -331,6 +339,7 @@ fn file_pipeline(
     config: &Config,
     data_dir: &Path,
     registry: &PluginRegistry,
+    roles: &Roles,
     library: Library,
     events: EventHub,
     finish: FinishLine,
@@ -346,7 +355,7 @@ fn file_pipeline(
         })
         .collect::<Result<_>>()?;
     let speech = plugins.values().any(|p| p.speech_chunk().is_some()).then(|| speech_detector(data_dir)).flatten();
-    let providers = Providers { default: config.roles.stt_batch.clone(), plugins, speech };
+    let providers = Providers { default: roles.stt_batch.as_ref().map(|c| c.plugin.clone()), plugins, speech };
     if providers.default.as_deref().and_then(|id| registry.handle(id)).is_none() {
         tracing::warn!("the batch speech-to-text plugin (roles.stt_batch) is not loaded; new files will fail until it is");
     }

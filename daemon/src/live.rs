@@ -7,6 +7,7 @@
 //! whose times the [`timeline`] keeps on the session's clock. Recordings a crash
 //! interrupted are kept and marked at the next start ([`LiveSessions::recover`]).
 
+pub mod agreement;
 pub mod convert;
 pub mod frames;
 pub mod gate;
@@ -31,6 +32,7 @@ use crate::files::FilePipeline;
 use crate::finish::FinishLine;
 use crate::clients::library::{Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus, new_session_id, now_ms};
 use crate::plugin::handle::PluginHandle;
+use crate::plugin::roles::RoleChoice;
 use crate::clients::stt::{AudioEncoding, AudioFormat, LiveConfig, LiveStt};
 use link::{Link, LinkSettings};
 use recording::Recording;
@@ -81,6 +83,8 @@ pub struct RunningSession {
     pub id: String,
     pub source: String,
     pub started_ms: i64,
+    /// The plugin transcribing it, and why it was chosen.
+    pub provider: RoleChoice,
 }
 
 struct Running {
@@ -97,7 +101,7 @@ pub struct LiveSessions {
 
 struct Inner {
     library: Option<Library>,
-    provider: Option<PluginHandle>,
+    provider: Option<(PluginHandle, RoleChoice)>,
     files: Option<Arc<FilePipeline>>,
     finish: Option<FinishLine>,
     audio: AudioStore,
@@ -112,7 +116,7 @@ impl LiveSessions {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         library: Option<Library>,
-        provider: Option<PluginHandle>,
+        provider: Option<(PluginHandle, RoleChoice)>,
         files: Option<Arc<FilePipeline>>,
         finish: Option<FinishLine>,
         audio: AudioStore,
@@ -133,6 +137,11 @@ impl LiveSessions {
         &self.inner.settings
     }
 
+    /// The plugin new sessions use (`roles.stt_live`), and why.
+    pub fn provider(&self) -> Option<&RoleChoice> {
+        self.inner.provider.as_ref().map(|(_, choice)| choice)
+    }
+
     /// Sessions running now.
     pub fn list(&self) -> Vec<RunningSession> {
         let mut list: Vec<RunningSession> = self.running().values().map(|r| r.info.clone()).collect();
@@ -144,7 +153,7 @@ impl LiveSessions {
     pub async fn start(&self, spec: SessionSpec, input: mpsc::Receiver<Input>) -> Result<String, LiveError> {
         let inner = &self.inner;
         let library = inner.library.clone().ok_or(LiveError::NoLibrary)?;
-        let provider = inner.provider.as_ref().ok_or(LiveError::NoProvider)?;
+        let (provider, choice) = inner.provider.as_ref().ok_or(LiveError::NoProvider)?;
         if self.running().len() >= inner.settings.max_sessions {
             return Err(LiveError::TooMany(inner.settings.max_sessions));
         }
@@ -206,13 +215,14 @@ impl LiveSessions {
             audio: inner.audio.clone(),
             files: inner.files.clone(),
             finish: inner.finish.clone(),
+            provider: choice.clone(),
         };
         let (stop_tx, stop_rx) = watch::channel(false);
         let (done_tx, done_rx) = watch::channel(None);
         self.running().insert(
             id.clone(),
             Running {
-                info: RunningSession { id: id.clone(), source: spec.source, started_ms: created_ms },
+                info: RunningSession { id: id.clone(), source: spec.source, started_ms: created_ms, provider: choice.clone() },
                 stop: stop_tx,
                 done: done_rx,
             },

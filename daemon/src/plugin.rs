@@ -14,7 +14,8 @@
 //! - [`handle`]: a cloneable handle that owns the instance, enforces limits, replaces a
 //!   trapped instance and runs the circuit [`breaker`];
 //! - [`snapshot`]: one loaded model shared copy-on-write by all of a plugin's instances;
-//! - [`registry`]: loads every plugin against the operator's config.
+//! - [`registry`]: loads every plugin against the operator's config;
+//! - [`roles`]: which plugin plays each part, `auto` included.
 
 pub mod api_version;
 pub mod bindings;
@@ -27,6 +28,7 @@ pub mod handle;
 pub mod linker;
 pub mod manifest;
 pub mod registry;
+pub mod roles;
 pub mod services;
 pub mod snapshot;
 pub mod state;

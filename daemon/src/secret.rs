@@ -34,7 +34,9 @@ impl fmt::Display for Secret {
 /// Why a template could not be resolved.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum InterpolateError {
-    #[error("environment variable {0} is not set")]
+    /// An empty variable counts as unset: `KEY=` in an environment file is no key, and the
+    /// `auto` roles must not take it for one.
+    #[error("environment variable {0} is not set (or empty)")]
     Missing(String),
     #[error("environment variable {0} contains a line break")]
     Newline(String),
@@ -66,7 +68,7 @@ pub fn interpolate(
             if name.is_empty() {
                 return Err(InterpolateError::Empty);
             }
-            let value = lookup(name).ok_or_else(|| InterpolateError::Missing(name.to_string()))?;
+            let value = lookup(name).filter(|v| !v.is_empty()).ok_or_else(|| InterpolateError::Missing(name.to_string()))?;
             if value.contains(['\n', '\r']) {
                 return Err(InterpolateError::Newline(name.to_string()));
             }
@@ -102,7 +104,7 @@ mod tests {
             ("plain", Ok("plain")),
             ("cost $$5", Ok("cost $5")),
             ("lone $ sign", Ok("lone $ sign")),
-            ("${EMPTY}", Ok("")),
+            ("${EMPTY}", Err(InterpolateError::Missing("EMPTY".into()))),
             ("${NOPE}", Err(InterpolateError::Missing("NOPE".into()))),
             ("${BAD}", Err(InterpolateError::Newline("BAD".into()))),
             ("${KEY", Err(InterpolateError::Unterminated("${KEY".into()))),

@@ -168,9 +168,8 @@ impl Setup {
     }
 
     /// Points deepgram-batch and deepgram-live at a fake Deepgram, with `key` as the
-    /// daemon's `DEEPGRAM_API_KEY`.
+    /// daemon's `DEEPGRAM_API_KEY`; the `auto` roles then choose them.
     pub fn with_fake_deepgram(mut self, fake: &fake_deepgram::FakeDeepgram, key: &str) -> Setup {
-        self.config.roles.stt_batch = Some("deepgram-batch".into());
         for (id, base) in [("deepgram-batch", fake.base_url()), ("deepgram-live", fake.ws_url())] {
             let plugin = self.config.plugins.get_mut(id).expect("configured by default");
             plugin.allow_outbound.push(base.clone());

@@ -80,6 +80,8 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 pub struct Ingest {
     socket: Socket,
     pub session_id: String,
+    /// The daemon's `started` message.
+    pub started: Value,
     /// Everything the daemon sent after `started`, in order.
     pub received: Vec<Value>,
 }
@@ -97,7 +99,7 @@ impl Ingest {
             bail!("expected started, got {first}");
         }
         let session_id = first["session_id"].as_str().context("session id")?.to_string();
-        Ok(Ingest { socket, session_id, received: Vec::new() })
+        Ok(Ingest { socket, session_id, started: first, received: Vec::new() })
     }
 
     /// Sends `pcm` in frames of `frame_ms`; with `pace`, in real time.

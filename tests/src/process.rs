@@ -13,7 +13,8 @@ pub fn bin() -> String {
     std::env::var("SCRIBE_BIN").expect("SCRIBE_BIN is set by `cargo xtask test`")
 }
 
-/// The default config on `127.0.0.1:0`, pointed at the fake, with a fast retry, a short
+/// The default config on `127.0.0.1:0`, pointed at the fake (which the `auto` roles choose
+/// when the daemon has a key), with a fast retry, a short
 /// inbox stability window and the suite's shared component cache.
 pub fn config_text(fake: &FakeDeepgram) -> String {
     let origin = fake.base_url();
@@ -22,7 +23,6 @@ pub fn config_text(fake: &FakeDeepgram) -> String {
         .replacen("listen = \"127.0.0.1:8737\"", "listen = \"127.0.0.1:0\"", 1)
         .replacen("retry_base_secs = 10", "retry_base_secs = 1", 1)
         .replacen("stable_secs = 3", "stable_secs = 1", 1)
-        .replacen("stt_batch = \"whisper-local\"", "stt_batch = \"deepgram-batch\"", 1)
         .replacen(
             "allow_outbound = [\"https://api.deepgram.com\"]\n\n[[plugins.deepgram-batch.credentials]]",
             &format!("allow_outbound = [\"https://api.deepgram.com\", \"{origin}\"]\n\n[[plugins.deepgram-batch.credentials]]\norigin = \"{origin}\"\nheader = \"Authorization\"\nvalue = \"Token ${{DEEPGRAM_API_KEY}}\"\n\n[[plugins.deepgram-batch.credentials]]"),
@@ -39,8 +39,7 @@ pub fn config_text(fake: &FakeDeepgram) -> String {
         text.contains(&format!("base_url = \"{origin}\""))
             && text.contains(&format!("origin = \"{origin}\""))
             && text.contains(&format!("base_url = \"{ws}\""))
-            && text.contains(&format!("origin = \"{ws}\""))
-            && text.contains("stt_batch = \"deepgram-batch\""),
+            && text.contains(&format!("origin = \"{ws}\"")),
         "config edits applied"
     );
     // Top-level keys go before the first table.

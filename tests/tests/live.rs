@@ -511,3 +511,45 @@ async fn an_ingest_socket_that_never_starts_is_closed_with_a_reason() {
     assert!(said.contains("\"error\"") && said.contains("no start message within 10 s"), "{said}");
     assert_eq!(daemon.get_json("/api/v1/sessions").await.expect("sessions")["total"], 0);
 }
+
+/// The `auto` roles: Deepgram when its key is set, the offline recognisers when it is not;
+/// the status page, the ingest socket and the stored session say which and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_roles_choose_deepgram_with_a_key_and_whisper_without() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = "Good morning everybody.";
+    let pcm = speech(dir.path(), "morning", text, 16_000, 1);
+
+    let fake = FakeDeepgram::loopback(KEY).await;
+    fake.live_default(Script::from_text(text, pcm.len() as f64 / 16_000.0 - 0.5));
+    let keyed = Setup::new().with_test_model().with_fake_deepgram(&fake, KEY).start().await.expect("daemon starts");
+    let status = keyed.get_json("/api/v1/status").await.expect("status");
+    assert_eq!(status["roles"]["stt_live"]["plugin"], "deepgram-live", "{status}");
+    assert_eq!(status["roles"]["stt_batch"]["plugin"], "deepgram-batch", "{status}");
+    let mut ingest = Ingest::start(&base(&keyed), 16_000, 1, "keyed").await.expect("ingest starts");
+    assert_eq!(ingest.started["provider"]["plugin"], "deepgram-live", "{}", ingest.started);
+    ingest.send(&pcm, 16_000, 1, 40, false).await.expect("audio sent");
+    assert_eq!(ingest.stop(LIMIT).await.expect("session ends")["status"], "complete", "{:?}", ingest.received);
+    assert_eq!(final_words(&ingest.received), script_text(&Script::from_text(text, 1.0).words), "the fake's words");
+    assert_eq!(fake.live_connections().len(), 1, "the session streamed to Deepgram");
+    drop(keyed);
+
+    // The same daemon without the key: whisper-live hears the speech itself.
+    let keyless = Setup::new().with_test_model().start().await.expect("daemon starts");
+    let status = keyless.get_json("/api/v1/status").await.expect("status");
+    for (role, plugin) in [("stt_live", "whisper-live"), ("stt_batch", "whisper-local")] {
+        assert_eq!(status["roles"][role]["plugin"], plugin, "{status}");
+        let reason = status["roles"][role]["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("DEEPGRAM_API_KEY"), "the reason names the missing key: {reason}");
+    }
+    let mut ingest = Ingest::start(&base(&keyless), 16_000, 1, "keyless").await.expect("ingest starts");
+    assert_eq!(ingest.started["provider"]["plugin"], "whisper-live", "{}", ingest.started);
+    ingest.send(&pcm, 16_000, 1, 40, false).await.expect("audio sent");
+    assert_eq!(ingest.stop(LIMIT).await.expect("session ends")["status"], "complete", "{:?}", ingest.received);
+    let heard = scribe_tests::wer::plain_words(&final_words(&ingest.received).join(" "));
+    assert_eq!(heard, scribe_tests::wer::plain_words(text), "whisper-live's words");
+    let recording = ingest.received.iter().find(|e| e["type"] == "live" && e["status"] == "recording").expect("a recording event");
+    assert!(recording["message"].as_str().is_some_and(|m| m.contains("whisper-live") && m.contains("DEEPGRAM_API_KEY")), "{recording}");
+    let session = keyless.get_json(&format!("/api/v1/sessions/{}", ingest.session_id)).await.expect("session");
+    assert_eq!(session["session"]["provider"], "whisper-live", "{session}");
+}

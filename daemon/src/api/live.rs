@@ -1,14 +1,15 @@
 //! Live sessions over HTTP:
 //!
 //! - `POST /api/v1/live` `{"device"?, "title"?, "language"?}`: records from a capture device
-//!   of the daemon's machine (`live.device` when none is named); `201 {"id", "source"}`;
+//!   of the daemon's machine (`live.device` when none is named); `201 {"id", "source",
+//!   "provider": {"plugin", "reason"}}`: the `roles.stt_live` plugin and why it was chosen;
 //! - `POST /api/v1/live/{id}/stop`: ends a running session; it then finishes in the
 //!   background (`live` events say when it is complete);
 //! - `GET /api/v1/live`: the running sessions; `GET /api/v1/devices`: the input devices;
 //! - `GET /api/v1/live/ingest`: a WebSocket for audio recorded elsewhere (a browser). The
 //!   client sends `{"type":"start","sample_rate":N,"channels":N,"encoding"?:"s16le"|"f32le",
 //!   "title"?,"language"?}`, then binary frames of interleaved PCM, then `{"type":"stop"}`
-//!   (or closes). The daemon answers `{"type":"started","session_id"}`, then the session's
+//!   (or closes). The daemon answers `{"type":"started","session_id","provider"}`, then the session's
 //!   events as on `/api/v1/events`, and `{"type":"ended","status"}` once it is stored.
 
 use axum::Json;
@@ -73,7 +74,7 @@ async fn start(State(state): State<AppState>, body: Option<Json<StartRequest>>) 
     })?;
     let spec = SessionSpec { source: capture.device.clone(), title: request.title, language: request.language };
     let id = state.live.start(spec, rx).await.map_err(live_error)?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "source": capture.device }))).into_response())
+    Ok((StatusCode::CREATED, Json(json!({ "id": id, "source": capture.device, "provider": state.live.provider() }))).into_response())
 }
 
 async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -166,7 +167,7 @@ async fn run_ingest(mut socket: WebSocket, state: AppState) {
         Ok(id) => id,
         Err(err) => return refuse(socket, err.to_string()).await,
     };
-    let started = json!({ "type": "started", "session_id": id });
+    let started = json!({ "type": "started", "session_id": id, "provider": state.live.provider() });
     if super::events::send_text(&mut socket, started.to_string()).await.is_err() {
         return;
     }

@@ -3,7 +3,8 @@
 //! - `GET /healthz`: liveness, version and each plugin's state;
 //! - `GET /api/v1/plugins`, `GET /api/v1/plugins/{id}`: plugins, capabilities, grants, health;
 //! - `GET /api/v1/status`: what the status page shows: inbox folder, queue depths, live
-//!   sessions, storage used under the data dir, whether a token is required.
+//!   sessions, which plugin each speech-to-text role got and why, storage used under the
+//!   data dir, whether a token is required.
 
 use std::path::{Path as FsPath, PathBuf};
 
@@ -79,6 +80,7 @@ async fn get_status(State(state): State<AppState>) -> Result<Json<serde_json::Va
         "inbox": state.paths.inbox,
         "queues": { "files": files, "summaries": summaries },
         "live_sessions": state.live.list().len(),
+        "roles": state.roles,
         "storage": storage,
     })))
 }

@@ -97,7 +97,7 @@ const MIN_BUDGETED_AUDIO: Duration = Duration::from_secs(30);
 pub use crate::plugin::bindings::stt_batch::BatchTranscript as Transcript;
 
 pub use crate::plugin::bindings::stt_live::LiveConfig;
-pub use crate::plugin::bindings::types::TranscriptUpdate;
+pub use crate::plugin::bindings::types::{TranscriptUpdate, Word};
 pub use crate::plugin::bindings::websocket::SocketEvent;
 
 /// What one call into a live plugin gave: the updates it produced, or its own error; the

@@ -29,6 +29,7 @@ use crate::files::FilePipeline;
 use crate::finish::FinishLine;
 use crate::clients::library::{Library, SessionPatch, SessionStatus, Word};
 use crate::clients::stt::TranscriptUpdate;
+use crate::plugin::roles::RoleChoice;
 
 /// How often the plugin's `tick` runs (its contract says about once a second).
 const TICK: Duration = Duration::from_secs(1);
@@ -45,6 +46,8 @@ pub struct SessionRun {
     pub finish: Option<FinishLine>,
     /// Transcribes the recording when the live transcript is incomplete.
     pub files: Option<Arc<FilePipeline>>,
+    /// The live plugin and why it was chosen, said when recording starts.
+    pub provider: RoleChoice,
 }
 
 /// Why the capture side ended.
@@ -126,7 +129,7 @@ pub async fn run(
         meter: Meter::new(settings.level_interval_ms),
         frames: frames_tx,
     };
-    session.status(LiveStatus::Recording, None);
+    session.status(LiveStatus::Recording, Some(format!("transcribing with {} ({})", session.provider.plugin, session.provider.reason)));
 
     let idle_limit = settings.idle_stop_secs.saturating_mul(1000);
     let end = loop {

@@ -25,7 +25,7 @@ use super::capabilities::model::ModelFiles;
 use super::capabilities::sqlite::SqliteDb;
 use super::snapshot::ModelSnapshot;
 use super::services::{Limits, PluginServices};
-use crate::config::{Config, PluginConfig};
+use crate::config::{AUTO, Config, PluginConfig};
 
 /// One plugin as the registry knows it.
 pub struct PluginEntry {
@@ -159,22 +159,27 @@ impl PluginRegistry {
                 ));
             }
         }
-        let roles = [
-            ("roles.store", Some(&config.roles.store), World::Store),
-            ("roles.stt_live", config.roles.stt_live.as_ref(), World::SttLive),
-            ("roles.stt_batch", config.roles.stt_batch.as_ref(), World::SttBatch),
-            ("roles.summarizer", config.roles.summarizer.as_ref(), World::Summarizer),
+        let roles = &config.roles;
+        let named = |id: &Option<String>| id.as_ref().filter(|id| *id != AUTO).cloned();
+        let mut wanted = vec![
+            ("roles.store", Some(roles.store.clone()), World::Store, true),
+            ("roles.stt_live", named(&roles.stt_live), World::SttLive, true),
+            ("roles.stt_batch", named(&roles.stt_batch), World::SttBatch, true),
+            ("roles.summarizer", roles.summarizer.clone(), World::Summarizer, true),
         ];
-        for (key, id, world) in roles {
+        // An auto role's candidates must exist and fit; a disabled one is passed over.
+        wanted.extend(roles.auto.live.iter().map(|id| ("roles.auto.live", Some(id.clone()), World::SttLive, false)));
+        wanted.extend(roles.auto.batch.iter().map(|id| ("roles.auto.batch", Some(id.clone()), World::SttBatch, false)));
+        for (key, id, world, enabled) in wanted {
             let Some(id) = id else { continue };
-            match manifests.iter().find(|(m, _)| &m.id == id) {
+            match manifests.iter().find(|(m, _)| m.id == id) {
                 None => errors.push(format!("{key} = {id:?}: no such plugin in {}", plugins_dir.display())),
                 Some((m, _)) if m.world != world => errors.push(format!(
                     "{key} = {id:?}: plugin {id} implements {}, not {}",
                     m.world.as_str(),
                     world.as_str()
                 )),
-                Some((m, _)) if !config.plugins.get(id).is_none_or(|p| p.enabled) => {
+                Some((m, _)) if enabled && !config.plugins.get(&id).is_none_or(|p| p.enabled) => {
                     errors.push(format!("{key} = {id:?}: plugin {} is disabled", m.id));
                 }
                 Some(_) => {}

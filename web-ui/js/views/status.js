@@ -1,5 +1,6 @@
 // Status: the plugins with their health and capabilities, which providers have their keys
-// (yes or no; a key is never shown), the inbox folder, queue depths, the search index and
+// (yes or no; a key is never shown), which plugin transcribes live and files and why, the
+// inbox folder, queue depths, the search index and
 // storage used.
 
 import { h, fill, bytes, badge } from '../dom.js';
@@ -7,6 +8,11 @@ import { api } from '../api.js';
 
 function yesNo(value) {
   return value ? 'yes' : 'no';
+}
+
+/** A role's plugin and why it got the part (`auto` picks by which keys are set). */
+function role(choice) {
+  return choice ? [choice.plugin, ' ', h('small', {}, `(${choice.reason})`)] : ['none'];
 }
 
 function capabilities(p) {
@@ -51,6 +57,8 @@ export async function statusView(root) {
       h('h2', { id: 'daemon-h' }, 'Daemon'),
       h('dl', { class: 'facts' },
         h('dt', {}, 'Version'), h('dd', {}, status.version),
+        h('dt', {}, 'Live transcription'), h('dd', { id: 'role-live' }, ...role(status.roles.stt_live)),
+        h('dt', {}, 'File transcription'), h('dd', { id: 'role-batch' }, ...role(status.roles.stt_batch)),
         h('dt', {}, 'Inbox folder'), h('dd', { id: 'inbox' }, status.inbox ?? 'off'),
         h('dt', {}, 'Files waiting or transcribing'), h('dd', { id: 'queue-files' }, String(status.queues.files ?? '—')),
         h('dt', {}, 'Summaries waiting or being written'), h('dd', {}, String(status.queues.summaries ?? '—')),

@@ -49,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
             None => None,
         };
         let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-        let parts = Parts { only: arg("--only"), weights: arg("--weights") };
+        let parts = Parts { only: arg("--only"), weights: arg("--weights"), texts: arg("--texts") };
         return whisper(std::path::Path::new(file), reference.as_deref(), &parts).await;
     }
     if args.iter().any(|a| a == "--live") {
@@ -176,6 +176,9 @@ async fn whisper(path: &std::path::Path, reference: Option<&str>, parts: &Parts)
         rows.extend(side_by_side::faster_whisper(&scribe_tests::test_model_dir(), path)?);
     }
     side_by_side::print(&rows, seconds, reference);
+    if let Some(dir) = &parts.texts {
+        side_by_side::save_texts(&rows, std::path::Path::new(dir))?;
+    }
     if parts.wants("vad") {
         speech_detector_speed(pcm.path(), seconds)?;
     }
@@ -187,10 +190,12 @@ async fn whisper(path: &std::path::Path, reference: Option<&str>, parts: &Parts)
 
 /// Which parts of the `--whisper` bench run: `--only wasm,native,daemon,faster-whisper,vad,memory`
 /// (all by default; `daemon-1` or `daemon-2` for one daemon row) and `--weights f32|q8` (both
-/// by default), e.g. to profile one row or to keep an hour's file to the rows that finish.
+/// by default), e.g. to profile one row or to keep an hour's file to the rows that finish;
+/// `--texts DIR` keeps each row's transcript there, to see where a WER comes from.
 struct Parts {
     only: Option<String>,
     weights: Option<String>,
+    texts: Option<String>,
 }
 
 impl Parts {

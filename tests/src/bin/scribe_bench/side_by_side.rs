@@ -56,6 +56,16 @@ pub fn faster_whisper(model_dir: &Path, audio: &Path) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// Writes each row's transcript to `dir`, one file a row named for its label.
+pub fn save_texts(rows: &[Row], dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for row in rows {
+        let name: String = row.label.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        std::fs::write(dir.join(format!("{name}.txt")), &row.text)?;
+    }
+    Ok(())
+}
+
 /// Prints the table: time, real-time factor, WER and peak RSS per row.
 pub fn print(rows: &[Row], seconds: f64, reference: Option<&str>) {
     let fallback = rows.iter().find(|r| r.label == "faster-whisper float32, 2 threads").map(|r| r.text.as_str());
