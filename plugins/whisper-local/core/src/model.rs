@@ -358,16 +358,21 @@ impl Whisper {
         })
     }
 
-    /// Encodes one window of features (`[n_mels][2 * audio_ctx]`, row-major) to
-    /// `[audio_ctx, state]`.
+    /// Encodes one window of features (`[n_mels][frames]`, row-major; `frames` even and at
+    /// most `2 * audio_ctx`) to `[frames / 2, state]`. A window shorter than the model's
+    /// 30 s uses the first positions only.
     pub fn encode(&self, mel: &[f32]) -> candle_core::Result<Tensor> {
-        let frames = 2 * self.dims.audio_ctx;
+        let frames = mel.len() / self.dims.n_mels.max(1);
+        if frames == 0 || frames % 2 != 0 || frames > 2 * self.dims.audio_ctx || frames * self.dims.n_mels != mel.len() {
+            return Err(candle_core::Error::Msg(format!("{} features are no window of {} mel bands", mel.len(), self.dims.n_mels)));
+        }
+        let positions = self.audio_positions.narrow(0, 0, frames / 2)?;
         let x = Tensor::from_slice(mel, (1, self.dims.n_mels, frames), &Device::Cpu)?;
         let conv = |x: &Tensor, (w, b): &(Tensor, Tensor), stride| -> candle_core::Result<Tensor> {
             x.conv1d(w, 1, stride, 1, 1)?.broadcast_add(&b.reshape((1, (), 1))?)?.gelu_erf()
         };
         let x = conv(&conv(&x, &self.conv1, 1)?, &self.conv2, 2)?;
-        let mut x = x.squeeze(0)?.t()?.broadcast_add(&self.audio_positions)?;
+        let mut x = x.squeeze(0)?.t()?.broadcast_add(&positions)?;
         for layer in &self.encoder {
             let h = layer.attn_norm.forward(&x)?;
             let qkv = layer.qkv.forward(&h)?;

@@ -42,6 +42,10 @@ const MULTILINGUAL_VOCAB: usize = 51_865;
 /// decoder stuck in a loop on a short clip stops after a few dozen steps instead of 224.
 const TOKENS_PER_SECOND: f32 = 10.0;
 const MIN_WINDOW_TOKENS: usize = 16;
+/// Silence after the audio, in mel frames (1 s), when the encoder reads only the audio present:
+/// the model learnt from windows padded with silence, and seeing some still tells it where
+/// the speech ends.
+const TRIM_PAD_FRAMES: usize = 100;
 /// Seed of the sampler used by temperature fallback: fixed, so results are reproducible.
 const SEED: u64 = 0x5eed_5c1b_e000_0001;
 
@@ -121,6 +125,31 @@ pub struct Engine {
     config: ModelConfig,
     mel: MelSpectrogram,
     rules: Rules,
+    context: EncoderContext,
+}
+
+/// How much of a window the encoder reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncoderContext {
+    /// The whole 30 s window, the audio padded with silence, as the model was trained.
+    #[default]
+    Window,
+    /// The audio present and [`TRIM_PAD_FRAMES`] of silence (whisper.cpp's `audio_ctx`):
+    /// a 3 s buffer costs the encoder about a seventh of a window, which is what lets a live
+    /// buffer be read again every second.
+    Audio,
+}
+
+impl EncoderContext {
+    /// The plugins' `encoder_context` setting: `window` or `audio`, `default` when unset.
+    pub fn from_setting(value: Option<&str>, default: EncoderContext) -> Result<EncoderContext, String> {
+        match value.map(str::trim) {
+            None => Ok(default),
+            Some("window") => Ok(EncoderContext::Window),
+            Some("audio") => Ok(EncoderContext::Audio),
+            Some(other) => Err(format!("the setting encoder_context = {other:?} is not one of \"window\" or \"audio\"")),
+        }
+    }
 }
 
 /// The model's files, read by the caller; names are used in errors.
@@ -178,7 +207,13 @@ impl Engine {
             sample_len: model.dims.text_ctx / 2,
         };
         let mel = MelSpectrogram::new(model.dims.n_mels);
-        Ok(Engine { model, vocab, config, mel, rules })
+        Ok(Engine { model, vocab, config, mel, rules, context: EncoderContext::Window })
+    }
+
+    /// The engine reading windows as `context` says.
+    pub fn with_encoder_context(mut self, context: EncoderContext) -> Engine {
+        self.context = context;
+        self
     }
 
     pub fn multilingual(&self) -> bool {
@@ -209,7 +244,12 @@ impl Engine {
                 seek += size;
                 continue;
             }
-            samples.resize(WINDOW_SECONDS * SAMPLE_RATE, 0.0);
+            let encoded_frames = match self.context {
+                EncoderContext::Window => window_frames,
+                // Even: the encoder's second convolution halves the frames.
+                EncoderContext::Audio => (size + TRIM_PAD_FRAMES).min(window_frames).next_multiple_of(2),
+            };
+            samples.resize(encoded_frames * HOP, 0.0);
             let (mel, _) = self.mel.compute(&samples);
             let encoded = self.model.encode(&mel).map_err(tensor_error)?;
             let state = self.model.start(&encoded).map_err(tensor_error)?;
@@ -495,6 +535,27 @@ mod tests {
         assert!(timed.iter().any(|w| w.start > 30.0), "words after the first window");
         assert_eq!(done.last(), Some(&transcript_len(seconds)));
         assert_eq!(transcript.language.as_deref(), Some("en"));
+    }
+
+    #[test]
+    fn reading_only_the_audio_present_hears_a_short_buffer_as_the_whole_window_does() {
+        let said = "Good morning everybody. Let us begin the meeting with the budget.";
+        let audio = speech(said);
+        let seconds = audio.len() as f32 / SAMPLE_RATE as f32;
+        let read = |context| {
+            let transcript = engine().with_encoder_context(context).transcribe(&mut InMemory(audio.clone()), None, &mut |_| {}).expect("transcribes");
+            let text: String = transcript.segments.iter().map(|s| s.text.as_str()).collect();
+            let timed: Vec<WordTiming> = transcript.segments.into_iter().flat_map(|s| s.words).collect();
+            (text, timed)
+        };
+        let (window, _) = read(EncoderContext::Window);
+        let (trimmed, timed) = read(EncoderContext::Audio);
+        let (errors, dropped_run) = word_errors(&words(said), &words(&trimmed));
+        eprintln!("window: {window:?}\ntrimmed: {trimmed:?}");
+        assert!(errors <= word_errors(&words(said), &words(&window)).0 + 1, "trimmed {trimmed:?} against window {window:?}");
+        assert!(dropped_run <= 1, "{trimmed}");
+        assert!(!timed.is_empty() && timed.iter().all(|w| 0.0 <= w.start && w.start <= w.end && w.end <= seconds + 0.05), "{timed:?} inside 0..{seconds}");
+        assert!(matches!(EncoderContext::from_setting(Some("frames"), EncoderContext::Window), Err(m) if m.contains("encoder_context")));
     }
 
     fn transcript_len(seconds: f32) -> usize {
