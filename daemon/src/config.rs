@@ -148,6 +148,10 @@ pub struct LiveConfig {
     pub finish_timeout_secs: u64,
     /// Live sessions that may run at once.
     pub max_sessions: usize,
+    /// With a local recogniser, how often the words not yet final are read again, ms.
+    pub local_step_ms: u64,
+    /// With a local recogniser, the pause that ends an utterance, ms.
+    pub local_pause_ms: u64,
 }
 
 impl Default for LiveConfig {
@@ -167,6 +171,8 @@ impl Default for LiveConfig {
             send_speed_limit: 1.25,
             finish_timeout_secs: 10,
             max_sessions: 4,
+            local_step_ms: 1000,
+            local_pause_ms: 600,
         }
     }
 }

@@ -92,6 +92,22 @@ impl Daemon {
                 tracing::info!(role, plugin = %choice.plugin, reason = %choice.reason, "role chosen");
             }
         }
+        // The speech detector, for plugins that get files cut at speech and for local live
+        // transcription; loaded once.
+        let speech = registry
+            .entries()
+            .any(|e| e.manifest.speech_chunk_seconds.is_some() || e.manifest.live_policy.is_some())
+            .then(|| speech_detector(&data_dir))
+            .flatten();
+        // A local live recogniser loads its model now, in the background, so the first
+        // session's first words are not held up by it.
+        if let Some(entry) = roles.stt_live.as_ref().and_then(|c| registry.get(&c.plugin))
+            && entry.manifest.live_policy.is_some()
+            && !entry.unconfigured
+            && let Some(handle) = entry.handle.clone()
+        {
+            tokio::spawn(async move { handle.share_loaded_model().await });
+        }
         let library = match registry.handle(&config.roles.store) {
             Some(handle) => {
                 let library = Library::new(handle.clone())?;
@@ -171,7 +187,7 @@ impl Daemon {
         let files = match &library {
             Some(library) => {
                 let finish = finish.clone().context("the finish stage runs whenever the library does")?;
-                let pipeline = file_pipeline(&config, &data_dir, &registry, &roles, library.clone(), events.clone(), finish)?;
+                let pipeline = file_pipeline(&config, &data_dir, &registry, &roles, speech.clone(), library.clone(), events.clone(), finish)?;
                 pipeline.reconcile().await;
                 for _ in 0..pipeline.workers() {
                     tokio::spawn(pipeline.clone().run(stopped(workers_stopped.clone())));
@@ -188,6 +204,7 @@ impl Daemon {
         let live = LiveSessions::new(
             library.clone(),
             roles.stt_live.clone().and_then(|choice| Some((registry.handle(&choice.plugin)?.clone(), choice))),
+            speech,
             files.clone(),
             finish,
             AudioStore::new(data_dir.join("audio")),
@@ -335,11 +352,13 @@ fn outbox(config: &Config) -> Result<Option<Outbox>> {
 }
 
 /// Builds the file pipeline on the library and the configured batch speech-to-text plugin.
+#[expect(clippy::too_many_arguments, reason = "the file stage's collaborators, each made once by Daemon::start")]
 fn file_pipeline(
     config: &Config,
     data_dir: &Path,
     registry: &PluginRegistry,
     roles: &Roles,
+    speech: Option<Arc<crate::speech::Silero>>,
     library: Library,
     events: EventHub,
     finish: FinishLine,
@@ -354,7 +373,7 @@ fn file_pipeline(
             Ok((handle.id().to_string(), BatchStt::new(handle.clone())?.accepting(encodings)))
         })
         .collect::<Result<_>>()?;
-    let speech = plugins.values().any(|p| p.speech_chunk().is_some()).then(|| speech_detector(data_dir)).flatten();
+    let speech = speech.filter(|_| plugins.values().any(|p| p.speech_chunk().is_some()));
     let providers = Providers { default: roles.stt_batch.as_ref().map(|c| c.plugin.clone()), plugins, speech };
     if providers.default.as_deref().and_then(|id| registry.handle(id)).is_none() {
         tracing::warn!("the batch speech-to-text plugin (roles.stt_batch) is not loaded; new files will fail until it is");
@@ -377,7 +396,7 @@ fn speech_detector(data_dir: &Path) -> Option<Arc<crate::speech::Silero>> {
         Ok(model) => Some(Arc::new(model)),
         Err(err) => {
             tracing::warn!(
-                "{err}; files go to whisper-local whole, without cutting at speech or using several instances (install the detector with `scribed models install {}`)",
+                "{err}; files go to whisper-local whole, without cutting at speech or using several instances, and local live transcription finds pauses by the level alone (install the detector with `scribed models install {}`)",
                 crate::speech::MODEL
             );
             None

@@ -4,14 +4,18 @@
 //! samples as [`Input`]; [`LiveSessions::start`] creates the session in the library and runs
 //! it ([`session`]): frames ([`frames`]) are recorded ([`recording`]), metered and gated
 //! ([`gate`]), and sent through the reliable [`link`] to the live speech-to-text plugin,
-//! whose times the [`timeline`] keeps on the session's clock. Recordings a crash
-//! interrupted are kept and marked at the next start ([`LiveSessions::recover`]).
+//! whose times the [`timeline`] keeps on the session's clock; or, when a local batch
+//! recogniser plays the live role, read again and again by the [`local`] policy
+//! ([`agreement`], [`pace`]). Recordings a crash interrupted are kept and marked at the next
+//! start ([`LiveSessions::recover`]).
 
 pub mod agreement;
 pub mod convert;
 pub mod frames;
 pub mod gate;
 pub mod link;
+pub mod local;
+pub mod pace;
 pub mod recording;
 pub mod session;
 pub mod timeline;
@@ -33,10 +37,12 @@ use crate::finish::FinishLine;
 use crate::clients::library::{Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus, new_session_id, now_ms};
 use crate::plugin::handle::PluginHandle;
 use crate::plugin::roles::RoleChoice;
-use crate::clients::stt::{AudioEncoding, AudioFormat, LiveConfig, LiveStt};
+use crate::clients::stt::{AudioEncoding, AudioFormat, BatchStt, LiveConfig, LiveStt};
+use crate::speech::Silero;
 use link::{Link, LinkSettings};
+use local::{LocalLink, LocalSettings};
 use recording::Recording;
-use session::SessionRun;
+use session::{SessionRun, Transcriber};
 
 /// Chunks a source may queue before the session takes them: about a minute of audio at
 /// typical callback sizes, far more than a busy session ever lags.
@@ -102,6 +108,8 @@ pub struct LiveSessions {
 struct Inner {
     library: Option<Library>,
     provider: Option<(PluginHandle, RoleChoice)>,
+    /// The speech detector, for pauses when a local recogniser plays the live role.
+    speech: Option<Arc<Silero>>,
     files: Option<Arc<FilePipeline>>,
     finish: Option<FinishLine>,
     audio: AudioStore,
@@ -117,6 +125,7 @@ impl LiveSessions {
     pub fn new(
         library: Option<Library>,
         provider: Option<(PluginHandle, RoleChoice)>,
+        speech: Option<Arc<Silero>>,
         files: Option<Arc<FilePipeline>>,
         finish: Option<FinishLine>,
         audio: AudioStore,
@@ -125,7 +134,7 @@ impl LiveSessions {
         settings: LiveSettings,
     ) -> LiveSessions {
         LiveSessions {
-            inner: Arc::new(Inner { library, provider, files, finish, audio, dir, events, settings, running: Mutex::new(HashMap::new()) }),
+            inner: Arc::new(Inner { library, provider, speech, files, finish, audio, dir, events, settings, running: Mutex::new(HashMap::new()) }),
         }
     }
 
@@ -157,7 +166,8 @@ impl LiveSessions {
         if self.running().len() >= inner.settings.max_sessions {
             return Err(LiveError::TooMany(inner.settings.max_sessions));
         }
-        let stt = LiveStt::new(provider).map_err(|_| LiveError::NoProvider)?;
+        let transcriber = self.transcriber(provider, spec.language.clone())?;
+        let provider_id = transcriber.provider().to_string();
         let id = new_session_id(SessionKind::Live);
         let created_ms = now_ms();
         let title = spec.title.clone().filter(|t| !t.trim().is_empty()).unwrap_or_else(|| format!("Recording from {}", spec.source));
@@ -169,10 +179,10 @@ impl LiveSessions {
                 source: spec.source.clone(),
                 title,
                 created_ms,
-                provider: Some(stt.id().to_string()),
+                provider: Some(provider_id.clone()),
             })
             .await?;
-        let version = library.create_version(id.clone(), stt.id().to_string(), created_ms).await?;
+        let version = library.create_version(id.clone(), provider_id, created_ms).await?;
         let recording = match Recording::create(&inner.dir, &id, Duration::from_secs(inner.settings.flush_secs)) {
             Ok(recording) => recording,
             Err(err) => {
@@ -190,28 +200,12 @@ impl LiveSessions {
                 return Err(err.into());
             }
         };
-        let config = LiveConfig {
-            format: AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: TARGET_RATE, channels: 1 },
-            language: spec.language.clone(),
-        };
-        let settings = &inner.settings;
-        let link = Link::new(
-            stt,
-            config,
-            LinkSettings {
-                reconnect_base: Duration::from_millis(settings.reconnect_base_ms),
-                reconnect_max: Duration::from_millis(settings.reconnect_max_ms),
-                max_outage: Duration::from_secs(settings.max_outage_secs),
-                speed_limit: f64::from(settings.send_speed_limit),
-                finish_timeout: Duration::from_secs(settings.finish_timeout_secs),
-            },
-        );
         let run = SessionRun {
             id: id.clone(),
             library,
             version_id: version.id,
             events: inner.events.clone(),
-            settings: settings.clone(),
+            settings: inner.settings.clone(),
             audio: inner.audio.clone(),
             files: inner.files.clone(),
             finish: inner.finish.clone(),
@@ -231,11 +225,44 @@ impl LiveSessions {
         let sessions = self.clone();
         let session_id = id.clone();
         tokio::spawn(async move {
-            let status = session::run(run, link, recording, input, stop_rx).await;
+            let status = session::run(run, transcriber, recording, input, stop_rx).await;
             sessions.running().remove(&session_id);
             let _ = done_tx.send(Some(status));
         });
         Ok(id)
+    }
+
+    /// What transcribes a new session: the live plugin through the reliable link, or a
+    /// batch recogniser through the local policy.
+    fn transcriber(&self, provider: &PluginHandle, language: Option<String>) -> Result<Transcriber, LiveError> {
+        let settings = &self.inner.settings;
+        if provider.manifest().live_policy.is_some() {
+            let stt = BatchStt::new(provider.clone()).map_err(|_| LiveError::NoProvider)?;
+            let local = LocalSettings {
+                step: Duration::from_millis(settings.local_step_ms),
+                pause: Duration::from_millis(settings.local_pause_ms),
+                language,
+                finish_timeout: Duration::from_secs(settings.finish_timeout_secs),
+            };
+            return Ok(Transcriber::Local(Box::new(LocalLink::new(stt, self.inner.speech.clone(), local))));
+        }
+        let stt = LiveStt::new(provider).map_err(|_| LiveError::NoProvider)?;
+        let config = LiveConfig {
+            format: AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: TARGET_RATE, channels: 1 },
+            language,
+        };
+        let link = Link::new(
+            stt,
+            config,
+            LinkSettings {
+                reconnect_base: Duration::from_millis(settings.reconnect_base_ms),
+                reconnect_max: Duration::from_millis(settings.reconnect_max_ms),
+                max_outage: Duration::from_secs(settings.max_outage_secs),
+                speed_limit: f64::from(settings.send_speed_limit),
+                finish_timeout: Duration::from_secs(settings.finish_timeout_secs),
+            },
+        );
+        Ok(Transcriber::Link(Box::new(link)))
     }
 
     /// Asks a running session to stop; it then finishes in the background.

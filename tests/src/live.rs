@@ -3,13 +3,15 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::Events;
 use crate::fake_deepgram::{Script, ScriptWord};
 
 /// `text` spoken by espeak-ng, as 16-bit PCM at `rate` with `channels`.
@@ -159,4 +161,46 @@ pub fn final_words(events: &[Value]) -> Vec<String> {
         .flat_map(|e| e["words"].as_array().cloned().unwrap_or_default())
         .filter_map(|w| w["text"].as_str().map(String::from))
         .collect()
+}
+
+/// Events as they arrived, with when.
+pub type Seen = Arc<Mutex<Vec<(Instant, Value)>>>;
+
+/// Every `transcript` and `live` event of the daemon, with when it arrived, until a session
+/// ends (or `limit` passes without one); the counter moves with each.
+pub fn collect(mut events: Events, limit: Duration) -> (Seen, tokio::sync::watch::Receiver<usize>, tokio::task::JoinHandle<()>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (count_tx, count) = tokio::sync::watch::channel(0);
+    let into = seen.clone();
+    let task = tokio::spawn(async move {
+        while let Ok(event) = events.until(limit, |e| matches!(e["type"].as_str(), Some("transcript" | "live"))).await {
+            let ended = event["type"] == "live" && matches!(event["status"].as_str(), Some("complete" | "queued" | "error"));
+            // The lock is let go before the counter moves: its readers take the lock.
+            let count = {
+                let mut seen = into.lock().expect("lock");
+                seen.push((Instant::now(), event));
+                seen.len()
+            };
+            count_tx.send_replace(count);
+            if ended {
+                break;
+            }
+        }
+    });
+    (seen, count, task)
+}
+
+/// A transcript event with words, final or interim.
+pub fn has_words(event: &Value, final_: bool) -> bool {
+    event["type"] == "transcript" && event["is_final"] == final_ && event["words"].as_array().is_some_and(|w| !w.is_empty())
+}
+
+/// How long after its first word was said a live session first showed interim and final
+/// text: `seen` are the session's events, `started` when its audio began streaming in real
+/// time.
+pub fn first_text(seen: &[(Instant, Value)], started: Instant) -> Option<(Duration, Duration)> {
+    let first_word_ms = seen.iter().filter(|(_, e)| has_words(e, true)).filter_map(|(_, e)| e["words"][0]["start_ms"].as_u64()).min()?;
+    let spoken_at = started + Duration::from_millis(first_word_ms);
+    let first = |final_: bool| seen.iter().find(|(_, e)| has_words(e, final_)).map(|(at, _)| at.saturating_duration_since(spoken_at));
+    Some((first(false)?, first(true)?))
 }

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use crate::plugin::bindings::stt_batch::{BatchRequest, BatchTranscript};
 use crate::plugin::bindings::types::PluginError;
-use crate::plugin::handle::{CallError, PluginHandle, WorldBindings, encoding_name};
+use crate::plugin::handle::{CallError, Instance, PluginHandle, WorldBindings, encoding_name};
+use futures_util::future::BoxFuture;
 use crate::plugin::manifest::World;
 
 pub use crate::plugin::capabilities::audio::AudioInput;
@@ -64,28 +65,65 @@ impl BatchStt {
         language: Option<String>,
         duration: Option<Duration>,
     ) -> Result<Result<BatchTranscript, PluginError>, CallError> {
-        let request = BatchRequest { format, size: audio.size, language };
-        // A recogniser running in the sandbox works in proportion to the audio, and a short
-        // clip still costs it a whole window.
-        let extra = match (self.handle.services().limits.cpu_budget_per_audio_second, duration) {
-            (Some(per_second), Some(duration)) => per_second.mul_f64(duration.max(MIN_BUDGETED_AUDIO).as_secs_f64()),
-            _ => Duration::ZERO,
-        };
+        let call = transcribe_call(&self.handle, format, audio, language, duration);
         self.handle.share_loaded_model().await;
-        self.handle
-            .call(move |instance| {
-                Box::pin(async move {
-                    let WorldBindings::SttBatch(bindings) = &instance.bindings else {
-                        return Err(wasmtime::Error::msg("not an stt-batch plugin"));
-                    };
-                    instance.store.data_mut().audio = Some(audio);
-                    instance.store.data_mut().call_budget += extra;
-                    let result = bindings.call_transcribe(&mut instance.store, &request).await;
-                    instance.store.data_mut().audio = None;
-                    result
-                })
-            })
-            .await
+        self.handle.call(call).await
+    }
+
+    /// The plugin on an instance of its own, for re-reading a live session's audio.
+    pub fn dedicated(&self) -> LocalRecogniser {
+        LocalRecogniser { handle: self.handle.clone(), dedicated: self.handle.dedicated() }
+    }
+}
+
+/// A batch recogniser on an instance of its own, reading a live session's growing buffer
+/// again and again (see [`crate::live::local`]).
+pub struct LocalRecogniser {
+    handle: PluginHandle,
+    dedicated: crate::plugin::handle::Dedicated,
+}
+
+impl LocalRecogniser {
+    pub fn id(&self) -> &str {
+        self.dedicated.id()
+    }
+
+    /// Transcribes `pcm` (16 kHz mono linear16), under the budget of its length.
+    pub async fn transcribe(&mut self, pcm: std::sync::Arc<[u8]>, language: Option<String>) -> Result<Result<BatchTranscript, PluginError>, CallError> {
+        let duration = Duration::from_millis(pcm.len() as u64 * 1000 / (2 * u64::from(crate::audio::TARGET_RATE)));
+        let format = AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: crate::audio::TARGET_RATE, channels: 1 };
+        let call = transcribe_call(&self.handle, format, AudioInput::from_memory(pcm), language, Some(duration));
+        self.handle.share_loaded_model().await;
+        self.dedicated.call(call).await
+    }
+}
+
+/// The `transcribe` call on an instance, with the budget for `duration` of audio added.
+fn transcribe_call(
+    handle: &PluginHandle,
+    format: AudioFormat,
+    audio: AudioInput,
+    language: Option<String>,
+    duration: Option<Duration>,
+) -> impl for<'a> FnOnce(&'a mut Instance) -> BoxFuture<'a, wasmtime::Result<Result<BatchTranscript, PluginError>>> + Send + 'static {
+    let request = BatchRequest { format, size: audio.size, language };
+    // A recogniser running in the sandbox works in proportion to the audio, and a short
+    // clip still costs it a whole window.
+    let extra = match (handle.services().limits.cpu_budget_per_audio_second, duration) {
+        (Some(per_second), Some(duration)) => per_second.mul_f64(duration.max(MIN_BUDGETED_AUDIO).as_secs_f64()),
+        _ => Duration::ZERO,
+    };
+    move |instance: &mut Instance| -> BoxFuture<'_, _> {
+        Box::pin(async move {
+            let WorldBindings::SttBatch(bindings) = &instance.bindings else {
+                return Err(wasmtime::Error::msg("not an stt-batch plugin"));
+            };
+            instance.store.data_mut().audio = Some(audio);
+            instance.store.data_mut().call_budget += extra;
+            let result = bindings.call_transcribe(&mut instance.store, &request).await;
+            instance.store.data_mut().audio = None;
+            result
+        })
     }
 }
 

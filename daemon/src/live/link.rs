@@ -12,11 +12,16 @@ use std::collections::VecDeque;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc;
+
 use super::frames::Frame;
 use super::timeline::Timeline;
 use crate::retry::Failure;
 use crate::sinks::events::LiveStatus;
 use crate::clients::stt::{LiveConfig, LiveOutcome, LiveStt, SocketEvent, TranscriptUpdate};
+
+/// How often the plugin's `tick` runs (its contract says about once a second).
+const TICK: Duration = Duration::from_secs(1);
 
 /// Audio that may go out at once above the speed limit, ms: a replay starts without delay.
 const BURST_MS: u64 = 1_000;
@@ -400,5 +405,40 @@ impl Link {
         self.stt.reset();
         let message = format!("{reason}; the recording continues and will be transcribed from the file when it stops");
         self.events.push(LinkEvent::State { status: LiveStatus::Offline, message: Some(message) });
+    }
+}
+
+/// Runs a live plugin's link until the capture side is done, then finishes it.
+pub async fn drive(mut link: Link, frames: &mut mpsc::UnboundedReceiver<(Frame, bool)>, publish: &mut impl FnMut(Vec<LinkEvent>)) -> bool {
+    link.open().await;
+    publish(link.take_events());
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let wake = link.next_wake();
+        tokio::select! {
+            frame = frames.recv() => match frame {
+                Some((frame, send)) => {
+                    link.push(frame, send);
+                    link.wake().await;
+                }
+                None => break,
+            },
+            (socket, event) = link.socket_event() => link.deliver(socket, event).await,
+            _ = tick.tick() => link.tick().await,
+            () = sleep_until(wake), if wake.is_some() => link.wake().await,
+        }
+        publish(link.take_events());
+    }
+    let complete = link.finish().await;
+    publish(link.take_events());
+    complete
+}
+
+/// Sleeps until `at`; never wakes without one (for a `select!` arm with a due time).
+pub(super) async fn sleep_until(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }

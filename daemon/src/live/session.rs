@@ -13,13 +13,13 @@
 //! is queued for batch transcription of its recording instead of failing.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
 use super::frames::{Frame, Framer};
 use super::gate::{self, Gate, Meter};
 use super::link::{Link, LinkEvent};
+use super::local::LocalLink;
 use super::recording::{self, Recording};
 use super::Input;
 use crate::audio::store::AudioStore;
@@ -30,9 +30,6 @@ use crate::finish::FinishLine;
 use crate::clients::library::{Library, SessionPatch, SessionStatus, Word};
 use crate::clients::stt::TranscriptUpdate;
 use crate::plugin::roles::RoleChoice;
-
-/// How often the plugin's `tick` runs (its contract says about once a second).
-const TICK: Duration = Duration::from_secs(1);
 
 /// Everything a session needs besides its link and recording.
 pub struct SessionRun {
@@ -111,7 +108,7 @@ impl SessionRun {
 /// final status.
 pub async fn run(
     session: SessionRun,
-    link: Link,
+    transcriber: Transcriber,
     recording: Recording,
     mut input: mpsc::Receiver<Input>,
     mut stop: watch::Receiver<bool>,
@@ -119,8 +116,8 @@ pub async fn run(
     let settings = session.settings.clone();
     let mut framer = Framer::new(settings.frame_ms);
     let (frames_tx, frames_rx) = mpsc::unbounded_channel::<(Frame, bool)>();
-    let provider = link.provider().to_string();
-    let driver = tokio::spawn(drive(link, frames_rx, session.id.clone(), session.events.clone(), session.library.clone(), session.version_id));
+    let provider = transcriber.provider().to_string();
+    let driver = tokio::spawn(drive(transcriber, frames_rx, session.id.clone(), session.events.clone(), session.library.clone(), session.version_id));
     let mut intake = FrameIntake {
         session_id: session.id.clone(),
         events: session.events.clone(),
@@ -208,10 +205,26 @@ pub async fn run(
     status
 }
 
-/// The provider side: runs the link until the capture side is done, then finishes it.
-/// True when the provider transcribed everything.
+/// What transcribes a session: a live plugin through the reliable link, or a local batch
+/// recogniser through the local policy.
+pub enum Transcriber {
+    Link(Box<Link>),
+    Local(Box<LocalLink>),
+}
+
+impl Transcriber {
+    pub fn provider(&self) -> &str {
+        match self {
+            Transcriber::Link(link) => link.provider(),
+            Transcriber::Local(local) => local.provider(),
+        }
+    }
+}
+
+/// The provider side: runs the transcriber until the capture side is done, then finishes
+/// it. True when the provider transcribed everything.
 async fn drive(
-    mut link: Link,
+    transcriber: Transcriber,
     mut frames: mpsc::UnboundedReceiver<(Frame, bool)>,
     session_id: String,
     events: EventHub,
@@ -220,8 +233,8 @@ async fn drive(
 ) -> bool {
     let (finals_tx, finals_rx) = mpsc::unbounded_channel::<Vec<Word>>();
     let writer = tokio::spawn(write_finals(library, version_id, session_id.clone(), finals_rx));
-    let publish = |link: &mut Link| {
-        for event in link.take_events() {
+    let mut publish = |link_events: Vec<LinkEvent>| {
+        for event in link_events {
             match event {
                 LinkEvent::Update(update) => {
                     events.publish(transcript_event(&session_id, &update));
@@ -235,38 +248,13 @@ async fn drive(
             }
         }
     };
-    link.open().await;
-    publish(&mut link);
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let wake = link.next_wake();
-        tokio::select! {
-            frame = frames.recv() => match frame {
-                Some((frame, send)) => {
-                    link.push(frame, send);
-                    link.wake().await;
-                }
-                None => break,
-            },
-            (socket, event) = link.socket_event() => link.deliver(socket, event).await,
-            _ = tick.tick() => link.tick().await,
-            () = sleep_until(wake), if wake.is_some() => link.wake().await,
-        }
-        publish(&mut link);
-    }
-    let complete = link.finish().await;
-    publish(&mut link);
+    let complete = match transcriber {
+        Transcriber::Link(link) => super::link::drive(*link, &mut frames, &mut publish).await,
+        Transcriber::Local(local) => super::local::drive(*local, &mut frames, &mut publish).await,
+    };
     drop(finals_tx);
     let stored = writer.await.unwrap_or(false);
     complete && stored
-}
-
-async fn sleep_until(at: Option<std::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Appends finals in order. False when one could not be stored.

@@ -269,6 +269,7 @@ mod tests {
             model_files: Vec::new(),
             speech_chunk_seconds: None,
             share_loaded_model: false,
+            live_policy: None,
         };
         let config: PluginConfig = toml::from_str(&format!(
             "allow_outbound = [{}]\n[settings]\n{settings}",

@@ -60,6 +60,19 @@ pub struct Manifest {
     /// instance from the snapshot, so all of them share one copy of the loaded weights.
     #[serde(default)]
     pub share_loaded_model: bool,
+    /// For an `stt-batch` plugin that recognises speech itself: the host may play the live
+    /// role with it by the named policy. `"local-agreement"`: the host re-reads the live
+    /// buffer every step and keeps the words two readings agree on (see
+    /// [`crate::live::local`]).
+    #[serde(default)]
+    pub live_policy: Option<LivePolicy>,
+}
+
+/// How the host streams live audio through a batch recogniser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LivePolicy {
+    LocalAgreement,
 }
 
 /// A file name with no directory part that could lead elsewhere.
@@ -74,6 +87,12 @@ const MAX_SPEECH_CHUNK_SECONDS: u32 = 600;
 const MAX_ID_LEN: usize = 64;
 
 impl Manifest {
+    /// Whether the plugin can play a role of `world`: its own world's, or the live role for
+    /// a batch recogniser the host streams by its `live_policy`.
+    pub fn plays(&self, world: World) -> bool {
+        self.world == world || (world == World::SttLive && self.live_policy.is_some())
+    }
+
     pub fn load(path: &Path) -> Result<Manifest> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading {}", path.display()))?;
@@ -104,6 +123,9 @@ impl Manifest {
         if let Some(seconds) = self.speech_chunk_seconds {
             anyhow::ensure!(self.world == World::SttBatch, "speech_chunk_seconds is for stt-batch plugins");
             anyhow::ensure!((1..=MAX_SPEECH_CHUNK_SECONDS).contains(&seconds), "speech_chunk_seconds = {seconds}: must be 1 to {MAX_SPEECH_CHUNK_SECONDS}");
+        }
+        if self.live_policy.is_some() {
+            anyhow::ensure!(self.world == World::SttBatch, "live_policy is for stt-batch plugins");
         }
         if self.share_loaded_model {
             anyhow::ensure!(self.world == World::SttBatch && !self.model_files.is_empty(), "share_loaded_model is for stt-batch plugins that read a model");

@@ -174,10 +174,11 @@ impl PluginRegistry {
             let Some(id) = id else { continue };
             match manifests.iter().find(|(m, _)| m.id == id) {
                 None => errors.push(format!("{key} = {id:?}: no such plugin in {}", plugins_dir.display())),
-                Some((m, _)) if m.world != world => errors.push(format!(
-                    "{key} = {id:?}: plugin {id} implements {}, not {}",
+                Some((m, _)) if !m.plays(world) => errors.push(format!(
+                    "{key} = {id:?}: plugin {id} implements {}, not {}{}",
                     m.world.as_str(),
-                    world.as_str()
+                    world.as_str(),
+                    if world == World::SttLive { " (nor does its manifest set live_policy)" } else { "" }
                 )),
                 Some((m, _)) if enabled && !config.plugins.get(&id).is_none_or(|p| p.enabled) => {
                     errors.push(format!("{key} = {id:?}: plugin {} is disabled", m.id));

@@ -74,6 +74,8 @@ pub enum LiveStatus {
     Connected,
     Reconnecting,
     Offline,
+    /// A local recogniser is falling behind: interim text less often, or finals only.
+    Behind,
 }
 
 impl LiveStatus {

@@ -6,7 +6,9 @@
 //! `silero_vad_16k.safetensors`; the arithmetic follows the wheel's own reference for that
 //! file (`tinygrad_model.py`), which a test checks frame by frame.
 
+use std::ops::Deref;
 use std::path::Path;
+use std::sync::Arc;
 
 use safetensors::{Dtype, SafeTensors};
 
@@ -139,8 +141,14 @@ impl Silero {
     }
 
     /// A fresh pass over one stream of audio.
-    pub fn stream(&self) -> Stream<'_> {
-        Stream { model: self, context: [0.0; CONTEXT], h: [0.0; HIDDEN], c: [0.0; HIDDEN] }
+    pub fn stream(&self) -> Stream<&Silero> {
+        Stream::new(self)
+    }
+
+    /// A pass that owns its share of the model, for a stream that lives on its own (a live
+    /// session).
+    pub fn owned_stream(self: Arc<Self>) -> Stream<Arc<Silero>> {
+        Stream::new(self)
     }
 }
 
@@ -163,19 +171,23 @@ fn sigmoid(x: f32) -> f32 {
 }
 
 /// The state carried from one frame to the next.
-pub struct Stream<'a> {
-    model: &'a Silero,
+pub struct Stream<M> {
+    model: M,
     /// The last samples of the previous frame.
     context: [f32; CONTEXT],
     h: [f32; HIDDEN],
     c: [f32; HIDDEN],
 }
 
-impl Stream<'_> {
+impl<M: Deref<Target = Silero>> Stream<M> {
+    fn new(model: M) -> Stream<M> {
+        Stream { model, context: [0.0; CONTEXT], h: [0.0; HIDDEN], c: [0.0; HIDDEN] }
+    }
+
     /// The speech probability of the next [`FRAME`] samples (a shorter last frame is padded
     /// with silence).
     pub fn push(&mut self, frame: &[f32]) -> f32 {
-        let m = self.model;
+        let m: &Silero = &self.model;
         // Context, the frame, then REFLECT samples mirrored about the last one.
         let mut input = Vec::with_capacity(CONTEXT + FRAME + REFLECT);
         input.extend_from_slice(&self.context);

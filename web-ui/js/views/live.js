@@ -111,7 +111,7 @@ export async function liveView(root) {
     } else if (event.type === 'level' && !recorder) {
       showLevel(event.rms);
     } else if (event.type === 'live') {
-      if (['connected', 'reconnecting', 'offline'].includes(event.status)) {
+      if (['connected', 'reconnecting', 'offline', 'behind'].includes(event.status)) {
         fill(providerState, event.status + (event.message ? ` (${event.message})` : ''));
       } else if (daemonSession && ['complete', 'queued', 'error', 'interrupted'].includes(event.status)) {
         showState('saved', daemonSession);

@@ -1,11 +1,12 @@
-//! `audio`: the current transcription's audio, read in pieces by the guest: a whole file, or
-//! a chunk of speech made of byte ranges of one (see [`crate::speech`]), which the guest sees
-//! as one stretch of audio. A whole file can instead be streamed straight to a provider as an
-//! `http` body (see [`super::http`]).
+//! `audio`: the current transcription's audio, read in pieces by the guest: a whole file, a
+//! chunk of speech made of byte ranges of one (see [`crate::speech`]), which the guest sees
+//! as one stretch of audio, or a live session's buffer held in memory. A whole file can
+//! instead be streamed straight to a provider as an `http` body (see [`super::http`]).
 
 use std::io::SeekFrom;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
@@ -20,11 +21,17 @@ const MAX_READ: u32 = 1 << 20;
 /// The audio of the call in progress.
 #[derive(Debug, Clone)]
 pub struct AudioInput {
-    pub path: PathBuf,
     /// Bytes the guest sees.
     pub size: u64,
+    source: Source,
+}
+
+#[derive(Debug, Clone)]
+enum Source {
     /// Byte ranges of the file the guest sees back to back; `None` is the whole file.
-    pub ranges: Option<Vec<Range<u64>>>,
+    File { path: PathBuf, ranges: Option<Vec<Range<u64>>> },
+    /// Audio held by the host (a live session's buffer).
+    Memory(Arc<[u8]>),
 }
 
 impl AudioInput {
@@ -32,20 +39,33 @@ impl AudioInput {
     pub fn from_path(path: impl Into<PathBuf>) -> std::io::Result<AudioInput> {
         let path = path.into();
         let size = std::fs::metadata(&path)?.len();
-        Ok(AudioInput { path, size, ranges: None })
+        Ok(AudioInput { size, source: Source::File { path, ranges: None } })
     }
 
     /// `ranges` of the file at `path`, seen as one stretch.
     pub fn from_ranges(path: impl Into<PathBuf>, ranges: Vec<Range<u64>>) -> AudioInput {
         let size = ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum();
-        AudioInput { path: path.into(), size, ranges: Some(ranges) }
+        AudioInput { size, source: Source::File { path: path.into(), ranges: Some(ranges) } }
+    }
+
+    /// Bytes in memory.
+    pub fn from_memory(bytes: Arc<[u8]>) -> AudioInput {
+        AudioInput { size: bytes.len() as u64, source: Source::Memory(bytes) }
+    }
+
+    /// The file, when the audio is a whole file on disk (which can be streamed as is).
+    pub fn whole_file(&self) -> Option<&Path> {
+        match &self.source {
+            Source::File { path, ranges: None } => Some(path),
+            _ => None,
+        }
     }
 
     /// Where byte `offset` of what the guest sees lies in the file, and how many bytes follow
     /// it there before the next range.
-    fn locate(&self, offset: u64) -> Option<(u64, u64)> {
-        let Some(ranges) = &self.ranges else {
-            return (offset < self.size).then(|| (offset, self.size - offset));
+    fn locate(ranges: Option<&[Range<u64>]>, size: u64, offset: u64) -> Option<(u64, u64)> {
+        let Some(ranges) = ranges else {
+            return (offset < size).then(|| (offset, size - offset));
         };
         let mut skip = offset;
         for range in ranges {
@@ -76,11 +96,19 @@ impl HasData for AudioCapability {
 async fn read_at(input: &AudioInput, offset: u64, max: u32) -> Result<Vec<u8>, AudioError> {
     let io = |err: std::io::Error| AudioError::Io(err.to_string());
     let want = u64::from(max.min(MAX_READ)).min(input.size.saturating_sub(offset));
+    let (path, ranges) = match &input.source {
+        Source::Memory(bytes) => {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+            let end = start.saturating_add(want as usize).min(bytes.len());
+            return Ok(bytes[start..end].to_vec());
+        }
+        Source::File { path, ranges } => (path, ranges.as_deref()),
+    };
     let mut buf = Vec::with_capacity(want as usize);
-    let mut file = tokio::fs::File::open(&input.path).await.map_err(io)?;
+    let mut file = tokio::fs::File::open(path).await.map_err(io)?;
     // A read may span the end of one range and the start of the next.
     while (buf.len() as u64) < want {
-        let Some((at, available)) = input.locate(offset + buf.len() as u64) else { break };
+        let Some((at, available)) = AudioInput::locate(ranges, input.size, offset + buf.len() as u64) else { break };
         let len = available.min(want - buf.len() as u64);
         file.seek(SeekFrom::Start(at)).await.map_err(io)?;
         let before = buf.len();

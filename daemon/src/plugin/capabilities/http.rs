@@ -332,22 +332,25 @@ impl HttpShared {
             let mut builder = self.client.client()?.request(method.clone(), url.clone()).headers(headers);
             match &body {
                 Some(Body::Bytes(bytes)) if !bytes.is_empty() => builder = builder.body(bytes.clone()),
-                // A chunk of speech (at most minutes of PCM) goes as the bytes it is made of.
-                Some(Body::Audio(input)) if input.ranges.is_some() => {
-                    let bytes = super::audio::read_all(input)
-                        .await
-                        .map_err(|err| HttpError::Connection(format!("reading the audio: {err:?}")))?;
-                    builder = builder.body(bytes);
-                }
-                Some(Body::Audio(input)) => {
-                    // Re-opened on every hop: a 307/308 redirect resends the whole file.
-                    let file = tokio::fs::File::open(&input.path)
-                        .await
-                        .map_err(|err| HttpError::Connection(format!("opening the audio: {err}")))?;
-                    builder = builder
-                        .header(reqwest::header::CONTENT_LENGTH, input.size)
-                        .body(reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file)));
-                }
+                Some(Body::Audio(input)) => match input.whole_file() {
+                    Some(path) => {
+                        // Re-opened on every hop: a 307/308 redirect resends the whole file.
+                        let file = tokio::fs::File::open(path)
+                            .await
+                            .map_err(|err| HttpError::Connection(format!("opening the audio: {err}")))?;
+                        builder = builder
+                            .header(reqwest::header::CONTENT_LENGTH, input.size)
+                            .body(reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file)));
+                    }
+                    // A chunk of speech or a live buffer (at most minutes of PCM) goes as the
+                    // bytes it is made of.
+                    None => {
+                        let bytes = super::audio::read_all(input)
+                            .await
+                            .map_err(|err| HttpError::Connection(format!("reading the audio: {err:?}")))?;
+                        builder = builder.body(bytes);
+                    }
+                },
                 _ => {}
             }
             let response = tokio::time::timeout_at(deadline, builder.send())

@@ -363,7 +363,7 @@ impl Whisper {
     /// 30 s uses the first positions only.
     pub fn encode(&self, mel: &[f32]) -> candle_core::Result<Tensor> {
         let frames = mel.len() / self.dims.n_mels.max(1);
-        if frames == 0 || frames % 2 != 0 || frames > 2 * self.dims.audio_ctx || frames * self.dims.n_mels != mel.len() {
+        if frames == 0 || !frames.is_multiple_of(2) || frames > 2 * self.dims.audio_ctx || frames * self.dims.n_mels != mel.len() {
             return Err(candle_core::Error::Msg(format!("{} features are no window of {} mel bands", mel.len(), self.dims.n_mels)));
         }
         let positions = self.audio_positions.narrow(0, 0, frames / 2)?;

@@ -22,6 +22,10 @@ const TIMESTAMP_STEP: f32 = 0.02;
 /// Temperatures tried in turn while a window's result looks like a loop or like noise
 /// (openai's defaults).
 const TEMPERATURES: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
+/// Temperatures of the whole window when a short context's reading looped: greedy only. Live
+/// audio is read again within a second, and a sampled decode of a whole window costs
+/// several readings.
+const WHOLE_WINDOW_RETRY: usize = 1;
 /// A decoded text compressing better than this is repeating itself.
 const COMPRESSION_RATIO_THRESHOLD: f32 = 2.4;
 /// Below this mean token log-probability the result is a guess.
@@ -244,22 +248,33 @@ impl Engine {
                 seek += size;
                 continue;
             }
-            let encoded_frames = match self.context {
-                EncoderContext::Window => window_frames,
+            let trimmed = self.context == EncoderContext::Audio;
+            let encoded_frames = match trimmed {
+                false => window_frames,
                 // Even: the encoder's second convolution halves the frames.
-                EncoderContext::Audio => (size + TRIM_PAD_FRAMES).min(window_frames).next_multiple_of(2),
+                true => (size + TRIM_PAD_FRAMES).min(window_frames).next_multiple_of(2),
             };
-            samples.resize(encoded_frames * HOP, 0.0);
-            let (mel, _) = self.mel.compute(&samples);
-            let encoded = self.model.encode(&mel).map_err(tensor_error)?;
-            let state = self.model.start(&encoded).map_err(tensor_error)?;
+            let mut state = self.encode(&mut samples, encoded_frames)?;
             if self.multilingual() && language.is_none() {
                 language = Some(self.detect_language(&state)?);
             }
             let sot = self.sot_sequence(language);
             let max_tokens = MIN_WINDOW_TOKENS + (size as f32 / FRAMES_PER_SECOND * TOKENS_PER_SECOND).ceil() as usize;
-            let (attempt, steps) = self.decode_with_fallback(&state, &sot, max_tokens, &mut rng)?;
+            // A short context is tried once, greedily: where it loops (a repeated phrase
+            // near the end of the audio can send it round), the window is read whole, as
+            // the model was trained.
+            let temperatures = if trimmed { &TEMPERATURES[..1] } else { &TEMPERATURES[..] };
+            let (mut attempt, steps) = self.decode_with_fallback(&state, &sot, max_tokens, &mut rng, temperatures)?;
             decoder_steps += steps;
+            // Only a loop sends a short reading to the whole window: repetitive speech
+            // compresses well without looping, and a word cut off at the end of a live
+            // buffer makes a guess that the next reading, with more audio, sets right.
+            if trimmed && encoded_frames < window_frames && attempt.looped {
+                state = self.encode(&mut samples, window_frames)?;
+                let (whole, steps) = self.decode_with_fallback(&state, &sot, max_tokens, &mut rng, &TEMPERATURES[..WHOLE_WINDOW_RETRY])?;
+                attempt = whole;
+                decoder_steps += steps;
+            }
             if attempt.no_speech_prob > NO_SPEECH_THRESHOLD && attempt.avg_logprob < LOGPROB_THRESHOLD {
                 seek += size;
                 continue;
@@ -338,14 +353,14 @@ impl Engine {
         sot: &[u32],
         max_tokens: usize,
         rng: &mut XorShift,
+        temperatures: &[f32],
     ) -> Result<(Attempt, usize), TranscribeError> {
         let mut best: Option<Attempt> = None;
         let mut steps = 0;
-        for temperature in TEMPERATURES {
+        for &temperature in temperatures {
             let attempt = decode::decode_window(&self.model, state, sot, &self.rules, temperature, max_tokens, rng).map_err(tensor_error)?;
             steps += attempt.steps;
-            let looping = attempt.looped || decode::compression_ratio(&self.vocab.decode(&attempt.tokens)) > COMPRESSION_RATIO_THRESHOLD;
-            let done = !(looping || attempt.avg_logprob < LOGPROB_THRESHOLD) || attempt.no_speech_prob > NO_SPEECH_THRESHOLD;
+            let done = self.acceptable(&attempt);
             best = Some(attempt);
             if done {
                 break;
@@ -353,6 +368,22 @@ impl Engine {
         }
         let best = best.ok_or_else(|| TranscribeError::Inference("no decoding attempt".to_string()))?;
         Ok((best, steps))
+    }
+
+    /// Whether an attempt can be kept: it neither loops nor guesses, or the window is
+    /// silence anyway.
+    fn acceptable(&self, attempt: &Attempt) -> bool {
+        let looping = attempt.looped || decode::compression_ratio(&self.vocab.decode(&attempt.tokens)) > COMPRESSION_RATIO_THRESHOLD;
+        !(looping || attempt.avg_logprob < LOGPROB_THRESHOLD) || attempt.no_speech_prob > NO_SPEECH_THRESHOLD
+    }
+
+    /// Encodes `samples` (one window's audio) padded with silence to `frames` mel frames,
+    /// and starts a decoder on it.
+    fn encode(&self, samples: &mut Vec<f32>, frames: usize) -> Result<DecoderState, TranscribeError> {
+        samples.resize(frames * HOP, 0.0);
+        let (mel, _) = self.mel.compute(samples);
+        let encoded = self.model.encode(&mel).map_err(tensor_error)?;
+        self.model.start(&encoded).map_err(tensor_error)
     }
 
     /// Splits a window's tokens at timestamp pairs into segments (times offset by `offset`

@@ -197,7 +197,7 @@ async fn push_cost() -> Result<Vec<Duration>> {
 }
 
 /// This process's CPU time so far (user + system), from `/proc/self/stat`.
-fn cpu_time() -> Option<Duration> {
+pub(crate) fn cpu_time() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(')')?.1;

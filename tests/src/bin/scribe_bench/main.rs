@@ -14,11 +14,13 @@
 //!   faster-whisper on the same weights (see [`side_by_side`]): load time, real-time factor,
 //!   word error rate, memory; and the speech detector's time per hour of audio;
 //! - with `--live`: the live path (see [`live`]);
+//! - with `--live-local`: live text with no keys, on human speech (see [`live_local`]);
 //! - with `--summary`: summaries end to end with the fake Anthropic (see [`summary`]);
 //! - with `--search`: search latency and index build over 10,000 sessions, beside SQLite
 //!   FTS5 (see [`search`]).
 
 mod live;
+mod live_local;
 mod search;
 mod side_by_side;
 mod summary;
@@ -51,6 +53,9 @@ async fn main() -> anyhow::Result<()> {
         let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
         let parts = Parts { only: arg("--only"), weights: arg("--weights"), texts: arg("--texts") };
         return whisper(std::path::Path::new(file), reference.as_deref(), &parts).await;
+    }
+    if args.iter().any(|a| a == "--live-local") {
+        return live_local::run().await;
     }
     if args.iter().any(|a| a == "--live") {
         return live::run().await;

@@ -1,0 +1,466 @@
+//! Live audio through a local recogniser (a batch plugin whose manifest sets `live_policy`,
+//! such as whisper-live): the host's side of LocalAgreement-2, in place of the [`super::link`]
+//! a cloud provider gets.
+//!
+//! Frames only append to the buffer of audio whose words are not final yet. On its own
+//! instance, off the audio path, the recogniser reads that buffer again every step
+//! ([`super::pace`]); the words two readings agree on become final ([`super::agreement`]),
+//! the rest is interim text. A pause (the speech detector, or the level gate without one)
+//! ends the utterance: its last reading makes every word final and the buffer starts afresh.
+//! Long speech without a pause is cut at a committed sentence end. A reading that fails is
+//! tried again at the next step; a recogniser that keeps failing takes the session offline,
+//! and the recording is transcribed as a file after stop, as with a cloud provider.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::agreement::Agreement;
+use super::frames::{Frame, SAMPLES_PER_MS};
+use super::link::LinkEvent;
+use super::pace::{Mode, Pace};
+use crate::clients::stt::{BatchStt, LocalRecogniser, Transcript, TranscriptUpdate, Word};
+use crate::plugin::bindings::types::PluginError;
+use crate::plugin::handle::CallError;
+use crate::retry::Failure;
+use crate::sinks::events::LiveStatus;
+use crate::speech::silero::{self, Silero, Stream};
+
+/// New audio a step needs before it reads again, ms: less holds no new word.
+const MIN_NEW_AUDIO_MS: u64 = 250;
+/// Silence kept before speech when the buffer holds none, ms, so a first word is not cut.
+const KEEP_SILENCE_MS: u64 = 300;
+/// A buffer longer than this, ms, is cut at its last committed sentence end: readings cost
+/// in proportion to the buffer.
+const TRIM_AFTER_MS: u64 = 10_000;
+/// A buffer longer than this, ms, is cut at its last committed word even mid-sentence.
+const TRIM_HARD_MS: u64 = 20_000;
+/// Speech this long without a pause, ms, is read as an utterance of its own: Whisper reads
+/// at most 30 s at once.
+const MAX_UTTERANCE_MS: u64 = 28_000;
+/// Readings in a row that may fail before the session goes offline.
+const MAX_FAILURES: u32 = 3;
+/// This many words starting within [`STACK_SPAN_MS`] of each other were not heard: no audio
+/// lies under them. A short buffer can send Whisper round its own text at the end of the
+/// audio, and the aligner then stacks those words on the last frames.
+const STACKED_WORDS: usize = 4;
+const STACK_SPAN_MS: u64 = 20;
+/// Speech probability from which a detector frame holds speech (Silero's own threshold).
+const SPEECH_PROBABILITY: f32 = crate::speech::spans::THRESHOLD;
+
+/// Settings of the local policy, from `[live]`.
+#[derive(Debug, Clone)]
+pub struct LocalSettings {
+    pub step: Duration,
+    pub pause: Duration,
+    pub language: Option<String>,
+    /// Longest wait for the last reading after stop.
+    pub finish_timeout: Duration,
+}
+
+/// Where speech is: Silero when installed, else the level gate's verdict.
+enum Detector {
+    Silero { stream: Box<Stream<Arc<Silero>>>, carry: Vec<f32> },
+    Gate,
+}
+
+impl Detector {
+    /// Whether `frame` holds speech; `sent` is the level gate's verdict on it.
+    fn speech(&mut self, frame: &Frame, sent: bool) -> bool {
+        let Detector::Silero { stream, carry } = self else { return sent };
+        carry.extend(frame.samples.iter().map(|&s| f32::from(s) / 32768.0));
+        let mut speech = false;
+        while carry.len() >= silero::FRAME {
+            let window: Vec<f32> = carry.drain(..silero::FRAME).collect();
+            speech |= stream.push(&window) >= SPEECH_PROBABILITY;
+        }
+        speech
+    }
+}
+
+/// What a reading is for.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// Interim: commit what agrees with the previous reading.
+    Step,
+    /// The utterance ended at `upto` samples: commit everything and start afresh there.
+    Close { upto: usize, speech_final: bool },
+}
+
+/// A finished reading.
+struct Reading {
+    recogniser: Option<LocalRecogniser>,
+    kind: Kind,
+    /// Buffer samples the reading covered.
+    samples: usize,
+    result: Result<Result<Transcript, PluginError>, CallError>,
+    took: Duration,
+}
+
+/// The local policy for one session.
+pub struct LocalLink {
+    stt: BatchStt,
+    settings: LocalSettings,
+    /// The recogniser's instance; `None` while a reading holds it.
+    recogniser: Option<LocalRecogniser>,
+    detector: Detector,
+    /// Audio whose words are not all final, from `start_ms` on the session's clock.
+    buffer: Vec<i16>,
+    start_ms: u64,
+    /// Words made final since the buffer last started, for cutting at a sentence end.
+    committed: Vec<Word>,
+    agreement: Agreement,
+    pace: Pace,
+    /// Buffer samples the last reading covered.
+    read_upto: usize,
+    /// The buffer holds speech not yet closed.
+    speech: bool,
+    silence_ms: u64,
+    close: Option<Kind>,
+    next_step: Instant,
+    reading: Option<JoinHandle<Reading>>,
+    failures: u32,
+    offline: bool,
+    events: Vec<LinkEvent>,
+}
+
+impl LocalLink {
+    pub fn new(stt: BatchStt, speech: Option<Arc<Silero>>, settings: LocalSettings) -> LocalLink {
+        let detector = match speech {
+            Some(model) => Detector::Silero { stream: Box::new(model.owned_stream()), carry: Vec::new() },
+            None => Detector::Gate,
+        };
+        LocalLink {
+            recogniser: Some(stt.dedicated()),
+            pace: Pace::new(settings.step),
+            stt,
+            settings,
+            detector,
+            buffer: Vec::new(),
+            start_ms: 0,
+            committed: Vec::new(),
+            agreement: Agreement::default(),
+            read_upto: 0,
+            speech: false,
+            silence_ms: 0,
+            close: None,
+            next_step: Instant::now(),
+            reading: None,
+            failures: 0,
+            offline: false,
+            events: Vec::new(),
+        }
+    }
+
+    pub fn provider(&self) -> &str {
+        self.stt.id()
+    }
+
+    /// Events since the last call.
+    fn take_events(&mut self) -> Vec<LinkEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Says how the session will be read.
+    fn open(&mut self) {
+        let message = format!("{} reads the speech locally every {:.1} s", self.stt.id(), self.settings.step.as_secs_f64());
+        self.events.push(LinkEvent::State { status: LiveStatus::Connected, message: Some(message) });
+    }
+
+    fn ms(samples: usize) -> u64 {
+        samples as u64 / SAMPLES_PER_MS
+    }
+
+    fn buffer_ms(&self) -> u64 {
+        Self::ms(self.buffer.len())
+    }
+
+    /// A frame of the session: appended, and looked at for speech and pauses.
+    pub fn push(&mut self, frame: Frame, sent: bool) {
+        let speech = self.detector.speech(&frame, sent);
+        if self.buffer.is_empty() {
+            self.start_ms = frame.start_ms;
+        }
+        self.buffer.extend_from_slice(&frame.samples);
+        if self.offline {
+            self.buffer.clear();
+            return;
+        }
+        if speech {
+            self.speech = true;
+            self.silence_ms = 0;
+        } else {
+            self.silence_ms += frame.duration_ms();
+        }
+        if self.close.is_none() && self.speech {
+            let paused = self.silence_ms >= self.settings.pause.as_millis() as u64;
+            if paused || self.buffer_ms() >= MAX_UTTERANCE_MS {
+                self.close = Some(Kind::Close { upto: self.buffer.len(), speech_final: paused });
+                self.speech = false;
+            }
+        }
+        if !self.speech && self.close.is_none() && self.reading.is_none() && self.agreement_is_idle() {
+            // Nothing but silence since the last utterance: keep a little of it only.
+            let keep = (KEEP_SILENCE_MS * SAMPLES_PER_MS) as usize;
+            if self.buffer.len() > 2 * keep {
+                self.cut(self.buffer.len() - keep);
+            }
+        }
+    }
+
+    /// No interim words wait for agreement.
+    fn agreement_is_idle(&self) -> bool {
+        self.read_upto == 0
+    }
+
+    /// When the next reading is due: at once for a closed utterance, every step while there
+    /// is new speech, never while a reading runs.
+    fn next_wake(&self) -> Option<Instant> {
+        if self.reading.is_some() || self.offline {
+            return None;
+        }
+        if self.close.is_some() {
+            return Some(Instant::now());
+        }
+        let fresh = Self::ms(self.buffer.len().saturating_sub(self.read_upto)) >= MIN_NEW_AUDIO_MS;
+        match self.pace.mode() {
+            Mode::Interim(_) if self.speech && fresh => Some(self.next_step),
+            _ => None,
+        }
+    }
+
+    /// Starts the reading that is due.
+    fn start_reading(&mut self) {
+        if self.reading.is_some() || self.offline {
+            return;
+        }
+        let kind = self.close.take().unwrap_or(Kind::Step);
+        let samples = match kind {
+            Kind::Step => self.buffer.len(),
+            Kind::Close { upto, .. } => upto.min(self.buffer.len()),
+        };
+        if let Mode::Interim(step) = self.pace.mode() {
+            // A step that comes while this reading runs is skipped, not queued.
+            self.next_step = Instant::now() + step;
+        }
+        let pcm: Arc<[u8]> = self.buffer[..samples].iter().flat_map(|s| s.to_le_bytes()).collect();
+        let mut recogniser = self.recogniser.take().unwrap_or_else(|| self.stt.dedicated());
+        let language = self.settings.language.clone();
+        self.reading = Some(tokio::spawn(async move {
+            let started = Instant::now();
+            let result = recogniser.transcribe(pcm, language).await;
+            Reading { recogniser: Some(recogniser), kind, samples, result, took: started.elapsed() }
+        }));
+    }
+
+    /// The running reading's end; never resolves while none runs. Cancel-safe.
+    async fn reading_done(&mut self) -> Reading {
+        let Some(task) = &mut self.reading else { return std::future::pending().await };
+        let done = task.await;
+        self.reading = None;
+        done.unwrap_or_else(|err| Reading {
+            recogniser: None,
+            kind: Kind::Step,
+            samples: 0,
+            result: Err(CallError::Trap { plugin: self.stt.id().to_string(), message: format!("the reading task failed: {err}") }),
+            took: Duration::ZERO,
+        })
+    }
+
+    /// Takes a finished reading's words.
+    fn heard(&mut self, reading: Reading) {
+        self.recogniser = reading.recogniser.or_else(|| Some(self.stt.dedicated()));
+        let transcript = match reading.result {
+            Ok(Ok(transcript)) => transcript,
+            Ok(Err(err)) => match Failure::classify(err, self.stt.id()) {
+                Failure::Retry { message, .. } => return self.failed(reading.kind, message),
+                fatal => return self.go_offline(fatal.into_message()),
+            },
+            Err(call) => return self.failed(reading.kind, call.to_string()),
+        };
+        self.failures = 0;
+        tracing::debug!(
+            plugin = self.stt.id(),
+            kind = ?reading.kind,
+            from_ms = self.start_ms,
+            audio_ms = Self::ms(reading.samples),
+            took_ms = reading.took.as_millis() as u64,
+            words = transcript.words.len(),
+            "live reading"
+        );
+        let words: Vec<Word> = heard_words(transcript.words)
+            .into_iter()
+            .map(|w| Word { start_ms: w.start_ms + self.start_ms, end_ms: w.end_ms + self.start_ms, ..w })
+            .collect();
+        match reading.kind {
+            Kind::Step => {
+                self.read_upto = reading.samples;
+                let heard = self.agreement.hear(words);
+                self.commit(heard.committed, false);
+                let start_ms = self.agreement.committed_until_ms().max(self.start_ms);
+                let end_ms = self.start_ms + Self::ms(reading.samples);
+                self.events.push(LinkEvent::Update(TranscriptUpdate { words: heard.interim, is_final: false, speech_final: false, start_ms, end_ms }));
+                self.trim();
+            }
+            Kind::Close { upto, speech_final } => {
+                let committed = self.agreement.commit_all(words);
+                if committed.is_empty() && speech_final {
+                    // The interim text, if any, is withdrawn: the pause held no words.
+                    let at = self.start_ms + Self::ms(upto);
+                    self.events.push(LinkEvent::Update(TranscriptUpdate { words: Vec::new(), is_final: true, speech_final, start_ms: at, end_ms: at }));
+                }
+                self.commit(committed, speech_final);
+                self.cut(upto);
+                self.read_upto = 0;
+            }
+        }
+        // After the reading's words: they are the last of the old pace.
+        if let Some(message) = self.pace.reading(reading.took, Duration::from_millis(Self::ms(reading.samples))) {
+            let status = if matches!(self.pace.mode(), Mode::Interim(step) if step == self.settings.step) { LiveStatus::Connected } else { LiveStatus::Behind };
+            self.events.push(LinkEvent::State { status, message: Some(message) });
+        }
+    }
+
+    /// Publishes words made final.
+    fn commit(&mut self, words: Vec<Word>, speech_final: bool) {
+        let (Some(first), Some(last)) = (words.first(), words.last()) else { return };
+        let (start_ms, end_ms) = (first.start_ms, last.end_ms);
+        self.committed.extend(words.iter().cloned());
+        self.events.push(LinkEvent::Update(TranscriptUpdate { words, is_final: true, speech_final, start_ms, end_ms }));
+    }
+
+    /// A long buffer starts again after its last committed sentence (or word, when even
+    /// longer), so readings stay short.
+    fn trim(&mut self) {
+        if self.buffer_ms() <= TRIM_AFTER_MS {
+            return;
+        }
+        let sentence_end = self.committed.iter().rev().find(|w| w.punctuated.ends_with(['.', '?', '!']));
+        let cut_at = match sentence_end {
+            Some(word) => word.end_ms,
+            None if self.buffer_ms() > TRIM_HARD_MS => match self.committed.last() {
+                Some(word) => word.end_ms,
+                None => return,
+            },
+            None => return,
+        };
+        let samples = (cut_at.saturating_sub(self.start_ms) * SAMPLES_PER_MS) as usize;
+        self.cut(samples.min(self.buffer.len()));
+    }
+
+    /// Drops the first `samples` of the buffer.
+    fn cut(&mut self, samples: usize) {
+        self.buffer.drain(..samples);
+        self.start_ms += Self::ms(samples);
+        self.read_upto = self.read_upto.saturating_sub(samples);
+        let start_ms = self.start_ms;
+        self.committed.retain(|w| w.end_ms > start_ms);
+        if let Some(Kind::Close { upto, .. }) = &mut self.close {
+            *upto = upto.saturating_sub(samples);
+        }
+    }
+
+    /// A reading failed in a way that may pass: the next step tries again on a fresh
+    /// instance, and an utterance that was being closed is closed then.
+    fn failed(&mut self, kind: Kind, message: String) {
+        self.failures += 1;
+        tracing::warn!(plugin = self.stt.id(), failures = self.failures, "a live reading failed: {message}");
+        if self.failures >= MAX_FAILURES {
+            return self.go_offline(format!("{} failed {} readings in a row ({message})", self.stt.id(), self.failures));
+        }
+        if let Kind::Close { upto, speech_final } = kind {
+            let merged = match self.close.take() {
+                Some(Kind::Close { upto: later, speech_final: pause }) => Kind::Close { upto: later.max(upto), speech_final: pause || speech_final },
+                _ => kind,
+            };
+            self.close = Some(merged);
+        }
+    }
+
+    fn go_offline(&mut self, reason: String) {
+        if self.offline {
+            return;
+        }
+        tracing::warn!(plugin = self.stt.id(), "live transcription stopped: {reason}; the recording continues");
+        self.offline = true;
+        self.buffer.clear();
+        let message = format!("{reason}; the recording continues and will be transcribed from the file when it stops");
+        self.events.push(LinkEvent::State { status: LiveStatus::Offline, message: Some(message) });
+    }
+
+    /// The session stopped: the running reading ends, then the rest of the buffer is read
+    /// and made final. True when every word of the session is final.
+    async fn finish(&mut self) -> bool {
+        let deadline = tokio::time::Instant::now() + self.settings.finish_timeout;
+        loop {
+            if self.reading.is_some() {
+                let Ok(reading) = tokio::time::timeout_at(deadline, self.reading_done()).await else { return false };
+                self.heard(reading);
+            }
+            if self.offline {
+                return false;
+            }
+            if self.close.is_none() {
+                if self.read_upto == 0 && !self.speech {
+                    return true;
+                }
+                self.close = Some(Kind::Close { upto: self.buffer.len(), speech_final: true });
+                self.speech = false;
+            }
+            self.start_reading();
+        }
+    }
+}
+
+/// The words of a reading up to the first stack of words with no audio under them.
+fn heard_words(mut words: Vec<Word>) -> Vec<Word> {
+    let stacked = (0..words.len().saturating_sub(STACKED_WORDS - 1))
+        .find(|&i| words[i..i + STACKED_WORDS].iter().all(|w| w.start_ms.abs_diff(words[i].start_ms) <= STACK_SPAN_MS));
+    if let Some(at) = stacked {
+        words.truncate(at);
+    }
+    words
+}
+
+/// Runs a session's local policy until the capture side is done, then finishes it. True
+/// when every word is final.
+pub async fn drive(mut local: LocalLink, frames: &mut mpsc::UnboundedReceiver<(Frame, bool)>, publish: &mut impl FnMut(Vec<LinkEvent>)) -> bool {
+    local.open();
+    publish(local.take_events());
+    loop {
+        let wake = local.next_wake();
+        tokio::select! {
+            frame = frames.recv() => match frame {
+                Some((frame, sent)) => local.push(frame, sent),
+                None => break,
+            },
+            reading = local.reading_done() => local.heard(reading),
+            () = super::link::sleep_until(wake), if wake.is_some() => local.start_reading(),
+        }
+        publish(local.take_events());
+    }
+    let complete = local.finish().await;
+    publish(local.take_events());
+    complete
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(text: &str, start_ms: u64) -> Word {
+        Word { text: text.into(), punctuated: text.into(), start_ms, end_ms: start_ms + 200, confidence: 0.9, speaker: None }
+    }
+
+    #[test]
+    fn words_stacked_on_one_instant_end_a_reading() {
+        let reading = vec![word("the", 0), word("way.", 300), word("we", 700), word("were", 700), word("all", 700), word("going", 710), word("direct", 710)];
+        let heard: Vec<String> = heard_words(reading).into_iter().map(|w| w.text).collect();
+        assert_eq!(heard, ["the", "way."]);
+        // Two words on one frame happen in real speech ("it was" said fast).
+        let reading = vec![word("it", 2400), word("was", 2400), word("the", 2660), word("worst", 2820)];
+        assert_eq!(heard_words(reading).len(), 4);
+    }
+}
