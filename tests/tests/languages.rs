@@ -1,7 +1,7 @@
 //! The multilingual `base` model (installed from its two PyPI wheels) through the real
 //! whisper-local component: it detects German, Spanish and French speech and transcribes it.
 //! espeak-ng speaks each text; each bound is what this model was measured to reach on that
-//! voice plus 10 points (measured: German 15.0 %, Spanish 25.0 %, French 55.6 %), not a wish.
+//! voice plus 10 points (measured: German 10.0 %, Spanish 25.0 %, French 55.6 %), not a wish.
 
 use std::process::Command;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use scribed::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt};
 /// bound in percent).
 const CASES: [(&str, &str, &str, &str, f64); 3] = [
     // Slower than espeak's 175: base hears the German and Spanish voices better.
-    ("de", "130", "de", "Guten Morgen. Heute sprechen wir über das Wetter und den Zug nach Berlin. Der Zug fährt um acht Uhr ab.", 25.0),
+    ("de", "130", "de", "Guten Morgen. Heute sprechen wir über das Wetter und den Zug nach Berlin. Der Zug fährt um acht Uhr ab.", 20.0),
     ("es", "130", "es", "Buenos días. Hoy hablamos del tiempo y del tren a Madrid. El tren sale a las ocho de la mañana.", 35.0),
     // espeak's French is the hardest for base: faster-whisper base reads this one as "le chat
     // dans le truc à la paix, il fait beau joublir et nous allons manger avec les enfants".
@@ -34,7 +34,9 @@ async fn base_detects_and_transcribes_german_spanish_and_french() {
     for (voice, wpm, code, text, bound) in CASES {
         let (wav, pcm) = (dir.path().join(format!("{voice}.wav")), dir.path().join(format!("{voice}.raw")));
         assert!(Command::new("espeak-ng").args(["-v", voice, "-s", wpm, "-w"]).arg(&wav).arg(text).status().expect("espeak-ng").success());
-        let converted = Command::new("sox").arg(&wav).args(["-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer", "-t", "raw"]).arg(&pcm).status().expect("sox");
+        // No dither (-D): sox's is random noise, which made the French reading vary by 10
+        // points from run to run.
+        let converted = Command::new("sox").arg("-D").arg(&wav).args(["-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer", "-t", "raw"]).arg(&pcm).status().expect("sox");
         assert!(converted.success());
         let seconds = std::fs::metadata(&pcm).expect("pcm").len() as f64 / 32_000.0;
         let transcript = stt
