@@ -73,8 +73,8 @@ impl Detector {
         carry.extend(frame.samples.iter().map(|&s| f32::from(s) / 32768.0));
         let mut speech = false;
         while carry.len() >= silero::FRAME {
-            let window: Vec<f32> = carry.drain(..silero::FRAME).collect();
-            speech |= stream.push(&window) >= SPEECH_PROBABILITY;
+            speech |= stream.push(&carry[..silero::FRAME]) >= SPEECH_PROBABILITY;
+            carry.drain(..silero::FRAME);
         }
         speech
     }
