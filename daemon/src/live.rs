@@ -6,13 +6,14 @@
 //! ([`gate`]), and sent through the reliable [`link`] to the live speech-to-text plugin,
 //! whose times the [`timeline`] keeps on the session's clock; or, when a local batch
 //! recogniser plays the live role, read again and again by the [`local`] policy
-//! ([`agreement`], [`pace`]). Recordings a crash interrupted are kept and marked at the next
+//! ([`heard`], [`agreement`], [`pace`]). Recordings a crash interrupted are kept and marked at the next
 //! start ([`LiveSessions::recover`]).
 
 pub mod agreement;
 pub mod convert;
 pub mod frames;
 pub mod gate;
+pub mod heard;
 pub mod link;
 pub mod local;
 pub mod pace;

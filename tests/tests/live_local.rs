@@ -11,10 +11,9 @@ use serde_json::Value;
 
 /// Guard against a hung test, not a synchronisation delay.
 const LIMIT: Duration = Duration::from_secs(300);
-/// How much worse than batch the live transcript may be on an idle machine. The goal
-/// is 3 points; measured 0.8–3.4 (an "I" invented in the breath after the last word, and
-/// "we're" for "we were"), so the goal is not yet met every time.
-const IDLE_WER_POINTS: f64 = 5.0;
+/// How much worse than batch the live transcript may be on an idle machine: the issue's
+/// goal. Measured 0.0–0.8 (before invented words were dropped at pauses, up to 3.4).
+const IDLE_WER_POINTS: f64 = 3.0;
 /// Frames a browser sends, ms.
 const FRAME_MS: u32 = 40;
 

@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::agreement::Agreement;
 use super::frames::{Frame, SAMPLES_PER_MS};
+use super::heard::{heard_words, invented};
 use super::link::LinkEvent;
 use super::pace::{Mode, Pace};
 use crate::clients::stt::{BatchStt, LocalRecogniser, Transcript, TranscriptUpdate, Word};
@@ -42,11 +43,6 @@ const TRIM_HARD_MS: u64 = 20_000;
 const MAX_UTTERANCE_MS: u64 = 28_000;
 /// Readings in a row that may fail before the session goes offline.
 const MAX_FAILURES: u32 = 3;
-/// This many words starting within [`STACK_SPAN_MS`] of each other were not heard: no audio
-/// lies under them. A short buffer can send Whisper round its own text at the end of the
-/// audio, and the aligner then stacks those words on the last frames.
-const STACKED_WORDS: usize = 4;
-const STACK_SPAN_MS: u64 = 20;
 /// Speech probability from which a detector frame holds speech (Silero's own threshold).
 const SPEECH_PROBABILITY: f32 = crate::speech::spans::THRESHOLD;
 
@@ -305,7 +301,11 @@ impl LocalLink {
                 self.trim();
             }
             Kind::Close { upto, speech_final } => {
-                let committed = self.agreement.commit_all(words);
+                let mut committed = self.agreement.commit_all(words);
+                if self.committed.is_empty() && invented(&committed) {
+                    // Nothing of the utterance was heard before: a breath or a noise.
+                    committed.clear();
+                }
                 if committed.is_empty() && speech_final {
                     // The interim text, if any, is withdrawn: the pause held no words.
                     let at = self.start_ms + Self::ms(upto);
@@ -414,16 +414,6 @@ impl LocalLink {
     }
 }
 
-/// The words of a reading up to the first stack of words with no audio under them.
-fn heard_words(mut words: Vec<Word>) -> Vec<Word> {
-    let stacked = (0..words.len().saturating_sub(STACKED_WORDS - 1))
-        .find(|&i| words[i..i + STACKED_WORDS].iter().all(|w| w.start_ms.abs_diff(words[i].start_ms) <= STACK_SPAN_MS));
-    if let Some(at) = stacked {
-        words.truncate(at);
-    }
-    words
-}
-
 /// Runs a session's local policy until the capture side is done, then finishes it. True
 /// when every word is final.
 pub async fn drive(mut local: LocalLink, frames: &mut mpsc::UnboundedReceiver<(Frame, bool)>, publish: &mut impl FnMut(Vec<LinkEvent>)) -> bool {
@@ -444,23 +434,4 @@ pub async fn drive(mut local: LocalLink, frames: &mut mpsc::UnboundedReceiver<(F
     let complete = local.finish().await;
     publish(local.take_events());
     complete
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn word(text: &str, start_ms: u64) -> Word {
-        Word { text: text.into(), punctuated: text.into(), start_ms, end_ms: start_ms + 200, confidence: 0.9, speaker: None }
-    }
-
-    #[test]
-    fn words_stacked_on_one_instant_end_a_reading() {
-        let reading = vec![word("the", 0), word("way.", 300), word("we", 700), word("were", 700), word("all", 700), word("going", 710), word("direct", 710)];
-        let heard: Vec<String> = heard_words(reading).into_iter().map(|w| w.text).collect();
-        assert_eq!(heard, ["the", "way."]);
-        // Two words on one frame happen in real speech ("it was" said fast).
-        let reading = vec![word("it", 2400), word("was", 2400), word("the", 2660), word("worst", 2820)];
-        assert_eq!(heard_words(reading).len(), 4);
-    }
 }

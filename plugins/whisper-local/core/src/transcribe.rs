@@ -22,10 +22,10 @@ const TIMESTAMP_STEP: f32 = 0.02;
 /// Temperatures tried in turn while a window's result looks like a loop or like noise
 /// (openai's defaults).
 const TEMPERATURES: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
-/// Temperatures of the whole window when a short context's reading looped: greedy only. Live
-/// audio is read again within a second, and a sampled decode of a whole window costs
-/// several readings.
-const WHOLE_WINDOW_RETRY: usize = 1;
+/// Temperatures a short context is read at while it loops: greedy, then two sampled tries
+/// on the same encoded audio. Live audio is read again within a second; encoding a whole
+/// window instead costs more than ten short readings (3–4 s of a 1.5 s buffer in the sandbox).
+const TRIMMED_TEMPERATURES: usize = 3;
 /// A decoded text compressing better than this is repeating itself.
 const COMPRESSION_RATIO_THRESHOLD: f32 = 2.4;
 /// Below this mean token log-probability the result is a guess.
@@ -254,27 +254,17 @@ impl Engine {
                 // Even: the encoder's second convolution halves the frames.
                 true => (size + TRIM_PAD_FRAMES).min(window_frames).next_multiple_of(2),
             };
-            let mut state = self.encode(&mut samples, encoded_frames)?;
+            let state = self.encode(&mut samples, encoded_frames)?;
             if self.multilingual() && language.is_none() {
                 language = Some(self.detect_language(&state)?);
             }
             let sot = self.sot_sequence(language);
             let max_tokens = MIN_WINDOW_TOKENS + (size as f32 / FRAMES_PER_SECOND * TOKENS_PER_SECOND).ceil() as usize;
-            // A short context is tried once, greedily: where it loops (a repeated phrase
-            // near the end of the audio can send it round), the window is read whole, as
-            // the model was trained.
-            let temperatures = if trimmed { &TEMPERATURES[..1] } else { &TEMPERATURES[..] };
-            let (mut attempt, steps) = self.decode_with_fallback(&state, &sot, max_tokens, &mut rng, temperatures)?;
+            let (attempt, steps) = match trimmed {
+                true => self.decode_short(&state, &sot, max_tokens, &mut rng)?,
+                false => self.decode_with_fallback(&state, &sot, max_tokens, &mut rng)?,
+            };
             decoder_steps += steps;
-            // Only a loop sends a short reading to the whole window: repetitive speech
-            // compresses well without looping, and a word cut off at the end of a live
-            // buffer makes a guess that the next reading, with more audio, sets right.
-            if trimmed && encoded_frames < window_frames && attempt.looped {
-                state = self.encode(&mut samples, window_frames)?;
-                let (whole, steps) = self.decode_with_fallback(&state, &sot, max_tokens, &mut rng, &TEMPERATURES[..WHOLE_WINDOW_RETRY])?;
-                attempt = whole;
-                decoder_steps += steps;
-            }
             if attempt.no_speech_prob > NO_SPEECH_THRESHOLD && attempt.avg_logprob < LOGPROB_THRESHOLD {
                 seek += size;
                 continue;
@@ -353,11 +343,10 @@ impl Engine {
         sot: &[u32],
         max_tokens: usize,
         rng: &mut XorShift,
-        temperatures: &[f32],
     ) -> Result<(Attempt, usize), TranscribeError> {
         let mut best: Option<Attempt> = None;
         let mut steps = 0;
-        for &temperature in temperatures {
+        for temperature in TEMPERATURES {
             let attempt = decode::decode_window(&self.model, state, sot, &self.rules, temperature, max_tokens, rng).map_err(tensor_error)?;
             steps += attempt.steps;
             let done = self.acceptable(&attempt);
@@ -368,6 +357,26 @@ impl Engine {
         }
         let best = best.ok_or_else(|| TranscribeError::Inference("no decoding attempt".to_string()))?;
         Ok((best, steps))
+    }
+
+    /// Decodes a short context, sampled while it loops (a repeated phrase near the end of
+    /// the audio can send it round). Only a loop counts: repetitive speech compresses well
+    /// without looping, and a word cut off at the end of a live buffer makes a guess that the
+    /// next reading, with more audio, sets right. When every try loops, the greedy one is
+    /// kept, cut after the loop's first copy.
+    fn decode_short(&self, state: &DecoderState, sot: &[u32], max_tokens: usize, rng: &mut XorShift) -> Result<(Attempt, usize), TranscribeError> {
+        let mut kept: Option<Attempt> = None;
+        let mut steps = 0;
+        for &temperature in &TEMPERATURES[..TRIMMED_TEMPERATURES] {
+            let attempt = decode::decode_window(&self.model, state, sot, &self.rules, temperature, max_tokens, rng).map_err(tensor_error)?;
+            steps += attempt.steps;
+            if !attempt.looped {
+                return Ok((attempt, steps));
+            }
+            kept.get_or_insert(attempt);
+        }
+        let kept = kept.ok_or_else(|| TranscribeError::Inference("no decoding attempt".to_string()))?;
+        Ok((kept, steps))
     }
 
     /// Whether an attempt can be kept: it neither loops nor guesses, or the window is

@@ -36,6 +36,8 @@ struct Clip {
     cpu_percent: f64,
     live_wer: f64,
     batch_wer: f64,
+    /// Words of the text the WERs are against.
+    reference_words: usize,
 }
 
 fn percentile(samples: &[Duration], p: f64) -> Duration {
@@ -92,7 +94,8 @@ fn word_latencies(seen: &[(Instant, Value)], started: Instant) -> (Vec<Duration>
     (shown, finalised)
 }
 
-async fn clip(daemon: &TestDaemon, path: &std::path::Path) -> Result<Clip> {
+/// A clip's figures; none when whisper-local hears no words in it (the package's chimes).
+async fn clip(daemon: &TestDaemon, path: &std::path::Path) -> Result<Option<Clip>> {
     let name = path.file_name().and_then(|n| n.to_str()).context("clip name")?.to_string();
     let mut pcm = Vec::new();
     scribed::audio::convert(path, &mut |chunk| {
@@ -100,6 +103,10 @@ async fn clip(daemon: &TestDaemon, path: &std::path::Path) -> Result<Clip> {
         Ok(())
     })?;
     let batch = batch(daemon, &name, &pcm).await?;
+    if batch.is_empty() {
+        println!("{name}: no words in a file transcription, skipped");
+        return Ok(None);
+    }
     let (seen, _, collector) = collect(Events::connect(daemon).await?, LIMIT);
     let base = daemon.url("").trim_end_matches('/').to_string();
     let mut ingest = Ingest::start(&base, 16_000, 1, &name).await?;
@@ -116,7 +123,7 @@ async fn clip(daemon: &TestDaemon, path: &std::path::Path) -> Result<Clip> {
     let events: Vec<Value> = ours.into_iter().map(|(_, e)| e).collect();
     let live = plain_words(&final_words(&events).join(" "));
     let reference = known_text(&name).map_or_else(|| batch.clone(), plain_words);
-    Ok(Clip {
+    Ok(Some(Clip {
         name,
         seconds: pcm.len() as f64 / 16_000.0,
         first_interim,
@@ -126,7 +133,8 @@ async fn clip(daemon: &TestDaemon, path: &std::path::Path) -> Result<Clip> {
         cpu_percent: cpu.as_secs_f64() / wall.as_secs_f64() * 100.0,
         live_wer: wer(&reference, &live),
         batch_wer: wer(&reference, &batch),
-    })
+        reference_words: reference.len(),
+    }))
 }
 
 pub async fn run() -> Result<()> {
@@ -138,7 +146,7 @@ pub async fn run() -> Result<()> {
     println!("live role: {}", roles["roles"]["stt_live"]);
     let mut clips = Vec::new();
     for path in &paths {
-        let clip = clip(&daemon, path).await?;
+        let Some(clip) = clip(&daemon, path).await? else { continue };
         println!(
             "{} ({:.1} s): first interim {:.2} s, first final {:.2} s after the first word; words shown {}, final {}; CPU {:.0} % of a core; WER live {:.1} %, batch {:.1} %",
             clip.name,
@@ -161,6 +169,9 @@ pub async fn run() -> Result<()> {
     let seconds: f64 = clips.iter().map(|c| c.seconds).sum();
     let cpu = clips.iter().map(|c| c.cpu_percent * c.seconds).sum::<f64>() / seconds.max(f64::EPSILON);
     println!("CPU while streaming, weighted by length: {cpu:.0} % of one core");
+    let words = clips.iter().map(|c| c.reference_words as f64).sum::<f64>().max(1.0);
+    let weighted = |f: fn(&Clip) -> f64| clips.iter().map(|c| f(c) * c.reference_words as f64).sum::<f64>() / words;
+    println!("WER weighted by words: live {:.1} %, batch {:.1} %", weighted(|c| c.live_wer), weighted(|c| c.batch_wer));
     daemon.daemon.shutdown().await?;
     Ok(())
 }
