@@ -53,10 +53,12 @@ fn anomaly(word: &Word) -> f32 {
     score
 }
 
-/// Whether the words of an utterance between pauses were invented rather than heard.
+/// Whether the words of an utterance between pauses were invented rather than heard. One of
+/// them at least must be unlikely: the copies a loop leaves at the end of a reading are
+/// short but likely, and say the reading went round, not that nothing was said.
 pub fn invented(words: &[Word]) -> bool {
     let weighed = &words[..words.len().min(WEIGHED_WORDS)];
-    if weighed.is_empty() {
+    if !weighed.iter().any(|w| w.confidence < UNLIKELY) {
         return false;
     }
     let score: f32 = weighed.iter().map(anomaly).sum();
@@ -93,5 +95,8 @@ mod tests {
         assert!(!invented(&said));
         assert!(!invented(&[word("Yes.", 0, 300, 0.8)]));
         assert!(!invented(&[]));
+        // A short reading that went round: its copies have no length, but were likely.
+        let looped = [word("ever", 0, 400, 0.54), word("failed", 400, 560, 0.93), word("ever", 560, 560, 0.69), word("failed", 560, 600, 0.99)];
+        assert!(!invented(&looped));
     }
 }

@@ -244,8 +244,10 @@ impl LocalLink {
         let pcm: Arc<[u8]> = self.buffer[..samples].iter().flat_map(|s| s.to_le_bytes()).collect();
         let mut recogniser = self.recogniser.take().unwrap_or_else(|| self.stt.dedicated());
         let language = self.settings.language.clone();
+        // From the request, not from the task's first poll: on a busy machine the task can
+        // wait long to run, and that wait is part of how far behind the readings are.
+        let started = Instant::now();
         self.reading = Some(tokio::spawn(async move {
-            let started = Instant::now();
             let result = recogniser.transcribe(pcm, language).await;
             Reading { recogniser: Some(recogniser), kind, samples, result, took: started.elapsed() }
         }));

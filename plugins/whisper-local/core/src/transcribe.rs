@@ -46,10 +46,12 @@ const MULTILINGUAL_VOCAB: usize = 51_865;
 /// decoder stuck in a loop on a short clip stops after a few dozen steps instead of 224.
 const TOKENS_PER_SECOND: f32 = 10.0;
 const MIN_WINDOW_TOKENS: usize = 16;
-/// Silence after the audio, in mel frames (1 s), when the encoder reads only the audio present:
-/// the model learnt from windows padded with silence, and seeing some still tells it where
-/// the speech ends.
-const TRIM_PAD_FRAMES: usize = 100;
+/// Silence after the audio, in mel frames (5 s), when the encoder reads only the audio present:
+/// the model learnt from windows padded with silence, and seeing enough of it tells it where
+/// the speech ends. With 1 s, short utterances ("Ever failed.", 1.5 s) sent the decoder
+/// round them again and again, and live text lost half of beckett.wav; with 5 s none did,
+/// for readings about 0.35 s dearer.
+const TRIM_PAD_FRAMES: usize = 500;
 /// Seed of the sampler used by temperature fallback: fixed, so results are reproducible.
 const SEED: u64 = 0x5eed_5c1b_e000_0001;
 

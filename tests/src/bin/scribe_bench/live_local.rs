@@ -123,6 +123,9 @@ async fn clip(daemon: &TestDaemon, path: &std::path::Path) -> Result<Option<Clip
     let events: Vec<Value> = ours.into_iter().map(|(_, e)| e).collect();
     let live = plain_words(&final_words(&events).join(" "));
     let reference = known_text(&name).map_or_else(|| batch.clone(), plain_words);
+    if live != batch {
+        println!("{name}\n  live:  {}\n  batch: {}", live.join(" "), batch.join(" "));
+    }
     Ok(Some(Clip {
         name,
         seconds: pcm.len() as f64 / 16_000.0,
