@@ -195,12 +195,12 @@ pub fn has_words(event: &Value, final_: bool) -> bool {
     event["type"] == "transcript" && event["is_final"] == final_ && event["words"].as_array().is_some_and(|w| !w.is_empty())
 }
 
-/// How long after its first word was said a live session first showed interim and final
-/// text: `seen` are the session's events, `started` when its audio began streaming in real
-/// time.
-pub fn first_text(seen: &[(Instant, Value)], started: Instant) -> Option<(Duration, Duration)> {
+/// How long after its first word was said a live session first showed interim text (none
+/// when it only gave finals) and final text: `seen` are the session's events, `started` when
+/// its audio began streaming in real time. None without final words.
+pub fn first_text(seen: &[(Instant, Value)], started: Instant) -> Option<(Option<Duration>, Duration)> {
     let first_word_ms = seen.iter().filter(|(_, e)| has_words(e, true)).filter_map(|(_, e)| e["words"][0]["start_ms"].as_u64()).min()?;
     let spoken_at = started + Duration::from_millis(first_word_ms);
     let first = |final_: bool| seen.iter().find(|(_, e)| has_words(e, final_)).map(|(at, _)| at.saturating_duration_since(spoken_at));
-    Some((first(false)?, first(true)?))
+    Some((first(false), first(true)?))
 }

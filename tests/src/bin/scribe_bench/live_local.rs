@@ -28,7 +28,8 @@ const SAME_WORD_MS: u64 = 300;
 struct Clip {
     name: String,
     seconds: f64,
-    first_interim: Duration,
+    /// None when the clip only got finals.
+    first_interim: Option<Duration>,
     first_final: Duration,
     /// From each final word's end to its first showing and to its final.
     shown: Vec<Duration>,
@@ -118,7 +119,7 @@ async fn clip(daemon: &TestDaemon, path: &std::path::Path) -> Result<Option<Clip
     tokio::time::timeout(LIMIT, collector).await??;
 
     let ours: Vec<(Instant, Value)> = seen.lock().map_err(|_| anyhow::anyhow!("lock"))?.iter().filter(|(_, e)| e["session_id"] == ingest.session_id.as_str()).cloned().collect();
-    let (first_interim, first_final) = first_text(&ours, started).context("no interim or no final text")?;
+    let (first_interim, first_final) = first_text(&ours, started).context("no final text")?;
     let (shown, finalised) = word_latencies(&ours, started);
     let events: Vec<Value> = ours.into_iter().map(|(_, e)| e).collect();
     let live = plain_words(&final_words(&events).join(" "));
@@ -151,10 +152,10 @@ pub async fn run() -> Result<()> {
     for path in &paths {
         let Some(clip) = clip(&daemon, path).await? else { continue };
         println!(
-            "{} ({:.1} s): first interim {:.2} s, first final {:.2} s after the first word; words shown {}, final {}; CPU {:.0} % of a core; WER live {:.1} %, batch {:.1} %",
+            "{} ({:.1} s): first interim {}, first final {:.2} s after the first word; words shown {}, final {}; CPU {:.0} % of a core; WER live {:.1} %, batch {:.1} %",
             clip.name,
             clip.seconds,
-            clip.first_interim.as_secs_f64(),
+            clip.first_interim.map_or("none".to_string(), |d| format!("{:.2} s", d.as_secs_f64())),
             clip.first_final.as_secs_f64(),
             p50_p90(&clip.shown),
             p50_p90(&clip.finalised),
@@ -165,7 +166,7 @@ pub async fn run() -> Result<()> {
         clips.push(clip);
     }
     let all = |f: fn(&Clip) -> Vec<Duration>| clips.iter().flat_map(f).collect::<Vec<_>>();
-    println!("first interim after the first word, over {} clips: {}", clips.len(), p50_p90(&all(|c| vec![c.first_interim])));
+    println!("first interim after the first word, over {} clips: {}", clips.len(), p50_p90(&all(|c| c.first_interim.into_iter().collect())));
     println!("first final after the first word: {}", p50_p90(&all(|c| vec![c.first_final])));
     println!("every word, end to first shown: {}", p50_p90(&all(|c| c.shown.clone())));
     println!("every word, end to final: {}", p50_p90(&all(|c| c.finalised.clone())));
