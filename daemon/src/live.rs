@@ -6,8 +6,8 @@
 //! ([`gate`]), and sent through the reliable [`link`] to the live speech-to-text plugin,
 //! whose times the [`timeline`] keeps on the session's clock; or, when a local batch
 //! recogniser plays the live role, read again and again by the [`local`] policy
-//! ([`heard`], [`agreement`], [`pace`]). Recordings a crash interrupted are kept and marked at the next
-//! start ([`LiveSessions::recover`]).
+//! ([`heard`], [`agreement`], [`pace`]). Recordings a crash interrupted are kept and marked
+//! at the next start ([`LiveSessions::recover`]).
 
 pub mod agreement;
 pub mod convert;
