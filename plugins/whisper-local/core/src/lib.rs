@@ -7,6 +7,7 @@
 //! - [`mel`]: 16 kHz mono samples to Whisper's log-mel features;
 //! - [`vocab`]: token ids to text through the byte-level BPE vocabulary, and the special
 //!   tokens the decoder needs;
+//! - [`bpe`]: text to token ids by the model's BPE merges, for a prompt;
 //! - [`model`]: the encoder and the key/value-cached decoder on candle-core;
 //! - [`q8`]: the 8-bit linear layers (SIMD integer dot products in the wasm build);
 //! - [`softmax`]: the attention softmax, fused, with an exponential that vectorizes;
@@ -19,6 +20,7 @@
 //! - [`segment`]: live audio cut into speech segments at pauses, for the live plugin.
 
 pub mod align;
+pub mod bpe;
 pub mod ct2;
 pub mod decode;
 pub mod hf;

@@ -4,7 +4,7 @@
 //! GPT-2's byte-level BPE writes every byte as a printable character (printable ASCII and
 //! Latin-1 stand for themselves, the rest are shifted to U+0100 and up); decoding maps each
 //! character back to its byte and reads the bytes as UTF-8. No tokenizer library is needed to
-//! go this way.
+//! go this way; [`crate::bpe`] goes the other.
 
 use std::collections::HashMap;
 
@@ -31,21 +31,25 @@ pub struct Vocabulary {
     bytes: HashMap<char, u8>,
 }
 
-/// GPT-2's `bytes_to_unicode`, inverted: the byte each printable character stands for.
-fn unicode_to_byte() -> HashMap<char, u8> {
-    let mut direct: Vec<u8> = (b'!'..=b'~').chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
-    let mut map: HashMap<char, u8> = direct.iter().map(|&b| (char::from(b), b)).collect();
+/// GPT-2's `bytes_to_unicode`: the printable character each byte is written as.
+pub fn byte_to_unicode() -> [char; 256] {
+    let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+    let mut chars = ['\0'; 256];
     let mut shifted = 0u32;
     for byte in 0..=255u8 {
-        if !direct.contains(&byte) {
-            if let Some(c) = char::from_u32(256 + shifted) {
-                map.insert(c, byte);
-            }
+        chars[usize::from(byte)] = if printable(byte) {
+            char::from(byte)
+        } else {
             shifted += 1;
-            direct.push(byte);
-        }
+            char::from_u32(255 + shifted).unwrap_or(char::REPLACEMENT_CHARACTER)
+        };
     }
-    map
+    chars
+}
+
+/// [`byte_to_unicode`], inverted: the byte each printable character stands for.
+fn unicode_to_byte() -> HashMap<char, u8> {
+    byte_to_unicode().iter().enumerate().map(|(byte, &c)| (c, byte as u8)).collect()
 }
 
 impl Vocabulary {
