@@ -161,11 +161,14 @@ fn loop_cut(tokens: &[u32], timestamp_begin: u32) -> Option<usize> {
     None
 }
 
-/// Decodes the window `state` holds (its encoded audio; the cache is reset) after the prompt
-/// `sot_sequence`, at `temperature` (0 is greedy), sampling at most `max_tokens`.
+/// Decodes the window `state` holds (its encoded audio; the cache is reset) after `previous`
+/// (`<|startofprev|>` and the text said before the audio, or nothing) and `sot_sequence`, at
+/// `temperature` (0 is greedy), sampling at most `max_tokens`.
+#[allow(clippy::too_many_arguments)]
 pub fn decode_window(
     model: &Whisper,
     state: &DecoderState,
+    previous: &[u32],
     sot_sequence: &[u32],
     rules: &Rules,
     temperature: f32,
@@ -174,6 +177,10 @@ pub fn decode_window(
 ) -> candle_core::Result<Attempt> {
     let mut state = model.restart(state);
     let (first, rest) = sot_sequence.split_first().ok_or_else(|| candle_core::Error::Msg("empty prompt".into()))?;
+    if !previous.is_empty() {
+        model.step(&mut state, previous)?;
+    }
+    // The no-speech probability is read where the transcript starts, after any previous text.
     let mut logits = model.step(&mut state, &[*first])?;
     let no_speech_prob = match rules.no_speech {
         Some(id) => log_softmax(&logits).get(id as usize).map_or(0.0, |l| l.exp()),
@@ -186,7 +193,7 @@ pub fn decode_window(
     let mut tokens = Vec::new();
     let mut sum_logprob = 0.0f32;
     let mut looped = false;
-    let mut steps = 1 + usize::from(!rest.is_empty());
+    let mut steps = 1 + usize::from(!rest.is_empty()) + usize::from(!previous.is_empty());
     loop {
         rules.apply(&mut logits, &tokens);
         let logprobs = log_softmax(&logits);

@@ -52,6 +52,9 @@ const MIN_WINDOW_TOKENS: usize = 16;
 /// round them again and again, and live text lost half of beckett.wav; with 5 s none did,
 /// for readings about 0.35 s dearer.
 const TRIM_PAD_FRAMES: usize = 500;
+/// Most tokens of previous text read before a window: half the decoder's context, less
+/// `<|startofprev|>` (openai's limit), leaves the other half for the transcript.
+const MAX_PREVIOUS_TOKENS: usize = 223;
 /// Seed of the sampler used by temperature fallback: fixed, so results are reproducible.
 const SEED: u64 = 0x5eed_5c1b_e000_0001;
 
@@ -228,12 +231,25 @@ impl Engine {
 
     /// Transcribes `audio`. `language` is a tag such as `en` or `de-AT`; a multilingual model
     /// detects the language when it is none. `progress` hears how many samples are done.
-    pub fn transcribe(
+    pub fn transcribe(&self, audio: &mut dyn Samples, language: Option<&str>, progress: &mut dyn FnMut(usize)) -> Result<Transcript, TranscribeError> {
+        self.transcribe_after(audio, language, &[], progress)
+    }
+
+    /// [`Engine::transcribe`], knowing what was said before the audio: `previous` are its
+    /// text tokens ([`crate::bpe`]). As openai's `initial_prompt` without conditioning on
+    /// earlier windows, they are read before the first window only, at most the last
+    /// [`MAX_PREVIOUS_TOKENS`].
+    pub fn transcribe_after(
         &self,
         audio: &mut dyn Samples,
         language: Option<&str>,
+        previous: &[u32],
         progress: &mut dyn FnMut(usize),
     ) -> Result<Transcript, TranscribeError> {
+        let mut previous = match (self.vocab.specials().start_of_prev, previous.len()) {
+            (Some(start), 1..) => [&[start], &previous[previous.len().saturating_sub(MAX_PREVIOUS_TOKENS)..]].concat(),
+            _ => Vec::new(),
+        };
         let total = audio.len();
         let content_frames = total / HOP;
         let window_frames = WINDOW_SECONDS * SAMPLE_RATE / HOP;
@@ -263,10 +279,11 @@ impl Engine {
             let sot = self.sot_sequence(language);
             let max_tokens = MIN_WINDOW_TOKENS + (size as f32 / FRAMES_PER_SECOND * TOKENS_PER_SECOND).ceil() as usize;
             let (attempt, steps) = match trimmed {
-                true => self.decode_short(&state, &sot, max_tokens, &mut rng)?,
-                false => self.decode_with_fallback(&state, &sot, max_tokens, &mut rng)?,
+                true => self.decode_short(&state, &previous, &sot, max_tokens, &mut rng)?,
+                false => self.decode_with_fallback(&state, &previous, &sot, max_tokens, &mut rng)?,
             };
             decoder_steps += steps;
+            previous.clear();
             if attempt.no_speech_prob > NO_SPEECH_THRESHOLD && attempt.avg_logprob < LOGPROB_THRESHOLD {
                 seek += size;
                 continue;
@@ -342,6 +359,7 @@ impl Engine {
     fn decode_with_fallback(
         &self,
         state: &DecoderState,
+        previous: &[u32],
         sot: &[u32],
         max_tokens: usize,
         rng: &mut XorShift,
@@ -349,7 +367,7 @@ impl Engine {
         let mut best: Option<Attempt> = None;
         let mut steps = 0;
         for temperature in TEMPERATURES {
-            let attempt = decode::decode_window(&self.model, state, sot, &self.rules, temperature, max_tokens, rng).map_err(tensor_error)?;
+            let attempt = decode::decode_window(&self.model, state, previous, sot, &self.rules, temperature, max_tokens, rng).map_err(tensor_error)?;
             steps += attempt.steps;
             let done = self.acceptable(&attempt);
             best = Some(attempt);
@@ -366,11 +384,11 @@ impl Engine {
     /// without looping, and a word cut off at the end of a live buffer makes a guess that the
     /// next reading, with more audio, sets right. When every try loops, the greedy one is
     /// kept, cut after the loop's first copy.
-    fn decode_short(&self, state: &DecoderState, sot: &[u32], max_tokens: usize, rng: &mut XorShift) -> Result<(Attempt, usize), TranscribeError> {
+    fn decode_short(&self, state: &DecoderState, previous: &[u32], sot: &[u32], max_tokens: usize, rng: &mut XorShift) -> Result<(Attempt, usize), TranscribeError> {
         let mut kept: Option<Attempt> = None;
         let mut steps = 0;
         for &temperature in &TEMPERATURES[..TRIMMED_TEMPERATURES] {
-            let attempt = decode::decode_window(&self.model, state, sot, &self.rules, temperature, max_tokens, rng).map_err(tensor_error)?;
+            let attempt = decode::decode_window(&self.model, state, previous, sot, &self.rules, temperature, max_tokens, rng).map_err(tensor_error)?;
             steps += attempt.steps;
             if !attempt.looped {
                 return Ok((attempt, steps));
@@ -657,5 +675,30 @@ mod tests {
         let err = engine().transcribe(&mut InMemory(vec![0.0; 16_000]), Some("de"), &mut |_| {}).expect_err("English only");
         assert!(matches!(&err, TranscribeError::Language(m) if m.contains("English only")), "{err}");
         assert!(engine().language_token(Some("en-GB")).expect("English").is_none());
+    }
+
+    #[test]
+    fn text_said_before_the_audio_steers_its_words() {
+        // espeak saying a name and a word tiny.en has not learnt: alone, it hears other
+        // words; told what was said before, it spells them.
+        let engine = engine();
+        let json = std::fs::read_to_string(model_dir().join("tokenizer.json")).expect("tiny.en's tokenizer.json");
+        let encoder = crate::bpe::Encoder::parse("tokenizer.json", &json).expect("parses");
+        let audio = speech("Kwabena wrote the Scribed daemon in Rust.");
+        let read = |previous: &[u32]| {
+            let transcript = engine.transcribe_after(&mut InMemory(audio.clone()), None, previous, &mut |_| {}).expect("transcribes");
+            transcript.segments.iter().map(|s| s.text.as_str()).collect::<String>()
+        };
+        let alone = read(&[]);
+        assert!(!alone.contains("Kwabena") && !alone.contains("Scribed"), "{alone}");
+        let previous = encoder.encode(" Kwabena, Scribed.");
+        let told = read(&previous);
+        assert!(told.contains("Kwabena") && told.contains("Scribed"), "{told}");
+        assert!(words(&told).ends_with(&words("in Rust")), "the audio's words, not the previous text: {told}");
+        // More previous text than half the decoder's context: the last part is read.
+        let long: Vec<u32> = std::iter::repeat_n(previous.as_slice(), 100).flatten().copied().collect();
+        assert!(long.len() > 2 * MAX_PREVIOUS_TOKENS);
+        let told = read(&long);
+        assert!(told.contains("Kwabena"), "{told}");
     }
 }

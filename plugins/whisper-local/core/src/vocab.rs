@@ -20,6 +20,8 @@ pub struct Specials {
     pub no_speech: Option<u32>,
     /// `<|transcribe|>`; absent from English-only vocabularies' prompts.
     pub transcribe: Option<u32>,
+    /// `<|startofprev|>`, before the text said ahead of the audio.
+    pub start_of_prev: Option<u32>,
 }
 
 /// The vocabulary.
@@ -65,6 +67,7 @@ impl Vocabulary {
             timestamp_begin: require("<|0.00|>")?,
             no_speech: find("<|nospeech|>").or_else(|| find("<|nocaptions|>")),
             transcribe: find("<|transcribe|>"),
+            start_of_prev: find("<|startofprev|>"),
         };
         Ok(Vocabulary { tokens, specials, bytes: unicode_to_byte() })
     }
