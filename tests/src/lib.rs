@@ -291,6 +291,12 @@ impl TestDaemon {
         Ok(body["session_id"].as_str().context("no session id")?.to_string())
     }
 
+    /// A session's stored words (the first 5,000), each as punctuated, in time order.
+    pub async fn stored_words(&self, session: &str) -> Result<Vec<String>> {
+        let words = self.get_json(&format!("/api/v1/sessions/{session}/words?limit=5000")).await?;
+        Ok(words["words"].as_array().into_iter().flatten().filter_map(|w| w["punctuated"].as_str().map(String::from)).collect())
+    }
+
     pub async fn get_json(&self, path: &str) -> Result<serde_json::Value> {
         let response = reqwest::get(self.url(path)).await?;
         anyhow::ensure!(response.status().is_success(), "GET {path}: {}", response.status());

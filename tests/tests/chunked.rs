@@ -51,9 +51,7 @@ async fn transcribe(daemon: &TestDaemon, path: &Path) -> (Vec<String>, Vec<Value
             break;
         }
     }
-    let words = daemon.get_json(&format!("/api/v1/sessions/{id}/words?limit=5000")).await.expect("words");
-    let words = words["words"].as_array().cloned().unwrap_or_default();
-    (words.iter().filter_map(|w| w["punctuated"].as_str().map(String::from)).collect(), seen)
+    (daemon.stored_words(&id).await.expect("words"), seen)
 }
 
 /// A word-level diff of `a` to `b`: `-word` and `+word` where they differ, `=` where a word

@@ -76,8 +76,7 @@ async fn batch_words(daemon: &TestDaemon, pcm: &[i16]) -> Vec<String> {
     let mut events = Events::connect(daemon).await.expect("events");
     let id = daemon.upload("two_cities.wav", wav).await.expect("upload");
     assert_eq!(events.job_end(&id).await.expect("the job ends")["status"], "complete");
-    let words = daemon.get_json(&format!("/api/v1/sessions/{id}/words?limit=5000")).await.expect("words");
-    let words = words["words"].as_array().cloned().unwrap_or_default();
+    let words = daemon.stored_words(&id).await.expect("words");
     let redo = reqwest::Client::new()
         .post(daemon.url(&format!("/api/v1/sessions/{id}/transcribe")))
         .json(&serde_json::json!({ "provider": "whisper-live" }))
@@ -86,7 +85,7 @@ async fn batch_words(daemon: &TestDaemon, pcm: &[i16]) -> Vec<String> {
         .expect("send");
     assert_eq!(redo.status().as_u16(), 202);
     assert_eq!(events.job_end(&id).await.expect("the job ends")["status"], "complete");
-    plain_words(&words.iter().filter_map(|w| w["punctuated"].as_str()).collect::<Vec<_>>().join(" "))
+    plain_words(&words.join(" "))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,9 +126,8 @@ async fn keyless_live_speech_shows_interim_text_and_finals_while_streaming() {
     let said = plain_words(TWO_CITIES);
     let events: Vec<Value> = ours.into_iter().map(|(_, e)| e).collect();
     let live = plain_words(&final_words(&events).join(" "));
-    let stored = daemon.get_json(&format!("/api/v1/sessions/{}/words?limit=5000", ingest.session_id)).await.expect("words");
-    let stored = stored["words"].as_array().map_or(0, Vec::len);
-    assert_eq!(stored, live.len(), "every final word is stored once");
+    let stored = daemon.stored_words(&ingest.session_id).await.expect("words");
+    assert_eq!(stored.len(), live.len(), "every final word is stored once");
     let (live_wer, batch_wer) = (wer(&said, &live), wer(&said, &batch));
     eprintln!("WER live {live_wer:.1} %, batch {batch_wer:.1} %\nlive: {}", live.join(" "));
     assert!(live_wer <= batch_wer + IDLE_WER_POINTS, "live WER {live_wer:.1} % against batch {batch_wer:.1} %: {}", live.join(" "));
@@ -193,8 +191,8 @@ async fn a_busy_machine_gets_finals_only_then_interim_text_again_and_every_word(
     assert!(recorded.abs_diff(sent_ms) <= u64::from(FRAME_MS), "recorded {recorded} ms of {sent_ms} ms");
     let events: Vec<Value> = seen.iter().map(|(_, e)| e.clone()).collect();
     let live = plain_words(&final_words(&events).join(" "));
-    let stored = daemon.get_json(&format!("/api/v1/sessions/{}/words?limit=5000", ingest.session_id)).await.expect("words");
-    assert_eq!(stored["words"].as_array().map_or(0, Vec::len), live.len(), "every final word is stored once");
+    let stored = daemon.stored_words(&ingest.session_id).await.expect("words");
+    assert_eq!(stored.len(), live.len(), "every final word is stored once");
     let said = plain_words(&format!("{TWO_CITIES} {TWO_CITIES}"));
     let (live_wer, batch_wer) = (wer(&said, &live), wer(&plain_words(TWO_CITIES), &batch));
     eprintln!("under load: WER live {live_wer:.1} %, batch {batch_wer:.1} %\nlive: {}", live.join(" "));

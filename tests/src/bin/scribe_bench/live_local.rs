@@ -66,9 +66,7 @@ async fn batch(daemon: &TestDaemon, name: &str, pcm: &[i16]) -> Result<Vec<Strin
     let id = daemon.upload(name, scribe_tests::corpus::wav(16_000, 1, pcm)).await?;
     let end = events.job_end(&id).await?;
     ensure!(end["status"] == "complete", "batch transcription of {name} failed: {end}");
-    let words = daemon.get_json(&format!("/api/v1/sessions/{id}/words?limit=5000")).await?;
-    let text: Vec<&str> = words["words"].as_array().into_iter().flatten().filter_map(|w| w["punctuated"].as_str()).collect();
-    Ok(plain_words(&text.join(" ")))
+    Ok(plain_words(&daemon.stored_words(&id).await?.join(" ")))
 }
 
 /// A word's text for matching across readings.
