@@ -7,7 +7,8 @@
 //! - [`manifest`] and [`grants`]: what a plugin asks for and what it is granted;
 //! - [`capabilities`]: the host functions plugins import (log, config, http, websocket,
 //!   sqlite, audio, model, progress), one module per WIT interface;
-//! - [`bindings`]: `bindgen!` output for the four worlds of `scribe:plugin@0.1.0`;
+//! - [`bindings`]: `bindgen!` output for the four worlds of `scribe:plugin@0.1.0` and the
+//!   `stt-batch` of 0.2.0; [`batch_world`] calls a batch plugin of either version;
 //! - [`state`] and [`services`]: the `Store` data and per-plugin host services;
 //! - [`linker`]: each world's imports linked to the capabilities through projections of the
 //!   state;
@@ -18,6 +19,7 @@
 //! - [`roles`]: which plugin plays each part, `auto` included.
 
 pub mod api_version;
+pub mod batch_world;
 pub mod bindings;
 pub mod breaker;
 pub mod capabilities;

@@ -2,8 +2,9 @@
 //!
 //! A plugin is a `cdylib` crate built for `wasm32-unknown-unknown` and turned into a
 //! WebAssembly component by `cargo xtask build-plugins`. It depends on this crate with the
-//! feature of its world (`stt-live`, `stt-batch`, `summarizer` or `store`), implements the
-//! generated `Guest` trait(s) of that world and registers the type:
+//! feature of its world (`stt-live`, `stt-batch`, `summarizer` or `store`; `stt-batch-0-2` for
+//! the batch world of 0.2.0, whose requests carry a prompt), implements the generated `Guest`
+//! trait(s) of that world and registers the type:
 //!
 //! ```ignore
 //! use scribe_plugin_api::stt_batch::{self, Guest};
@@ -24,9 +25,10 @@ pub mod headers;
 pub mod settings;
 pub mod text;
 
-/// The WIT package version these bindings speak. [`register_plugin!`] stamps it into the
-/// component (custom section [`API_VERSION_SECTION`]) and the host refuses a component whose
-/// stamp it does not speak.
+/// The WIT package version of the world modules without a version in their name (the
+/// `*_0_2` modules speak 0.2.0).
+/// [`register_plugin!`] stamps a component with the version of its world (custom section
+/// [`API_VERSION_SECTION`]) and the host refuses a component whose stamp it does not speak.
 pub const API_VERSION: &str = "0.1.0";
 
 /// The name of the custom section that carries [`API_VERSION`].
@@ -104,6 +106,25 @@ pub mod stt_batch {
     http_errors!();
 }
 
+#[cfg(feature = "stt-batch-0-2")]
+pub mod stt_batch_0_2 {
+    //! Bindings for the `stt-batch` world of 0.2.0: [`stt_batch`](crate::stt_batch) with the
+    //! text said before the audio in `BatchRequest::prompt`. The interfaces are 0.1.0's.
+    // The generated glue passes a flattened `batch-request` as separate arguments.
+    #![allow(clippy::too_many_arguments)]
+    wit_bindgen::generate!({
+        world: "scribe:sdk/stt-batch-0-2",
+        path: ["wit/0.1.0", "wit/0.2.0", "wit/sdk"],
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "export_stt_batch_0_2",
+        default_bindings_module: "scribe_plugin_api::stt_batch_0_2",
+    });
+    pub use self::scribe::plugin0_1_0::{audio, config, http, log, model, types};
+    settings_getters!();
+    http_errors!();
+}
+
 #[cfg(feature = "summarizer")]
 pub mod summarizer {
     //! Bindings for the `summarizer` world.
@@ -137,24 +158,25 @@ pub mod store {
 }
 
 /// Registers `$ty` as the implementation of world `$world` (`stt_live`, `stt_batch`,
-/// `summarizer` or `store`), and stamps the component with the API version it was built
-/// against.
+/// `stt_batch_0_2`, `summarizer` or `store`), and stamps the component with the API version
+/// of that world.
 #[macro_export]
 macro_rules! register_plugin {
-    (stt_live, $ty:ident) => { $crate::stt_live::export_stt_live!($ty); $crate::stamp_api_version!(); };
-    (stt_batch, $ty:ident) => { $crate::stt_batch::export_stt_batch!($ty); $crate::stamp_api_version!(); };
-    (summarizer, $ty:ident) => { $crate::summarizer::export_summarizer!($ty); $crate::stamp_api_version!(); };
-    (store, $ty:ident) => { $crate::store::export_store!($ty); $crate::stamp_api_version!(); };
+    (stt_live, $ty:ident) => { $crate::stt_live::export_stt_live!($ty); $crate::stamp_api_version!(b"0.1.0"); };
+    (stt_batch, $ty:ident) => { $crate::stt_batch::export_stt_batch!($ty); $crate::stamp_api_version!(b"0.1.0"); };
+    (stt_batch_0_2, $ty:ident) => { $crate::stt_batch_0_2::export_stt_batch_0_2!($ty); $crate::stamp_api_version!(b"0.2.0"); };
+    (summarizer, $ty:ident) => { $crate::summarizer::export_summarizer!($ty); $crate::stamp_api_version!(b"0.1.0"); };
+    (store, $ty:ident) => { $crate::store::export_store!($ty); $crate::stamp_api_version!(b"0.1.0"); };
 }
 
-/// The custom section naming [`API_VERSION`]; `register_plugin!` emits it.
+/// The custom section naming the API version; `register_plugin!` emits it.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! stamp_api_version {
-    () => {
+    ($version:literal) => {
         #[cfg(target_arch = "wasm32")]
         #[unsafe(link_section = "scribe:plugin-api-version")]
         #[used]
-        static __SCRIBE_PLUGIN_API_VERSION: [u8; 5] = *b"0.1.0";
+        static __SCRIBE_PLUGIN_API_VERSION: [u8; $version.len()] = *$version;
     };
 }

@@ -294,3 +294,26 @@ async fn a_short_clip_that_overran_its_budget_is_transcribed() {
     assert_eq!(plugin["health"]["budget_timeouts"], 0, "{plugin}");
     assert_eq!(plugin["state"], "healthy", "{plugin}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whisper_live_reads_the_prompt_it_is_given() {
+    // espeak saying a name and a word tiny.en has not learnt: alone it hears other words;
+    // with the text said before as the prompt (a 0.2.0 request), it spells them.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pcm: std::sync::Arc<[u8]> = scribe_tests::live::speech(dir.path(), "name", "Kwabena wrote the Scribed daemon in Rust.", 16_000, 1)
+        .into_iter()
+        .flat_map(i16::to_le_bytes)
+        .collect();
+    let daemon = Setup::new().with_test_model().start().await.expect("daemon starts");
+    let handle = daemon.daemon.registry().handle("whisper-live").expect("whisper-live is loaded");
+    let mut recogniser = BatchStt::new(handle.clone()).expect("stt-batch").dedicated();
+    let mut read = async |prompt: Option<&str>| {
+        let transcript = recogniser.transcribe(pcm.clone(), None, prompt.map(String::from)).await.expect("the call runs").expect("transcribes");
+        transcript.words.iter().map(|w| w.punctuated.as_str()).collect::<Vec<_>>().join(" ")
+    };
+    let alone = read(None).await;
+    assert!(!alone.contains("Kwabena") && !alone.contains("daemon"), "{alone}");
+    let told = read(Some("Kwabena. The Scribed daemon.")).await;
+    assert!(told.contains("Kwabena") && told.contains("Scribed daemon"), "{told}");
+    assert!(plain_words(&told).ends_with(&plain_words("in Rust")), "the audio's words, not the prompt: {told}");
+}

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::plugin::bindings::stt_batch::{BatchRequest, BatchTranscript};
+use crate::plugin::batch_world::{BatchTranscript, Request};
 use crate::plugin::bindings::types::PluginError;
 use crate::plugin::handle::{CallError, Instance, PluginHandle, WorldBindings, encoding_name};
 use futures_util::future::BoxFuture;
@@ -65,7 +65,8 @@ impl BatchStt {
         language: Option<String>,
         duration: Option<Duration>,
     ) -> Result<Result<BatchTranscript, PluginError>, CallError> {
-        let call = transcribe_call(&self.handle, format, audio, language, duration);
+        let request = Request { format, size: audio.size, language, prompt: None };
+        let call = transcribe_call(&self.handle, request, audio, duration);
         self.handle.share_loaded_model().await;
         self.handle.call(call).await
     }
@@ -88,11 +89,19 @@ impl LocalRecogniser {
         self.dedicated.id()
     }
 
-    /// Transcribes `pcm` (16 kHz mono linear16), under the budget of its length.
-    pub async fn transcribe(&mut self, pcm: std::sync::Arc<[u8]>, language: Option<String>) -> Result<Result<BatchTranscript, PluginError>, CallError> {
+    /// Transcribes `pcm` (16 kHz mono linear16), under the budget of its length. `prompt` is
+    /// what was said just before it, for a recogniser that reads it (0.2.0's `stt-batch`).
+    pub async fn transcribe(
+        &mut self,
+        pcm: std::sync::Arc<[u8]>,
+        language: Option<String>,
+        prompt: Option<String>,
+    ) -> Result<Result<BatchTranscript, PluginError>, CallError> {
         let duration = Duration::from_millis(pcm.len() as u64 * 1000 / (2 * u64::from(crate::audio::TARGET_RATE)));
         let format = AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: crate::audio::TARGET_RATE, channels: 1 };
-        let call = transcribe_call(&self.handle, format, AudioInput::from_memory(pcm), language, Some(duration));
+        let audio = AudioInput::from_memory(pcm);
+        let request = Request { format, size: audio.size, language, prompt };
+        let call = transcribe_call(&self.handle, request, audio, Some(duration));
         self.handle.share_loaded_model().await;
         self.dedicated.call(call).await
     }
@@ -101,12 +110,10 @@ impl LocalRecogniser {
 /// The `transcribe` call on an instance, with the budget for `duration` of audio added.
 fn transcribe_call(
     handle: &PluginHandle,
-    format: AudioFormat,
+    request: Request,
     audio: AudioInput,
-    language: Option<String>,
     duration: Option<Duration>,
 ) -> impl for<'a> FnOnce(&'a mut Instance) -> BoxFuture<'a, wasmtime::Result<Result<BatchTranscript, PluginError>>> + Send + 'static {
-    let request = BatchRequest { format, size: audio.size, language };
     // A recogniser running in the sandbox works in proportion to the audio, and a short
     // clip still costs it a whole window.
     let extra = match (handle.services().limits.cpu_budget_per_audio_second, duration) {
@@ -132,7 +139,7 @@ fn transcribe_call(
 /// its length).
 const MIN_BUDGETED_AUDIO: Duration = Duration::from_secs(30);
 
-pub use crate::plugin::bindings::stt_batch::BatchTranscript as Transcript;
+pub use crate::plugin::batch_world::BatchTranscript as Transcript;
 
 pub use crate::plugin::bindings::stt_live::LiveConfig;
 pub use crate::plugin::bindings::types::{TranscriptUpdate, Word};

@@ -26,6 +26,12 @@ const WEIGHED_WORDS: usize = 8;
 const INVENTED_SCORE: f32 = 3.0;
 /// Slack in comparing the score with the number of words.
 const SCORE_SLACK: f32 = 0.01;
+/// Longer utterances are never taken for invented: what Whisper makes up from a breath is a
+/// word or a stock phrase ("Thank you for watching."). Dropping a sentence that was said
+/// loses far more than keeping a made-up word, and a sentence whose first word Whisper
+/// stretched over audio it skipped scores as invented (a busy machine's live session lost
+/// 30 words so).
+const MAX_INVENTED_WORDS: usize = 4;
 
 /// The words of a reading up to the first stack of words with no audio under them.
 pub fn heard_words(mut words: Vec<Word>) -> Vec<Word> {
@@ -57,6 +63,9 @@ fn anomaly(word: &Word) -> f32 {
 /// them at least must be unlikely: the copies a loop leaves at the end of a reading are
 /// short but likely, and say the reading went round, not that nothing was said.
 pub fn invented(words: &[Word]) -> bool {
+    if words.len() > MAX_INVENTED_WORDS {
+        return false;
+    }
     let weighed = &words[..words.len().min(WEIGHED_WORDS)];
     if !weighed.iter().any(|w| w.confidence < UNLIKELY) {
         return false;
@@ -95,6 +104,14 @@ mod tests {
         assert!(!invented(&said));
         assert!(!invented(&[word("Yes.", 0, 300, 0.8)]));
         assert!(!invented(&[]));
+        // A sentence read after a cut, whose first word took the skipped audio: said, not
+        // invented, however its first words score.
+        let mut sentence = vec![word("It", 0, 5_200, 0.1)];
+        for (i, text) in "was the age of wisdom, it was the age of foolishness.".split(' ').enumerate() {
+            sentence.push(word(text, 5_200 + 300 * i as u64, 5_500 + 300 * i as u64, 0.9));
+        }
+        assert!(!invented(&sentence));
+        assert!(invented(&sentence[..1]), "the same first word alone is");
         // A short reading that went round: its copies have no length, but were likely.
         let looped = [word("ever", 0, 400, 0.54), word("failed", 400, 560, 0.93), word("ever", 560, 560, 0.69), word("failed", 560, 600, 0.99)];
         assert!(!invented(&looped));

@@ -7,10 +7,13 @@
 //! ([`super::pace`]); the words two readings agree on become final ([`super::agreement`]),
 //! the rest is interim text. A pause (the speech detector, or the level gate without one)
 //! ends the utterance: its last reading makes every word final and the buffer starts afresh.
-//! Long speech without a pause is cut at a committed sentence end. A reading that fails is
+//! Long speech without a pause is cut at a committed sentence end. The final words cut out
+//! of the buffer go with every reading as its prompt, the text said before its audio, so a
+//! name or a spelling stays as it was heard. A reading that fails is
 //! tried again at the next step; a recogniser that keeps failing takes the session offline,
 //! and the recording is transcribed as a file after stop, as with a cloud provider.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +46,9 @@ const TRIM_HARD_MS: u64 = 20_000;
 const MAX_UTTERANCE_MS: u64 = 28_000;
 /// Readings in a row that may fail before the session goes offline.
 const MAX_FAILURES: u32 = 3;
+/// Most characters of final text a reading gets as its prompt: whisper_streaming's 200, a
+/// sentence or two, which steers spelling without the model repeating it.
+const MAX_PROMPT_CHARS: usize = 200;
 /// Speech probability from which a detector frame holds speech (Silero's own threshold).
 const SPEECH_PROBABILITY: f32 = crate::speech::spans::THRESHOLD;
 
@@ -107,6 +113,8 @@ pub struct LocalLink {
     start_ms: u64,
     /// Words made final since the buffer last started, for cutting at a sentence end.
     committed: Vec<Word>,
+    /// The last final words before the buffer (punctuated), at most [`MAX_PROMPT_CHARS`].
+    said_before: VecDeque<String>,
     agreement: Agreement,
     pace: Pace,
     /// Buffer samples the last reading covered.
@@ -137,6 +145,7 @@ impl LocalLink {
             buffer: Vec::new(),
             start_ms: 0,
             committed: Vec::new(),
+            said_before: VecDeque::new(),
             agreement: Agreement::default(),
             read_upto: 0,
             speech: false,
@@ -244,11 +253,12 @@ impl LocalLink {
         let pcm: Arc<[u8]> = self.buffer[..samples].iter().flat_map(|s| s.to_le_bytes()).collect();
         let mut recogniser = self.recogniser.take().unwrap_or_else(|| self.stt.dedicated());
         let language = self.settings.language.clone();
+        let prompt = self.prompt();
         // From the request, not from the task's first poll: on a busy machine the task can
         // wait long to run, and that wait is part of how far behind the readings are.
         let started = Instant::now();
         self.reading = Some(tokio::spawn(async move {
-            let result = recogniser.transcribe(pcm, language).await;
+            let result = recogniser.transcribe(pcm, language, prompt).await;
             Reading { recogniser: Some(recogniser), kind, samples, result, took: started.elapsed() }
         }));
     }
@@ -299,8 +309,9 @@ impl LocalLink {
                 self.commit(heard.committed, false);
                 let start_ms = self.agreement.committed_until_ms().max(self.start_ms);
                 let end_ms = self.start_ms + Self::ms(reading.samples);
+                let next_start_ms = heard.interim.first().map(|w| w.start_ms);
                 self.events.push(LinkEvent::Update(TranscriptUpdate { words: heard.interim, is_final: false, speech_final: false, start_ms, end_ms }));
-                self.trim();
+                self.trim(next_start_ms);
             }
             Kind::Close { upto, speech_final } => {
                 let mut committed = self.agreement.commit_all(words);
@@ -334,20 +345,10 @@ impl LocalLink {
     }
 
     /// A long buffer starts again after its last committed sentence (or word, when even
-    /// longer), so readings stay short.
-    fn trim(&mut self) {
-        if self.buffer_ms() <= TRIM_AFTER_MS {
-            return;
-        }
-        let sentence_end = self.committed.iter().rev().find(|w| w.punctuated.ends_with(['.', '?', '!']));
-        let cut_at = match sentence_end {
-            Some(word) => word.end_ms,
-            None if self.buffer_ms() > TRIM_HARD_MS => match self.committed.last() {
-                Some(word) => word.end_ms,
-                None => return,
-            },
-            None => return,
-        };
+    /// longer), so readings stay short. `next_start_ms` is where the reading's first word
+    /// not yet final starts.
+    fn trim(&mut self, next_start_ms: Option<u64>) {
+        let Some(cut_at) = cut_point(&self.committed, next_start_ms, self.buffer_ms()) else { return };
         let samples = (cut_at.saturating_sub(self.start_ms) * SAMPLES_PER_MS) as usize;
         self.cut(samples.min(self.buffer.len()));
     }
@@ -358,10 +359,18 @@ impl LocalLink {
         self.start_ms += Self::ms(samples);
         self.read_upto = self.read_upto.saturating_sub(samples);
         let start_ms = self.start_ms;
-        self.committed.retain(|w| w.end_ms > start_ms);
+        let gone = self.committed.iter().position(|w| w.end_ms > start_ms).unwrap_or(self.committed.len());
+        for word in self.committed.drain(..gone) {
+            remember(&mut self.said_before, word.punctuated);
+        }
         if let Some(Kind::Close { upto, .. }) = &mut self.close {
             *upto = upto.saturating_sub(samples);
         }
+    }
+
+    /// What was said before the buffer, for the reading's prompt.
+    fn prompt(&self) -> Option<String> {
+        (!self.said_before.is_empty()).then(|| self.said_before.iter().map(String::as_str).collect::<Vec<_>>().join(" "))
     }
 
     /// A reading failed in a way that may pass: the next step tries again on a fresh
@@ -416,6 +425,37 @@ impl LocalLink {
     }
 }
 
+/// Where a buffer of `buffer_ms` with the final words `committed` is cut: after its last
+/// sentence end, or when even longer after its last word, but only where the reading heard a
+/// word after it (`committed`'s next, or the interim word at `next_start_ms`), and halfway to
+/// that word. A cut right at a word's end that nothing was heard after can fall inside the
+/// word: "It was the best of time." was a buffer ending in the middle of "times", and the
+/// reading after that cut started with its "s" and lost "it was the worst of times".
+fn cut_point(committed: &[Word], next_start_ms: Option<u64>, buffer_ms: u64) -> Option<u64> {
+    if buffer_ms <= TRIM_AFTER_MS {
+        return None;
+    }
+    let after = |i: usize| committed.get(i + 1).map_or(next_start_ms, |w| Some(w.start_ms));
+    let halfway = |i: usize| after(i).map(|next| committed[i].end_ms.midpoint(next.max(committed[i].end_ms)));
+    let sentence_end = (0..committed.len()).rev().find(|&i| committed[i].punctuated.ends_with(['.', '?', '!']) && after(i).is_some());
+    match sentence_end {
+        Some(i) => halfway(i),
+        None if buffer_ms > TRIM_HARD_MS => committed.len().checked_sub(1).and_then(halfway),
+        None => None,
+    }
+}
+
+/// Adds `word` to the final text before the buffer, and forgets its oldest words beyond
+/// [`MAX_PROMPT_CHARS`].
+fn remember(said: &mut VecDeque<String>, word: String) {
+    said.push_back(word);
+    let mut chars: usize = said.iter().map(|w| w.chars().count() + 1).sum();
+    while chars > MAX_PROMPT_CHARS + 1 {
+        let Some(oldest) = said.pop_front() else { break };
+        chars -= oldest.chars().count() + 1;
+    }
+}
+
 /// Runs a session's local policy until the capture side is done, then finishes it. True
 /// when every word is final.
 pub async fn drive(mut local: LocalLink, frames: &mut mpsc::UnboundedReceiver<(Frame, bool)>, publish: &mut impl FnMut(Vec<LinkEvent>)) -> bool {
@@ -436,4 +476,57 @@ pub async fn drive(mut local: LocalLink, frames: &mut mpsc::UnboundedReceiver<(F
     let complete = local.finish().await;
     publish(local.take_events());
     complete
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Words of `text` 400 ms apart from `start_ms`, each 300 ms long.
+    fn words(text: &str, start_ms: u64) -> Vec<Word> {
+        let word = |(i, w): (usize, &str)| {
+            let start_ms = start_ms + 400 * i as u64;
+            Word { text: w.to_lowercase(), punctuated: w.into(), start_ms, end_ms: start_ms + 300, confidence: 0.9, speaker: None }
+        };
+        text.split_whitespace().enumerate().map(word).collect()
+    }
+
+    #[test]
+    fn a_long_buffer_is_cut_between_a_sentence_end_and_a_word_heard_after_it() {
+        let long = TRIM_AFTER_MS + 1;
+        let committed = words("It was the best of times. It was", 0);
+        // "times." ends at 2,300 ms; "It" starts at 2,400.
+        assert_eq!(cut_point(&committed, None, long), Some(2_350));
+        assert_eq!(cut_point(&committed, None, TRIM_AFTER_MS), None, "a short buffer stays");
+        // A sentence end that is the last word heard may be where the audio ran out.
+        let frontier = words("It was the best of time.", 0);
+        assert_eq!(cut_point(&frontier, None, long), None);
+        // "time." ends at 2,300 ms.
+        assert_eq!(cut_point(&frontier, Some(2_500), long), Some(2_400), "an interim word after it");
+        // No sentence end: only a very long buffer is cut, after its last word heard past.
+        let clause = words("it was the best of times it was", 0);
+        // The last "was" ends at 3,100 ms.
+        assert_eq!(cut_point(&clause, Some(3_300), long), None);
+        assert_eq!(cut_point(&clause, Some(3_300), TRIM_HARD_MS + 1), Some(3_200));
+        assert_eq!(cut_point(&clause, None, TRIM_HARD_MS + 1), None);
+        assert_eq!(cut_point(&[], Some(3_300), TRIM_HARD_MS + 1), None);
+    }
+
+    #[test]
+    fn the_prompt_keeps_the_last_whole_words_within_its_length() {
+        let mut said = VecDeque::new();
+        for word in "It was the best of times, it was the worst of times.".split(' ') {
+            remember(&mut said, word.to_string());
+        }
+        assert_eq!(said.iter().cloned().collect::<Vec<_>>().join(" "), "It was the best of times, it was the worst of times.");
+        let long = "word ".repeat(MAX_PROMPT_CHARS);
+        for word in long.split_whitespace() {
+            remember(&mut said, word.to_string());
+        }
+        let prompt = said.iter().cloned().collect::<Vec<_>>().join(" ");
+        assert_eq!(prompt.len(), MAX_PROMPT_CHARS - 1, "{prompt}");
+        assert!(prompt.starts_with("word word"), "only whole words, the newest: {prompt}");
+        remember(&mut said, "x".repeat(2 * MAX_PROMPT_CHARS));
+        assert_eq!(said.len(), 0, "a word longer than the prompt is not kept");
+    }
 }

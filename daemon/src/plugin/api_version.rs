@@ -4,8 +4,9 @@
 //! says what to rebuild, instead of a link error about a missing import.
 
 /// Versions of the `scribe:plugin` WIT package this host links. A frozen version stays here
-/// when a newer one is added beside it.
-pub const SPOKEN: &[&str] = &["0.1.0"];
+/// when a newer one is added beside it: 0.2.0 only adds a prompt to `stt-batch`'s request
+/// (see [`super::batch_world`]).
+pub const SPOKEN: &[&str] = &["0.1.0", "0.2.0"];
 /// The custom section the SDK writes (`scribe_plugin_api::API_VERSION_SECTION`).
 pub const SECTION: &str = "scribe:plugin-api-version";
 /// SHA-256 of `plugin-api/wit/0.1.0/*.wit`, concatenated in name order: 0.1.0 is released and
@@ -132,10 +133,11 @@ mod tests {
     fn the_stamp_is_found_inside_the_core_module() {
         let stamped = component(&[custom("producers", b"x"), custom(SECTION, b"0.1.0")]);
         assert_eq!(check(&stamped), Ok("0.1.0".to_string()));
+        assert_eq!(check(&component(&[custom(SECTION, b"0.2.0")])), Ok("0.2.0".to_string()));
         assert_eq!(check(&component(&[custom("producers", b"x")])), Err(VersionError::Missing));
-        let newer = check(&component(&[custom(SECTION, b"0.2.0")])).expect_err("0.2.0 is not spoken");
-        assert_eq!(newer, VersionError::Unsupported("0.2.0".into()));
-        assert!(newer.to_string().contains("scribe:plugin@0.2.0") && newer.to_string().contains("speaks 0.1.0"), "{newer}");
+        let newer = check(&component(&[custom(SECTION, b"0.3.0")])).expect_err("0.3.0 is not spoken");
+        assert_eq!(newer, VersionError::Unsupported("0.3.0".into()));
+        assert!(newer.to_string().contains("scribe:plugin@0.3.0") && newer.to_string().contains("speaks 0.1.0, 0.2.0"), "{newer}");
         assert!(matches!(check(b"\0asm\x01\0\0\0\x00\x05"), Err(VersionError::Malformed(_))));
     }
 }

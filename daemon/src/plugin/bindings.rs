@@ -1,4 +1,5 @@
-//! Host bindings of the `scribe:plugin@0.1.0` worlds.
+//! Host bindings of the `scribe:plugin@0.1.0` worlds, and of 0.2.0's `stt-batch` (the only
+//! world 0.2.0 changes; its other worlds are 0.1.0's, so those bindings serve both).
 //!
 //! Each interface is generated once, in the first world that imports it (`types`, `log`,
 //! `config`, `sqlite` with `store`; `http`, `audio`, `model` with `stt-batch`; `progress` with
@@ -67,3 +68,22 @@ pub use store::exports::scribe::plugin::library;
 pub use stt_batch::scribe::plugin::http;
 pub use stt_live::scribe::plugin::websocket;
 pub use store::scribe::plugin::sqlite;
+
+/// 0.2.0's `stt-batch`, importing the very interfaces of 0.1.0: the same capabilities serve
+/// it (see [`super::batch_world`]).
+pub mod stt_batch_0_2 {
+    wasmtime::component::bindgen!({
+        world: "scribe:plugin/stt-batch@0.2.0",
+        path: ["../plugin-api/wit/0.1.0", "../plugin-api/wit/0.2.0"],
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "scribe:plugin/types@0.1.0": super::store::scribe::plugin::types,
+            "scribe:plugin/log@0.1.0": super::store::scribe::plugin::log,
+            "scribe:plugin/config@0.1.0": super::store::scribe::plugin::config,
+            "scribe:plugin/http@0.1.0": super::stt_batch::scribe::plugin::http,
+            "scribe:plugin/audio@0.1.0": super::stt_batch::scribe::plugin::audio,
+            "scribe:plugin/model@0.1.0": super::stt_batch::scribe::plugin::model,
+        },
+    });
+}

@@ -60,6 +60,14 @@ pub enum CacheOutcome {
     Compiled,
 }
 
+/// A component as loaded: its code, where the code came from, and the `scribe:plugin`
+/// version it was built against.
+pub struct Loaded {
+    pub component: Component,
+    pub cache: CacheOutcome,
+    pub api_version: String,
+}
+
 /// Loads a component, from the compiled cache when a matching entry exists.
 ///
 /// Entries are keyed by the SHA-256 of the component bytes and the engine's compatibility
@@ -70,13 +78,13 @@ pub fn load_component(
     engine: &Engine,
     wasm_path: &Path,
     cache_dir: &Path,
-) -> Result<(Component, CacheOutcome)> {
+) -> Result<Loaded> {
     let bytes = std::fs::read(wasm_path)
         .with_context(|| format!("reading component {}", wasm_path.display()))?;
-    super::api_version::check(&bytes)?;
+    let api_version = super::api_version::check(&bytes)?;
     let entry = cache_entry(engine, &bytes, cache_dir);
     if let Some(component) = deserialize_entry(engine, &entry) {
-        return Ok((component, CacheOutcome::Hit));
+        return Ok(Loaded { component, cache: CacheOutcome::Hit, api_version });
     }
     let component = Component::new(engine, &bytes)
         .map_err(anyhow::Error::from)
@@ -84,7 +92,7 @@ pub fn load_component(
     if let Err(err) = store_entry(&component, &entry) {
         tracing::warn!(path = %entry.display(), error = %err, "could not cache compiled component");
     }
-    Ok((component, CacheOutcome::Compiled))
+    Ok(Loaded { component, cache: CacheOutcome::Compiled, api_version })
 }
 
 fn cache_entry(engine: &Engine, bytes: &[u8], cache_dir: &Path) -> PathBuf {

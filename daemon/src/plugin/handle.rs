@@ -12,8 +12,8 @@ use anyhow::Context;
 use serde::Serialize;
 use wasmtime::{Engine, Store};
 
-use super::bindings::stt_batch::SttBatchPre;
-use super::bindings::{store, stt_batch, stt_live, summarizer, types};
+use super::batch_world::{SttBatch, SttBatchPre};
+use super::bindings::{store, stt_live, summarizer, types};
 use super::breaker::{Breaker, BreakerView};
 use super::cpu::CpuTimed;
 use super::manifest::{Manifest, World};
@@ -26,7 +26,7 @@ use super::state::{BudgetExceeded, PluginState, new_store, start_call};
 #[allow(clippy::large_enum_variant)]
 pub enum WorldPre {
     Store(store::StorePre<PluginState>),
-    SttBatch(stt_batch::SttBatchPre<PluginState>),
+    SttBatch(SttBatchPre),
     Summarizer(summarizer::SummarizerPre<PluginState>),
     SttLive(stt_live::SttLivePre<PluginState>),
 }
@@ -36,7 +36,7 @@ pub enum WorldPre {
 #[allow(clippy::large_enum_variant)]
 pub enum WorldBindings {
     Store(store::Store),
-    SttBatch(stt_batch::SttBatch),
+    SttBatch(SttBatch),
     Summarizer(summarizer::Summarizer),
     SttLive(stt_live::SttLive),
 }
@@ -129,7 +129,7 @@ struct Inner {
     snapshot: Option<ModelSnapshot>,
     /// The snapshot every new instance starts from once the first transcription has asked
     /// for it; `None` inside when it could not be built (instances then load on their own).
-    shared_model: tokio::sync::OnceCell<Option<SttBatchPre<PluginState>>>,
+    shared_model: tokio::sync::OnceCell<Option<SttBatchPre>>,
     services: Arc<PluginServices>,
     /// Instances not running a call.
     idle: Mutex<Vec<Instance>>,

@@ -14,7 +14,8 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use wasmtime::Engine;
 
-use super::bindings::{store, stt_batch, stt_live, summarizer};
+use super::batch_world;
+use super::bindings::{store, stt_live, summarizer};
 use super::breaker::Breaker;
 use super::grants::Grants;
 use super::engine::{self, CacheOutcome};
@@ -415,20 +416,21 @@ async fn load_one(
         );
     }
     let wasm = dir.join(format!("{id}.wasm"));
-    let (component, cache) = {
+    let engine::Loaded { component, cache, api_version } = {
         let (engine, cache_dir, wasm) = (engine.clone(), cache_dir.to_path_buf(), wasm.clone());
         tokio::task::spawn_blocking(move || engine::load_component(&engine, &wasm, &cache_dir))
             .await
             .context("component loader task failed")??
     };
     let linker = super::linker::for_world(engine, manifest.world)?;
-    let world_error = || format!("plugin {id} does not match the {} world of scribe:plugin@0.1.0", manifest.world.as_str());
+    let world_error = || format!("plugin {id} does not match the {} world of scribe:plugin@{api_version}", manifest.world.as_str());
+    let batch_version = batch_world::Version::from_stamp(&api_version);
     let pre = match manifest.world {
         World::Store => {
             WorldPre::Store(store::StorePre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(world_error)?)?)
         }
         World::SttBatch => {
-            WorldPre::SttBatch(stt_batch::SttBatchPre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(world_error)?)?)
+            WorldPre::SttBatch(batch_world::SttBatchPre::new(batch_version, linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(world_error)?)?)
         }
         World::Summarizer => {
             WorldPre::Summarizer(summarizer::SummarizerPre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(world_error)?)?)
@@ -442,6 +444,7 @@ async fn load_one(
         linker,
         wasm_path: wasm,
         cache_dir: cache_dir.to_path_buf(),
+        version: batch_version,
     });
     Ok((PluginHandle::new(manifest.clone(), engine.clone(), pre, snapshot, Arc::new(services), breaker), cache))
 }

@@ -21,7 +21,7 @@ use wasmtime::component::{Component, Instance, Linker, WasmList};
 use wasmtime::{Engine, Store};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
-use super::bindings::stt_batch::{self, BatchRequest, SttBatchPre};
+use super::batch_world::{Request, SttBatch, SttBatchPre, Version};
 use super::bindings::types::{AudioEncoding, AudioFormat};
 use super::cpu::CpuTimed;
 use super::engine;
@@ -51,12 +51,13 @@ pub struct ModelSnapshot {
     pub linker: Linker<PluginState>,
     pub wasm_path: PathBuf,
     pub cache_dir: PathBuf,
+    pub version: Version,
 }
 
 impl ModelSnapshot {
     /// The pre-instantiated snapshot: from the cache, or built now by loading the model in
     /// a fresh instance.
-    pub async fn prepare(&self, services: Arc<PluginServices>) -> Result<SttBatchPre<PluginState>> {
+    pub async fn prepare(&self, services: Arc<PluginServices>) -> Result<SttBatchPre> {
         let wasm = tokio::fs::read(&self.wasm_path).await.with_context(|| format!("reading {}", self.wasm_path.display()))?;
         let entry = self.cache_dir.join(format!("{}-{}{ENTRY_SUFFIX}", services.id, self.key(&wasm, &services)?));
         remove_unused(&self.cache_dir, &services.id, &entry, std::time::SystemTime::now());
@@ -74,7 +75,7 @@ impl ModelSnapshot {
             }
         };
         let pre = self.linker.instantiate_pre(&component).map_err(anyhow::Error::from)?;
-        SttBatchPre::new(pre).map_err(anyhow::Error::from)
+        SttBatchPre::new(self.version, pre).map_err(anyhow::Error::from)
     }
 
     /// Names the snapshot by everything that shapes the loaded state: the plugin build, the
@@ -129,11 +130,12 @@ impl ModelSnapshot {
             .await
             .map_err(anyhow::Error::from)
             .context("instantiating the component")?;
-        let bindings = stt_batch::SttBatch::new(&mut store, &instance).map_err(anyhow::Error::from)?;
-        let nothing = BatchRequest {
+        let bindings = SttBatch::new(self.version, &mut store, &instance).map_err(anyhow::Error::from)?;
+        let nothing = Request {
             format: AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: LOAD_SAMPLE_RATE, channels: 1 },
             size: 0,
             language: None,
+            prompt: None,
         };
         CpuTimed::new(bindings.call_transcribe(&mut store, &nothing), meter)
             .await

@@ -2,15 +2,18 @@
 //! whisper-live (`live/`, live audio the host re-reads): the model is read once per instance
 //! through the host's `model` capability, the audio (16 kHz mono linear16, converted by the
 //! host) through `audio`, and the transcript goes back as timed words plus one utterance per
-//! segment. The recogniser itself is `scribe-whisper` (`core/`).
+//! segment. A request's prompt (what was said before its audio) is read as the model's
+//! previous text, tokenized by the model's `tokenizer.json`. The recogniser itself is
+//! `scribe-whisper` (`core/`).
 
 use std::cell::RefCell;
 
-use scribe_plugin_api::stt_batch::types::{
+use scribe_plugin_api::stt_batch_0_2::types::{
     AudioEncoding, Capabilities, PluginError, PluginInfo, TranscriptStructure, Utterance, Word,
 };
-use scribe_plugin_api::stt_batch::{audio, log, model, setting};
-use scribe_plugin_api::stt_batch::{BatchRequest, BatchTranscript};
+use scribe_plugin_api::stt_batch_0_2::{audio, log, model, setting};
+use scribe_plugin_api::stt_batch_0_2::{BatchRequest, BatchTranscript};
+use scribe_whisper::bpe;
 use scribe_whisper::load::{self, LoadError, ReadError};
 use scribe_whisper::model::Precision;
 use scribe_whisper::mel::SAMPLE_RATE;
@@ -30,7 +33,13 @@ thread_local! {
     /// The loaded model; an instance keeps it between calls. A failed load is not cached,
     /// so a repaired model is picked up by the next call.
     static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+    /// The text-to-token encoder of the model, read at the first prompt. Unlike the engine, a
+    /// failure is kept: without `tokenizer.json` prompts are ignored, not retried every call.
+    static PROMPTS: RefCell<Option<Result<bpe::Encoder, String>>> = const { RefCell::new(None) };
 }
+
+/// The model file that turns text into tokens.
+const TOKENIZER: &str = "tokenizer.json";
 
 /// Who the plugin is: the same recogniser under two ids with their own settings.
 pub struct Identity {
@@ -71,6 +80,25 @@ fn load_engine(plugin: &Identity) -> Result<Engine, PluginError> {
     .with_encoder_context(context);
     log::log(log::Level::Info, &format!("loaded the Whisper model {name}"));
     Ok(engine)
+}
+
+/// The token ids of `prompt`, or none when the model has no usable `tokenizer.json` (said
+/// once per instance in the log).
+fn prompt_tokens(prompt: &str) -> Vec<u32> {
+    PROMPTS.with_borrow_mut(|slot| {
+        let encoder = slot.get_or_insert_with(|| {
+            let loaded = model::size(TOKENIZER)
+                .and_then(|size| load::read_whole(size, |offset| model::read(TOKENIZER, offset, MODEL_READ)))
+                .map_err(|err| format!("{err:?}"))
+                .and_then(|bytes| String::from_utf8(bytes).map_err(|err| err.to_string()))
+                .and_then(|json| bpe::Encoder::parse(TOKENIZER, &json));
+            if let Err(err) = &loaded {
+                log::log(log::Level::Warn, &format!("prompts are ignored: the model's {TOKENIZER} is unusable: {err}"));
+            }
+            loaded
+        });
+        encoder.as_ref().map(|encoder| encoder.encode(prompt)).unwrap_or_default()
+    })
 }
 
 /// The call's audio as samples, read from the host a window at a time.
@@ -141,9 +169,10 @@ pub fn transcribe(plugin: &Identity, request: BatchRequest) -> Result<BatchTrans
             log::log(log::Level::Debug, &format!("transcribed {logged} %"));
         }
     };
+    let previous = request.prompt.as_deref().filter(|p| !p.trim().is_empty()).map(prompt_tokens).unwrap_or_default();
     let transcript = ENGINE
         .with_borrow(|engine| match engine {
-            Some(engine) => engine.transcribe(&mut audio, request.language.as_deref(), &mut progress),
+            Some(engine) => engine.transcribe_after(&mut audio, request.language.as_deref(), &previous, &mut progress),
             None => Err(TranscribeError::Inference("the model is not loaded".to_string())),
         })
         .map_err(|err| match err {

@@ -1,0 +1,95 @@
+//! The `stt-batch` world in each version the host speaks, behind one type: a 0.1.0 request
+//! has no prompt, a 0.2.0 one may carry the text said before its audio. Callers build one
+//! [`Request`] and get 0.1.0's transcript back from either; the component's stamp
+//! ([`super::api_version`]) says which bindings it gets.
+
+use wasmtime::Store;
+use wasmtime::component::{Instance, InstancePre};
+
+use super::bindings::types::{AudioFormat, PluginError, PluginInfo};
+use super::bindings::{stt_batch as v0_1, stt_batch_0_2 as v0_2};
+use super::state::PluginState;
+
+pub use v0_1::BatchTranscript;
+
+/// A transcription call, in terms every version can take.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub format: AudioFormat,
+    pub size: u64,
+    pub language: Option<String>,
+    /// Read by 0.2.0 components only; a 0.1.0 one transcribes without it.
+    pub prompt: Option<String>,
+}
+
+/// The contract a batch component was built against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V0_1,
+    V0_2,
+}
+
+impl Version {
+    /// The version of a component's stamp, one [`super::api_version::check`] accepted.
+    pub fn from_stamp(stamp: &str) -> Version {
+        match stamp {
+            "0.2.0" => Version::V0_2,
+            _ => Version::V0_1,
+        }
+    }
+}
+
+/// A batch component, linked and ready to instantiate.
+pub enum SttBatchPre {
+    V0_1(v0_1::SttBatchPre<PluginState>),
+    V0_2(v0_2::SttBatchPre<PluginState>),
+}
+
+impl SttBatchPre {
+    pub fn new(version: Version, pre: InstancePre<PluginState>) -> wasmtime::Result<SttBatchPre> {
+        Ok(match version {
+            Version::V0_1 => SttBatchPre::V0_1(v0_1::SttBatchPre::new(pre)?),
+            Version::V0_2 => SttBatchPre::V0_2(v0_2::SttBatchPre::new(pre)?),
+        })
+    }
+
+    pub async fn instantiate_async(&self, store: &mut Store<PluginState>) -> wasmtime::Result<SttBatch> {
+        Ok(match self {
+            SttBatchPre::V0_1(pre) => SttBatch::V0_1(pre.instantiate_async(store).await?),
+            SttBatchPre::V0_2(pre) => SttBatch::V0_2(pre.instantiate_async(store).await?),
+        })
+    }
+}
+
+/// The exports of a batch instance.
+pub enum SttBatch {
+    V0_1(v0_1::SttBatch),
+    V0_2(v0_2::SttBatch),
+}
+
+impl SttBatch {
+    pub fn new(version: Version, store: &mut Store<PluginState>, instance: &Instance) -> wasmtime::Result<SttBatch> {
+        Ok(match version {
+            Version::V0_1 => SttBatch::V0_1(v0_1::SttBatch::new(store, instance)?),
+            Version::V0_2 => SttBatch::V0_2(v0_2::SttBatch::new(store, instance)?),
+        })
+    }
+
+    pub async fn call_describe(&self, store: &mut Store<PluginState>) -> wasmtime::Result<PluginInfo> {
+        match self {
+            SttBatch::V0_1(b) => b.call_describe(store).await,
+            SttBatch::V0_2(b) => b.call_describe(store).await,
+        }
+    }
+
+    pub async fn call_transcribe(&self, store: &mut Store<PluginState>, request: &Request) -> wasmtime::Result<Result<BatchTranscript, PluginError>> {
+        let Request { format, size, language, prompt } = request.clone();
+        match self {
+            SttBatch::V0_1(b) => b.call_transcribe(store, &v0_1::BatchRequest { format, size, language }).await,
+            SttBatch::V0_2(b) => {
+                let answer = b.call_transcribe(store, &v0_2::BatchRequest { format, size, language, prompt }).await?;
+                Ok(answer.map(|t| BatchTranscript { words: t.words, language: t.language, duration_ms: t.duration_ms, structure: t.structure }))
+            }
+        }
+    }
+}
