@@ -20,6 +20,7 @@ pub mod pace;
 pub mod recording;
 pub mod session;
 pub mod timeline;
+pub mod voiced;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

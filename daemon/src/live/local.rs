@@ -7,11 +7,13 @@
 //! ([`super::pace`]); the words two readings agree on become final ([`super::agreement`]),
 //! the rest is interim text. A pause (the speech detector, or the level gate without one)
 //! ends the utterance: its last reading makes every word final and the buffer starts afresh.
-//! Long speech without a pause is cut at a committed sentence end. The final words cut out
-//! of the buffer go with every reading as its prompt, the text said before its audio, so a
-//! name or a spelling stays as it was heard. A reading that fails is
-//! tried again at the next step; a recogniser that keeps failing takes the session offline,
-//! and the recording is transcribed as a file after stop, as with a cloud provider.
+//! Words after speech a reading left out ([`super::voiced`]) are not taken: a step keeps the
+//! words before the gap, and an utterance's last reading commits them and reads the rest
+//! again, once. Long speech without a pause is cut at a committed sentence end. The final
+//! words cut out of the buffer go with every reading as its prompt, the text said before its
+//! audio, so a name or a spelling stays as it was heard. A reading that fails is tried again
+//! at the next step; a recogniser that keeps failing takes the session offline, and the
+//! recording is transcribed as a file after stop, as with a cloud provider.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use super::frames::{Frame, SAMPLES_PER_MS};
 use super::heard::{heard_words, invented};
 use super::link::LinkEvent;
 use super::pace::{Mode, Pace};
+use super::voiced::Voiced;
 use crate::clients::stt::{BatchStt, LocalRecogniser, Transcript, TranscriptUpdate, Word};
 use crate::plugin::bindings::types::PluginError;
 use crate::plugin::handle::CallError;
@@ -119,6 +122,11 @@ pub struct LocalLink {
     pace: Pace,
     /// Buffer samples the last reading covered.
     read_upto: usize,
+    /// Where the buffer holds speech.
+    voiced: Voiced,
+    /// The close being read is the rest of an utterance whose reading left speech out: it
+    /// is taken as it is, so a reading that keeps leaving it out cannot loop.
+    rereading: bool,
     /// The buffer holds speech not yet closed.
     speech: bool,
     silence_ms: u64,
@@ -148,6 +156,8 @@ impl LocalLink {
             said_before: VecDeque::new(),
             agreement: Agreement::default(),
             read_upto: 0,
+            voiced: Voiced::default(),
+            rereading: false,
             speech: false,
             silence_ms: 0,
             close: None,
@@ -193,6 +203,7 @@ impl LocalLink {
             self.buffer.clear();
             return;
         }
+        self.voiced.hear(frame.start_ms, frame.end_ms(), speech);
         if speech {
             self.speech = true;
             self.silence_ms = 0;
@@ -298,10 +309,18 @@ impl LocalLink {
             words = transcript.words.len(),
             "live reading"
         );
-        let words: Vec<Word> = heard_words(transcript.words)
+        let mut words: Vec<Word> = heard_words(transcript.words)
             .into_iter()
             .map(|w| Word { start_ms: w.start_ms + self.start_ms, end_ms: w.end_ms + self.start_ms, ..w })
             .collect();
+        let skipped = match (reading.kind, std::mem::take(&mut self.rereading)) {
+            (Kind::Close { .. }, true) => None,
+            _ => self.voiced.skipped_at(self.start_ms, &words),
+        };
+        if let Some(at) = skipped {
+            tracing::debug!(plugin = self.stt.id(), before = words.get(at).map(|w| w.text.as_str()), "a live reading left speech out");
+            words.truncate(at);
+        }
         match reading.kind {
             Kind::Step => {
                 self.read_upto = reading.samples;
@@ -314,10 +333,21 @@ impl LocalLink {
                 self.trim(next_start_ms);
             }
             Kind::Close { upto, speech_final } => {
+                // The words before the speech left out are final; the rest is read again.
+                let again = skipped.and_then(|at| at.checked_sub(1)).map(|last| words[last].end_ms);
                 let mut committed = self.agreement.commit_all(words);
                 if self.committed.is_empty() && invented(&committed) {
                     // Nothing of the utterance was heard before: a breath or a noise.
                     committed.clear();
+                }
+                if let Some(heard_until) = again {
+                    self.commit(committed, false);
+                    let samples = ((heard_until.saturating_sub(self.start_ms) * SAMPLES_PER_MS) as usize).min(upto);
+                    self.cut(samples);
+                    self.read_upto = 0;
+                    self.close_later(Kind::Close { upto: upto - samples, speech_final });
+                    self.rereading = true;
+                    return self.paced(reading.took, reading.samples);
                 }
                 if committed.is_empty() && speech_final {
                     // The interim text, if any, is withdrawn: the pause held no words.
@@ -329,8 +359,13 @@ impl LocalLink {
                 self.read_upto = 0;
             }
         }
-        // After the reading's words: they are the last of the old pace.
-        if let Some(message) = self.pace.reading(reading.took, Duration::from_millis(Self::ms(reading.samples))) {
+        self.paced(reading.took, reading.samples);
+    }
+
+    /// Tells the pace how long a reading of `samples` took, after the reading's words: they
+    /// are the last of the old pace.
+    fn paced(&mut self, took: Duration, samples: usize) {
+        if let Some(message) = self.pace.reading(took, Duration::from_millis(Self::ms(samples))) {
             let status = if matches!(self.pace.mode(), Mode::Interim(step) if step == self.settings.step) { LiveStatus::Connected } else { LiveStatus::Behind };
             self.events.push(LinkEvent::State { status, message: Some(message) });
         }
@@ -363,6 +398,7 @@ impl LocalLink {
         for word in self.committed.drain(..gone) {
             remember(&mut self.said_before, word.punctuated);
         }
+        self.voiced.forget_before(start_ms);
         if let Some(Kind::Close { upto, .. }) = &mut self.close {
             *upto = upto.saturating_sub(samples);
         }
@@ -381,6 +417,12 @@ impl LocalLink {
         if self.failures >= MAX_FAILURES {
             return self.go_offline(format!("{} failed {} readings in a row ({message})", self.stt.id(), self.failures));
         }
+        self.close_later(kind);
+    }
+
+    /// Reads the utterance `kind` closes (if it closes one) at the next chance, with a close
+    /// that came meanwhile.
+    fn close_later(&mut self, kind: Kind) {
         if let Kind::Close { upto, speech_final } = kind {
             let merged = match self.close.take() {
                 Some(Kind::Close { upto: later, speech_final: pause }) => Kind::Close { upto: later.max(upto), speech_final: pause || speech_final },
