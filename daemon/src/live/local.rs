@@ -7,13 +7,14 @@
 //! ([`super::pace`]); the words two readings agree on become final ([`super::agreement`]),
 //! the rest is interim text. A pause (the speech detector, or the level gate without one)
 //! ends the utterance: its last reading makes every word final and the buffer starts afresh.
-//! Words after speech a reading left out ([`super::voiced`]) are not taken: a step keeps the
-//! words before the gap, and an utterance's last reading commits them and reads the rest
-//! again, once. Long speech without a pause is cut at a committed sentence end. The final
-//! words cut out of the buffer go with every reading as its prompt, the text said before its
-//! audio, so a name or a spelling stays as it was heard. A reading that fails is tried again
-//! at the next step; a recogniser that keeps failing takes the session offline, and the
-//! recording is transcribed as a file after stop, as with a cloud provider.
+//! Long speech without a pause is cut at a committed sentence end. The final words cut out of
+//! the buffer go with every reading as its prompt, the text said before its audio, so a name
+//! or a spelling stays as it was heard. Words after speech a reading left out
+//! ([`super::voiced`]) are not taken, and the next reading goes without the prompt: a step
+//! keeps the words before the gap, and an utterance's last reading commits them and reads the
+//! rest again, once. A reading that fails is tried again at the next step; a recogniser that
+//! keeps failing takes the session offline, and the recording is transcribed as a file after
+//! stop, as with a cloud provider.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -127,6 +128,10 @@ pub struct LocalLink {
     /// The close being read is the rest of an utterance whose reading left speech out: it
     /// is taken as it is, so a reading that keeps leaving it out cannot loop.
     rereading: bool,
+    /// The last reading left speech out: the next one goes without the prompt, which is
+    /// what usually made it. Told what was just said, Whisper passes over a speaker
+    /// repeating it ("laugh less heartily, so we have still that resource", said twice).
+    skipped_last: bool,
     /// The buffer holds speech not yet closed.
     speech: bool,
     silence_ms: u64,
@@ -158,6 +163,7 @@ impl LocalLink {
             read_upto: 0,
             voiced: Voiced::default(),
             rereading: false,
+            skipped_last: false,
             speech: false,
             silence_ms: 0,
             close: None,
@@ -264,7 +270,7 @@ impl LocalLink {
         let pcm: Arc<[u8]> = self.buffer[..samples].iter().flat_map(|s| s.to_le_bytes()).collect();
         let mut recogniser = self.recogniser.take().unwrap_or_else(|| self.stt.dedicated());
         let language = self.settings.language.clone();
-        let prompt = self.prompt();
+        let prompt = if self.skipped_last { None } else { self.prompt() };
         // From the request, not from the task's first poll: on a busy machine the task can
         // wait long to run, and that wait is part of how far behind the readings are.
         let started = Instant::now();
@@ -317,6 +323,7 @@ impl LocalLink {
             (Kind::Close { .. }, true) => None,
             _ => self.voiced.skipped_at(self.start_ms, &words),
         };
+        self.skipped_last = skipped.is_some();
         if let Some(at) = skipped {
             tracing::debug!(plugin = self.stt.id(), before = words.get(at).map(|w| w.text.as_str()), "a live reading left speech out");
             words.truncate(at);
@@ -334,7 +341,7 @@ impl LocalLink {
             }
             Kind::Close { upto, speech_final } => {
                 // The words before the speech left out are final; the rest is read again.
-                let again = skipped.and_then(|at| at.checked_sub(1)).map(|last| words[last].end_ms);
+                let again = skipped.map(|at| at.checked_sub(1).map_or(self.start_ms, |last| words[last].end_ms));
                 let mut committed = self.agreement.commit_all(words);
                 if self.committed.is_empty() && invented(&committed) {
                     // Nothing of the utterance was heard before: a breath or a noise.
