@@ -56,6 +56,12 @@ fn read_error(err: model::ModelError) -> ReadError {
     }
 }
 
+/// The whole of the model's `file`, read through the host in pieces.
+fn read_model_file(file: &str) -> Result<Vec<u8>, ReadError> {
+    let size = model::size(file).map_err(read_error)?;
+    load::read_whole(size, |offset| model::read(file, offset, MODEL_READ)).map_err(read_error)
+}
+
 fn load_error(plugin: &Identity, err: LoadError) -> PluginError {
     match err {
         LoadError::Denied(m) => PluginError::Denied(format!("{m}; set plugins.{}.model to an installed model (scribed models list)", plugin.id)),
@@ -72,12 +78,7 @@ fn load_engine(plugin: &Identity) -> Result<Engine, PluginError> {
     })?;
     let precision = Precision::from_setting(setting("weights").as_deref()).map_err(PluginError::Other)?;
     let context = EncoderContext::from_setting(setting("encoder_context").as_deref(), plugin.encoder_context).map_err(PluginError::Other)?;
-    let engine = load::load(&name, precision, |file| {
-        let size = model::size(file).map_err(read_error)?;
-        load::read_whole(size, |offset| model::read(file, offset, MODEL_READ)).map_err(read_error)
-    })
-    .map_err(|err| load_error(plugin, err))?
-    .with_encoder_context(context);
+    let engine = load::load(&name, precision, read_model_file).map_err(|err| load_error(plugin, err))?.with_encoder_context(context);
     log::log(log::Level::Info, &format!("loaded the Whisper model {name}"));
     Ok(engine)
 }
@@ -87,9 +88,8 @@ fn load_engine(plugin: &Identity) -> Result<Engine, PluginError> {
 fn prompt_tokens(prompt: &str) -> Vec<u32> {
     PROMPTS.with_borrow_mut(|slot| {
         let encoder = slot.get_or_insert_with(|| {
-            let loaded = model::size(TOKENIZER)
-                .and_then(|size| load::read_whole(size, |offset| model::read(TOKENIZER, offset, MODEL_READ)))
-                .map_err(|err| format!("{err:?}"))
+            let loaded = read_model_file(TOKENIZER)
+                .map_err(|(ReadError::Denied(m) | ReadError::Unavailable(m))| m)
                 .and_then(|bytes| String::from_utf8(bytes).map_err(|err| err.to_string()))
                 .and_then(|json| bpe::Encoder::parse(TOKENIZER, &json));
             if let Err(err) = &loaded {
