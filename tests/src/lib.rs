@@ -46,6 +46,11 @@ pub fn speech_detector_dir() -> PathBuf {
     test_model_dir().with_file_name(scribed::speech::MODEL)
 }
 
+/// The installed diarizer networks' folder (installed beside the test model).
+pub fn diarizer_model_dir() -> PathBuf {
+    test_model_dir().with_file_name(scribed::models::DIARIZER)
+}
+
 /// The tests' Python, with the pinned packages `cargo xtask test` installs.
 pub fn test_python() -> PathBuf {
     env_dir("SCRIBE_TEST_PYTHON")

@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod crash;
 mod deepgram_batch;
+mod diarize;
 mod fuzz_audio;
 mod inbox;
 mod languages;

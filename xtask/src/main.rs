@@ -23,6 +23,8 @@ use anyhow::{Context, Result, bail};
 const TEST_MODEL: &str = "tiny.en";
 /// The multilingual model whose language detection the tests check (German, Spanish, French).
 const MULTILINGUAL_TEST_MODEL: &str = "base";
+/// The diarizer's networks (pyannote segmentation-3.0, CAM++, Silero VAD).
+const DIARIZER_MODEL: &str = "pyannote-campplus";
 /// The faster-whisper release the `--whisper` bench runs beside whisper-local.
 const FASTER_WHISPER: &str = "faster-whisper==1.2.1";
 /// What the tests run in Python, pinned: tinygrad runs the silero-vad wheel's own reference
@@ -127,7 +129,7 @@ fn test_model(root: &Path, target: &Path) -> Result<(PathBuf, PathBuf)> {
     run(build)?;
     let scribed = target.join("debug").join("scribed");
     let models_data = target.join("test-models");
-    for model in [TEST_MODEL, MULTILINGUAL_TEST_MODEL] {
+    for model in [TEST_MODEL, MULTILINGUAL_TEST_MODEL, DIARIZER_MODEL] {
         let mut install = Command::new(&scribed);
         install.args(["models", "install", model, "--data-dir"]).arg(&models_data);
         run(install)?;

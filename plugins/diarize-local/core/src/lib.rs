@@ -1,0 +1,20 @@
+//! Who spoke when, offline: the engine of Scribe's diarize-local plugin, built for
+//! `wasm32-unknown-unknown` (one thread, no filesystem: the plugin hands in model bytes and
+//! samples) and tested on the host.
+//!
+//! - [`pth`]: PyTorch checkpoints read from memory;
+//! - [`layers`]: the linear, LSTM and activation layers the networks share;
+//! - [`segmentation`]: pyannote segmentation-3.0, 10 s windows to local speakers per frame.
+
+pub mod layers;
+pub mod pth;
+pub mod segmentation;
+
+/// Why diarization failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Checkpoint(#[from] pth::PthError),
+    #[error("tensor maths failed: {0}")]
+    Compute(#[from] candle_core::Error),
+}
