@@ -4,12 +4,18 @@
 
 use std::path::PathBuf;
 
+use scribe_diarize::campplus::{CamPlus, DIMENSION};
+use scribe_diarize::fbank::{BANDS, Fbank};
 use scribe_diarize::pth::Checkpoint;
 use scribe_diarize::segmentation::{CLASSES, FRAMES, Segmentation, WINDOW};
 use scribe_tests::{diarizer_model_dir, human_speech};
 
 /// Largest difference allowed between our log-probabilities and the reference's.
 const SEGMENTATION_TOLERANCE: f32 = 1e-4;
+/// Largest difference allowed between our log mel energies and kaldi-native-fbank's.
+const FBANK_TOLERANCE: f32 = 1e-3;
+/// Largest difference allowed between our embedding and the reference's.
+const EMBEDDING_TOLERANCE: f32 = 1e-3;
 
 fn reference() -> serde_json::Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/diarize-reference.json");
@@ -56,4 +62,25 @@ async fn segmentation_matches_pyannote_on_one_window() {
     assert_eq!(ours.len(), FRAMES * CLASSES);
     let (diff, at) = worst(&ours, &expected);
     assert!(diff <= SEGMENTATION_TOLERANCE, "frame {} class {}: ours {} against {}", at / CLASSES, at % CLASSES, ours[at], expected[at]);
+}
+
+#[tokio::test]
+async fn embeddings_match_3d_speaker_on_one_voice() {
+    let audio = wav_samples(&human_speech().await.expect("the human clip"));
+    let reference = reference();
+    let span = numbers(&reference["embedding_span"]);
+    let clip = &audio[span[0] as usize..span[1] as usize];
+
+    let features = Fbank::new().compute(clip);
+    let expected_features = numbers(&reference["fbank_first_frames"]);
+    let (diff, at) = worst(&features[..expected_features.len()], &expected_features);
+    assert!(diff <= FBANK_TOLERANCE, "frame {} band {}: ours {} against {}", at / BANDS, at % BANDS, features[at], expected_features[at]);
+
+    let (name, bytes) = model_file("campplus_cn_en_common.pt");
+    let model = CamPlus::load(&Checkpoint::read(&name, &bytes).expect("checkpoint")).expect("model");
+    let ours = model.embed(&features).expect("embedding");
+    let expected = numbers(&reference["embedding"]);
+    assert_eq!(ours.len(), DIMENSION);
+    let (diff, at) = worst(&ours, &expected);
+    assert!(diff <= EMBEDDING_TOLERANCE, "dimension {at}: ours {} against {}", ours[at], expected[at]);
 }

@@ -4,8 +4,12 @@
 //!
 //! - [`pth`]: PyTorch checkpoints read from memory;
 //! - [`layers`]: the linear, LSTM and activation layers the networks share;
-//! - [`segmentation`]: pyannote segmentation-3.0, 10 s windows to local speakers per frame.
+//! - [`segmentation`]: pyannote segmentation-3.0, 10 s windows to local speakers per frame;
+//! - [`fbank`]: Kaldi's log mel filterbank, CAM++'s input;
+//! - [`campplus`]: CAM++, a stretch of one voice to a speaker embedding.
 
+pub mod campplus;
+pub mod fbank;
 pub mod layers;
 pub mod pth;
 pub mod segmentation;
