@@ -2,20 +2,20 @@
 //! whole file: the stage between decoding ([`crate::audio`]) and transcription
 //! ([`crate::files`]) for recognisers that read samples (whisper-local).
 //!
-//! [`silero`] gives each 32 ms frame a speech probability, [`spans`] turns them into spans
+//! [`silero`] (Silero VAD) gives each 32 ms frame a speech probability, [`spans`] turns them into spans
 //! of speech, [`chunks`] packs the spans into window-sized chunks cut inside pauses. The
 //! silence between spans never reaches the recogniser (Whisper invents words in long
 //! silence), and the chunks can be transcribed in parallel.
 
 pub mod chunks;
-pub mod silero;
 pub mod spans;
 
 use std::io::Read;
 use std::path::Path;
 
 pub use chunks::Chunk;
-pub use silero::Silero;
+/// Silero VAD, a crate of its own because the diarizer component runs it too.
+pub use scribe_silero::{self as silero, Silero};
 
 /// The model in the models folder, and its one file (see [`crate::models::CATALOG`]).
 pub const MODEL: &str = "silero-vad";

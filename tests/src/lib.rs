@@ -5,6 +5,7 @@
 //! The plugin components come from `cargo xtask build-plugins`; `cargo xtask test` passes
 //! their location in `SCRIBE_PLUGINS_DIR` and `SCRIBE_TEST_PLUGINS_DIR`.
 
+pub mod conversation;
 pub mod corpus;
 pub mod fake_anthropic;
 pub mod fake_deepgram;

@@ -8,6 +8,9 @@ use scribe_diarize::campplus::{CamPlus, DIMENSION};
 use scribe_diarize::fbank::{BANDS, Fbank};
 use scribe_diarize::pth::Checkpoint;
 use scribe_diarize::segmentation::{CLASSES, FRAMES, Segmentation, WINDOW};
+use scribe_diarize::cluster::SpeakerCount;
+use scribe_diarize::pipeline::{Diarization, Models, diarize};
+use scribe_tests::conversation::{self, Turn};
 use scribe_tests::{diarizer_model_dir, human_speech};
 
 /// Largest difference allowed between our log-probabilities and the reference's.
@@ -16,6 +19,11 @@ const SEGMENTATION_TOLERANCE: f32 = 1e-4;
 const FBANK_TOLERANCE: f32 = 1e-3;
 /// Largest difference allowed between our embedding and the reference's.
 const EMBEDDING_TOLERANCE: f32 = 1e-3;
+/// Time either side of a reference turn's edges left out of the error rate (the usual
+/// 250 ms).
+const COLLAR_MS: u64 = 250;
+/// Largest diarization error rate accepted on human voices, percent.
+const MAX_DER: f64 = 10.0;
 
 fn reference() -> serde_json::Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/diarize-reference.json");
@@ -83,4 +91,108 @@ async fn embeddings_match_3d_speaker_on_one_voice() {
     assert_eq!(ours.len(), DIMENSION);
     let (diff, at) = worst(&ours, &expected);
     assert!(diff <= EMBEDDING_TOLERANCE, "dimension {at}: ours {} against {}", ours[at], expected[at]);
+}
+
+/// The diarizer's networks, loaded from the installed model folder.
+fn models() -> Models {
+    let checkpoint = |name: &str| {
+        let (name, bytes) = model_file(name);
+        Checkpoint::read(&name, &bytes).expect("checkpoint")
+    };
+    Models {
+        vad: scribed::speech::Silero::load(&diarizer_model_dir().join(scribed::speech::MODEL_FILE)).expect("vad"),
+        segmentation: Segmentation::load(&checkpoint("pytorch_model.bin")).expect("segmentation"),
+        embedder: CamPlus::load(&checkpoint("campplus_cn_en_common.pt")).expect("embedder"),
+        fbank: Fbank::new(),
+    }
+}
+
+/// The voices of moonshine-voice's clips: one reader's `two_cities.wav`, another's
+/// `endgame_nagg_nell.wav`, a third's `clone-test.wav`.
+async fn human_voices(models: &Models) -> Vec<(Vec<f32>, Vec<std::ops::Range<usize>>)> {
+    let dir = human_speech().await.expect("the human clips").parent().expect("folder").to_path_buf();
+    ["two_cities.wav", "endgame_nagg_nell.wav", "clone-test.wav"]
+        .iter()
+        .map(|clip| {
+            let audio = conversation::samples(&dir.join(clip)).expect("clip");
+            let phrases = conversation::phrases(&audio, &models.vad);
+            (audio, phrases)
+        })
+        .collect()
+}
+
+fn hypothesis(result: &Diarization) -> Vec<Turn> {
+    result.turns.iter().map(|t| Turn { start_ms: t.start_ms, end_ms: t.end_ms, speaker: t.speaker }).collect()
+}
+
+#[tokio::test]
+async fn two_human_voices_in_turns() {
+    let models = models();
+    let voices = human_voices(&models).await;
+    let refs: Vec<(&[f32], Vec<std::ops::Range<usize>>)> = voices.iter().map(|(a, p)| (a.as_slice(), p.clone())).collect();
+    let talk = conversation::conversation(&refs[..2], &[0, 1, 0, 1, 0, 1, 0, 1, 0, 1]);
+    let result = diarize(&models, &talk.audio, SpeakerCount::Any, &mut |_| {}).expect("diarize");
+    let der = conversation::der(&talk.turns, &hypothesis(&result), COLLAR_MS);
+    eprintln!("reference {:?}\nours {:?}\nDER {der:.1} %", talk.turns, hypothesis(&result));
+    assert_eq!(result.speakers.len(), 2, "{:?}", result.turns);
+    assert!(der <= MAX_DER, "DER {der:.1} %");
+}
+
+/// A third voice: espeak-ng reading a passage, long enough for several turns.
+fn synthetic_voice(models: &Models, voice: &str) -> (Vec<f32>, Vec<std::ops::Range<usize>>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = "The meeting starts at nine. We have three items today. First, the budget for next year, \
+        which is still open. Second, the new office, which opens in March. Third, the hiring plan. \
+        I will send the notes after lunch. Please read them before Friday. Any questions so far? \
+        Then let us begin with the budget. The numbers are on the shared drive.";
+    let audio = conversation::espeak(voice, text, dir.path()).expect("espeak");
+    let phrases = conversation::phrases(&audio, &models.vad);
+    (audio, phrases)
+}
+
+#[tokio::test]
+async fn three_voices_with_and_without_the_count() {
+    let models = models();
+    let mut voices = human_voices(&models).await;
+    voices.truncate(2);
+    voices.push(synthetic_voice(&models, "en-us+m3"));
+    let refs: Vec<(&[f32], Vec<std::ops::Range<usize>>)> = voices.iter().map(|(a, p)| (a.as_slice(), p.clone())).collect();
+    let talk = conversation::conversation(&refs, &[0, 1, 2, 0, 2, 1, 0, 1, 2, 1, 0, 2]);
+    for count in [SpeakerCount::Any, SpeakerCount::Exact(3)] {
+        let result = diarize(&models, &talk.audio, count, &mut |_| {}).expect("diarize");
+        let der = conversation::der(&talk.turns, &hypothesis(&result), COLLAR_MS);
+        eprintln!("{count:?}: reference {:?}\nours {:?}\nDER {der:.1} %", talk.turns, hypothesis(&result));
+        assert_eq!(result.speakers.len(), 3, "{count:?}: {:?}", result.turns);
+        assert!(der <= MAX_DER, "{count:?}: DER {der:.1} %");
+    }
+    // A smaller count is honoured: the two closest voices become one.
+    let result = diarize(&models, &talk.audio, SpeakerCount::Exact(2), &mut |_| {}).expect("diarize");
+    assert_eq!(result.speakers.len(), 2, "{:?}", result.turns);
+}
+
+#[tokio::test]
+async fn silence_one_voice_a_short_clip_and_an_impossible_count() {
+    let models = models();
+    let silence = vec![0.0f32; 30 * conversation::RATE];
+    let result = diarize(&models, &silence, SpeakerCount::Any, &mut |_| {}).expect("silence diarizes");
+    assert!(result.turns.is_empty() && result.speakers.is_empty(), "{result:?}");
+
+    let voices = human_voices(&models).await;
+    let one = &voices[0].0;
+    let mut progress = Vec::new();
+    let result = diarize(&models, one, SpeakerCount::Any, &mut |p: f32| progress.push(p)).expect("one voice");
+    assert_eq!(result.speakers.len(), 1, "{:?}", result.turns);
+    let heard: u64 = result.turns.iter().map(|t| t.end_ms - t.start_ms).sum();
+    assert!(heard * 10 >= (one.len() as u64 * 1000 / conversation::RATE as u64) * 7, "most of the reading is speech: {heard} ms");
+    assert!(progress.windows(2).all(|p| p[0] <= p[1]) && progress.last() == Some(&1.0), "{progress:?}");
+
+    let short = &one[..3 * conversation::RATE];
+    let result = diarize(&models, short, SpeakerCount::Any, &mut |_| {}).expect("a short clip");
+    assert_eq!(result.speakers.len(), 1, "{:?}", result.turns);
+
+    let refs: Vec<(&[f32], Vec<std::ops::Range<usize>>)> = voices.iter().map(|(a, p)| (a.as_slice(), p.clone())).collect();
+    let talk = conversation::conversation(&refs[..2], &[0, 1, 0, 1]);
+    let result = diarize(&models, &talk.audio, SpeakerCount::Exact(6), &mut |_| {}).expect("best effort");
+    assert!(!result.speakers.is_empty() && result.speakers.len() < 6, "{:?}", result.turns);
+    assert!(result.warnings.iter().any(|w| w.contains("6 speakers")), "{:?}", result.warnings);
 }

@@ -6,11 +6,15 @@
 //! - [`layers`]: the linear, LSTM and activation layers the networks share;
 //! - [`segmentation`]: pyannote segmentation-3.0, 10 s windows to local speakers per frame;
 //! - [`fbank`]: Kaldi's log mel filterbank, CAM++'s input;
-//! - [`campplus`]: CAM++, a stretch of one voice to a speaker embedding.
+//! - [`campplus`]: CAM++, a stretch of one voice to a speaker embedding;
+//! - [`cluster`]: embeddings to speakers;
+//! - [`pipeline`]: a whole recording to speaker turns (Silero VAD from `scribe-silero`).
 
 pub mod campplus;
+pub mod cluster;
 pub mod fbank;
 pub mod layers;
+pub mod pipeline;
 pub mod pth;
 pub mod segmentation;
 

@@ -1,6 +1,6 @@
-//! Silero VAD v6 (16 kHz), run by the host: the probability that each 32 ms frame of a
-//! decoded file holds speech. The network is small enough (about 0.7 M multiply-adds a
-//! frame) that plain loops beat pulling in a tensor library: a short-time Fourier transform
+//! Silero VAD v6 (16 kHz): the probability that each 32 ms frame of audio holds speech. The
+//! daemon cuts files and live audio at speech with it; the diarizer skips silence with it.
+//! The network is small enough (about 0.7 M multiply-adds a frame) that plain loops beat pulling in a tensor library: a short-time Fourier transform
 //! as a strided convolution, four 1-D convolutions with ReLU, one LSTM cell carried from
 //! frame to frame, and a sigmoid output. Weights come from the silero-vad wheel's
 //! `silero_vad_16k.safetensors`; the arithmetic follows the wheel's own reference for that
