@@ -18,6 +18,7 @@ mod pairing;
 mod playback;
 pub mod security;
 mod sessions;
+mod speakers;
 mod search;
 mod summary;
 mod status;
@@ -61,6 +62,8 @@ pub struct AppInner {
     pub summaries: Option<Arc<crate::summaries::Summaries>>,
     /// The search index and its indexer, when the library is up.
     pub indexer: Option<Arc<crate::sinks::search::indexer::Indexer>>,
+    /// The voice profiles.
+    pub voices: Arc<crate::speakers::voices::Voices>,
     pub paths: DaemonPaths,
 }
 
@@ -86,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .merge(live::router())
         .merge(sessions::router())
         .merge(summary::router())
+        .merge(speakers::router())
         .merge(search::router())
         .merge(playback::router())
         .merge(uploads::router())

@@ -350,6 +350,10 @@ pub struct RolesConfig {
     /// Summarizer plugin, if any.
     #[serde(default)]
     pub summarizer: Option<String>,
+    /// Diarizer plugin for transcripts without speakers: an id, `auto` for `diarize-local`
+    /// when it is ready (its model installed), or none.
+    #[serde(default)]
+    pub diarizer: Option<String>,
     #[serde(default)]
     pub auto: AutoRoles,
 }

@@ -21,7 +21,10 @@ use crate::sinks::outbox::Outbox;
 use crate::sources::inbox::Inbox;
 use crate::data_dir_lock::DataDirLock;
 use crate::queue::files::JobStore;
+use crate::clients::diarizer::Diarizer;
 use crate::clients::stt::BatchStt;
+use crate::speakers::Speakers;
+use crate::speakers::voices::Voices;
 use crate::summaries::{Summaries, SummaryQueue};
 use crate::clients::summarizer::Summarizer;
 use crate::sinks::search::SearchIndex;
@@ -43,6 +46,8 @@ const TOKEN_BYTES: usize = 32;
 const SEND_BUFFER: usize = 256 * 1024;
 /// Name of the token file in the data dir.
 pub const TOKEN_FILE: &str = "api-token";
+/// The voice profiles' database in the data dir.
+pub const VOICES_FILE: &str = "voices.sqlite3";
 
 /// A running daemon.
 pub struct Daemon {
@@ -169,6 +174,7 @@ impl Daemon {
             }
             None => (None, None),
         };
+        let voices = Arc::new(Voices::open(&data_dir.join(VOICES_FILE)).context("opening the voice profiles")?);
         let indexer = match &library {
             Some(library) => {
                 let index = SearchIndex::open(&data_dir.join("index"), (config.search.writer_memory_mb as usize) << 20)
@@ -187,7 +193,8 @@ impl Daemon {
         let files = match &library {
             Some(library) => {
                 let finish = finish.clone().context("the finish stage runs whenever the library does")?;
-                let pipeline = file_pipeline(&config, &data_dir, &registry, &roles, speech.clone(), library.clone(), events.clone(), finish)?;
+                let speakers = speakers_stage(&registry, &roles, library.clone(), voices.clone(), events.clone())?;
+                let pipeline = file_pipeline(&config, &data_dir, &registry, &roles, speech.clone(), library.clone(), events.clone(), speakers, finish)?;
                 pipeline.reconcile().await;
                 for _ in 0..pipeline.workers() {
                     tokio::spawn(pipeline.clone().run(stopped(workers_stopped.clone())));
@@ -232,6 +239,7 @@ impl Daemon {
             live: live.clone(),
             summaries,
             indexer,
+            voices,
             paths: api::DaemonPaths {
                 data_dir: data_dir.clone(),
                 inbox: if config.inbox.enabled { Some(config.inbox_dir()?) } else { None },
@@ -361,6 +369,7 @@ fn file_pipeline(
     speech: Option<Arc<crate::speech::Silero>>,
     library: Library,
     events: EventHub,
+    speakers: Option<Arc<Speakers>>,
     finish: FinishLine,
 ) -> Result<Arc<FilePipeline>> {
     let jobs = JobStore::open(&data_dir.join("jobs.sqlite3"))?;
@@ -385,7 +394,19 @@ fn file_pipeline(
     };
     let decoder = FileDecoder::new(Some(Duration::from_secs(config.files.max_duration_secs)));
     let audio = AudioStore::new(data_dir.join("audio"));
-    Ok(FilePipeline::new(jobs, library, providers, audio, decoder, events, policy, finish))
+    Ok(FilePipeline::new(jobs, library, providers, audio, decoder, events, policy, speakers, finish))
+}
+
+/// The speakers stage, when `roles.diarizer` chose a loaded diarizer.
+fn speakers_stage(registry: &PluginRegistry, roles: &Roles, library: Library, voices: Arc<Voices>, events: EventHub) -> Result<Option<Arc<Speakers>>> {
+    let Some(choice) = &roles.diarizer else { return Ok(None) };
+    let Some(handle) = registry.handle(&choice.plugin) else {
+        tracing::warn!(plugin = %choice.plugin, "the diarizer (roles.diarizer) is not loaded; transcripts keep the speakers they come with");
+        return Ok(None);
+    };
+    let diarizer = Diarizer::new(handle.clone())?;
+    tracing::info!(plugin = %choice.plugin, reason = %choice.reason, "speakers are found by this diarizer");
+    Ok(Some(Arc::new(Speakers::new(diarizer, library, voices, events))))
 }
 
 /// The speech detector in the models folder; without it, plugins that want chunks of speech

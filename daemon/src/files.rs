@@ -6,7 +6,8 @@
 //! for a chosen provider; the new transcript becomes a new version and the old ones stay.
 //! [`FilePipeline::run`] works the queue: it checks the audio decodes (a corrupt file fails at
 //! once, with no provider call) and stores its waveform, sends it to the batch speech-to-text
-//! plugin, stores the words, paragraphs and utterances, and completes the session. Rate
+//! plugin, stores the words, paragraphs and utterances, has the speakers found when the
+//! transcript came without them ([`crate::speakers`]), and completes the session. Rate
 //! limits and outages are retried with back-off (a provider's `retry-after` is honoured);
 //! credential problems and bad input are not retried, and the session says why.
 
@@ -22,6 +23,7 @@ use anyhow::Result;
 use tokio::sync::{Notify, watch};
 
 use crate::finish::FinishLine;
+use crate::speakers::{self, Speakers};
 use crate::sinks::events::{Event, EventHub, JobProgress, JobStatus, LibraryChange};
 use crate::speech::{self, Silero};
 use crate::audio::isolated::FileDecoder;
@@ -112,6 +114,8 @@ pub struct FilePipeline {
     events: EventHub,
     wake: Notify,
     policy: RetryPolicy,
+    /// Finds the speakers of transcripts that came without them, when a diarizer is set.
+    speakers: Option<Arc<Speakers>>,
     /// Where a session goes once its transcript is stored.
     finish: FinishLine,
     /// How many jobs have ended (done, or failed for good): the inbox waits on it.
@@ -143,6 +147,7 @@ impl FilePipeline {
         decoder: FileDecoder,
         events: EventHub,
         policy: RetryPolicy,
+        speakers: Option<Arc<Speakers>>,
         finish: FinishLine,
     ) -> Arc<FilePipeline> {
         audio.clear_scratch();
@@ -155,6 +160,7 @@ impl FilePipeline {
             events,
             wake: Notify::new(),
             policy,
+            speakers,
             finish,
             ended: watch::Sender::new(0),
         })
@@ -266,6 +272,47 @@ impl FilePipeline {
         Ok(())
     }
 
+    /// Finds the speakers of a complete session whose newest transcript has none (a live
+    /// session's, made by a recogniser that tells no speakers apart): its stored recording is
+    /// decoded to the canonical PCM and diarized as after a file job. Returns what went wrong,
+    /// for the session's message; the transcript stays either way.
+    pub async fn find_speakers(&self, session_id: &str) -> Option<String> {
+        let speakers = self.speakers.as_ref()?;
+        let versions = self.library.list_versions(session_id.to_string()).await.ok()?;
+        let version = versions.last()?;
+        let mut words = Vec::new();
+        while (words.len() as u64) < version.word_count {
+            match self.library.get_words(version.id, words.len() as u64, WORDS_PER_APPEND as u32).await {
+                Ok(page) if !page.is_empty() => words.extend(page),
+                Ok(_) => break,
+                Err(err) => return Some(format!("the speakers are unknown: reading the transcript failed: {err}")),
+            }
+        }
+        if !speakers::needed(&words) {
+            return None;
+        }
+        let structure = match self.library.get_structure(version.id).await {
+            Ok(structure) => structure,
+            Err(err) => return Some(format!("the speakers are unknown: reading the transcript failed: {err}")),
+        };
+        let stored = match self.library.get_audio_file(session_id.to_string()).await {
+            Ok(Some(file)) => self.audio.find(&file.sha256).await,
+            _ => None,
+        };
+        let Some(recording) = stored else { return Some("the speakers are unknown: the recording is not stored".into()) };
+        let pcm = Scratch(self.audio.scratch(&format!("speakers-{session_id}.pcm")));
+        if let Err(err) = self.decoder.convert(&recording, Some(&pcm.0), |_| {}).await {
+            return Some(format!("the speakers are unknown: the recording does not decode: {err}"));
+        }
+        match speakers.label(session_id, &version.provider, &words, &structure, &pcm.0).await {
+            Ok(labelled) => (!labelled.warnings.is_empty()).then(|| labelled.warnings.join("; ")),
+            Err(message) => {
+                tracing::warn!(session = session_id, "the transcript is kept without speakers: {message}");
+                Some(format!("the speakers are unknown: {message}"))
+            }
+        }
+    }
+
     /// Queues the session's audio again for `provider` (the configured one when `None`).
     pub async fn retranscribe(&self, session_id: &str, provider: Option<&str>) -> Result<String, RetranscribeError> {
         let stt = self.providers.get(provider).ok_or_else(|| {
@@ -364,12 +411,12 @@ impl FilePipeline {
         self.set_status(&job.session_id, SessionStatus::Processing, None).await;
         self.publish(&job.session_id, JobStatus::Processing, None);
         match self.transcribe(&job).await {
-            Ok(()) => {
+            Ok(note) => {
                 // Finished (exported) before the job counts as done, so whoever waits for it
                 // (the inbox, an event client) finds the files. A failed export does not undo
                 // the transcript.
                 let message = match self.finish.session_done(&job.session_id).await {
-                    Ok(()) => None,
+                    Ok(()) => note,
                     Err(err) => Some(format!("transcribed, but {err}")),
                 };
                 if let Err(err) = self.jobs.finish(job.id, JobState::Done, None) {
@@ -409,7 +456,9 @@ impl FilePipeline {
         self.job_ended();
     }
 
-    async fn transcribe(&self, job: &Job) -> Result<(), Failure> {
+    /// Transcribes a job's file and stores the transcript; the note says what went wrong
+    /// short of failing (the speakers could not be found).
+    async fn transcribe(&self, job: &Job) -> Result<Option<String>, Failure> {
         let stt = self.providers.get(job.provider.as_deref()).ok_or_else(|| {
             Failure::Fatal(match &job.provider {
                 Some(id) => format!("the speech-to-text plugin {id} is not loaded"),
@@ -419,9 +468,9 @@ impl FilePipeline {
         let path = job.path.clone();
         let encoding = encoding_for(&path).ok_or_else(|| Failure::Fatal("unsupported file type".into()))?;
         // A recogniser that reads samples (whisper-local) gets the canonical PCM, written by
-        // the same decoding pass.
-        let pcm = (!stt.accepts(encoding) && stt.accepts(AudioEncoding::Linear16))
-            .then(|| Scratch(self.audio.scratch(&format!("job-{}.pcm", job.id))));
+        // the same decoding pass; so does the diarizer.
+        let stt_reads_pcm = !stt.accepts(encoding) && stt.accepts(AudioEncoding::Linear16);
+        let pcm = (stt_reads_pcm || self.speakers.is_some()).then(|| Scratch(self.audio.scratch(&format!("job-{}.pcm", job.id))));
         let pcm_path = pcm.as_ref().map(|p| p.0.clone());
         // Decoding first catches corrupt files before anything is sent or paid for, and
         // measures the duration. It runs in a child process: a file that crashes the decoder
@@ -453,7 +502,7 @@ impl FilePipeline {
         };
         self.library.put_audio_file(job.session_id.clone(), record).await.map_err(storage)?;
         let unreadable = |err: std::io::Error| Failure::Fatal(format!("the stored audio is unreadable: {err}"));
-        let (input, format) = match &pcm {
+        let (input, format) = match pcm.as_ref().filter(|_| stt_reads_pcm) {
             Some(pcm) => (
                 AudioInput::from_path(&pcm.0).map_err(unreadable)?,
                 AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: audio::TARGET_RATE, channels: 1 },
@@ -469,7 +518,7 @@ impl FilePipeline {
             ),
         };
         let duration = summary.as_ref().map(|s| Duration::from_millis(s.duration_ms));
-        let transcript = match (&pcm, stt.speech_chunk(), &self.providers.speech) {
+        let transcript = match (pcm.as_ref().filter(|_| stt_reads_pcm), stt.speech_chunk(), &self.providers.speech) {
             (Some(pcm), Some(window), Some(detector)) => self.transcribe_speech(job, stt, &pcm.0, window, detector.clone()).await?,
             _ => match stt.transcribe(format, input, None, duration).await {
                 Ok(Ok(transcript)) => transcript,
@@ -487,7 +536,19 @@ impl FilePipeline {
         }
         let structure = transcript.structure;
         if !structure.paragraphs.is_empty() || !structure.utterances.is_empty() {
-            self.library.put_structure(version.id, structure).await.map_err(storage)?;
+            self.library.put_structure(version.id, structure.clone()).await.map_err(storage)?;
+        }
+        let mut note = None;
+        if let (Some(speakers), Some(pcm), Some(_)) = (&self.speakers, &pcm, &summary)
+            && speakers::needed(&transcript.words)
+        {
+            match speakers.label(&job.session_id, &provider, &transcript.words, &structure, &pcm.0).await {
+                Ok(labelled) => note = (!labelled.warnings.is_empty()).then(|| labelled.warnings.join("; ")),
+                Err(message) => {
+                    tracing::warn!(session = %job.session_id, "the transcript is kept without speakers: {message}");
+                    note = Some(format!("transcribed; the speakers are unknown: {message}"));
+                }
+            }
         }
         let patch = SessionPatch {
             status: Some(SessionStatus::Complete),
@@ -497,7 +558,7 @@ impl FilePipeline {
             error: None,
         };
         self.library.update_session(job.session_id.clone(), patch).await.map_err(storage)?;
-        Ok(())
+        Ok(note)
     }
 
     /// Finds the speech in the canonical PCM `pcm`, then transcribes it as chunks of at most

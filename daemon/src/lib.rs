@@ -15,14 +15,16 @@
 //! 4. [`files`]: the file pipeline, from a submitted file to a stored transcript, worked from
 //!    the persistent [`queue`]; for a recogniser that reads samples, [`speech`] first finds
 //!    the speech and cuts it into chunks the recogniser's instances take in parallel;
-//! 5. [`finish`]: once a session is complete, whichever pipeline made it: the outbox, the
+//! 5. [`speakers`]: for a transcript that came without speakers, the diarizer's turns laid
+//!    over its words as a new version, and voice profiles naming the voices it knows;
+//! 6. [`finish`]: once a session is complete, whichever pipeline made it: the outbox, the
 //!    automatic summary, the exports again when the summary lands;
-//! 6. [`sinks`]: exports and the outbox folder, the search index, events for clients;
-//! 7. [`summaries`]: summaries of complete sessions, from their own persistent queue;
-//! 8. [`plugin`] (the sandbox host and the capabilities plugins import) and [`clients`] (the
-//!    typed clients of the store, speech-to-text and summarizer plugins);
-//! 9. [`api`]: the HTTP/WebSocket API and the embedded web UI;
-//! 10. [`cli`]: the command line.
+//! 7. [`sinks`]: exports and the outbox folder, the search index, events for clients;
+//! 8. [`summaries`]: summaries of complete sessions, from their own persistent queue;
+//! 9. [`plugin`] (the sandbox host and the capabilities plugins import) and [`clients`] (the
+//!    typed clients of the store, speech-to-text, diarizer and summarizer plugins);
+//! 10. [`api`]: the HTTP/WebSocket API and the embedded web UI;
+//! 11. [`cli`]: the command line.
 //!
 //! Around them: [`daemon`] starts and stops the whole; [`config`] and [`secret`] are the
 //! operator's settings; [`retry`] is the one rule for failed plugin calls; [`models`]
@@ -52,6 +54,7 @@ pub mod retry;
 pub mod secret;
 pub mod sinks;
 pub mod sources;
+pub mod speakers;
 pub mod speech;
 pub mod summaries;
 

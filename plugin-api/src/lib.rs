@@ -3,8 +3,8 @@
 //! A plugin is a `cdylib` crate built for `wasm32-unknown-unknown` and turned into a
 //! WebAssembly component by `cargo xtask build-plugins`. It depends on this crate with the
 //! feature of its world (`stt-live`, `stt-batch`, `summarizer` or `store`; `stt-batch-0-2` for
-//! the batch world of 0.2.0, whose requests carry a prompt), implements the generated `Guest`
-//! trait(s) of that world and registers the type:
+//! the batch world of 0.2.0, whose requests carry a prompt; `diarizer`, a 0.2.0 world),
+//! implements the generated `Guest` trait(s) of that world and registers the type:
 //!
 //! ```ignore
 //! use scribe_plugin_api::stt_batch::{self, Guest};
@@ -125,6 +125,22 @@ pub mod stt_batch_0_2 {
     http_errors!();
 }
 
+#[cfg(feature = "diarizer")]
+pub mod diarizer {
+    //! Bindings for the `diarizer` world of 0.2.0: who spoke when in the call's audio.
+    wit_bindgen::generate!({
+        world: "scribe:plugin/diarizer@0.2.0",
+        path: ["wit/0.1.0", "wit/0.2.0"],
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "export_diarizer",
+        default_bindings_module: "scribe_plugin_api::diarizer",
+    });
+    pub use self::scribe::plugin0_1_0::{audio, config, log, model, types};
+    pub use self::scribe::plugin0_2_0::work_progress;
+    settings_getters!();
+}
+
 #[cfg(feature = "summarizer")]
 pub mod summarizer {
     //! Bindings for the `summarizer` world.
@@ -158,13 +174,14 @@ pub mod store {
 }
 
 /// Registers `$ty` as the implementation of world `$world` (`stt_live`, `stt_batch`,
-/// `stt_batch_0_2`, `summarizer` or `store`), and stamps the component with the API version
+/// `stt_batch_0_2`, `diarizer`, `summarizer` or `store`), and stamps the component with the API version
 /// of that world.
 #[macro_export]
 macro_rules! register_plugin {
     (stt_live, $ty:ident) => { $crate::stt_live::export_stt_live!($ty); $crate::stamp_api_version!(b"0.1.0"); };
     (stt_batch, $ty:ident) => { $crate::stt_batch::export_stt_batch!($ty); $crate::stamp_api_version!(b"0.1.0"); };
     (stt_batch_0_2, $ty:ident) => { $crate::stt_batch_0_2::export_stt_batch_0_2!($ty); $crate::stamp_api_version!(b"0.2.0"); };
+    (diarizer, $ty:ident) => { $crate::diarizer::export_diarizer!($ty); $crate::stamp_api_version!(b"0.2.0"); };
     (summarizer, $ty:ident) => { $crate::summarizer::export_summarizer!($ty); $crate::stamp_api_version!(b"0.1.0"); };
     (store, $ty:ident) => { $crate::store::export_store!($ty); $crate::stamp_api_version!(b"0.1.0"); };
 }

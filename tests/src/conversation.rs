@@ -46,6 +46,49 @@ pub fn espeak(voice: &str, text: &str, dir: &Path) -> Result<Vec<f32>> {
     samples(&wav)
 }
 
+/// One voice: a recording and its phrases.
+#[derive(Debug, Clone)]
+pub struct Voice {
+    pub audio: Vec<f32>,
+    pub phrases: Vec<Range<usize>>,
+}
+
+impl Voice {
+    pub fn new(audio: Vec<f32>, vad: &Silero) -> Voice {
+        let phrases = phrases(&audio, vad);
+        Voice { audio, phrases }
+    }
+}
+
+/// moonshine-voice's human readers: `two_cities.wav` and `beckett.wav` are one reader,
+/// `endgame_nagg_nell.wav` another.
+pub const TWO_CITIES: &str = "two_cities.wav";
+pub const BECKETT: &str = "beckett.wav";
+pub const ENDGAME: &str = "endgame_nagg_nell.wav";
+
+/// A moonshine-voice clip as a voice.
+pub async fn human_voice(clip: &str, vad: &Silero) -> Result<Voice> {
+    let dir = crate::human_speech().await?.parent().context("the clips' folder")?.to_path_buf();
+    Ok(Voice::new(samples(&dir.join(clip))?, vad))
+}
+
+/// A passage read by espeak-ng's `voice`: long enough for several turns, and with one
+/// promise ("I will send the notes") a summary turns into an action item.
+pub fn synthetic_voice(voice: &str, vad: &Silero) -> Result<Voice> {
+    let dir = tempfile::tempdir()?;
+    let text = "The meeting starts at nine. We have three items today. First, the budget for next year, \
+        which is still open. Second, the new office, which opens in March. Third, the hiring plan. \
+        I will send the notes after lunch. Please read them before Friday. Any questions so far? \
+        Then let us begin with the budget. The numbers are on the shared drive.";
+    Ok(Voice::new(espeak(voice, text, dir.path())?, vad))
+}
+
+/// A conversation as a 16 kHz mono 16-bit WAV file.
+pub fn wav(audio: &[f32]) -> Vec<u8> {
+    let pcm: Vec<i16> = audio.iter().map(|s| (s * 32768.0).clamp(-32768.0, 32767.0) as i16).collect();
+    crate::corpus::wav(RATE as u32, 1, &pcm)
+}
+
 /// The phrases of a recording: spans of speech between pauses, in samples.
 pub fn phrases(audio: &[f32], vad: &Silero) -> Vec<Range<usize>> {
     let frame = scribed::speech::silero::FRAME;
@@ -94,12 +137,12 @@ fn ms(samples: usize) -> u64 {
 
 /// Turns taken by `voices` (each a recording and its phrases) in `order`, each turn at
 /// least [`MIN_TURN`] of one voice's next phrases, until a voice the order names runs out.
-pub fn conversation(voices: &[(&[f32], Vec<Range<usize>>)], order: &[usize]) -> Conversation {
+pub fn conversation(voices: &[&Voice], order: &[usize]) -> Conversation {
     let mut next = vec![0usize; voices.len()];
     let mut audio = vec![0.0f32; TURN_GAP];
     let mut turns = Vec::new();
     for &speaker in order {
-        let (recording, phrases) = &voices[speaker];
+        let (recording, phrases) = (&voices[speaker].audio, &voices[speaker].phrases);
         let start = audio.len();
         let mut taken = 0;
         while taken < MIN_TURN && next[speaker] < phrases.len() {

@@ -144,6 +144,8 @@ pub struct Setup {
     /// Install the speech detector into the data dir (as `scribed models install` does with
     /// any Whisper model); without it, whisper-local gets whole files.
     pub speech_detector: bool,
+    /// Install the diarizer's networks, so `roles.diarizer = "auto"` picks diarize-local.
+    pub diarizer: bool,
 }
 
 impl Setup {
@@ -152,7 +154,7 @@ impl Setup {
         let mut config = Config::defaults().expect("embedded defaults parse");
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
         config.cache_dir = Some(shared_cache_dir());
-        Setup { config, test_plugins: Vec::new(), env: HashMap::new(), data_dir: None, test_model: false, speech_detector: true }
+        Setup { config, test_plugins: Vec::new(), env: HashMap::new(), data_dir: None, test_model: false, speech_detector: true, diarizer: false }
     }
 
     /// Installs the hostile test plugin with the given outbound hosts in its manifest, and
@@ -211,6 +213,13 @@ impl Setup {
         self
     }
 
+    /// Gives diarize-local the networks `cargo xtask test` installed: transcripts without
+    /// speakers get them.
+    pub fn with_diarizer(mut self) -> Setup {
+        self.diarizer = true;
+        self
+    }
+
     pub fn env(mut self, name: &str, value: &str) -> Setup {
         self.env.insert(name.into(), value.into());
         self
@@ -235,6 +244,9 @@ impl Setup {
             }
         };
         link_models(&data_dir, self.test_model, self.speech_detector)?;
+        if self.diarizer {
+            link_model(&data_dir, scribed::models::DIARIZER, diarizer_model_dir())?;
+        }
         let mut config = self.config;
         config.data_dir = Some(data_dir);
         config.plugins_dir = Some(plugins.path().to_path_buf());
@@ -247,18 +259,24 @@ impl Setup {
 /// Installs the models `cargo xtask test` fetched into `data_dir/models` as links: tiny.en
 /// and base when `whisper`, the speech detector when `speech_detector`.
 pub fn link_models(data_dir: &Path, whisper: bool, speech_detector: bool) -> Result<()> {
-    let models = data_dir.join("models");
     let wanted = [
         (whisper, "tiny.en", test_model_dir()),
         (whisper, "base", multilingual_model_dir()),
         (speech_detector, scribed::speech::MODEL, speech_detector_dir()),
     ];
     for (_, name, installed) in wanted.into_iter().filter(|(want, ..)| *want) {
-        std::fs::create_dir_all(&models)?;
-        let link = models.join(name);
-        if !link.exists() {
-            std::os::unix::fs::symlink(installed, &link).with_context(|| format!("linking the test model {name}"))?;
-        }
+        link_model(data_dir, name, installed)?;
+    }
+    Ok(())
+}
+
+/// Installs the model folder `installed` as `data_dir/models/<name>`, a link.
+fn link_model(data_dir: &Path, name: &str, installed: PathBuf) -> Result<()> {
+    let models = data_dir.join("models");
+    std::fs::create_dir_all(&models)?;
+    let link = models.join(name);
+    if !link.exists() {
+        std::os::unix::fs::symlink(installed, &link).with_context(|| format!("linking the test model {name}"))?;
     }
     Ok(())
 }

@@ -23,11 +23,12 @@ async fn missing_secret_affects_only_the_plugin_that_needs_it() {
         .expect("daemon starts without DEEPGRAM_API_KEY");
     let health = daemon.get_json("/healthz").await.expect("healthz");
     let plugins = health["plugins"].as_array().expect("plugins");
-    assert_eq!(plugins.len(), 6, "{health}");
+    assert_eq!(plugins.len(), 7, "{health}");
     for plugin in plugins {
         assert_eq!(plugin["state"], "healthy", "{plugin}");
-        // The whisper plugins need no secret, but this data dir has no model installed.
-        let lacking = plugin["id"].as_str().is_some_and(|id| id.starts_with("deepgram") || id.starts_with("whisper"));
+        // The whisper and diarize plugins need no secret, but this data dir has no model
+        // installed.
+        let lacking = plugin["id"].as_str().is_some_and(|id| id.starts_with("deepgram") || id.starts_with("whisper") || id == "diarize-local");
         assert_eq!(plugin["configured"], !lacking, "{plugin}");
     }
     let view = daemon.get_json("/api/v1/plugins/deepgram-batch").await.expect("view");

@@ -10,7 +10,7 @@ use scribe_diarize::pth::Checkpoint;
 use scribe_diarize::segmentation::{CLASSES, FRAMES, Segmentation, WINDOW};
 use scribe_diarize::cluster::SpeakerCount;
 use scribe_diarize::pipeline::{Diarization, Models, diarize};
-use scribe_tests::conversation::{self, Turn};
+use scribe_tests::conversation::{self, Turn, Voice};
 use scribe_tests::{diarizer_model_dir, human_speech};
 
 /// Largest difference allowed between our log-probabilities and the reference's.
@@ -107,18 +107,13 @@ fn models() -> Models {
     }
 }
 
-/// The voices of moonshine-voice's clips: one reader's `two_cities.wav`, another's
-/// `endgame_nagg_nell.wav`, a third's `clone-test.wav`.
-async fn human_voices(models: &Models) -> Vec<(Vec<f32>, Vec<std::ops::Range<usize>>)> {
-    let dir = human_speech().await.expect("the human clips").parent().expect("folder").to_path_buf();
-    ["two_cities.wav", "endgame_nagg_nell.wav", "clone-test.wav"]
-        .iter()
-        .map(|clip| {
-            let audio = conversation::samples(&dir.join(clip)).expect("clip");
-            let phrases = conversation::phrases(&audio, &models.vad);
-            (audio, phrases)
-        })
-        .collect()
+/// The human voices of the tests: two readers.
+async fn human_voices(models: &Models) -> Vec<Voice> {
+    let mut voices = Vec::new();
+    for clip in [conversation::TWO_CITIES, conversation::ENDGAME] {
+        voices.push(conversation::human_voice(clip, &models.vad).await.expect("clip"));
+    }
+    voices
 }
 
 fn hypothesis(result: &Diarization) -> Vec<Turn> {
@@ -129,8 +124,7 @@ fn hypothesis(result: &Diarization) -> Vec<Turn> {
 async fn two_human_voices_in_turns() {
     let models = models();
     let voices = human_voices(&models).await;
-    let refs: Vec<(&[f32], Vec<std::ops::Range<usize>>)> = voices.iter().map(|(a, p)| (a.as_slice(), p.clone())).collect();
-    let talk = conversation::conversation(&refs[..2], &[0, 1, 0, 1, 0, 1, 0, 1, 0, 1]);
+    let talk = conversation::conversation(&[&voices[0], &voices[1]], &[0, 1, 0, 1, 0, 1, 0, 1, 0, 1]);
     let result = diarize(&models, &talk.audio, SpeakerCount::Any, &mut |_| {}).expect("diarize");
     let der = conversation::der(&talk.turns, &hypothesis(&result), COLLAR_MS);
     eprintln!("reference {:?}\nours {:?}\nDER {der:.1} %", talk.turns, hypothesis(&result));
@@ -138,26 +132,12 @@ async fn two_human_voices_in_turns() {
     assert!(der <= MAX_DER, "DER {der:.1} %");
 }
 
-/// A third voice: espeak-ng reading a passage, long enough for several turns.
-fn synthetic_voice(models: &Models, voice: &str) -> (Vec<f32>, Vec<std::ops::Range<usize>>) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let text = "The meeting starts at nine. We have three items today. First, the budget for next year, \
-        which is still open. Second, the new office, which opens in March. Third, the hiring plan. \
-        I will send the notes after lunch. Please read them before Friday. Any questions so far? \
-        Then let us begin with the budget. The numbers are on the shared drive.";
-    let audio = conversation::espeak(voice, text, dir.path()).expect("espeak");
-    let phrases = conversation::phrases(&audio, &models.vad);
-    (audio, phrases)
-}
-
 #[tokio::test]
 async fn three_voices_with_and_without_the_count() {
     let models = models();
     let mut voices = human_voices(&models).await;
-    voices.truncate(2);
-    voices.push(synthetic_voice(&models, "en-us+m3"));
-    let refs: Vec<(&[f32], Vec<std::ops::Range<usize>>)> = voices.iter().map(|(a, p)| (a.as_slice(), p.clone())).collect();
-    let talk = conversation::conversation(&refs, &[0, 1, 2, 0, 2, 1, 0, 1, 2, 1, 0, 2]);
+    voices.push(conversation::synthetic_voice("en-us+m3", &models.vad).expect("espeak"));
+    let talk = conversation::conversation(&[&voices[0], &voices[1], &voices[2]], &[0, 1, 2, 0, 2, 1, 0, 1, 2, 1, 0, 2]);
     for count in [SpeakerCount::Any, SpeakerCount::Exact(3)] {
         let result = diarize(&models, &talk.audio, count, &mut |_| {}).expect("diarize");
         let der = conversation::der(&talk.turns, &hypothesis(&result), COLLAR_MS);
@@ -178,7 +158,7 @@ async fn silence_one_voice_a_short_clip_and_an_impossible_count() {
     assert!(result.turns.is_empty() && result.speakers.is_empty(), "{result:?}");
 
     let voices = human_voices(&models).await;
-    let one = &voices[0].0;
+    let one = &voices[0].audio;
     let mut progress = Vec::new();
     let result = diarize(&models, one, SpeakerCount::Any, &mut |p: f32| progress.push(p)).expect("one voice");
     assert_eq!(result.speakers.len(), 1, "{:?}", result.turns);
@@ -190,8 +170,7 @@ async fn silence_one_voice_a_short_clip_and_an_impossible_count() {
     let result = diarize(&models, short, SpeakerCount::Any, &mut |_| {}).expect("a short clip");
     assert_eq!(result.speakers.len(), 1, "{:?}", result.turns);
 
-    let refs: Vec<(&[f32], Vec<std::ops::Range<usize>>)> = voices.iter().map(|(a, p)| (a.as_slice(), p.clone())).collect();
-    let talk = conversation::conversation(&refs[..2], &[0, 1, 0, 1]);
+    let talk = conversation::conversation(&[&voices[0], &voices[1]], &[0, 1, 0, 1]);
     let result = diarize(&models, &talk.audio, SpeakerCount::Exact(6), &mut |_| {}).expect("best effort");
     assert!(!result.speakers.is_empty() && result.speakers.len() < 6, "{:?}", result.turns);
     assert!(result.warnings.iter().any(|w| w.contains("6 speakers")), "{:?}", result.warnings);

@@ -8,7 +8,6 @@ mod cli;
 mod config;
 mod crash;
 mod deepgram_batch;
-mod diarize;
 mod fuzz_audio;
 mod inbox;
 mod languages;

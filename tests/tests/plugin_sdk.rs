@@ -56,11 +56,12 @@ fn exported(wasm: &[u8]) -> Vec<String> {
 
 #[test]
 fn components_export_exactly_their_world() {
-    let worlds: [(&str, &[&str]); 4] = [
+    let worlds: [(&str, &[&str]); 5] = [
         ("stt-batch", &["describe", "transcribe"]),
         ("stt-live", &["describe", "finish", "on-socket-event", "push-audio", "start", "tick"]),
         ("summarizer", &["combine", "describe", "summarize"]),
         ("store", &["describe", "scribe:plugin/library@0.1.0"]),
+        ("diarizer", &["describe", "diarize"]),
     ];
     let mut components = Vec::new();
     for entry in std::fs::read_dir(scribe_tests::plugins_dir()).expect("plugins dir").flatten() {

@@ -56,18 +56,21 @@ fn run_command() -> Result<()> {
         "run" => {
             let dirs = plugins::build_all(&root, &target)?;
             let serve_args: Vec<&String> = rest.iter().skip_while(|a| *a == "--").collect();
-            // The embedded defaults transcribe files offline with tiny.en: install it first
-            // (nothing happens when it is there). An operator's own config manages its models.
+            // The embedded defaults transcribe files offline with tiny.en and find speakers with
+            // pyannote-campplus: install them first (nothing happens when they are there). An
+            // operator's own config manages its models.
             if !serve_args.iter().any(|a| a.starts_with("--config")) {
                 let mut build = host_cargo(&root);
                 build.args(["build", "--package", "scribed", "--bin", "scribed"]);
                 run(build)?;
-                let mut install = Command::new(target.join("debug").join("scribed"));
-                install.args(["models", "install", DEFAULT_MODEL]);
-                if let Some(i) = serve_args.iter().position(|a| *a == "--data-dir") {
-                    install.args(serve_args.iter().skip(i).take(2).map(|a| a.as_str()));
+                for model in [DEFAULT_MODEL, DIARIZER_MODEL] {
+                    let mut install = Command::new(target.join("debug").join("scribed"));
+                    install.args(["models", "install", model]);
+                    if let Some(i) = serve_args.iter().position(|a| *a == "--data-dir") {
+                        install.args(serve_args.iter().skip(i).take(2).map(|a| a.as_str()));
+                    }
+                    run(install)?;
                 }
-                run(install)?;
             }
             let mut cmd = host_cargo(&root);
             cmd.args(["run", "--package", "scribed", "--", "serve", "--plugins-dir"])

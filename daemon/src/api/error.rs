@@ -41,6 +41,17 @@ impl ApiError {
     }
 }
 
+impl From<crate::speakers::voices::VoiceError> for ApiError {
+    fn from(err: crate::speakers::voices::VoiceError) -> ApiError {
+        use crate::speakers::voices::VoiceError;
+        match err {
+            VoiceError::NoProfile(_) | VoiceError::NoVoice { .. } => ApiError::not_found(err.to_string()),
+            VoiceError::NameTaken(_) | VoiceError::NotEnrolled { .. } => ApiError::new(StatusCode::CONFLICT, "conflict", err.to_string()),
+            VoiceError::Store(err) => ApiError::internal("the voice profiles", &format!("{err:#}")),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));

@@ -8,7 +8,8 @@
 //! - `POST   /api/v1/sessions/{id}/transcribe`: `{"provider": "..."}` (optional): transcribe
 //!   the audio again; the result is a new version, the old ones stay
 //! - `GET    /api/v1/sessions/{id}/words?version=&offset=&limit=`
-//! - `PUT    /api/v1/sessions/{id}/speakers/{speaker}`: `{"name": "..."}`
+//! - `PUT    /api/v1/sessions/{id}/speakers/{speaker}`: `{"name": "..."}`; the speaker's
+//!   voice, when diarized here, joins the voice profile of that name ([`super::speakers`])
 //! - `GET    /api/v1/sessions/{id}/export?format=txt|srt|vtt|json|md&version=`
 //!
 //! `summary` in a session is `{summary: {title, overview, key_points, action_items,
@@ -30,9 +31,10 @@ use crate::sinks::export::{ExportFormat, PARAGRAPH_GAP_MS, SessionExport, safe_i
 use crate::files::RetranscribeError;
 use crate::sinks::events::{Event, LibraryChange};
 use crate::summaries::SummaryDoc;
+use crate::speakers::voices::VoiceError;
 use crate::clients::library::{
     Library, LibraryError, Session, SessionFilter, SessionKind, SessionPatch, SessionStatus, StoredSummary,
-    TranscriptStructure, TranscriptVersion, Word, kind_name, status_name,
+    TranscriptStructure, TranscriptVersion, Word, kind_name, now_ms, status_name,
 };
 
 /// Default and largest page of sessions.
@@ -43,7 +45,7 @@ const DEFAULT_WORDS: u32 = 1_000;
 const MAX_WORDS: u32 = 10_000;
 /// Longest title and speaker name accepted, in characters.
 const MAX_TITLE_CHARS: usize = 500;
-const MAX_NAME_CHARS: usize = 100;
+pub(super) const MAX_NAME_CHARS: usize = 100;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -81,7 +83,7 @@ pub(super) fn bad_request(message: impl Into<String>) -> ApiError {
 }
 
 // axum's own rejections answer in plain text; these keep every error in the API's format.
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(super) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(v)| v).map_err(|rejection| bad_request(rejection.body_text()))
 }
 
@@ -89,7 +91,7 @@ pub(super) fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Api
     query.map(|Query(v)| v).map_err(|rejection| bad_request(rejection.body_text()))
 }
 
-fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+pub(super) fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
     path.map(|Path(v)| v).map_err(|rejection| bad_request(rejection.body_text()))
 }
 
@@ -224,11 +226,29 @@ async fn get_session(State(state): State<AppState>, Path(id): Path<String>) -> R
     let library = library(&state)?;
     let session = load(library, &id).await?;
     let versions: Vec<VersionView> = library.list_versions(id.clone()).await?.into_iter().map(Into::into).collect();
-    let speakers: Vec<_> = library
-        .list_speakers(id.clone())
-        .await?
+    let voices = state.voices.clone();
+    let voice_id = id.clone();
+    let voices = tokio::task::spawn_blocking(move || voices.session(&voice_id))
+        .await
+        .map_err(|e| ApiError::internal("the voice profiles", &e))?
+        .map_err(|e| ApiError::internal("the voice profiles", &format!("{e:#}")))?;
+    let names = library.list_speakers(id.clone()).await?;
+    // Every speaker with a name or a voice: whether its name came from a voice profile
+    // (recognised), is in one (enrolled), or it is new to the profiles.
+    let mut numbers: Vec<u32> = names.iter().map(|s| s.speaker).chain(voices.iter().map(|v| v.speaker)).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let speakers: Vec<_> = numbers
         .into_iter()
-        .map(|s| serde_json::json!({ "speaker": s.speaker, "name": s.name }))
+        .map(|n| {
+            let name = names.iter().find(|s| s.speaker == n).map(|s| s.name.clone());
+            let voice = voices.iter().find(|v| v.speaker == n);
+            serde_json::json!({
+                "speaker": n,
+                "name": name,
+                "voice": voice.map(|v| serde_json::json!({ "profile": v.profile, "recognised": v.recognised, "enrolled": v.enrolled })),
+            })
+        })
         .collect();
     let summary = library.get_summary(id.clone()).await?.map(summary_view);
     let structure = match versions.last() {
@@ -325,6 +345,10 @@ async fn delete_session(State(state): State<AppState>, Path(id): Path<String>) -
         if let Some(summaries) = &state.summaries {
             summaries.forget(&id);
         }
+        let voices = state.voices.clone();
+        if let Err(err) = tokio::task::spawn_blocking(move || voices.drop_session(&id)).await.map_err(anyhow::Error::from).and_then(|r| r) {
+            tracing::warn!("forgetting a deleted session's voices failed: {err:#}");
+        }
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("no session {id:?}")))
@@ -391,8 +415,18 @@ async fn rename_speaker(
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(bad_request(format!("name must be 1-{MAX_NAME_CHARS} characters")));
     }
-    library(&state)?.set_speaker_name(id, speaker, name).await?;
-    Ok(StatusCode::NO_CONTENT)
+    library(&state)?.set_speaker_name(id.clone(), speaker, name.clone()).await?;
+    // The name is the user's word for this voice: it joins (or starts) the voice profile of
+    // that name. A speaker with no voice on record (diarized by a cloud provider) has only
+    // the name.
+    let voices = state.voices.clone();
+    let enrolled = tokio::task::spawn_blocking(move || voices.enrol(&id, speaker, &name, now_ms()))
+        .await
+        .map_err(|e| ApiError::internal("the voice profiles", &e))?;
+    match enrolled {
+        Ok(()) | Err(VoiceError::NoVoice { .. }) => Ok(StatusCode::NO_CONTENT),
+        Err(err) => Err(err.into()),
+    }
 }
 
 #[derive(Deserialize)]

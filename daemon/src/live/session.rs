@@ -192,6 +192,13 @@ pub async fn run(
             None => (SessionStatus::Error, Some("live transcription was incomplete".to_string())),
         },
     };
+    // The live words carry no speakers when the recogniser tells none apart: find them now,
+    // before the session counts as complete, so its summary has them.
+    let note = match (&session.files, status) {
+        (Some(files), SessionStatus::Complete) => files.find_speakers(&session.id).await,
+        _ => None,
+    };
+    let message = message.or(note);
     let label = if status == SessionStatus::Complete { LiveStatus::Complete } else { LiveStatus::Error };
     session.patch(Some(status), stored, Some(provider), error.clone()).await;
     session.status(label, error.or(message));

@@ -63,6 +63,23 @@ pub mod stt_live {
     });
 }
 
+/// The 0.2.0 `diarizer` world: who spoke when.
+pub mod diarizer {
+    wasmtime::component::bindgen!({
+        world: "scribe:plugin/diarizer@0.2.0",
+        path: ["../plugin-api/wit/0.1.0", "../plugin-api/wit/0.2.0"],
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "scribe:plugin/types@0.1.0": super::store::scribe::plugin::types,
+            "scribe:plugin/log@0.1.0": super::store::scribe::plugin::log,
+            "scribe:plugin/config@0.1.0": super::store::scribe::plugin::config,
+            "scribe:plugin/audio@0.1.0": super::stt_batch::scribe::plugin::audio,
+            "scribe:plugin/model@0.1.0": super::stt_batch::scribe::plugin::model,
+        },
+    });
+}
+
 pub use store::scribe::plugin::types;
 pub use store::exports::scribe::plugin::library;
 pub use stt_batch::scribe::plugin::http;

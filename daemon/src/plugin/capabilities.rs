@@ -15,6 +15,7 @@ pub mod http;
 pub mod model;
 pub mod platform;
 pub mod progress;
+pub mod work_progress;
 pub mod sqlite;
 pub mod websocket;
 

@@ -13,7 +13,7 @@ use serde::Serialize;
 use wasmtime::{Engine, Store};
 
 use super::batch_world::{SttBatch, SttBatchPre};
-use super::bindings::{store, stt_live, summarizer, types};
+use super::bindings::{diarizer, store, stt_live, summarizer, types};
 use super::breaker::{Breaker, BreakerView};
 use super::cpu::CpuTimed;
 use super::manifest::{Manifest, World};
@@ -29,6 +29,7 @@ pub enum WorldPre {
     SttBatch(SttBatchPre),
     Summarizer(summarizer::SummarizerPre<PluginState>),
     SttLive(stt_live::SttLivePre<PluginState>),
+    Diarizer(diarizer::DiarizerPre<PluginState>),
 }
 
 /// A world's typed exports. One lives per plugin instance, so the size difference between
@@ -39,6 +40,7 @@ pub enum WorldBindings {
     SttBatch(SttBatch),
     Summarizer(summarizer::Summarizer),
     SttLive(stt_live::SttLive),
+    Diarizer(diarizer::Diarizer),
 }
 
 /// A live instance: its store and its exports.
@@ -257,6 +259,7 @@ impl PluginHandle {
                         WorldBindings::SttBatch(b) => b.call_describe(store).await,
                         WorldBindings::Summarizer(b) => b.call_describe(store).await,
                         WorldBindings::SttLive(b) => b.call_describe(store).await,
+                        WorldBindings::Diarizer(b) => b.call_describe(store).await,
                     }
                 })
             })
@@ -460,6 +463,7 @@ impl Inner {
             WorldPre::SttBatch(pre) => pre.instantiate_async(store).await.map(WorldBindings::SttBatch),
             WorldPre::Summarizer(pre) => pre.instantiate_async(store).await.map(WorldBindings::Summarizer),
             WorldPre::SttLive(pre) => pre.instantiate_async(store).await.map(WorldBindings::SttLive),
+            WorldPre::Diarizer(pre) => pre.instantiate_async(store).await.map(WorldBindings::Diarizer),
         }
     }
 

@@ -6,7 +6,7 @@
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
-use super::bindings::{stt_batch, stt_live, store, summarizer};
+use super::bindings::{diarizer, stt_batch, stt_live, store, summarizer};
 use super::capabilities::audio::{AudioCapability, AudioView};
 use super::capabilities::http::{HttpCapability, HttpView};
 use super::capabilities::model::{ModelCapability, ModelView};
@@ -14,6 +14,7 @@ use super::capabilities::platform::{PlatformCapability, PlatformView};
 use super::capabilities::progress::{ProgressCapability, ProgressView};
 use super::capabilities::sqlite::{SqliteCapability, SqliteView};
 use super::capabilities::websocket::{WsCapability, WsView};
+use super::capabilities::work_progress::{WorkProgressCapability, WorkProgressView};
 use super::manifest::World;
 use super::state::PluginState;
 
@@ -41,6 +42,10 @@ fn progress(s: &mut PluginState) -> ProgressView<'_> {
     ProgressView { sink: s.progress.as_mut() }
 }
 
+fn work_progress(s: &mut PluginState) -> WorkProgressView<'_> {
+    WorkProgressView { sink: s.work_progress.as_mut() }
+}
+
 fn sqlite(s: &mut PluginState) -> SqliteView<'_> {
     SqliteView { grants: &s.services.grants, db: s.services.sqlite.as_ref(), cpu: &s.cpu }
 }
@@ -50,6 +55,7 @@ pub fn for_world(engine: &Engine, world: World) -> wasmtime::Result<Linker<Plugi
     use store::scribe::plugin::{config, log, sqlite as sqlite_if, types};
     use stt_batch::scribe::plugin::{audio as audio_if, http as http_if, model as model_if};
     use stt_live::scribe::plugin::websocket as websocket_if;
+    use diarizer::scribe::plugin0_2_0::work_progress as work_progress_if;
     use summarizer::scribe::plugin::progress as progress_if;
 
     let mut linker: Linker<PluginState> = Linker::new(engine);
@@ -75,6 +81,11 @@ pub fn for_world(engine: &Engine, world: World) -> wasmtime::Result<Linker<Plugi
         World::SttLive => {
             websocket_if::add_to_linker::<_, WsCapability>(&mut linker, websocket)?;
             model_if::add_to_linker::<_, ModelCapability>(&mut linker, model)?;
+        }
+        World::Diarizer => {
+            audio_if::add_to_linker::<_, AudioCapability>(&mut linker, audio)?;
+            model_if::add_to_linker::<_, ModelCapability>(&mut linker, model)?;
+            work_progress_if::add_to_linker::<_, WorkProgressCapability>(&mut linker, work_progress)?;
         }
     }
     Ok(linker)

@@ -13,6 +13,7 @@ pub enum World {
     SttBatch,
     Summarizer,
     Store,
+    Diarizer,
 }
 
 impl World {
@@ -22,6 +23,7 @@ impl World {
             World::SttBatch => "stt-batch",
             World::Summarizer => "summarizer",
             World::Store => "store",
+            World::Diarizer => "diarizer",
         }
     }
 }

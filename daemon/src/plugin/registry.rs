@@ -15,7 +15,7 @@ use serde::Serialize;
 use wasmtime::Engine;
 
 use super::batch_world;
-use super::bindings::{store, stt_live, summarizer};
+use super::bindings::{diarizer, store, stt_live, summarizer};
 use super::breaker::Breaker;
 use super::grants::Grants;
 use super::engine::{self, CacheOutcome};
@@ -167,6 +167,7 @@ impl PluginRegistry {
             ("roles.stt_live", named(&roles.stt_live), World::SttLive, true),
             ("roles.stt_batch", named(&roles.stt_batch), World::SttBatch, true),
             ("roles.summarizer", roles.summarizer.clone(), World::Summarizer, true),
+            ("roles.diarizer", named(&roles.diarizer), World::Diarizer, true),
         ];
         // An auto role's candidates must exist and fit; a disabled one is passed over.
         wanted.extend(roles.auto.live.iter().map(|id| ("roles.auto.live", Some(id.clone()), World::SttLive, false)));
@@ -437,6 +438,9 @@ async fn load_one(
         }
         World::SttLive => {
             WorldPre::SttLive(stt_live::SttLivePre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(world_error)?)?)
+        }
+        World::Diarizer => {
+            WorldPre::Diarizer(diarizer::DiarizerPre::new(linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(world_error)?)?)
         }
     };
     let snapshot = (manifest.share_loaded_model && services.model.is_some()).then(|| ModelSnapshot {

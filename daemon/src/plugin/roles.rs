@@ -21,6 +21,7 @@ pub struct RoleChoice {
 pub struct Roles {
     pub stt_live: Option<RoleChoice>,
     pub stt_batch: Option<RoleChoice>,
+    pub diarizer: Option<RoleChoice>,
 }
 
 impl Roles {
@@ -29,9 +30,32 @@ impl Roles {
         Roles {
             stt_live: choose(registry, roles.stt_live.as_deref(), &roles.auto.live),
             stt_batch: choose(registry, roles.stt_batch.as_deref(), &roles.auto.batch),
+            diarizer: choose_diarizer(registry, roles.diarizer.as_deref()),
         }
     }
 }
+
+/// The diarizer that plays its part: a named one, or for `auto` the local one when it is
+/// ready. Unlike the speech-to-text roles there is no fallback: without a ready diarizer,
+/// transcripts keep the speakers they came with.
+fn choose_diarizer(registry: &PluginRegistry, configured: Option<&str>) -> Option<RoleChoice> {
+    match configured? {
+        AUTO => {
+            let entry = registry.get(LOCAL_DIARIZER)?;
+            match not_ready(entry) {
+                None => Some(RoleChoice { plugin: LOCAL_DIARIZER.into(), reason: "auto: its model is installed".into() }),
+                Some(why) => {
+                    tracing::info!("transcripts are not diarized: {LOCAL_DIARIZER} is not ready ({why})");
+                    None
+                }
+            }
+        }
+        id => Some(RoleChoice { plugin: id.into(), reason: "set in the configuration".into() }),
+    }
+}
+
+/// The diarizer `roles.diarizer = "auto"` means.
+const LOCAL_DIARIZER: &str = "diarize-local";
 
 /// Why a loaded candidate cannot play the part yet: its first problem (a credential not
 /// set, a model not installed), or its load error.

@@ -13,6 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::capabilities::audio::AudioInput;
 use super::capabilities::http::HttpState;
 use super::capabilities::progress::ProgressSink;
+use super::capabilities::work_progress::WorkSink;
 use super::capabilities::websocket::WsState;
 use super::cpu::CpuMeter;
 use super::services::PluginServices;
@@ -86,6 +87,8 @@ pub struct PluginState {
     pub audio: Option<AudioInput>,
     /// Where a summarizer's partial summaries go during the current call.
     pub progress: Option<ProgressSink>,
+    /// Where a diarizer's progress goes during the current call.
+    pub work_progress: Option<WorkSink>,
 }
 
 impl PluginState {
@@ -107,6 +110,7 @@ impl PluginState {
             http: HttpState::default(),
             audio: None,
             progress: None,
+            work_progress: None,
             services,
         }
     }

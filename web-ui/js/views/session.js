@@ -199,6 +199,19 @@ async function build(root, id, params, listen, unsubscribe) {
     h('h2', { id: 'speakers-h' }, 'Speakers'),
     speakerIds.length === 0 ? h('p', { class: 'note' }, 'No speakers were told apart in this transcript.') : speakerIds.map((n) => {
       const input = h('input', { id: `speaker-${n}`, value: speakerName(detail.speakers, n), maxlength: 100 });
+      // Whether the name came from a voice profile, or the voice is new to the profiles.
+      const voice = detail.speakers.find((x) => x.speaker === n)?.voice;
+      const voiceNote = voice ? (voice.recognised ? `recognised as ${voice.profile}` : voice.enrolled ? `in the profile ${voice.profile}` : 'new voice') : '';
+      const forget = voice?.enrolled ? h('button', { type: 'button', class: 'secondary', onclick: async () => {
+        try {
+          await api(`${path}/speakers/${n}/forget`, { method: 'POST' });
+          voice.enrolled = false;
+          voice.profile = null;
+          say('The voice was taken out of its profile.');
+        } catch (err) {
+          fail(err);
+        }
+      } }, 'Forget voice') : '';
       return h('form', { class: 'row', onsubmit: async (e) => {
         e.preventDefault();
         try {
@@ -211,7 +224,8 @@ async function build(root, id, params, listen, unsubscribe) {
         } catch (err) {
           fail(err);
         }
-      } }, h('label', { for: `speaker-${n}` }, `Speaker ${n + 1}`), input, h('button', { type: 'submit', class: 'secondary' }, 'Rename'));
+      } }, h('label', { for: `speaker-${n}` }, `Speaker ${n + 1}`), input, h('button', { type: 'submit', class: 'secondary' }, 'Rename'),
+        voiceNote ? h('small', { class: 'voice', dataset: { speaker: n } }, voiceNote) : '', forget);
     }));
 
   // Summary.

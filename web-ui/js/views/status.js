@@ -1,7 +1,7 @@
 // Status: the plugins with their health and capabilities, which providers have their keys
 // (yes or no; a key is never shown), which plugin transcribes live and files and why, the
-// inbox folder, queue depths, the search index and
-// storage used.
+// inbox folder, queue depths, the search index, storage used, and the voice profiles (names
+// and how many voices each holds; never an embedding), which can be renamed or deleted here.
 
 import { h, fill, bytes, badge } from '../dom.js';
 import { api } from '../api.js';
@@ -30,11 +30,32 @@ function capabilities(p) {
 }
 
 export async function statusView(root) {
-  const [status, plugins, search] = await Promise.all([
+  const [status, plugins, search, voices] = await Promise.all([
     api('/api/v1/status'),
     api('/api/v1/plugins'),
     api('/api/v1/search/status').catch(() => null),
+    api('/api/v1/speakers').catch(() => ({ profiles: [] })),
   ]);
+  const profiles = h('tbody', {});
+  function renderProfiles(list) {
+    fill(profiles, list.length === 0
+      ? h('tr', {}, h('td', { colspan: 3, class: 'note' }, 'No voice profiles yet: name a speaker in a session to make one.'))
+      : list.map((p) => {
+        const input = h('input', { value: p.name, maxlength: 100, 'aria-label': `Name of the voice profile ${p.name}` });
+        return h('tr', { dataset: { profile: p.id } },
+          h('td', {}, h('form', { class: 'row', onsubmit: async (e) => {
+            e.preventDefault();
+            await api(`/api/v1/speakers/${p.id}`, { method: 'PATCH', body: { name: input.value.trim() } });
+            renderProfiles((await api('/api/v1/speakers')).profiles);
+          } }, input, h('button', { type: 'submit', class: 'secondary' }, 'Rename'))),
+          h('td', { class: 'sessions' }, String(p.sessions)),
+          h('td', {}, h('button', { type: 'button', class: 'secondary', onclick: async () => {
+            await api(`/api/v1/speakers/${p.id}`, { method: 'DELETE' });
+            renderProfiles((await api('/api/v1/speakers')).profiles);
+          } }, 'Delete')));
+      }));
+  }
+  renderProfiles(voices.profiles);
   const rows = plugins.plugins.map((p) => h('tr', { dataset: { plugin: p.id } },
     h('th', { scope: 'row' }, p.description?.name ?? p.id, h('br'), h('small', {}, `${p.id} ${p.version}`)),
     h('td', {}, p.world),
@@ -59,6 +80,7 @@ export async function statusView(root) {
         h('dt', {}, 'Version'), h('dd', {}, status.version),
         h('dt', {}, 'Live transcription'), h('dd', { id: 'role-live' }, ...role(status.roles.stt_live)),
         h('dt', {}, 'File transcription'), h('dd', { id: 'role-batch' }, ...role(status.roles.stt_batch)),
+        h('dt', {}, 'Speakers'), h('dd', { id: 'role-diarizer' }, ...role(status.roles.diarizer)),
         h('dt', {}, 'Inbox folder'), h('dd', { id: 'inbox' }, status.inbox ?? 'off'),
         h('dt', {}, 'Files waiting or transcribing'), h('dd', { id: 'queue-files' }, String(status.queues.files ?? '—')),
         h('dt', {}, 'Summaries waiting or being written'), h('dd', {}, String(status.queues.summaries ?? '—')),
@@ -67,6 +89,12 @@ export async function statusView(root) {
         h('dt', {}, 'Storage used'), h('dd', { id: 'storage' },
           `${bytes(status.storage.total_bytes)} (audio ${bytes(status.storage.audio_bytes)}, index ${bytes(status.storage.index_bytes)}, models ${bytes(status.storage.models_bytes)})`),
         h('dt', {}, 'Data folder'), h('dd', {}, status.data_dir),
-        h('dt', {}, 'Token required'), h('dd', {}, yesNo(status.token_required), ' ', status.token_required ? unpair : ''))));
+        h('dt', {}, 'Token required'), h('dd', {}, yesNo(status.token_required), ' ', status.token_required ? unpair : ''))),
+    h('section', { class: 'card', 'aria-labelledby': 'voices-h' },
+      h('h2', { id: 'voices-h' }, 'Voice profiles'),
+      h('p', { class: 'note' }, 'A name given to a speaker is remembered with their voice; later sessions get it when the voice matches.'),
+      h('div', { class: 'table-wrap' }, h('table', { id: 'voices' },
+        h('thead', {}, h('tr', {}, ['Name', 'Sessions', ''].map((c) => h('th', { scope: 'col' }, c)))),
+        profiles))));
   return {};
 }

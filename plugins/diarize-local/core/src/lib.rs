@@ -25,4 +25,7 @@ pub enum Error {
     Checkpoint(#[from] pth::PthError),
     #[error("tensor maths failed: {0}")]
     Compute(#[from] candle_core::Error),
+    /// A model file could not be read or is not the model it should be.
+    #[error("the diarizer's model file {file} is unusable: {message}")]
+    Model { file: String, message: String },
 }

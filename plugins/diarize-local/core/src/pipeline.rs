@@ -16,6 +16,7 @@ use crate::Error;
 use crate::campplus::CamPlus;
 use crate::cluster::{self, SpeakerCount};
 use crate::fbank::Fbank;
+use crate::pth::Checkpoint;
 use crate::segmentation::{self, FRAME_SPAN, FRAME_STEP, FRAMES, LOCAL_SPEAKERS, SAMPLE_RATE, Segmentation, WINDOW};
 
 /// Samples between the starts of two windows: 5 s, so every frame is seen by two windows
@@ -46,6 +47,26 @@ pub struct Models {
     pub segmentation: Segmentation,
     pub embedder: CamPlus,
     pub fbank: Fbank,
+}
+
+/// The model folder's files.
+pub const SEGMENTATION_FILE: &str = "pytorch_model.bin";
+pub const EMBEDDING_FILE: &str = "campplus_cn_en_common.pt";
+pub const VAD_FILE: &str = "silero_vad_16k.safetensors";
+
+impl Models {
+    /// Loads the networks from the model folder's files, each read whole by `read`.
+    pub fn load(mut read: impl FnMut(&str) -> Result<Vec<u8>, String>) -> Result<Models, Error> {
+        let unusable = |file: &str, message: String| Error::Model { file: file.to_owned(), message };
+        let mut checkpoint = |file: &str| -> Result<Checkpoint, Error> {
+            let bytes = read(file).map_err(|m| unusable(file, m))?;
+            Checkpoint::read(file, &bytes).map_err(|e| unusable(file, e.to_string()))
+        };
+        let segmentation = Segmentation::load(&checkpoint(SEGMENTATION_FILE)?).map_err(|e| unusable(SEGMENTATION_FILE, e.to_string()))?;
+        let embedder = CamPlus::load(&checkpoint(EMBEDDING_FILE)?).map_err(|e| unusable(EMBEDDING_FILE, e.to_string()))?;
+        let vad = read(VAD_FILE).map_err(|m| unusable(VAD_FILE, m)).and_then(|bytes| Silero::from_bytes(&bytes).map_err(|e| unusable(VAD_FILE, e.to_string())))?;
+        Ok(Models { vad, segmentation, embedder, fbank: Fbank::new() })
+    }
 }
 
 /// One stretch of one speaker.

@@ -15,10 +15,13 @@
 //!   word error rate, memory; and the speech detector's time per hour of audio;
 //! - with `--live`: the live path (see [`live`]);
 //! - with `--live-local`: live text with no keys, on human speech (see [`live_local`]);
+//! - with `--diarize`: the offline diarizer's error rate on the test mixes, and its time and
+//!   memory for an hour of conversation (see [`diarize`]);
 //! - with `--summary`: summaries end to end with the fake Anthropic (see [`summary`]);
 //! - with `--search`: search latency and index build over 10,000 sessions, beside SQLite
 //!   FTS5 (see [`search`]).
 
+mod diarize;
 mod live;
 mod live_local;
 mod search;
@@ -62,6 +65,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.iter().any(|a| a == "--search") {
         return search::run();
+    }
+    if args.iter().any(|a| a == "--diarize") {
+        return diarize::run().await;
     }
     if args.iter().any(|a| a == "--summary") {
         return summary::run().await;
