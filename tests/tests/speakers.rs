@@ -198,3 +198,36 @@ async fn a_live_session_is_diarized_when_it_ends() {
     let speakers = speaker_of_each_voice(&talk, &words(&daemon, &id).await);
     assert_ne!(speakers[0], speakers[1], "two voices, two speakers");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_diarizer_model_keeps_the_transcript_and_names_the_file() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let broken = data.path().join("models/broken-speakers");
+    std::fs::create_dir_all(&broken).expect("dir");
+    let installed = scribe_tests::diarizer_model_dir();
+    for file in ["campplus_cn_en_common.pt", scribed::speech::MODEL_FILE] {
+        std::fs::copy(installed.join(file), broken.join(file)).expect("copy");
+    }
+    // Half of the segmentation checkpoint: its zip directory is gone.
+    let weights = std::fs::read(installed.join("pytorch_model.bin")).expect("weights");
+    std::fs::write(broken.join("pytorch_model.bin"), &weights[..weights.len() / 2]).expect("truncated");
+    let mut setup = Setup { data_dir: Some(data.path().to_path_buf()), ..Setup::new().with_test_model() };
+    setup.config.plugins.get_mut("diarize-local").expect("configured").model = Some("broken-speakers".into());
+    let daemon = setup.start().await.expect("daemon starts");
+
+    let vad = vad();
+    let human = conversation::human_voice(conversation::TWO_CITIES, &vad).await.expect("clip");
+    let talk = conversation::conversation(&[&human], &[0]);
+    let mut events = Events::connect(&daemon).await.expect("events");
+    let id = daemon.upload("speech.wav", conversation::wav(&talk.audio)).await.expect("upload");
+    let end = events.job_end(&id).await.expect("job ends");
+    assert_eq!(end["status"], "complete", "the transcript is kept: {end}");
+    let message = end["message"].as_str().unwrap_or_default();
+    assert!(message.contains("speakers are unknown") && message.contains("pytorch_model.bin"), "{message}");
+    let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
+    assert_eq!(session["versions"].as_array().map(Vec::len), Some(1), "{session}");
+    let stored = words(&daemon, &id).await;
+    assert!(!stored.is_empty() && stored.iter().all(|w| w["speaker"].is_null()), "words without speakers");
+    let view = daemon.get_json("/api/v1/plugins/diarize-local").await.expect("plugin view");
+    assert_eq!(view["state"], "healthy", "{view}");
+}
