@@ -188,15 +188,7 @@ impl Voices {
         self.db
             .with(|c| {
                 let tx = c.unchecked_transaction()?;
-                let row: Option<(Vec<u8>, Option<i64>, bool)> = tx
-                    .query_row(
-                        "SELECT embedding, profile_id, enrolled FROM session_voices WHERE session_id = ?1 AND speaker = ?2",
-                        params![session_id, speaker],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()?;
-                let Some((voice, profile, enrolled)) = row else { return Ok(Err(no_voice())) };
-                let voice = from_blob(&voice);
+                let Some((voice, profile, enrolled)) = voice_row(&tx, session_id, speaker)? else { return Ok(Err(no_voice())) };
                 let target: Option<i64> = tx.query_row("SELECT id FROM profiles WHERE name = ?1", params![name], |r| r.get(0)).optional()?;
                 if enrolled && profile.is_some() && profile == target {
                     return Ok(Ok(()));
@@ -241,20 +233,13 @@ impl Voices {
         self.db
             .with(|c| {
                 let tx = c.unchecked_transaction()?;
-                let row: Option<(Vec<u8>, Option<i64>, bool)> = tx
-                    .query_row(
-                        "SELECT embedding, profile_id, enrolled FROM session_voices WHERE session_id = ?1 AND speaker = ?2",
-                        params![session_id, speaker],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()?;
-                let Some((voice, profile, enrolled)) = row else {
+                let Some((voice, profile, enrolled)) = voice_row(&tx, session_id, speaker)? else {
                     return Ok(Err(VoiceError::NoVoice { session: session_id.into(), speaker }));
                 };
                 let (true, Some(profile)) = (enrolled, profile) else {
                     return Ok(Err(VoiceError::NotEnrolled { session: session_id.into(), speaker }));
                 };
-                withdraw(&tx, profile, &from_blob(&voice), now_ms)?;
+                withdraw(&tx, profile, &voice, now_ms)?;
                 tx.execute(
                     "UPDATE session_voices SET profile_id = NULL, enrolled = 0, recognised = 0 WHERE session_id = ?1 AND speaker = ?2",
                     params![session_id, speaker],
@@ -294,6 +279,18 @@ impl Voices {
     pub fn drop_session(&self, session_id: &str) -> Result<()> {
         self.db.with(|c| c.execute("DELETE FROM session_voices WHERE session_id = ?1", params![session_id]).map(drop))
     }
+}
+
+/// A session speaker's voice, the profile it belongs to, and whether it is enrolled there.
+type VoiceRow = (Vec<f32>, Option<i64>, bool);
+
+fn voice_row(tx: &rusqlite::Transaction<'_>, session_id: &str, speaker: u32) -> rusqlite::Result<Option<VoiceRow>> {
+    tx.query_row(
+        "SELECT embedding, profile_id, enrolled FROM session_voices WHERE session_id = ?1 AND speaker = ?2",
+        params![session_id, speaker],
+        |r| Ok((from_blob(&r.get::<_, Vec<u8>>(0)?), r.get(1)?, r.get(2)?)),
+    )
+    .optional()
 }
 
 /// Takes `voice` out of profile `id`'s running mean; deletes the profile when none is left.

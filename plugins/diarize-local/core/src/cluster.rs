@@ -52,42 +52,55 @@ pub fn cluster(embeddings: &[Vec<f32>], weights: &[f32], count: SpeakerCount) ->
     merge(embeddings, weights, |clusters, _| clusters > target)
 }
 
-/// Merges the two most similar clusters while `go_on(clusters, their similarity)`.
+/// Merges the two most similar clusters while `go_on(clusters, their similarity)`. The
+/// similarities live in a matrix and each cluster remembers its nearest neighbour, so a merge
+/// costs one row of similarities and a scan, not every pair again: an hour's 1,500 or so
+/// embeddings cluster in a fraction of a second instead of minutes.
 fn merge(embeddings: &[Vec<f32>], weights: &[f32], go_on: impl Fn(usize, f32) -> bool) -> Vec<usize> {
     let n = embeddings.len();
-    let dim = embeddings[0].len();
-    // Weighted sums of the members and their total weight; a merged-away cluster is None.
-    let mut sums: Vec<Option<(Vec<f32>, f32)>> =
-        embeddings.iter().zip(weights).map(|(e, &w)| Some((e.iter().map(|x| x * w).collect(), w))).collect();
-    let mut owner: Vec<usize> = (0..n).collect();
-    loop {
-        let live: Vec<usize> = (0..n).filter(|&i| sums[i].is_some()).collect();
-        let mut best = (f32::NEG_INFINITY, 0, 0);
-        for (a, &i) in live.iter().enumerate() {
-            for &j in &live[a + 1..] {
-                if let (Some((si, _)), Some((sj, _))) = (&sums[i], &sums[j]) {
-                    let sim = cosine(si, sj);
-                    if sim > best.0 {
-                        best = (sim, i, j);
-                    }
-                }
-            }
+    // Weighted sums of the members: their direction is the centroid's.
+    let mut sums: Vec<Vec<f32>> = embeddings.iter().zip(weights).map(|(e, &w)| e.iter().map(|x| x * w).collect()).collect();
+    let mut alive = vec![true; n];
+    let mut sim = vec![f32::NEG_INFINITY; n * n];
+    for i in 0..n {
+        for j in i + 1..n {
+            let s = cosine(&sums[i], &sums[j]);
+            sim[i * n + j] = s;
+            sim[j * n + i] = s;
         }
-        if live.len() < 2 || !go_on(live.len(), best.0) {
+    }
+    let nearest = |i: usize, sim: &[f32], alive: &[bool]| -> (f32, usize) {
+        (0..n).filter(|&j| j != i && alive[j]).fold((f32::NEG_INFINITY, usize::MAX), |best, j| if sim[i * n + j] > best.0 { (sim[i * n + j], j) } else { best })
+    };
+    let mut best: Vec<(f32, usize)> = (0..n).map(|i| nearest(i, &sim, &alive)).collect();
+    let mut owner: Vec<usize> = (0..n).collect();
+    let mut clusters = n;
+    while clusters > 1 {
+        let (keep, (similarity, gone)) =
+            (0..n).filter(|&i| alive[i]).map(|i| (i, best[i])).fold((usize::MAX, (f32::NEG_INFINITY, usize::MAX)), |b, x| if x.1.0 > b.1.0 { x } else { b });
+        if gone == usize::MAX || !go_on(clusters, similarity) {
             break;
         }
-        let (_, keep, gone) = best;
-        if let Some((sum, w)) = sums[gone].take()
-            && let Some((into, total)) = sums[keep].as_mut()
-        {
-            for d in 0..dim {
-                into[d] += sum[d];
-            }
-            *total += w;
+        let absorbed = std::mem::take(&mut sums[gone]);
+        for (into, x) in sums[keep].iter_mut().zip(&absorbed) {
+            *into += x;
         }
-        for o in owner.iter_mut() {
-            if *o == gone {
-                *o = keep;
+        alive[gone] = false;
+        clusters -= 1;
+        for o in owner.iter_mut().filter(|o| **o == gone) {
+            *o = keep;
+        }
+        for k in (0..n).filter(|&k| alive[k] && k != keep) {
+            let s = cosine(&sums[keep], &sums[k]);
+            sim[keep * n + k] = s;
+            sim[k * n + keep] = s;
+        }
+        best[keep] = nearest(keep, &sim, &alive);
+        for k in (0..n).filter(|&k| alive[k] && k != keep) {
+            if best[k].1 == keep || best[k].1 == gone {
+                best[k] = nearest(k, &sim, &alive);
+            } else if sim[k * n + keep] > best[k].0 {
+                best[k] = (sim[k * n + keep], keep);
             }
         }
     }
@@ -156,6 +169,15 @@ mod tests {
         assert_eq!(cluster(&e, &w, SpeakerCount::Exact(1)), vec![0; 5]);
         assert_eq!(cluster(&e, &w, SpeakerCount::Exact(3)).iter().max(), Some(&2));
         assert_eq!(cluster(&e, &w, SpeakerCount::Between { min: 1, max: 4 }), vec![0, 0, 1, 1, 0]);
+    }
+
+    #[test]
+    fn clustering_many_embeddings_is_quick_and_finds_the_groups() {
+        // Three voices, 600 stretches each, a little spread around their direction.
+        let e: Vec<Vec<f32>> = (0..1800).map(|i| unit((i % 3) as f32 * 2.0 + (i as f32 * 0.618).fract() * 0.2)).collect();
+        let labels = cluster(&e, &vec![1.0; e.len()], SpeakerCount::Any);
+        assert_eq!(labels.iter().max(), Some(&2));
+        assert!(labels.iter().enumerate().all(|(i, &l)| l == labels[i % 3]), "each stretch with its voice");
     }
 
     #[test]
