@@ -304,13 +304,7 @@ impl FilePipeline {
         if let Err(err) = self.decoder.convert(&recording, Some(&pcm.0), |_| {}).await {
             return Some(format!("the speakers are unknown: the recording does not decode: {err}"));
         }
-        match speakers.label(session_id, &version.provider, &words, &structure, &pcm.0).await {
-            Ok(labelled) => (!labelled.warnings.is_empty()).then(|| labelled.warnings.join("; ")),
-            Err(message) => {
-                tracing::warn!(session = session_id, "the transcript is kept without speakers: {message}");
-                Some(format!("the speakers are unknown: {message}"))
-            }
-        }
+        speakers_note(session_id, speakers.label(session_id, &version.provider, &words, &structure, &pcm.0).await)
     }
 
     /// Queues the session's audio again for `provider` (the configured one when `None`).
@@ -542,13 +536,9 @@ impl FilePipeline {
         if let (Some(speakers), Some(pcm), Some(_)) = (&self.speakers, &pcm, &summary)
             && speakers::needed(&transcript.words)
         {
-            match speakers.label(&job.session_id, &provider, &transcript.words, &structure, &pcm.0).await {
-                Ok(labelled) => note = (!labelled.warnings.is_empty()).then(|| labelled.warnings.join("; ")),
-                Err(message) => {
-                    tracing::warn!(session = %job.session_id, "the transcript is kept without speakers: {message}");
-                    note = Some(format!("transcribed; the speakers are unknown: {message}"));
-                }
-            }
+            let labelled = speakers.label(&job.session_id, &provider, &transcript.words, &structure, &pcm.0).await;
+            let failed = labelled.is_err();
+            note = speakers_note(&job.session_id, labelled).map(|n| if failed { format!("transcribed; {n}") } else { n });
         }
         let patch = SessionPatch {
             status: Some(SessionStatus::Complete),
@@ -592,6 +582,18 @@ impl FilePipeline {
             progress(0);
         }
         chunked::transcribe(stt, pcm, &chunks, progress).await
+    }
+}
+
+/// What a session's message says of its diarization: the diarizer's warnings, or why the
+/// transcript is kept without speakers.
+fn speakers_note(session_id: &str, labelled: Result<speakers::Labelled, String>) -> Option<String> {
+    match labelled {
+        Ok(labelled) => (!labelled.warnings.is_empty()).then(|| labelled.warnings.join("; ")),
+        Err(message) => {
+            tracing::warn!(session = session_id, "the transcript is kept without speakers: {message}");
+            Some(format!("the speakers are unknown: {message}"))
+        }
     }
 }
 

@@ -109,7 +109,7 @@ impl Speakers {
         heard.sort_unstable();
         heard.dedup();
         let voices = self.voices.clone();
-        let (session, embeddings) = (session_id.to_string(), diarization.speakers.clone());
+        let (session, embeddings) = (session_id.to_string(), diarization.speakers);
         let names = tokio::task::spawn_blocking(move || voices.remember_and_recognise(&session, &embeddings))
             .await
             .map_err(|err| format!("matching voice profiles failed: {err}"))?

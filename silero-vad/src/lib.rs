@@ -152,8 +152,9 @@ impl Silero {
     }
 }
 
-/// A dot product the compiler vectorises: eight independent sums instead of one chain.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// A dot product the compiler vectorises: eight independent sums instead of one chain. Also
+/// the diarizer's LSTM step, which has the same shape of work.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     const LANES: usize = 8;
     let mut sums = [0.0f32; LANES];
     let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));

@@ -4,6 +4,8 @@
 
 use candle_core::{Device, Tensor};
 
+use scribe_silero::dot;
+
 use crate::Error;
 use crate::pth::Checkpoint;
 
@@ -37,20 +39,6 @@ impl Linear {
 
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
-}
-
-/// A dot product the compiler vectorises: eight independent sums instead of one chain.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 8;
-    let mut sums = [0.0f32; LANES];
-    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for lane in 0..LANES {
-            sums[lane] += x[lane] * y[lane];
-        }
-    }
-    sums.iter().sum::<f32>() + tail
 }
 
 /// One direction of an LSTM layer.
