@@ -9,6 +9,7 @@
 //! stays as it was. [`voices`] then names the speakers whose voice matches a profile.
 
 pub mod assign;
+pub mod parts;
 pub mod voices;
 
 use std::path::Path;
@@ -86,7 +87,7 @@ impl Speakers {
                 progress: Some(JobProgress::new(done, PROGRESS_UNITS, eta)),
             });
         });
-        let diarization = match self.diarizer.diarize(input, SpeakerCount::Any, progress).await {
+        let diarization = match parts::diarize(&self.diarizer, input, SpeakerCount::Any, parts::MIN_PART, progress).await {
             Ok(Ok(d)) => d,
             Ok(Err(err)) => return Err(format!("{}: {}", self.diarizer.id(), crate::retry::Failure::classify(err, self.diarizer.id()).into_message())),
             Err(call) => return Err(call.to_string()),

@@ -172,6 +172,18 @@ pub fn conversation(voices: &[&Voice], order: &[usize]) -> Conversation {
     Conversation { audio, turns }
 }
 
+/// `talk` repeated until it lasts `seconds`, with its reference turns shifted along.
+pub fn repeated(talk: &Conversation, seconds: usize) -> Conversation {
+    let mut audio = Vec::with_capacity(seconds * RATE);
+    let mut reference = Vec::new();
+    while audio.len() < seconds * RATE {
+        let offset = (audio.len() * 1000 / RATE) as u64;
+        reference.extend(talk.turns.iter().map(|t| Turn { start_ms: t.start_ms + offset, end_ms: t.end_ms + offset, speaker: t.speaker }));
+        audio.extend_from_slice(&talk.audio);
+    }
+    Conversation { audio, turns: reference }
+}
+
 /// Diarization error rate, in percent: missed speech, false alarms and speaker confusion
 /// over the reference's speech time, on a 10 ms grid, with `collar_ms` either side of every
 /// reference boundary left out, under the mapping of hypothesis speakers to reference ones

@@ -7,6 +7,10 @@ use std::time::Duration;
 use scribe_tests::conversation::{self, Conversation, Voice};
 use scribe_tests::fake_anthropic::FakeAnthropic;
 use scribe_tests::{Events, Setup, TestDaemon, speech_detector_dir};
+use scribed::clients::diarizer::{Diarizer, SpeakerCount};
+use scribed::plugin::capabilities::audio::AudioInput;
+use scribed::plugin::capabilities::work_progress::WorkSink;
+use scribed::speakers::parts;
 use scribed::speech::Silero;
 use serde_json::Value;
 
@@ -96,6 +100,46 @@ async fn a_conversation_gets_two_speakers_and_its_action_item_the_right_owner() 
     let items = summary["summary"]["action_items"].as_array().expect("action items");
     let promise = items.iter().find(|i| i["text"].as_str().is_some_and(|t| t.to_lowercase().contains("send the notes"))).expect("the promise is an action item");
     assert_eq!(promise["owner"], format!("Speaker {}", speakers[1] + 1), "{items:?}");
+}
+
+/// Largest diarization error rate accepted on human voices, percent (as for the engine).
+const MAX_DER: f64 = 10.0;
+/// Time either side of a reference turn's edges left out of the error rate.
+const COLLAR_MS: u64 = 250;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_recording_runs_as_parts_on_two_instances_and_its_speakers_are_linked() {
+    let vad = vad();
+    let a = conversation::human_voice(conversation::TWO_CITIES, &vad).await.expect("clip");
+    let b = conversation::human_voice(conversation::ENDGAME, &vad).await.expect("clip");
+    // Three rounds of the same two readers: each part hears both.
+    let talk = conversation::repeated(&conversation::conversation(&[&a, &b], &[0, 1, 0, 1, 0, 1, 0, 1, 0, 1]), 150);
+    let mut setup = Setup::new().with_diarizer();
+    setup.config.plugins.get_mut("diarize-local").expect("diarize-local is configured").instances = Some(2);
+    let daemon = setup.start().await.expect("daemon starts");
+    let handle = daemon.daemon.registry().handle("diarize-local").expect("diarize-local is loaded").clone();
+    let diarizer = Diarizer::new(handle).expect("a diarizer");
+    assert_eq!(diarizer.instances(), 2);
+    let pcm: Vec<u8> = talk.audio.iter().flat_map(|s| ((s * 32768.0).clamp(-32768.0, 32767.0) as i16).to_le_bytes()).collect();
+    let reported = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = {
+        let reported = reported.clone();
+        WorkSink::new(move |f| reported.lock().expect("progress").push(f))
+    };
+    // Parts of at least a minute: two of 77 s, side by side.
+    let found = parts::diarize(&diarizer, AudioInput::from_memory(pcm.into()), SpeakerCount::Any, Duration::from_secs(60), sink)
+        .await
+        .expect("the sandbox call")
+        .expect("a diarization");
+    assert_eq!(found.speakers.len(), 2, "each reader is one speaker across both parts: {:?}", found.turns);
+    let hypothesis: Vec<conversation::Turn> = found.turns.iter().map(|t| conversation::Turn { start_ms: t.start_ms, end_ms: t.end_ms, speaker: t.speaker as usize }).collect();
+    let der = conversation::der(&talk.turns, &hypothesis, COLLAR_MS);
+    assert!(der <= MAX_DER, "DER {der:.1} %");
+    let reported = reported.lock().expect("progress").clone();
+    // One figure for both parts: it only grows, to the end (each part's own would run from
+    // 0 to 1 twice).
+    assert!(reported.len() > 2 && reported.windows(2).all(|w| w[0] <= w[1]), "progress of both parts together: {reported:?}");
+    assert_eq!(reported.last(), Some(&1.0), "{reported:?}");
 }
 
 /// Renames `speaker` of session `id` to `name`.

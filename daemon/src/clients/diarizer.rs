@@ -36,6 +36,11 @@ impl Diarizer {
         self.handle.id()
     }
 
+    /// Calls it may run at once (see [`crate::speakers::parts`]).
+    pub fn instances(&self) -> usize {
+        self.handle.services().limits.instances
+    }
+
     /// Diarizes `pcm` (the canonical 16 kHz mono s16le audio of a session); the fraction
     /// done goes to `progress`.
     pub async fn diarize(&self, pcm: AudioInput, speakers: SpeakerCount, progress: WorkSink) -> DiarizeOutcome {

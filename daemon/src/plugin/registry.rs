@@ -82,7 +82,8 @@ fn model_files(manifest: &Manifest, config: &PluginConfig, data_dir: &Path, limi
 /// fill: the rest is the daemon's, the page cache's and everything else's on the machine.
 const INSTANCE_MEMORY_SHARE: u64 = 2;
 
-/// Instances of a plugin that takes files as chunks of speech, when the operator set none:
+/// Instances of a plugin that takes files as chunks of speech, or of a diarizer (which takes
+/// a long recording as parts), when the operator set none:
 /// one per core, as many as fit in half the memory available now at `per_instance_mib` each,
 /// and at least one.
 fn default_instances(per_instance_mib: u64) -> usize {
@@ -245,7 +246,7 @@ impl PluginRegistry {
                 entry.problems.push(problem.clone());
                 entry.unconfigured = true;
             }
-            if plugin_config.instances.is_none() && manifest.speech_chunk_seconds.is_some() {
+            if plugin_config.instances.is_none() && (manifest.speech_chunk_seconds.is_some() || manifest.world == World::Diarizer) {
                 let per_instance = plugin_config.model.as_deref().and_then(crate::models::find).map(|e| e.memory_mib).filter(|m| *m > 0);
                 limits.instances = default_instances(per_instance.unwrap_or((limits.memory_bytes >> 20) as u64));
             }

@@ -53,6 +53,26 @@ impl AudioInput {
         AudioInput { size: bytes.len() as u64, source: Source::Memory(bytes) }
     }
 
+    /// Bytes `part` of what the guest would see, as an input of its own (a long recording
+    /// split across instances).
+    pub fn part(&self, part: Range<u64>) -> AudioInput {
+        let part = part.start.min(self.size)..part.end.min(self.size);
+        match &self.source {
+            Source::Memory(bytes) => AudioInput::from_memory(bytes[part.start as usize..part.end as usize].into()),
+            Source::File { path, ranges } => {
+                let mut pieces = Vec::new();
+                let mut offset = part.start;
+                while offset < part.end {
+                    let Some((at, available)) = AudioInput::locate(ranges.as_deref(), self.size, offset) else { break };
+                    let len = available.min(part.end - offset);
+                    pieces.push(at..at + len);
+                    offset += len;
+                }
+                AudioInput::from_ranges(path.clone(), pieces)
+            }
+        }
+    }
+
     /// The file, when the audio is a whole file on disk (which can be streamed as is).
     pub fn whole_file(&self) -> Option<&Path> {
         match &self.source {
@@ -141,5 +161,28 @@ impl audio::Host for AudioView<'_> {
     async fn read(&mut self, offset: u64, max: u32) -> wasmtime::Result<Result<Vec<u8>, AudioError>> {
         let Some(input) = self.input else { return Ok(Err(AudioError::None)) };
         Ok(self.cpu.host_io(read_at(input, offset, max)).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_part_reads_the_bytes_it_covers_across_ranges() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("pcm");
+        let bytes: Vec<u8> = (0..100u8).collect();
+        std::fs::write(&path, &bytes).expect("write");
+        // The guest sees 10..30 then 50..90: 60 bytes; its bytes 15..45 are file 25..30, 50..75.
+        let input = AudioInput::from_ranges(&path, vec![10..30, 50..90]);
+        let part = input.part(15..45);
+        assert_eq!(part.size, 30);
+        let want: Vec<u8> = (25..30).chain(50..75).collect();
+        assert_eq!(read_all(&part).await.expect("read"), want);
+        let whole = AudioInput::from_path(&path).expect("metadata").part(90..200);
+        assert_eq!(read_all(&whole).await.expect("read"), (90..100).collect::<Vec<u8>>(), "clamped to the end");
+        let memory = AudioInput::from_memory(bytes.into()).part(3..6);
+        assert_eq!(read_all(&memory).await.expect("read"), vec![3, 4, 5]);
     }
 }

@@ -25,6 +25,11 @@ impl WorkSink {
         WorkSink { deliver: Arc::new(deliver), last: None }
     }
 
+    /// Passes `fraction` on as it is (a caller combining several calls' progress).
+    pub fn report(&self, fraction: f64) {
+        (self.deliver)(fraction.clamp(0.0, 1.0));
+    }
+
     fn offer(&mut self, done: u64, total: u64) {
         if total == 0 {
             return;

@@ -11,11 +11,12 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use scribe_diarize::cluster::SpeakerCount as Count;
 use scribe_diarize::pipeline::{self, Models};
-use scribe_tests::conversation::{self, Conversation, Turn};
+use scribe_tests::conversation::{self, Turn};
 use scribe_tests::{Setup, diarizer_model_dir};
 use scribed::clients::diarizer::{Diarization, Diarizer, SpeakerCount};
 use scribed::clients::stt::AudioInput;
 use scribed::plugin::capabilities::work_progress::WorkSink;
+use scribed::speakers::parts;
 
 /// The usual collar either side of a reference boundary, ms.
 const COLLAR_MS: u64 = 250;
@@ -37,18 +38,6 @@ fn peak_rss_mib() -> Option<u64> {
     Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? / 1024)
 }
 
-/// `talk` repeated until it lasts `seconds`, with its reference turns shifted along.
-fn repeated(talk: &Conversation, seconds: usize) -> Conversation {
-    let mut audio = Vec::with_capacity(seconds * conversation::RATE);
-    let mut reference = Vec::new();
-    while audio.len() < seconds * conversation::RATE {
-        let offset = (audio.len() * 1000 / conversation::RATE) as u64;
-        reference.extend(talk.turns.iter().map(|t| Turn { start_ms: t.start_ms + offset, end_ms: t.end_ms + offset, speaker: t.speaker }));
-        audio.extend_from_slice(&talk.audio);
-    }
-    Conversation { audio, turns: reference }
-}
-
 pub async fn run() -> Result<()> {
     let models_dir = diarizer_model_dir();
     let read = |file: &str| std::fs::read(models_dir.join(file)).map_err(|e| e.to_string());
@@ -64,7 +53,7 @@ pub async fn run() -> Result<()> {
         let c = conversation::synthetic_voice("en-us+m3", &native.vad)?;
         conversation::conversation(&[&a, &b, &c], &[0, 1, 2, 0, 2, 1, 0, 1, 2, 1, 0, 2])
     };
-    let hour = repeated(&two, HOUR_SECONDS);
+    let hour = conversation::repeated(&two, HOUR_SECONDS);
 
     let daemon = Setup::new().with_diarizer().start().await?;
     let handle = daemon.daemon.registry().handle("diarize-local").context("diarize-local is loaded")?.clone();
@@ -73,13 +62,18 @@ pub async fn run() -> Result<()> {
         let (diarizer, input) = (diarizer.clone(), AudioInput::from_memory(pcm(audio)));
         async move {
             let started = Instant::now();
-            let result = diarizer.diarize(input, count, WorkSink::new(|_| {})).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let result = parts::diarize(&diarizer, input, count, parts::MIN_PART, WorkSink::new(|_| {})).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             anyhow::Ok((result, started.elapsed()))
         }
     };
     // The first call loads the networks; it is timed apart.
     let (_, load) = component(&two.audio[..conversation::RATE], SpeakerCount::Any).await?;
-    println!("diarize-local component (release daemon, wasm), networks loaded in {:.2} s", load.as_secs_f64());
+    println!(
+        "diarize-local component (release daemon, wasm, {} instances; recordings of {} min or more run as parts side by side), networks loaded in {:.2} s",
+        diarizer.instances(),
+        2 * parts::MIN_PART.as_secs() / 60,
+        load.as_secs_f64()
+    );
     println!("  {:<34} {:>8} {:>9} {:>8} {:>9}", "mix", "audio s", "time s", "RTF", "DER %");
     for (name, talk, count) in [
         ("two human voices", &two, SpeakerCount::Any),
