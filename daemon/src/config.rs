@@ -232,6 +232,10 @@ const MIN_WRITER_MEMORY_MB: u64 = 15;
 /// Smallest accepted `summaries.max_input_tokens`: below this a part holds a few sentences
 /// and the summary of summaries says little.
 const MIN_SUMMARY_TOKENS: u32 = 100;
+/// A summarizer's context window is this many times the transcript it is sent: the
+/// instructions (with the schema, for a JSON mode) and an answer of up to `max_tokens` take
+/// the rest.
+const CONTEXT_SHARE: u32 = 2;
 
 /// File transcription: uploads and the job queue.
 #[derive(Debug, Clone, Deserialize)]
@@ -395,10 +399,15 @@ pub struct PluginConfig {
     /// `sandbox.call_cpu_budget_ms`, for plugins that recognise speech themselves.
     #[serde(default)]
     pub cpu_ms_per_audio_second: Option<u64>,
-    /// Instances of the plugin that may run at once (1 when absent), for stt-batch and
-    /// summarizer plugins; each holds its own memory (a model's weights, for one).
+    /// Instances of the plugin that may run at once (1 when absent), for stt-batch,
+    /// summarizer and diarizer plugins; each holds its own memory (a model's weights, for one).
     #[serde(default)]
     pub instances: Option<u32>,
+    /// For summarizer plugins: the model's context window, tokens. A request then carries at
+    /// most half of it as transcript (the rest is the instructions' and the answer's), and a
+    /// longer transcript is summarised in parts.
+    #[serde(default)]
+    pub context_tokens: Option<u32>,
     /// Headers the host adds to the plugin's requests to one origin.
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
@@ -416,6 +425,12 @@ pub struct PluginConfig {
 }
 
 impl PluginConfig {
+    /// The most transcript one request to this summarizer may carry, in estimated tokens:
+    /// `summaries.max_input_tokens`, or less when the plugin's context window is smaller.
+    pub fn summary_budget(&self, max_input_tokens: u32) -> u32 {
+        self.context_tokens.map_or(max_input_tokens, |context| max_input_tokens.min(context / CONTEXT_SHARE))
+    }
+
     /// What a plugin with no `[plugins.<id>]` table gets: nothing.
     pub fn default_grants() -> PluginConfig {
         PluginConfig {
@@ -425,6 +440,7 @@ impl PluginConfig {
             memory_limit_mb: None,
             cpu_ms_per_audio_second: None,
             instances: None,
+            context_tokens: None,
             credentials: Vec::new(),
             settings: BTreeMap::new(),
             model: None,
@@ -629,6 +645,9 @@ impl Config {
             if let Some(n) = plugin.instances.filter(|n| !(1..=MAX_PLUGIN_INSTANCES).contains(n)) {
                 problems.push(format!("plugins.{id}.instances = {n}: must be 1 to {MAX_PLUGIN_INSTANCES}"));
             }
+            if let Some(n) = plugin.context_tokens.filter(|n| *n < CONTEXT_SHARE * MIN_SUMMARY_TOKENS) {
+                problems.push(format!("plugins.{id}.context_tokens = {n}: must be at least {}", CONTEXT_SHARE * MIN_SUMMARY_TOKENS));
+            }
         }
         anyhow::ensure!(problems.is_empty(), "invalid configuration:\n  {}", problems.join("\n  "));
         Ok(())
@@ -735,6 +754,19 @@ mod tests {
                 Err(err) => assert!(!ok && err.to_string().contains("plugins.whisper-local.instances"), "{n}: {err}"),
             }
         }
+    }
+
+    #[test]
+    fn a_summarizers_context_window_bounds_its_requests() {
+        let mut config = Config::defaults().expect("defaults");
+        let plugin = config.plugins.get_mut("openai-summary").expect("configured");
+        assert_eq!(plugin.context_tokens, Some(8192));
+        assert_eq!(plugin.summary_budget(60_000), 4096, "half the window");
+        assert_eq!(plugin.summary_budget(1_000), 1_000, "summaries.max_input_tokens still caps it");
+        assert_eq!(config.plugins["claude-summary"].summary_budget(60_000), 60_000, "no window: the global budget");
+        config.plugins.get_mut("openai-summary").expect("configured").context_tokens = Some(150);
+        let err = config.validate().expect_err("too small");
+        assert!(err.to_string().contains("plugins.openai-summary.context_tokens = 150"), "{err}");
     }
 
     #[test]

@@ -348,7 +348,11 @@ fn summary_service(
     if config.summaries.auto && !usable {
         tracing::info!("automatic summaries are off: the summarizer (roles.summarizer) is not loaded or has no API key");
     }
-    Ok(Summaries::new(queue, library, summarizer, config.summaries.auto && usable, events, config.summaries.clone(), summarized))
+    let mut settings = config.summaries.clone();
+    if let Some(plugin) = id.and_then(|id| config.plugins.get(id)) {
+        settings.max_input_tokens = plugin.summary_budget(settings.max_input_tokens);
+    }
+    Ok(Summaries::new(queue, library, summarizer, config.summaries.auto && usable, events, settings, summarized))
 }
 
 /// The export folder, when enabled.

@@ -9,20 +9,20 @@
 //! queued and consumed one per request: an HTTP error (with `retry-after`), an overload
 //! mid-stream, or a stream cut after N events; a delay between events slows every stream.
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
+
+use crate::fake_server::Journal;
 
 pub mod reply;
 
@@ -44,53 +44,31 @@ pub enum Fault {
     CutAfter(usize),
 }
 
-/// A request as the fake saw it.
-#[derive(Debug, Clone)]
-pub struct SeenRequest {
-    /// When it arrived.
-    pub at: Instant,
-    pub headers: HeaderMap,
-    pub body: Value,
-    /// The text of the user messages.
-    pub text: String,
-}
+pub use crate::fake_server::SeenRequest;
 
-#[derive(Default)]
-struct Inner {
-    key: String,
-    faults: VecDeque<Fault>,
-    seen: Vec<SeenRequest>,
-    /// When each answer body was complete (its last byte handed to the server).
-    finished: Vec<Instant>,
-    event_delay: Duration,
-}
-
-/// A running fake.
+/// A running fake; its [`Journal`] (faults to play, requests seen) is reached through it.
 #[derive(Clone)]
 pub struct FakeAnthropic {
     pub addr: SocketAddr,
-    inner: Arc<Mutex<Inner>>,
-    arrived: Arc<tokio::sync::Notify>,
+    key: Arc<str>,
+    journal: Journal<Fault, SeenRequest>,
     ids: Arc<AtomicU64>,
+}
+
+impl std::ops::Deref for FakeAnthropic {
+    type Target = Journal<Fault, SeenRequest>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.journal
+    }
 }
 
 impl FakeAnthropic {
     /// Starts on `addr` (`127.0.0.1:0` in tests), accepting `key`.
     pub async fn start(addr: SocketAddr, key: &str) -> anyhow::Result<FakeAnthropic> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let fake = FakeAnthropic {
-            addr: listener.local_addr()?,
-            inner: Arc::new(Mutex::new(Inner { key: key.to_string(), ..Inner::default() })),
-            arrived: Arc::new(tokio::sync::Notify::new()),
-            ids: Arc::new(AtomicU64::new(1)),
-        };
+        let mut fake = FakeAnthropic { addr, key: key.into(), journal: Journal::default(), ids: Arc::new(AtomicU64::new(1)) };
         let app = Router::new().route("/v1/messages", post(messages)).with_state(fake.clone());
-        // Events go out as they are made, as from a real server: without this, Nagle's
-        // algorithm holds a small event until the previous one is acknowledged.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        fake.addr = crate::fake_server::serve(addr, app).await?;
         Ok(fake)
     }
 
@@ -101,41 +79,6 @@ impl FakeAnthropic {
 
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
-        let mut guard = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut guard)
-    }
-
-    pub fn push_fault(&self, fault: Fault) {
-        self.with(|i| i.faults.push_back(fault));
-    }
-
-    /// Waits this long before each streamed event (a slow model).
-    pub fn set_event_delay(&self, delay: Duration) {
-        self.with(|i| i.event_delay = delay);
-    }
-
-    pub fn requests(&self) -> Vec<SeenRequest> {
-        self.with(|i| i.seen.clone())
-    }
-
-    /// When each answer body was complete, in order: with [`SeenRequest::at`], the
-    /// time the fake itself took, which a benchmark subtracts.
-    pub fn finished(&self) -> Vec<Instant> {
-        self.with(|i| i.finished.clone())
-    }
-
-    /// Waits until at least `count` requests have arrived.
-    pub async fn wait_for_requests(&self, count: usize) {
-        loop {
-            let notified = self.arrived.notified();
-            if self.requests().len() >= count {
-                return;
-            }
-            notified.await;
-        }
     }
 
     fn next_id(&self) -> u64 {
@@ -257,12 +200,8 @@ async fn messages(State(fake): State<FakeAnthropic>, headers: HeaderMap, body: B
     let id = fake.next_id();
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let text = user_text(&parsed);
-    let (fault, key, delay) = fake.with(|i| {
-        i.seen.push(SeenRequest { at: Instant::now(), headers: headers.clone(), body: parsed.clone(), text: text.clone() });
-        (i.faults.pop_front(), i.key.clone(), i.event_delay)
-    });
-    fake.arrived.notify_waiters();
-    if let Err((status, message)) = check_headers(&headers, &key) {
+    let (fault, delay) = fake.arrived(SeenRequest { at: Instant::now(), headers: headers.clone(), body: parsed.clone(), text: text.clone() });
+    if let Err((status, message)) = check_headers(&headers, &fake.key) {
         return error(status, id, Some(&message), None);
     }
     if parsed.is_null() {
@@ -292,7 +231,7 @@ async fn messages(State(fake): State<FakeAnthropic>, headers: HeaderMap, body: B
         if let Ok(value) = HeaderValue::from_str(&request_id(id)) {
             response.headers_mut().insert("request-id", value);
         }
-        fake.with(|i| i.finished.push(Instant::now()));
+        fake.answered();
         return response;
     }
     let mut events = reply::stream_events(model, &tool, &input, input_tokens, output_tokens, id);
@@ -310,22 +249,9 @@ async fn messages(State(fake): State<FakeAnthropic>, headers: HeaderMap, body: B
 /// A `text/event-stream` response sending `events` with `delay` before each; records when the
 /// last one went out.
 fn sse(events: Vec<String>, delay: Duration, id: u64, fake: FakeAnthropic) -> Response {
-    let stream = futures_util::stream::unfold((events.into_iter(), fake), move |(mut events, fake)| async move {
-        let Some(event) = events.next() else {
-            fake.with(|i| i.finished.push(Instant::now()));
-            return None;
-        };
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        Some((Ok::<Bytes, Infallible>(Bytes::from(event)), (events, fake)))
-    });
-    let mut response = Response::new(Body::from_stream(stream));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let mut response = crate::fake_server::event_stream(events, delay, move || fake.answered());
     if let Ok(value) = HeaderValue::from_str(&request_id(id)) {
-        headers.insert("request-id", value);
+        response.headers_mut().insert("request-id", value);
     }
     response
 }

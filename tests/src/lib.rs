@@ -9,6 +9,8 @@ pub mod conversation;
 pub mod corpus;
 pub mod fake_anthropic;
 pub mod fake_deepgram;
+pub mod fake_openai;
+pub mod fake_server;
 pub mod live;
 pub mod process;
 pub mod recorder;
@@ -56,6 +58,12 @@ pub fn diarizer_model_dir() -> PathBuf {
 pub fn test_python() -> PathBuf {
     env_dir("SCRIBE_TEST_PYTHON")
 }
+
+/// What the summary tests' fake recogniser hears: two action items (Alice's and Bob's) and
+/// a decision, for the fakes' scripted summaries to find.
+pub const MEETING: &str = "Welcome to the budget review. The numbers for March are in. \
+    Alice will send the revised forecast by Friday. We decided to freeze hiring until June. \
+    Bob will book the venue for the offsite. That is all for today.";
 
 /// The wheel that holds the human speech clip: moonshine-voice's test assets.
 const SPEECH_WHEEL: (&str, &str, &str) =
@@ -205,6 +213,25 @@ impl Setup {
             value: "${ANTHROPIC_API_KEY}".into(),
         });
         self.env("ANTHROPIC_API_KEY", key)
+    }
+
+    /// Points openai-summary at a fake OpenAI-compatible server serving `model`, and makes it
+    /// the summarizer; with `key`, the daemon's `OPENAI_API_KEY` goes as a bearer token.
+    pub fn with_fake_openai(mut self, fake: &fake_openai::FakeOpenAi, model: &str, key: Option<&str>) -> Setup {
+        self.config.roles.summarizer = Some("openai-summary".into());
+        let base = fake.base_url();
+        let plugin = self.config.plugins.get_mut("openai-summary").expect("configured by default");
+        plugin.enabled = true;
+        plugin.allow_outbound.push(base.clone());
+        plugin.settings.insert("base_url".into(), toml::Value::String(base.clone()));
+        plugin.settings.insert("model".into(), toml::Value::String(model.into()));
+        let Some(key) = key else { return self };
+        plugin.credentials.push(scribed::config::CredentialConfig {
+            origin: base,
+            header: "authorization".into(),
+            value: "Bearer ${OPENAI_API_KEY}".into(),
+        });
+        self.env("OPENAI_API_KEY", key)
     }
 
     /// Gives whisper-local the real tiny.en (and base) that `cargo xtask test` installed.

@@ -14,6 +14,7 @@ mod languages;
 mod library_api;
 mod live;
 mod models;
+mod openai_summary;
 mod plugin_sdk;
 mod sandbox;
 mod search;

@@ -6,17 +6,13 @@ use std::time::Duration;
 
 use scribe_tests::fake_anthropic::{FakeAnthropic, Fault};
 use scribe_tests::fake_deepgram::{FakeDeepgram, Script};
-use scribe_tests::{Events, Setup, TestDaemon};
+use scribe_tests::{Events, MEETING, Setup, TestDaemon};
 use serde_json::Value;
 
 const DG_KEY: &str = "dg-summary-key";
 const AN_KEY: &str = "sk-ant-summary-test-7f3a";
 /// A guard against a hung test, not a synchronisation delay.
 const LIMIT: Duration = Duration::from_secs(60);
-
-const MEETING: &str = "Welcome to the budget review. The numbers for March are in. \
-    Alice will send the revised forecast by Friday. We decided to freeze hiring until June. \
-    Bob will book the venue for the offsite. That is all for today.";
 
 struct World {
     daemon: TestDaemon,

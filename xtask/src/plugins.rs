@@ -44,7 +44,8 @@ pub fn build_all(root: &Path, target: &Path) -> Result<PluginDirs> {
         test_plugins: target.join("test-plugins"),
     };
     // A plugin directory may hold further plugin crates beside its own (whisper-local/live)
-    // and library crates they share (whisper-local/core), which are not plugins.
+    // and library crates they share (whisper-local/core), which are not plugins; so is a
+    // library of its own that several plugins share (summarizer-kit).
     let mut plugin_crates = Vec::new();
     for crate_dir in crate_dirs(&root.join("plugins"))? {
         let nested = crate_dirs(&crate_dir)?.into_iter().filter(|d| d.join("plugin.toml").is_file());
@@ -52,6 +53,10 @@ pub fn build_all(root: &Path, target: &Path) -> Result<PluginDirs> {
         plugin_crates.extend(nested);
     }
     for crate_dir in plugin_crates {
+        // A library the plugins share (summarizer-kit) is linked into them, not built alone.
+        if !fs::read_to_string(crate_dir.join("Cargo.toml"))?.contains("cdylib") {
+            continue;
+        }
         // A plugin crate without a manifest is still being built: its library is tested
         // with the workspace, but it is not shipped as a plugin.
         if !crate_dir.join("plugin.toml").is_file() {

@@ -3,25 +3,22 @@
 //! Sits after a session completes: the host hands it the transcript (or one part of a long
 //! one, then the parts' summaries to merge) and stores the summary it returns. The request
 //! ([`prompt`]) forces one tool call whose input is the structured summary; the answer is
-//! streamed as server-sent events ([`sse`], [`messages`]) read through the host's `http.open`,
-//! and the summary as far as it is written ([`partial`]) goes to the host's `progress` import
-//! for the UI. The host adds the `x-api-key` header; this plugin never sees the key. Errors
+//! streamed as server-sent events ([`messages`]) read through the host's `http.open`, and the
+//! summary as far as it is written goes to the host's `progress` import for the UI. What does
+//! not depend on Anthropic's API is in `scribe-summarizer-kit`. The host adds the `x-api-key` header; this plugin never sees the key. Errors
 //! are mapped so the host retries overloads and rate limits and never a refused key
 //! ([`errors`]).
 
 mod errors;
 mod messages;
-mod partial;
 mod prompt;
 mod settings;
-mod sse;
-mod summary;
 
 use serde_json::Value;
 
 use scribe_plugin_api::summarizer::http::{self, Method, Request, RequestBody};
 use scribe_plugin_api::summarizer::log::{self, Level};
-use scribe_plugin_api::summarizer::types::{Capabilities, PluginError, PluginInfo};
+use scribe_plugin_api::summarizer::types::{PluginError, PluginInfo};
 use scribe_plugin_api::summarizer::{config, progress};
 use scribe_plugin_api::summarizer::{CombineRequest, Guest, SummaryOutput, SummaryRequest};
 
@@ -29,7 +26,8 @@ use errors::{from_host, from_response};
 use scribe_plugin_api::headers::find as header;
 use messages::{Answer, MessageStream, from_message};
 use settings::Settings;
-use sse::SseParser;
+use scribe_summarizer_kit::{guest, record};
+use scribe_summarizer_kit::sse::SseParser;
 
 /// The API version every request names (docs/protocols/anthropic.md §1).
 const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -39,47 +37,27 @@ const REQUEST_TIMEOUT_MS: u32 = 600_000;
 struct ClaudeSummary;
 
 fn settings() -> Result<Settings, PluginError> {
-    Settings::read(config::get).map_err(|err| PluginError::Other(format!("plugins.claude-summary.settings: {err}")))
+    Settings::read(config::get).map_err(|err| PluginError::Other(format!("plugins.{ID}.settings: {err}")))
 }
 
-fn template(name: Option<&str>) -> Result<Option<String>, PluginError> {
-    name.map(|name| Settings::template(name, config::get)).transpose().map_err(PluginError::BadInput)
-}
+/// The plugin's id, as its settings are named in the operator's config.
+const ID: &str = "claude-summary";
 
 impl Guest for ClaudeSummary {
     fn describe() -> PluginInfo {
-        PluginInfo {
-            id: "claude-summary".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            name: "Claude summaries".into(),
-            capabilities: Capabilities {
-                languages: Vec::new(),
-                diarization: false,
-                word_timing: false,
-                encodings: Vec::new(),
-                max_file_bytes: None,
-            },
-        }
+        guest::info(ID, env!("CARGO_PKG_VERSION"), "Claude summaries")
     }
 
     fn summarize(request: SummaryRequest) -> Result<SummaryOutput, PluginError> {
-        if request.segments.iter().all(|s| s.text.trim().is_empty()) {
-            return Err(PluginError::BadInput("the transcript is empty: nothing to summarise".into()));
-        }
+        let user = guest::summary_message(ID, &request, config::get)?;
         let settings = settings()?;
-        let template = template(request.template.as_deref())?;
-        let body = prompt::summarize(&settings, &request, template.as_deref());
-        ask(&settings, &body)
+        ask(&settings, &prompt::body(&settings, user))
     }
 
     fn combine(request: CombineRequest) -> Result<SummaryOutput, PluginError> {
-        if request.parts.is_empty() {
-            return Err(PluginError::BadInput("there are no part summaries to merge".into()));
-        }
+        let user = guest::combine_message(ID, &request, config::get)?;
         let settings = settings()?;
-        let template = template(request.template.as_deref())?;
-        let body = prompt::combine(&settings, &request, template.as_deref());
-        ask(&settings, &body)
+        ask(&settings, &prompt::body(&settings, user))
     }
 }
 
@@ -164,7 +142,7 @@ fn streamed(request: &Request) -> Result<(Answer, Option<String>), PluginError> 
             if let Some(partial) = stream.on_event(&event)?
                 && shown.as_ref() != Some(&partial)
             {
-                progress::partial(&summary::lenient(&partial));
+                progress::partial(&record::lenient(&partial));
                 shown = Some(partial);
             }
         }

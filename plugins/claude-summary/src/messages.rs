@@ -11,10 +11,10 @@ use serde_json::Value;
 use scribe_plugin_api::summarizer::types::{PluginError, Summary};
 
 use crate::errors::{ErrorObject, from_stream_error};
-use crate::partial::parse_prefix;
+use scribe_summarizer_kit::partial::parse_prefix;
 use crate::prompt::TOOL_NAME;
-use crate::sse::SseEvent;
-use crate::summary::from_tool_input;
+use scribe_summarizer_kit::sse::SseEvent;
+use scribe_summarizer_kit::record::from_input;
 
 /// Summary JSON that must arrive before the summary is read again for progress: at least
 /// this many bytes (about 15 tokens, a second of a model's writing)...
@@ -217,7 +217,7 @@ fn answer(model: Option<String>, stop_reason: Option<&str>, input: Option<Value>
         _ => {}
     }
     let input = input.ok_or_else(|| PluginError::Other("Anthropic answered without calling the summary tool".into()))?;
-    let summary = from_tool_input(&input).map_err(|err| PluginError::Other(format!("Anthropic's summary is unusable: {err}")))?;
+    let summary = from_input(&input).map_err(|err| PluginError::Other(format!("Anthropic's summary is unusable: {err}")))?;
     Ok(Answer {
         summary,
         model: model.unwrap_or_default(),
@@ -229,7 +229,7 @@ fn answer(model: Option<String>, stop_reason: Option<&str>, input: Option<Value>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sse::SseParser;
+    use scribe_summarizer_kit::sse::SseParser;
 
     /// The recorded tool-use stream (tests/fixtures/anthropic-sse-tool-use.txt) with our tool's
     /// name and input.

@@ -9,7 +9,7 @@ pub struct SseEvent {
 }
 
 /// Longest line kept while waiting for its end; a server that never ends a line cannot make
-/// the plugin grow without bound. Anthropic's events are a few hundred bytes.
+/// the plugin grow without bound. Anthropic's and OpenAI's events are a few hundred bytes.
 const MAX_LINE: usize = 1 << 20;
 
 /// Incremental parser.
