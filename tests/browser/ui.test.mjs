@@ -234,7 +234,7 @@ uiTest('user strings are text: a hostile title and <script> in the transcript ru
   assert.deepEqual(problems.dialogs, [], 'no dialog fired');
 });
 
-uiTest('status: plugins, health, configured yes/no without keys, queue, storage and voice profiles', async () => {
+uiTest('status: plugins, health, configured yes/no without keys, roles with the summary model, queue, storage and voice profiles', async () => {
   await page.goto(`${daemon.url}/#/status`);
   const row = page.locator('#plugins tr[data-plugin="deepgram-batch"]');
   await row.waitFor();
@@ -245,6 +245,7 @@ uiTest('status: plugins, health, configured yes/no without keys, queue, storage 
   // Deepgram tells its speakers apart, so no voice was enrolled: the profiles say how to make one.
   assert.match(await page.locator('#voices').innerText(), /name a speaker in a session/);
   assert.match(await page.locator('#role-diarizer').innerText(), /none/);
+  assert.match(await page.locator('#role-summarizer').innerText(), /^claude-summary · model claude-sonnet-4-5 \(set in the configuration\)$/);
   const text = await page.locator('body').innerText();
   for (const secret of env.secrets) assert.ok(!text.includes(secret), 'no key is shown');
   await screenshot(page, 'status');

@@ -23,7 +23,7 @@ async fn missing_secret_affects_only_the_plugin_that_needs_it() {
         .expect("daemon starts without DEEPGRAM_API_KEY");
     let health = daemon.get_json("/healthz").await.expect("healthz");
     let plugins = health["plugins"].as_array().expect("plugins");
-    assert_eq!(plugins.len(), 7, "{health}");
+    assert_eq!(plugins.len(), 8, "{health}");
     for plugin in plugins {
         assert_eq!(plugin["state"], "healthy", "{plugin}");
         // The whisper and diarize plugins need no secret, but this data dir has no model

@@ -71,6 +71,8 @@ async fn until_ended(events: &mut Events, id: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_is_summarised_through_an_openai_compatible_server_streamed() {
     let world = start(Mode::Full, Some(OPENAI_KEY), |_| {}).await;
+    let status = world.daemon.get_json("/api/v1/status").await.expect("status");
+    assert_eq!(status["roles"]["summarizer"], serde_json::json!({"plugin": "openai-summary", "reason": "set in the configuration", "model": MODEL}));
     // Slow enough that partial summaries pass the host's rate bound.
     world.openai.set_event_delay(Duration::from_millis(40));
     let mut events = Events::connect(&world.daemon).await.expect("events");

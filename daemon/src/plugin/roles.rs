@@ -14,14 +14,18 @@ use crate::config::{AUTO, Config};
 pub struct RoleChoice {
     pub plugin: String,
     pub reason: String,
+    /// The model it was configured with (`plugins.<id>.settings.model`), for the summarizer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
-/// The speech-to-text roles as chosen at start-up.
+/// The roles as chosen at start-up.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Roles {
     pub stt_live: Option<RoleChoice>,
     pub stt_batch: Option<RoleChoice>,
     pub diarizer: Option<RoleChoice>,
+    pub summarizer: Option<RoleChoice>,
 }
 
 impl Roles {
@@ -31,6 +35,11 @@ impl Roles {
             stt_live: choose(registry, roles.stt_live.as_deref(), &roles.auto.live),
             stt_batch: choose(registry, roles.stt_batch.as_deref(), &roles.auto.batch),
             diarizer: choose_diarizer(registry, roles.diarizer.as_deref()),
+            summarizer: roles.summarizer.as_ref().map(|id| RoleChoice {
+                plugin: id.clone(),
+                reason: "set in the configuration".into(),
+                model: config.plugins.get(id).and_then(|p| p.settings.get("model")).and_then(|m| m.as_str()).map(String::from),
+            }),
         }
     }
 }
@@ -43,14 +52,14 @@ fn choose_diarizer(registry: &PluginRegistry, configured: Option<&str>) -> Optio
         AUTO => {
             let entry = registry.get(LOCAL_DIARIZER)?;
             match not_ready(entry) {
-                None => Some(RoleChoice { plugin: LOCAL_DIARIZER.into(), reason: "auto: its model is installed".into() }),
+                None => Some(RoleChoice { plugin: LOCAL_DIARIZER.into(), reason: "auto: its model is installed".into(), model: None }),
                 Some(why) => {
                     tracing::info!("transcripts are not diarized: {LOCAL_DIARIZER} is not ready ({why})");
                     None
                 }
             }
         }
-        id => Some(RoleChoice { plugin: id.into(), reason: "set in the configuration".into() }),
+        id => Some(RoleChoice { plugin: id.into(), reason: "set in the configuration".into(), model: None }),
     }
 }
 
@@ -70,7 +79,7 @@ fn not_ready(entry: &PluginEntry) -> Option<String> {
 fn choose(registry: &PluginRegistry, configured: Option<&str>, candidates: &[String]) -> Option<RoleChoice> {
     let configured = configured?;
     if configured != AUTO {
-        return Some(RoleChoice { plugin: configured.into(), reason: "set in the configuration".into() });
+        return Some(RoleChoice { plugin: configured.into(), reason: "set in the configuration".into(), model: None });
     }
     let mut passed = Vec::new();
     for id in candidates {
@@ -79,13 +88,13 @@ fn choose(registry: &PluginRegistry, configured: Option<&str>, candidates: &[Str
             continue;
         };
         match not_ready(entry) {
-            None if passed.is_empty() => return Some(RoleChoice { plugin: id.clone(), reason: "auto: the first candidate, and ready".into() }),
-            None => return Some(RoleChoice { plugin: id.clone(), reason: format!("auto: {}", passed.join("; ")) }),
+            None if passed.is_empty() => return Some(RoleChoice { plugin: id.clone(), reason: "auto: the first candidate, and ready".into(), model: None }),
+            None => return Some(RoleChoice { plugin: id.clone(), reason: format!("auto: {}", passed.join("; ")), model: None }),
             Some(why) => passed.push(format!("{id} is not ready ({why})")),
         }
     }
     // None is ready: the last loaded candidate (the local one, by the defaults) says what is
     // missing when it is used, and a live session still records.
     let fallback = candidates.iter().rev().find(|id| registry.get(id).is_some_and(|e| e.handle.is_some()))?;
-    Some(RoleChoice { plugin: fallback.clone(), reason: format!("auto: no candidate is ready: {}", passed.join("; ")) })
+    Some(RoleChoice { plugin: fallback.clone(), reason: format!("auto: no candidate is ready: {}", passed.join("; ")), model: None })
 }

@@ -1,5 +1,6 @@
 // Status: the plugins with their health and capabilities, which providers have their keys
-// (yes or no; a key is never shown), which plugin transcribes live and files and why, the
+// (yes or no; a key is never shown), which plugin transcribes live and files, tells speakers
+// apart and summarises (with its model) and why, the
 // inbox folder, queue depths, the search index, storage used, and the voice profiles (names
 // and how many voices each holds; never an embedding), which can be renamed or deleted here.
 
@@ -10,9 +11,11 @@ function yesNo(value) {
   return value ? 'yes' : 'no';
 }
 
-/** A role's plugin and why it got the part (`auto` picks by which keys are set). */
+/** A role's plugin, its model when configured, and why it got the part (`auto` picks by which keys are set). */
 function role(choice) {
-  return choice ? [choice.plugin, ' ', h('small', {}, `(${choice.reason})`)] : ['none'];
+  if (!choice) return ['none'];
+  const model = choice.model ? [' · model ', h('span', { class: 'model' }, choice.model)] : [];
+  return [choice.plugin, ...model, ' ', h('small', {}, `(${choice.reason})`)];
 }
 
 function capabilities(p) {
@@ -81,6 +84,7 @@ export async function statusView(root) {
         h('dt', {}, 'Live transcription'), h('dd', { id: 'role-live' }, ...role(status.roles.stt_live)),
         h('dt', {}, 'File transcription'), h('dd', { id: 'role-batch' }, ...role(status.roles.stt_batch)),
         h('dt', {}, 'Speakers'), h('dd', { id: 'role-diarizer' }, ...role(status.roles.diarizer)),
+        h('dt', {}, 'Summaries'), h('dd', { id: 'role-summarizer' }, ...role(status.roles.summarizer)),
         h('dt', {}, 'Inbox folder'), h('dd', { id: 'inbox' }, status.inbox ?? 'off'),
         h('dt', {}, 'Files waiting or transcribing'), h('dd', { id: 'queue-files' }, String(status.queues.files ?? '—')),
         h('dt', {}, 'Summaries waiting or being written'), h('dd', {}, String(status.queues.summaries ?? '—')),
