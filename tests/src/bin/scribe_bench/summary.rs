@@ -1,13 +1,17 @@
-//! `--summary`: how long a summary takes end to end with the fake Anthropic, excluding the
-//! fake's own time: request to the daemon → transcript read from the store → segments and
-//! parts → claude-summary in the sandbox → streamed answer parsed, partials published → the
-//! summary stored → the `complete` event on an events socket. Transcripts of several lengths,
-//! the longest over the default token budget so the parts and merge path is measured too.
+//! `--summary`: how long a summary takes end to end with each summarizer against its fake,
+//! excluding the fake's own time: request to the daemon → transcript read from the store →
+//! segments and parts → the plugin in the sandbox (claude-summary with the fake Anthropic,
+//! openai-summary with the fake OpenAI-compatible server) → streamed answer parsed and
+//! checked, partials published → the summary stored → the `complete` event on an events
+//! socket. Transcripts of several lengths, the longest over the default token budget (and
+//! openai-summary's 8k context) so the parts and merge path is measured too.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use scribe_tests::fake_anthropic::FakeAnthropic;
+use scribe_tests::fake_openai::{FakeOpenAi, Mode};
+use scribe_tests::fake_server::{Journal, SeenRequest};
 use scribe_tests::{Events, Setup, TestDaemon};
 use scribed::clients::library::{NewSession, SessionKind, SessionStatus, Word};
 
@@ -84,27 +88,35 @@ async fn summarize(daemon: &TestDaemon, client: &reqwest::Client, events: &mut E
 }
 
 pub async fn run() -> Result<()> {
-    let fake = FakeAnthropic::loopback(KEY).await;
-    let daemon = Setup::new().with_fake_anthropic(&fake, KEY).start().await?;
-    let mut events = Events::connect(&daemon).await?;
+    let anthropic = FakeAnthropic::loopback(KEY).await;
+    let daemon = Setup::new().with_fake_anthropic(&anthropic, KEY).start().await?;
+    measure("claude-summary, fake Anthropic", &daemon, &anthropic).await?;
+    let openai = FakeOpenAi::loopback(None, Mode::Full).await;
+    let daemon = Setup::new().with_fake_openai(&openai, "llama3.2", None).start().await?;
+    measure("openai-summary, fake OpenAI-compatible server, strict JSON schema", &daemon, &openai).await
+}
+
+/// Summaries of every length through `daemon`'s summarizer, whose fake keeps `journal`.
+async fn measure<F>(name: &str, daemon: &TestDaemon, journal: &Journal<F, SeenRequest>) -> Result<()> {
+    let mut events = Events::connect(daemon).await?;
     let client = reqwest::Client::new();
-    println!("summary end to end (fake Anthropic, streaming, default budget), median of {RUNS}:");
+    println!("summary end to end ({name}, streaming, default budget), median of {RUNS}:");
     for &hours in HOURS {
         let count = (WORDS_PER_HOUR as f64 * hours).round() as usize;
         let id = format!("bench{count}");
-        seed(&daemon, &id, count).await?;
+        seed(daemon, &id, count).await?;
         // One summary first, unmeasured: instantiating the plugin and warming the store.
-        summarize(&daemon, &client, &mut events, &id).await?;
+        summarize(daemon, &client, &mut events, &id).await?;
         let mut totals = Vec::with_capacity(RUNS);
         let mut daemon_shares = Vec::with_capacity(RUNS);
         let mut requests_per_summary = 0;
         for _ in 0..RUNS {
-            let before = fake.requests().len();
+            let before = journal.requests().len();
             let started = Instant::now();
-            summarize(&daemon, &client, &mut events, &id).await?;
+            summarize(daemon, &client, &mut events, &id).await?;
             let total = started.elapsed();
-            let seen = fake.requests();
-            let finished = fake.finished();
+            let seen = journal.requests();
+            let finished = journal.finished();
             let fake_time: Duration = seen[before..].iter().zip(&finished[before..]).map(|(r, f)| f.duration_since(r.at)).sum();
             requests_per_summary = seen.len() - before;
             totals.push(total);
