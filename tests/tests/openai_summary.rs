@@ -276,3 +276,29 @@ async fn a_small_context_window_splits_a_long_transcript_into_parts_and_merges_t
     let items = world.session(&id).await["summary"]["summary"]["action_items"].clone();
     assert_eq!(items[0]["text"], "Carol will send the minutes.", "{items}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_and_a_stream_cut_before_done_are_retried_then_stored() {
+    let world = start(Mode::Full, None, |setup| setup.config.summaries.max_attempts = 3).await;
+    world.openai.push_fault(Fault::Status { status: 429, retry_after: Some(1) });
+    world.openai.push_fault(Fault::CutAfter(4));
+    let mut events = Events::connect(&world.daemon).await.expect("events");
+    let id = world.upload().await;
+    let seen = until_ended(&mut events, &id).await;
+    assert_eq!(seen.last().map(|e| e["status"].clone()), Some("complete".into()), "{seen:?}");
+    let retries: Vec<&str> = seen.iter().filter(|e| e["status"] == "retrying").filter_map(|e| e["message"].as_str()).collect();
+    assert_eq!(retries.len(), 2, "{retries:?}");
+    assert!(retries[0].contains("rate limit"), "{retries:?}");
+    assert!(retries[1].contains("ended before [DONE]"), "a cut stream is not taken for an answer: {retries:?}");
+    assert_eq!(world.openai.requests().len(), 3);
+
+    // Cut every time: an error, and nothing stored.
+    for _ in 0..3 {
+        world.openai.push_fault(Fault::CutAfter(4));
+    }
+    let before = world.session(&id).await["summary"].clone();
+    world.regenerate(&id).await;
+    let seen = until_ended(&mut events, &id).await;
+    assert_eq!(seen.last().map(|e| e["status"].clone()), Some("error".into()), "{seen:?}");
+    assert_eq!(world.session(&id).await["summary"], before, "no half summary stored");
+}
