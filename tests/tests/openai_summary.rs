@@ -73,6 +73,10 @@ async fn a_session_is_summarised_through_an_openai_compatible_server_streamed() 
     let world = start(Mode::Full, Some(OPENAI_KEY), |_| {}).await;
     let status = world.daemon.get_json("/api/v1/status").await.expect("status");
     assert_eq!(status["roles"]["summarizer"], serde_json::json!({"plugin": "openai-summary", "reason": "set in the configuration", "model": MODEL}));
+    // Ollama on this machine is granted out of the box, beside the server configured here.
+    let plugin = world.daemon.get_json("/api/v1/plugins/openai-summary").await.expect("plugin");
+    let granted = plugin["granted_outbound"].to_string();
+    assert!(granted.contains("http://127.0.0.1:11434") && granted.contains(&world.openai.base_url()), "{plugin}");
     // Slow enough that partial summaries pass the host's rate bound.
     world.openai.set_event_delay(Duration::from_millis(40));
     let mut events = Events::connect(&world.daemon).await.expect("events");
