@@ -54,7 +54,7 @@ pub async fn diarize(diarizer: &Diarizer, pcm: AudioInput, count: SpeakerCount, 
     let mut found = Vec::with_capacity(parts.len());
     for (result, range) in results.into_iter().zip(&parts) {
         match result {
-            Ok(Ok(diarization)) => found.push((range.start / SAMPLE_BYTES * 1000 / (PCM_BYTES_PER_SECOND / SAMPLE_BYTES), diarization)),
+            Ok(Ok(diarization)) => found.push((range.start * 1000 / PCM_BYTES_PER_SECOND, diarization)),
             failed => return failed,
         }
     }

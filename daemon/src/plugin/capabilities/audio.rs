@@ -56,7 +56,8 @@ impl AudioInput {
     /// Bytes `part` of what the guest would see, as an input of its own (a long recording
     /// split across instances).
     pub fn part(&self, part: Range<u64>) -> AudioInput {
-        let part = part.start.min(self.size)..part.end.min(self.size);
+        let start = part.start.min(self.size);
+        let part = start..part.end.clamp(start, self.size);
         match &self.source {
             Source::Memory(bytes) => AudioInput::from_memory(bytes[part.start as usize..part.end as usize].into()),
             Source::File { path, ranges } => {
