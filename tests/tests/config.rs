@@ -28,13 +28,16 @@ async fn missing_secret_affects_only_the_plugin_that_needs_it() {
         assert_eq!(plugin["state"], "healthy", "{plugin}");
         // The whisper and diarize plugins need no secret, but this data dir has no model
         // installed.
-        let lacking = plugin["id"].as_str().is_some_and(|id| id.starts_with("deepgram") || id.starts_with("whisper") || id == "diarize-local");
+        // openai-summary has no model set until the operator names one.
+        let lacking = plugin["id"].as_str().is_some_and(|id| id.starts_with("deepgram") || id.starts_with("whisper") || id == "diarize-local" || id == "openai-summary");
         assert_eq!(plugin["configured"], !lacking, "{plugin}");
     }
     let view = daemon.get_json("/api/v1/plugins/deepgram-batch").await.expect("view");
     let problems = view["problems"].to_string();
     assert!(problems.contains("DEEPGRAM_API_KEY"), "{problems}");
     assert!(problems.contains("plugins.deepgram-batch.credentials[0].value"), "{problems}");
+    let openai = daemon.get_json("/api/v1/plugins/openai-summary").await.expect("view");
+    assert!(openai["problems"].to_string().contains("plugins.openai-summary.settings.model is not set"), "{openai}");
     let claude = daemon.get_json("/api/v1/plugins/claude-summary").await.expect("view");
     assert_eq!(claude["problems"], serde_json::json!([]));
     assert!(!claude.to_string().contains("CANARY"));

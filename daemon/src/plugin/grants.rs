@@ -265,6 +265,7 @@ mod tests {
             world: World::SttBatch,
             outbound_hosts: asked.iter().map(|s| s.to_string()).collect(),
             outbound_hosts_from_settings: vec!["base_url".into()],
+            required_settings: Vec::new(),
             sqlite: false,
             model_files: Vec::new(),
             speech_chunk_seconds: None,

@@ -44,6 +44,11 @@ pub struct Manifest {
     /// the origin of the operator's value is asked for as if listed in `outbound_hosts`.
     #[serde(default)]
     pub outbound_hosts_from_settings: Vec<String>,
+    /// Settings the plugin cannot work without (`model` of a model server): until the
+    /// operator sets each one, the plugin is loaded but reported as not configured, and a role
+    /// that needs a configured plugin (automatic summaries) does not use it.
+    #[serde(default)]
+    pub required_settings: Vec<String>,
     /// Whether the plugin wants its own SQLite database.
     #[serde(default)]
     pub sqlite: bool,

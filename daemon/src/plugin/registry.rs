@@ -239,6 +239,12 @@ impl PluginRegistry {
                     missing.push((origin, credential.header.to_ascii_lowercase()));
                 }
             }
+            for key in manifest.required_settings.iter().filter(|key| !plugin_config.settings.contains_key(key.as_str())) {
+                let problem = format!("plugins.{id}.settings.{key} is not set, and the plugin needs it");
+                tracing::warn!(plugin = %id, "{problem}");
+                entry.problems.push(problem);
+                entry.unconfigured = true;
+            }
             let mut limits = Limits::from_config(&config.sandbox, &plugin_config);
             let model = model_files(&manifest, &plugin_config, data_dir, &limits);
             if let Err(problem) = &model {
