@@ -55,6 +55,13 @@ impl World {
     }
 }
 
+/// Summary events of `id` up to its end, which must be `complete`.
+async fn until_complete(events: &mut Events, id: &str) -> Vec<Value> {
+    let seen = until_ended(events, id).await;
+    assert_eq!(seen.last().map(|e| e["status"].clone()), Some("complete".into()), "{seen:?}");
+    seen
+}
+
 /// Summary events of `id` until one ends it.
 async fn until_ended(events: &mut Events, id: &str) -> Vec<Value> {
     let mut seen = Vec::new();
@@ -81,8 +88,7 @@ async fn a_session_is_summarised_through_an_openai_compatible_server_streamed() 
     world.openai.set_event_delay(Duration::from_millis(40));
     let mut events = Events::connect(&world.daemon).await.expect("events");
     let id = world.upload().await;
-    let seen = until_ended(&mut events, &id).await;
-    assert_eq!(seen.last().map(|e| e["status"].clone()), Some("complete".into()), "{seen:?}");
+    let seen = until_complete(&mut events, &id).await;
     let partials = seen.iter().filter(|e| e["status"] == "partial").count();
     assert!(partials >= 2, "partial summaries arrive while it is written: {seen:?}");
 
@@ -119,8 +125,7 @@ async fn auto_falls_back_to_what_the_server_takes_and_remembers_it() {
     let world = start(Mode::JsonObjectOnly, None, |setup| setting(setup, "stream", "false")).await;
     let mut events = Events::connect(&world.daemon).await.expect("events");
     let id = world.upload().await;
-    let seen = until_ended(&mut events, &id).await;
-    assert_eq!(seen.last().map(|e| e["status"].clone()), Some("complete".into()), "{seen:?}");
+    until_complete(&mut events, &id).await;
     let asked: Vec<String> = world.openai.requests().iter().map(|r| mechanism(&r.body)).collect();
     assert_eq!(asked, ["json_schema", "tool", "json_object"]);
     let json_mode = &world.openai.requests()[2].body;
@@ -130,8 +135,7 @@ async fn auto_falls_back_to_what_the_server_takes_and_remembers_it() {
 
     // The next summary asks the way that worked.
     world.regenerate(&id).await;
-    let seen = until_ended(&mut events, &id).await;
-    assert_eq!(seen.last().map(|e| e["status"].clone()), Some("complete".into()), "{seen:?}");
+    until_complete(&mut events, &id).await;
     let asked: Vec<String> = world.openai.requests().iter().skip(3).map(|r| mechanism(&r.body)).collect();
     assert_eq!(asked, ["json_object"]);
 }
@@ -163,8 +167,7 @@ async fn an_invalid_answer_is_repaired_once_and_twice_is_an_error_with_nothing_s
     world.openai.push_fault(Fault::InvalidJson);
     let mut events = Events::connect(&world.daemon).await.expect("events");
     let id = world.upload().await;
-    let seen = until_ended(&mut events, &id).await;
-    assert_eq!(seen.last().map(|e| e["status"].clone()), Some("complete".into()), "{seen:?}");
+    until_complete(&mut events, &id).await;
     let requests = world.openai.requests();
     assert_eq!(requests.len(), 2);
     let repair = requests[1].body["messages"].as_array().expect("messages");
@@ -197,9 +200,8 @@ async fn no_server_listening_asks_whether_ollama_is_running() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("addr");
     let world = start(Mode::Full, None, |setup| {
         setup.config.summaries.max_attempts = 1;
-        let plugin = setup.config.plugins.get_mut("openai-summary").expect("configured");
-        plugin.allow_outbound = vec![format!("http://{closed}")];
-        plugin.settings.insert("base_url".into(), toml::Value::String(format!("http://{closed}")));
+        setup.config.plugins.get_mut("openai-summary").expect("configured").allow_outbound = vec![format!("http://{closed}")];
+        setting(setup, "base_url", &format!("http://{closed}"));
     })
     .await;
     let mut events = Events::connect(&world.daemon).await.expect("events");
@@ -223,8 +225,7 @@ async fn switching_the_summarizer_role_gives_the_same_summary_from_either_provid
         .await;
         let mut events = Events::connect(&world.daemon).await.expect("events");
         let id = world.upload().await;
-        let seen = until_ended(&mut events, &id).await;
-        assert_eq!(seen.last().map(|e| e["status"].clone()), Some("complete".into()), "{summarizer}: {seen:?}");
+        until_complete(&mut events, &id).await;
         let session = world.session(&id).await;
         let served = (anthropic.requests().len(), world.openai.requests().len());
         assert_eq!(served, if summarizer == "claude-summary" { (1, 0) } else { (0, 1) }, "{summarizer} did the work");
@@ -267,8 +268,7 @@ async fn a_small_context_window_splits_a_long_transcript_into_parts_and_merges_t
     world._deepgram.default_script(Script::from_text(&format!("{long}Carol will send the minutes."), 300.0));
     let mut events = Events::connect(&world.daemon).await.expect("events");
     let id = world.upload().await;
-    let seen = until_ended(&mut events, &id).await;
-    assert_eq!(seen.last().map(|e| e["status"].clone()), Some("complete".into()), "{seen:?}");
+    let seen = until_complete(&mut events, &id).await;
     assert!(seen.iter().any(|e| e["status"] == "combining"), "the parts' summaries are merged: {seen:?}");
     let requests = world.openai.requests();
     let (parts, merges): (Vec<_>, Vec<_>) = requests.iter().partition(|r| r.text.contains("Transcript:"));
@@ -288,8 +288,7 @@ async fn a_rate_limit_and_a_stream_cut_before_done_are_retried_then_stored() {
     world.openai.push_fault(Fault::CutAfter(4));
     let mut events = Events::connect(&world.daemon).await.expect("events");
     let id = world.upload().await;
-    let seen = until_ended(&mut events, &id).await;
-    assert_eq!(seen.last().map(|e| e["status"].clone()), Some("complete".into()), "{seen:?}");
+    let seen = until_complete(&mut events, &id).await;
     let retries: Vec<&str> = seen.iter().filter(|e| e["status"] == "retrying").filter_map(|e| e["message"].as_str()).collect();
     assert_eq!(retries.len(), 2, "{retries:?}");
     assert!(retries[0].contains("rate limit"), "{retries:?}");

@@ -84,7 +84,8 @@ fn link(parts: Vec<(u64, Diarization)>, count: SpeakerCount) -> Diarization {
     let dimension = parts.iter().map(|(_, d)| d.dimension).max().unwrap_or(0);
     // Every part's speakers, weighted by how long they speak.
     let mut voices: Vec<Voice> = Vec::new();
-    let mut owner: Vec<Vec<usize>> = Vec::with_capacity(parts.len());
+    // Where each part's speakers start among `voices`.
+    let mut first: Vec<usize> = Vec::with_capacity(parts.len());
     for (p, (_, d)) in parts.iter().enumerate() {
         let mut spoken = vec![0u64; d.speakers.len()];
         for t in &d.turns {
@@ -92,7 +93,7 @@ fn link(parts: Vec<(u64, Diarization)>, count: SpeakerCount) -> Diarization {
                 *ms += t.end_ms.saturating_sub(t.start_ms);
             }
         }
-        owner.push((voices.len()..voices.len() + d.speakers.len()).collect());
+        first.push(voices.len());
         for (embedding, ms) in d.speakers.iter().zip(spoken) {
             let weight = ms.max(1) as f32;
             voices.push(Voice { sum: normalized(embedding).iter().map(|x| x * weight).collect(), parts: vec![p] });
@@ -104,13 +105,14 @@ fn link(parts: Vec<(u64, Diarization)>, count: SpeakerCount) -> Diarization {
     };
     // Merge the most alike pair of clusters from different parts while they are one voice,
     // or while there are more than the caller allows.
+    // A merged-away voice has no parts left.
+    let alive = |voices: &[Voice], v: usize| !voices[v].parts.is_empty();
     let mut cluster: Vec<usize> = (0..voices.len()).collect();
-    let mut alive: Vec<bool> = vec![true; voices.len()];
     loop {
-        let live = alive.iter().filter(|a| **a).count();
+        let live = (0..voices.len()).filter(|&v| alive(&voices, v)).count();
         let mut best: Option<(f32, usize, usize)> = None;
-        for a in (0..voices.len()).filter(|&a| alive[a]) {
-            for b in (a + 1..voices.len()).filter(|&b| alive[b]) {
+        for a in (0..voices.len()).filter(|&a| alive(&voices, a)) {
+            for b in (a + 1..voices.len()).filter(|&b| alive(&voices, b)) {
                 if voices[a].parts.iter().any(|p| voices[b].parts.contains(p)) {
                     continue;
                 }
@@ -130,7 +132,6 @@ fn link(parts: Vec<(u64, Diarization)>, count: SpeakerCount) -> Diarization {
         }
         let parts_gone = std::mem::take(&mut voices[gone].parts);
         voices[keep].parts.extend(parts_gone);
-        alive[gone] = false;
         for c in cluster.iter_mut().filter(|c| **c == gone) {
             *c = keep;
         }
@@ -138,10 +139,8 @@ fn link(parts: Vec<(u64, Diarization)>, count: SpeakerCount) -> Diarization {
     // Turns in recording time, then speakers numbered by first speech.
     let mut turns: Vec<(u64, u64, usize)> = Vec::new();
     for (p, (start, d)) in parts.iter().enumerate() {
-        for t in &d.turns {
-            if let Some(&v) = owner[p].get(t.speaker as usize) {
-                turns.push((start + t.start_ms, start + t.end_ms, cluster[v]));
-            }
+        for t in d.turns.iter().filter(|t| (t.speaker as usize) < d.speakers.len()) {
+            turns.push((start + t.start_ms, start + t.end_ms, cluster[first[p] + t.speaker as usize]));
         }
     }
     turns.sort_unstable();
