@@ -9,11 +9,13 @@
 //! - `/api/v1/sessions/…`: the library (see [`sessions`]), audio and waveforms (see
 //!   [`playback`]);
 //! - `POST /api/v1/uploads?name=FILE`: a file to transcribe (see [`uploads`]);
+//! - `/v1/audio/…`, `/v1/models`: OpenAI's speech-to-text API (see [`openai`]);
 //! - everything else under `/`: the embedded web UI.
 
 mod error;
 mod events;
 mod live;
+mod openai;
 mod pairing;
 mod playback;
 pub mod security;
@@ -93,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(search::router())
         .merge(playback::router())
         .merge(uploads::router())
+        .merge(openai::router())
         .merge(ui::router())
         .fallback(ui::fallback)
         .layer(middleware::from_fn(error::json_errors))

@@ -97,11 +97,15 @@ impl Daemon {
                 tracing::info!(role, plugin = %choice.plugin, reason = %choice.reason, "role chosen");
             }
         }
-        // The speech detector, for plugins that get files cut at speech and for local live
-        // transcription; loaded once.
+        // The speech detector, for plugins that get files cut at speech (whisper-local's
+        // windows, a provider's upload limit) and for local live transcription; loaded once.
         let speech = registry
             .entries()
-            .any(|e| e.manifest.speech_chunk_seconds.is_some() || e.manifest.live_policy.is_some())
+            .any(|e| {
+                e.manifest.speech_chunk_seconds.is_some()
+                    || e.manifest.live_policy.is_some()
+                    || e.description.as_ref().is_some_and(|d| d.max_file_bytes.is_some())
+            })
             .then(|| speech_detector(&data_dir))
             .flatten();
         // A local live recogniser loads its model now, in the background, so the first
@@ -383,10 +387,11 @@ fn file_pipeline(
         .filter(|(handle, _)| handle.manifest().world == World::SttBatch)
         .map(|(handle, description)| {
             let encodings = description.map(|d| d.encodings.clone()).unwrap_or_default();
-            Ok((handle.id().to_string(), BatchStt::new(handle.clone())?.accepting(encodings)))
+            let max_file_bytes = description.and_then(|d| d.max_file_bytes);
+            Ok((handle.id().to_string(), BatchStt::new(handle.clone())?.accepting(encodings, max_file_bytes)))
         })
         .collect::<Result<_>>()?;
-    let speech = speech.filter(|_| plugins.values().any(|p| p.speech_chunk().is_some()));
+    let speech = speech.filter(|_| plugins.values().any(|p| p.speech_chunk().is_some() || p.max_file_bytes().is_some()));
     let providers = Providers { default: roles.stt_batch.as_ref().map(|c| c.plugin.clone()), plugins, speech };
     if providers.default.as_deref().and_then(|id| registry.handle(id)).is_none() {
         tracing::warn!("the batch speech-to-text plugin (roles.stt_batch) is not loaded; new files will fail until it is");
@@ -421,7 +426,7 @@ fn speech_detector(data_dir: &Path) -> Option<Arc<crate::speech::Silero>> {
         Ok(model) => Some(Arc::new(model)),
         Err(err) => {
             tracing::warn!(
-                "{err}; files go to whisper-local whole, without cutting at speech or using several instances, and local live transcription finds pauses by the level alone (install the detector with `scribed models install {}`)",
+                "{err}; files go to whisper-local whole, without cutting at speech or using several instances, a file over a provider's upload limit fails, and local live transcription finds pauses by the level alone (install the detector with `scribed models install {}`)",
                 crate::speech::MODEL
             );
             None

@@ -29,7 +29,7 @@ use crate::speech::{self, Silero};
 use crate::audio::isolated::FileDecoder;
 use crate::audio::{self, AudioError};
 use crate::audio::store::{AudioStore, mime_for};
-use crate::queue::files::{Claim, Due, Job, JobState, JobStore};
+use crate::queue::files::{Claim, Due, Job, JobAsk, JobState, JobStore};
 use crate::clients::library::{AudioFile, Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus, new_session_id, now_ms};
 use crate::retry::{Failure, RetryPolicy};
 use crate::plugin::handle::CallError;
@@ -57,6 +57,9 @@ struct Incoming<'a> {
     file: &'a Path,
     /// The user's file name.
     name: &'a str,
+    /// Where it came from, when not the file's name (`openai-api`).
+    source: Option<&'a str>,
+    ask: &'a JobAsk,
     /// Hex SHA-256 of the bytes.
     sha: &'a str,
     extension: &'a str,
@@ -193,13 +196,39 @@ impl FilePipeline {
     /// Takes ownership of `file` (moved into the audio store, or deleted when its bytes are
     /// already known) and queues it. `name` is the user's file name.
     pub async fn submit(&self, file: &Path, name: &str) -> Result<Submitted> {
-        self.submit_file(file, name, true).await
+        self.submit_file(file, name, None, &JobAsk::default(), true).await
+    }
+
+    /// Like [`FilePipeline::submit`], for a client of a compatible API (`source`) that asks
+    /// for a provider, a language or a prompt. Bytes already known keep their session and
+    /// transcript.
+    pub async fn submit_asking(&self, file: &Path, name: &str, source: &str, ask: &JobAsk) -> Result<Submitted> {
+        self.submit_file(file, name, Some(source), ask, true).await
     }
 
     /// Queues a copy of `file`, which stays where it is (the inbox decides its fate once the
     /// job ends).
     pub async fn submit_copy(&self, file: &Path, name: &str) -> Result<Submitted> {
-        self.submit_file(file, name, false).await
+        self.submit_file(file, name, None, &JobAsk::default(), false).await
+    }
+
+    /// Waits until the session's latest job has ended, and returns it.
+    pub async fn until_job_ended(&self, session_id: &str) -> Result<Job> {
+        let mut ended = self.jobs_ended();
+        loop {
+            // Marked before the look, so an end between the look and the wait still wakes it.
+            ended.mark_unchanged();
+            let job = self.jobs.get(session_id)?.ok_or_else(|| anyhow::anyhow!("the session {session_id} has no job"))?;
+            if matches!(job.state, JobState::Done | JobState::Failed) {
+                return Ok(job);
+            }
+            ended.changed().await?;
+        }
+    }
+
+    /// The batch plugins a job may name, and the one it gets when it names none.
+    pub fn plugins(&self) -> (Vec<String>, Option<String>) {
+        (self.providers.plugins.keys().cloned().collect(), self.providers.default.clone())
     }
 
     /// The first job of these bytes, if any.
@@ -212,14 +241,14 @@ impl FilePipeline {
         self.jobs.get(session_id)
     }
 
-    async fn submit_file(&self, file: &Path, name: &str, take: bool) -> Result<Submitted> {
+    async fn submit_file(&self, file: &Path, name: &str, source: Option<&str>, ask: &JobAsk, take: bool) -> Result<Submitted> {
         let extension = Path::new(name)
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase)
             .unwrap_or_else(|| "bin".into());
-        let source = file.to_path_buf();
-        let sha = tokio::task::spawn_blocking(move || crate::audio::store::sha256_file(&source)).await??;
+        let path = file.to_path_buf();
+        let sha = tokio::task::spawn_blocking(move || crate::audio::store::sha256_file(&path)).await??;
         let session_id = new_session_id(SessionKind::File);
         // The claim comes first and is atomic: of concurrent submissions of the same bytes
         // (a browser retry, a double drop) one makes the session, the others are told its id.
@@ -232,7 +261,7 @@ impl FilePipeline {
                 return Ok(Submitted { session_id: existing.session_id, sha256: sha, duplicate: true });
             }
         };
-        let incoming = Incoming { file, name, sha: &sha, extension: &extension, take };
+        let incoming = Incoming { file, name, source, ask, sha: &sha, extension: &extension, take };
         if let Err(err) = self.make_session(job_id, &session_id, &incoming).await {
             // Undone, so the bytes can be submitted again; a stop before this point is
             // repaired by [`FilePipeline::reconcile`].
@@ -250,7 +279,7 @@ impl FilePipeline {
 
     /// Stores the claimed bytes, makes their session and queues the staged job.
     async fn make_session(&self, job_id: i64, session_id: &str, incoming: &Incoming<'_>) -> Result<()> {
-        let Incoming { file, name, sha, extension, take } = *incoming;
+        let Incoming { file, name, source, ask, sha, extension, take } = *incoming;
         let stored = self.audio.put(file, sha, extension, take).await?;
         let title = Path::new(name).file_stem().and_then(|s| s.to_str()).unwrap_or(name).to_string();
         let created_ms = now_ms();
@@ -259,7 +288,7 @@ impl FilePipeline {
                 id: session_id.to_string(),
                 kind: SessionKind::File,
                 status: SessionStatus::Queued,
-                source: name.to_string(),
+                source: source.unwrap_or(name).to_string(),
                 title,
                 created_ms,
                 provider: None,
@@ -268,7 +297,7 @@ impl FilePipeline {
         let mime = encoding_for(Path::new(name)).map_or("application/octet-stream", mime_for);
         let record = AudioFile { sha256: sha.to_string(), mime: mime.into(), size_bytes: stored.size, created_ms, peaks: Vec::new() };
         self.library.put_audio_file(session_id.to_string(), record).await?;
-        self.jobs.promote(job_id, &stored.path)?;
+        self.jobs.promote(job_id, &stored.path, ask)?;
         Ok(())
     }
 
@@ -410,10 +439,10 @@ impl FilePipeline {
                 // (the inbox, an event client) finds the files. A failed export does not undo
                 // the transcript.
                 let message = match self.finish.session_done(&job.session_id).await {
-                    Ok(()) => note,
+                    Ok(()) => note.clone(),
                     Err(err) => Some(format!("transcribed, but {err}")),
                 };
-                if let Err(err) = self.jobs.finish(job.id, JobState::Done, None) {
+                if let Err(err) = self.jobs.finish_done(job.id, note.as_deref()) {
                     tracing::error!("recording a finished job failed: {err:#}");
                 }
                 self.publish(&job.session_id, JobStatus::Complete, message);
@@ -462,8 +491,11 @@ impl FilePipeline {
         let path = job.path.clone();
         let encoding = encoding_for(&path).ok_or_else(|| Failure::Fatal("unsupported file type".into()))?;
         // A recogniser that reads samples (whisper-local) gets the canonical PCM, written by
-        // the same decoding pass; so does the diarizer.
-        let stt_reads_pcm = !stt.accepts(encoding) && stt.accepts(AudioEncoding::Linear16);
+        // the same decoding pass; so does the diarizer, and a provider whose upload limit the
+        // file exceeds (it gets the PCM in parts).
+        let size_bytes = tokio::fs::metadata(&job.path).await.map(|m| m.len()).unwrap_or(0);
+        let oversized = stt.accepts(encoding) && stt.max_file_bytes().is_some_and(|max| size_bytes > max);
+        let stt_reads_pcm = (!stt.accepts(encoding) || oversized) && stt.accepts(AudioEncoding::Linear16);
         let pcm = (stt_reads_pcm || self.speakers.is_some()).then(|| Scratch(self.audio.scratch(&format!("job-{}.pcm", job.id))));
         let pcm_path = pcm.as_ref().map(|p| p.0.clone());
         // Decoding first catches corrupt files before anything is sent or paid for, and
@@ -479,14 +511,16 @@ impl FilePipeline {
             // A codec this daemon cannot decode (Opus: voice notes, browser recordings) still
             // goes, unchecked, to a provider that decodes it itself; the provider measures
             // the duration and there is no waveform.
-            Err(AudioError::UnsupportedCodec { .. }) if stt.accepts(encoding) => None,
+            Err(AudioError::UnsupportedCodec { .. }) if stt.accepts(encoding) && !oversized => None,
+            Err(err @ AudioError::UnsupportedCodec { .. }) if oversized => {
+                return Err(Failure::Fatal(format!("{err}, and the file is larger than {} takes in one file, so it cannot be cut into parts", stt.id())));
+            }
             Err(err @ AudioError::UnsupportedCodec { .. }) => {
                 return Err(Failure::Fatal(format!("{err}, or choose a provider that accepts it")));
             }
             Err(err) => return Err(Failure::Fatal(err.to_string())),
         };
         let storage = |err: LibraryError| Failure::Retry { message: format!("storing the transcript failed: {err}"), after: None };
-        let size_bytes = tokio::fs::metadata(&job.path).await.map(|m| m.len()).unwrap_or(0);
         let record = AudioFile {
             sha256: job.sha256.clone(),
             mime: mime_for(encoding).into(),
@@ -512,9 +546,19 @@ impl FilePipeline {
             ),
         };
         let duration = summary.as_ref().map(|s| Duration::from_millis(s.duration_ms));
-        let transcript = match (pcm.as_ref().filter(|_| stt_reads_pcm), stt.speech_chunk(), &self.providers.speech) {
-            (Some(pcm), Some(window), Some(detector)) => self.transcribe_speech(job, stt, &pcm.0, window, detector.clone()).await?,
-            _ => match stt.transcribe(format, input, None, duration).await {
+        let sent_pcm = pcm.as_ref().filter(|_| stt_reads_pcm);
+        let window = sent_pcm.and_then(|pcm| chunked::window(stt, std::fs::metadata(&pcm.0).map_or(0, |m| m.len())));
+        let transcript = match (sent_pcm, window, &self.providers.speech) {
+            (Some(pcm), Some(window), Some(detector)) => self.transcribe_speech(job, stt, &pcm.0, window.length, detector.clone()).await?,
+            (_, Some(window), None) if window.required => {
+                return Err(Failure::Fatal(format!(
+                    "the audio is larger than {} takes in one file ({} bytes), and cutting it needs the speech detector: install it with `scribed models install {}`",
+                    stt.id(),
+                    stt.max_file_bytes().unwrap_or_default(),
+                    speech::MODEL
+                )));
+            }
+            _ => match stt.transcribe_asking(format, input, job.language.clone(), job.prompt.clone(), duration).await {
                 Ok(Ok(transcript)) => transcript,
                 Ok(Err(err)) => return Err(Failure::classify(err, stt.id())),
                 // The CPU budget scales with the audio's length: a call that used it all up
@@ -532,14 +576,16 @@ impl FilePipeline {
         if !structure.paragraphs.is_empty() || !structure.utterances.is_empty() {
             self.library.put_structure(version.id, structure.clone()).await.map_err(storage)?;
         }
-        let mut note = None;
+        // What the recogniser said of its transcript (no word times), then of the speakers.
+        let mut notes = transcript.notes;
         if let (Some(speakers), Some(pcm), Some(_)) = (&self.speakers, &pcm, &summary)
             && speakers::needed(&transcript.words)
         {
             let labelled = speakers.label(&job.session_id, &provider, &transcript.words, &structure, &pcm.0).await;
             let failed = labelled.is_err();
-            note = speakers_note(&job.session_id, labelled).map(|n| if failed { format!("transcribed; {n}") } else { n });
+            notes.extend(speakers_note(&job.session_id, labelled).map(|n| if failed { format!("transcribed; {n}") } else { n }));
         }
+        let note = (!notes.is_empty()).then(|| notes.join("; "));
         let patch = SessionPatch {
             status: Some(SessionStatus::Complete),
             title: None,
@@ -581,7 +627,7 @@ impl FilePipeline {
         if total > 0 {
             progress(0);
         }
-        chunked::transcribe(stt, pcm, &chunks, progress).await
+        chunked::transcribe(stt, pcm, &chunks, job.language.as_deref(), progress).await
     }
 }
 

@@ -22,6 +22,7 @@
 //! host does not check itself. `README.md` beside this crate is the plugin author's guide.
 
 pub mod headers;
+pub mod refusal;
 pub mod settings;
 pub mod text;
 
@@ -56,6 +57,19 @@ macro_rules! settings_getters {
     };
 }
 
+/// What batch worlds share beyond their imports.
+// Unused when no batch world is enabled.
+#[allow(unused_macros)]
+macro_rules! batch_helpers {
+    () => {
+        /// Every encoding of the contract, for a plugin whose provider decodes them all.
+        pub fn every_encoding() -> Vec<types::AudioEncoding> {
+            use types::AudioEncoding as E;
+            vec![E::Linear16, E::Wav, E::Flac, E::Mp3, E::OggVorbis, E::OggOpus, E::WebmOpus, E::Aac]
+        }
+    };
+}
+
 /// The host's HTTP errors as the plugin's errors, for worlds that import `http`.
 // Unused when only worlds without `http` (stt-live, store) are enabled.
 #[allow(unused_macros)]
@@ -72,6 +86,33 @@ macro_rules! http_errors {
                 http::HttpError::Connection(m) => PluginError::Unavailable(format!("could not reach {provider}: {m}")),
                 http::HttpError::TooLarge(n) => PluginError::Other(format!("{provider}'s answer exceeded {n} bytes")),
                 http::HttpError::InvalidRequest(m) => PluginError::Other(format!("invalid request: {m}")),
+            }
+        }
+
+        /// An error's case, as WIT names it, and its message: for logs and tests.
+        pub fn error_parts(err: &types::PluginError) -> (&'static str, &str) {
+            use types::PluginError;
+            match err {
+                PluginError::Unauthorized(m) => ("unauthorized", m),
+                PluginError::RateLimited(l) => ("rate-limited", &l.message),
+                PluginError::BadInput(m) => ("bad-input", m),
+                PluginError::Unavailable(m) => ("unavailable", m),
+                PluginError::Denied(m) => ("denied", m),
+                PluginError::Other(m) => ("other", m),
+            }
+        }
+
+        /// A refusing status as this plugin's error (see [`crate::refusal::classify`]):
+        /// `message` says who refused and why, `retry_after_ms` is the provider's wait.
+        pub fn status_error(status: u16, message: String, retry_after_ms: Option<u64>) -> types::PluginError {
+            use $crate::refusal::StatusClass;
+            use types::PluginError;
+            match $crate::refusal::classify(status) {
+                StatusClass::Unauthorized => PluginError::Unauthorized(message),
+                StatusClass::RateLimited => PluginError::RateLimited(types::RateLimit { message, retry_after_ms }),
+                StatusClass::BadInput => PluginError::BadInput(message),
+                StatusClass::Unavailable => PluginError::Unavailable(message),
+                StatusClass::Other => PluginError::Other(message),
             }
         }
     };
@@ -104,12 +145,14 @@ pub mod stt_batch {
     pub use self::scribe::plugin::{audio, config, http, log, model, types};
     settings_getters!();
     http_errors!();
+    batch_helpers!();
 }
 
 #[cfg(feature = "stt-batch-0-2")]
 pub mod stt_batch_0_2 {
     //! Bindings for the `stt-batch` world of 0.2.0: [`stt_batch`](crate::stt_batch) with the
-    //! text said before the audio in `BatchRequest::prompt`. The interfaces are 0.1.0's.
+    //! text said before the audio in `BatchRequest::prompt`, notes on the transcript, and
+    //! [`upload`] (the audio posted as a form's file). The other interfaces are 0.1.0's.
     // The generated glue passes a flattened `batch-request` as separate arguments.
     #![allow(clippy::too_many_arguments)]
     wit_bindgen::generate!({
@@ -121,8 +164,10 @@ pub mod stt_batch_0_2 {
         default_bindings_module: "scribe_plugin_api::stt_batch_0_2",
     });
     pub use self::scribe::plugin0_1_0::{audio, config, http, log, model, types};
+    pub use self::scribe::plugin0_2_0::upload;
     settings_getters!();
     http_errors!();
+    batch_helpers!();
 }
 
 #[cfg(feature = "diarizer")]

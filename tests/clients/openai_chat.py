@@ -1,7 +1,9 @@
 """Drives the fake OpenAI-compatible server with the official `openai` client, unchanged.
 
-Usage: openai_chat.py BASE_URL KEY. Prints one JSON object of what the client parsed; any
-answer the client cannot read raises, and the exit status is not zero.
+Usage: openai_chat.py BASE_URL KEY [KEYLESS_BASE_URL]. Prints one JSON object of what the
+client parsed; any answer the client cannot read raises, and the exit status is not zero. A
+keyless server (as Ollama is) is also driven the way Ollama's documentation reaches its
+OpenAI-compatible path: base URL `<server>/v1/`, api_key "ollama".
 """
 import json
 import sys
@@ -75,5 +77,15 @@ try:
     out["json_object_without_json"] = None
 except openai.BadRequestError as err:
     out["json_object_without_json"] = {"status": err.status_code, "param": err.param}
+
+if len(sys.argv) > 3:
+    ollama = openai.OpenAI(base_url=f"{sys.argv[3]}/v1/", api_key="ollama", max_retries=0)
+    answer = ollama.chat.completions.create(model="llama3.2", messages=messages, response_format={"type": "json_object"})
+    streamed = "".join(
+        choice.delta.content or ""
+        for chunk in ollama.chat.completions.create(model="llama3.2", messages=messages, response_format={"type": "json_object"}, stream=True)
+        for choice in chunk.choices
+    )
+    out["ollama_style"] = {"whole": json.loads(answer.choices[0].message.content), "stream": json.loads(streamed)}
 
 print(json.dumps(out))

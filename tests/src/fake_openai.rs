@@ -1,6 +1,7 @@
 //! A fake OpenAI-compatible server for tests, written from OpenAI's API reference: `POST
 //! /v1/chat/completions`, whole or streamed (`chat.completion.chunk` events, `data: [DONE]`,
-//! usage in a last chunk when `stream_options.include_usage`).
+//! usage in a last chunk when `stream_options.include_usage`), and `POST
+//! /v1/audio/transcriptions` in every response format ([`transcriptions`]).
 //!
 //! It checks what OpenAI refuses: a bearer key when it was started with one (Ollama needs
 //! none), a JSON body with `model` and `messages`, `temperature` within 0-2, a `json_schema`
@@ -13,10 +14,11 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::extract::State;
@@ -27,6 +29,9 @@ use serde_json::{Value, json};
 use crate::fake_server::Journal;
 
 pub mod chat;
+pub mod transcriptions;
+
+pub use transcriptions::SeenUpload;
 
 /// How the server behaves beyond OpenAI's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,6 +68,10 @@ pub struct FakeOpenAi {
     key: Option<Arc<str>>,
     mode: Mode,
     journal: Journal<Fault, SeenRequest>,
+    /// The transcription forms seen, and their faults.
+    pub uploads: Journal<Fault, SeenUpload>,
+    /// What the transcriptions endpoint hears in speech; `None` is a word per stretch.
+    script: Arc<Mutex<Option<String>>>,
     ids: Arc<AtomicU64>,
 }
 
@@ -77,8 +86,20 @@ impl std::ops::Deref for FakeOpenAi {
 impl FakeOpenAi {
     /// Starts on `addr`, requiring `Authorization: Bearer <key>` when `key` is given.
     pub async fn start(addr: SocketAddr, key: Option<&str>, mode: Mode) -> anyhow::Result<FakeOpenAi> {
-        let mut fake = FakeOpenAi { addr, key: key.map(Arc::from), mode, journal: Journal::default(), ids: Arc::new(AtomicU64::new(1)) };
-        let app = Router::new().route("/v1/chat/completions", post(completions)).with_state(fake.clone());
+        let mut fake = FakeOpenAi {
+            addr,
+            key: key.map(Arc::from),
+            mode,
+            journal: Journal::default(),
+            uploads: Journal::default(),
+            script: Arc::default(),
+            ids: Arc::new(AtomicU64::new(1)),
+        };
+        let app = Router::new()
+            .route("/v1/chat/completions", post(completions))
+            // The handler enforces OpenAI's own limit, with OpenAI's answer.
+            .route("/v1/audio/transcriptions", post(transcriptions::transcriptions).layer(DefaultBodyLimit::disable()))
+            .with_state(fake.clone());
         fake.addr = crate::fake_server::serve(addr, app).await?;
         Ok(fake)
     }
@@ -90,6 +111,15 @@ impl FakeOpenAi {
 
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The words the transcriptions endpoint hears in speech, laid over it in order.
+    pub fn set_script(&self, text: &str) {
+        *self.script.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(text.to_string());
+    }
+
+    fn script(&self) -> Option<String> {
+        self.script.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 }
 

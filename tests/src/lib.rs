@@ -234,6 +234,20 @@ impl Setup {
         self.env("OPENAI_API_KEY", key)
     }
 
+    /// Sends files to openai-transcribe pointed at `fake` with `model`, and `key` as
+    /// `OPENAI_API_KEY` for the fake's origin.
+    pub fn with_fake_openai_transcribe(mut self, fake: &fake_openai::FakeOpenAi, model: &str, key: &str) -> Setup {
+        self.config.roles.stt_batch = Some("openai-transcribe".into());
+        let base = fake.base_url();
+        let plugin = self.config.plugins.get_mut("openai-transcribe").expect("configured by default");
+        plugin.enabled = true;
+        plugin.allow_outbound.push(base.clone());
+        plugin.settings.insert("base_url".into(), toml::Value::String(base.clone()));
+        plugin.settings.insert("model".into(), toml::Value::String(model.into()));
+        plugin.credentials.push(scribed::config::CredentialConfig { origin: base, header: "authorization".into(), value: "Bearer ${OPENAI_API_KEY}".into() });
+        self.env("OPENAI_API_KEY", key)
+    }
+
     /// Gives whisper-local the real tiny.en (and base) that `cargo xtask test` installed.
     pub fn with_test_model(mut self) -> Setup {
         self.test_model = true;

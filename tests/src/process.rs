@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 
 use crate::fake_anthropic::FakeAnthropic;
 use crate::fake_deepgram::FakeDeepgram;
+use crate::fake_openai::FakeOpenAi;
 
 /// The binary built by `cargo xtask test`.
 pub fn bin() -> String {
@@ -70,6 +71,22 @@ pub fn config_text_with_anthropic(fake: &FakeDeepgram, anthropic: &FakeAnthropic
         )
         .replacen("[plugins.claude-summary.settings]\n", &format!("[plugins.claude-summary.settings]\nbase_url = \"{origin}\"\n"), 1);
     assert!(text.contains(&format!("base_url = \"{origin}\"")) && text.contains(&format!("origin = \"{origin}\"")), "config edits applied");
+    text
+}
+
+/// [`config_text`] with files going to openai-transcribe pointed at a fake OpenAI (key from
+/// `OPENAI_API_KEY`).
+pub fn config_text_with_openai_transcribe(fake: &FakeDeepgram, openai: &FakeOpenAi) -> String {
+    let origin = openai.base_url();
+    let text = config_text(fake)
+        .replacen("stt_batch = \"auto\"", "stt_batch = \"openai-transcribe\"", 1)
+        .replacen(
+            "allow_outbound = [\"https://api.openai.com\"]\n\n# The key",
+            &format!("allow_outbound = [\"https://api.openai.com\", \"{origin}\"]\n\n[[plugins.openai-transcribe.credentials]]\norigin = \"{origin}\"\nheader = \"authorization\"\nvalue = \"Bearer ${{OPENAI_API_KEY}}\"\n\n# The key"),
+            1,
+        )
+        .replacen("[plugins.openai-transcribe.settings]\n", &format!("[plugins.openai-transcribe.settings]\nbase_url = \"{origin}\"\n"), 1);
+    assert!(text.contains("stt_batch = \"openai-transcribe\"") && text.contains(&format!("base_url = \"{origin}\"")) && text.contains(&format!("origin = \"{origin}\"")), "config edits applied");
     text
 }
 

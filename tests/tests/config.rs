@@ -23,13 +23,14 @@ async fn missing_secret_affects_only_the_plugin_that_needs_it() {
         .expect("daemon starts without DEEPGRAM_API_KEY");
     let health = daemon.get_json("/healthz").await.expect("healthz");
     let plugins = health["plugins"].as_array().expect("plugins");
-    assert_eq!(plugins.len(), 8, "{health}");
+    assert_eq!(plugins.len(), 9, "{health}");
     for plugin in plugins {
         assert_eq!(plugin["state"], "healthy", "{plugin}");
         // The whisper and diarize plugins need no secret, but this data dir has no model
         // installed.
-        // openai-summary has no model set until the operator names one.
-        let lacking = plugin["id"].as_str().is_some_and(|id| id.starts_with("deepgram") || id.starts_with("whisper") || id == "diarize-local" || id == "openai-summary");
+        // openai-summary has no model set until the operator names one; openai-transcribe
+        // has no OPENAI_API_KEY.
+        let lacking = plugin["id"].as_str().is_some_and(|id| id.starts_with("deepgram") || id.starts_with("whisper") || id == "diarize-local" || id.starts_with("openai"));
         assert_eq!(plugin["configured"], !lacking, "{plugin}");
     }
     let view = daemon.get_json("/api/v1/plugins/deepgram-batch").await.expect("view");
@@ -38,6 +39,8 @@ async fn missing_secret_affects_only_the_plugin_that_needs_it() {
     assert!(problems.contains("plugins.deepgram-batch.credentials[0].value"), "{problems}");
     let openai = daemon.get_json("/api/v1/plugins/openai-summary").await.expect("view");
     assert!(openai["problems"].to_string().contains("plugins.openai-summary.settings.model is not set"), "{openai}");
+    let transcribe = daemon.get_json("/api/v1/plugins/openai-transcribe").await.expect("view");
+    assert!(transcribe["problems"].to_string().contains("OPENAI_API_KEY"), "{transcribe}");
     let claude = daemon.get_json("/api/v1/plugins/claude-summary").await.expect("view");
     assert_eq!(claude["problems"], serde_json::json!([]));
     assert!(!claude.to_string().contains("CANARY"));

@@ -237,8 +237,17 @@ async fn switching_the_summarizer_role_gives_the_same_summary_from_either_provid
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_openai_client_reads_the_fake() {
     let fake = FakeOpenAi::loopback(Some(OPENAI_KEY), Mode::Full).await;
+    // As Ollama serves it: no key.
+    let keyless = FakeOpenAi::loopback(None, Mode::Full).await;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/openai_chat.py");
-    let out = tokio::process::Command::new(scribe_tests::test_python()).arg(script).arg(fake.base_url()).arg(OPENAI_KEY).output().await.expect("python runs");
+    let out = tokio::process::Command::new(scribe_tests::test_python())
+        .arg(script)
+        .arg(fake.base_url())
+        .arg(OPENAI_KEY)
+        .arg(keyless.base_url())
+        .output()
+        .await
+        .expect("python runs");
     assert!(out.status.success(), "the client failed: {}", String::from_utf8_lossy(&out.stderr));
     let seen: Value = serde_json::from_slice(&out.stdout).expect("the client's report");
     assert_eq!(seen["whole"]["object"], "chat.completion");
@@ -255,6 +264,9 @@ async fn the_official_openai_client_reads_the_fake() {
     assert_eq!(seen["wrong_key"]["code"], "invalid_api_key");
     assert_eq!(seen["json_object_without_json"]["status"], 400);
     assert_eq!(seen["json_object_without_json"]["param"], "messages");
+    assert_eq!(seen["ollama_style"]["whole"]["title"], "About Sync", "{seen}");
+    assert_eq!(seen["ollama_style"]["stream"], seen["ollama_style"]["whole"]);
+    assert_eq!(keyless.requests().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -172,10 +172,17 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
 }
 
 /// Requests answered without a token: the UI shell (so the pairing screen can load) and the
-/// pairing call itself, which checks the token it is given.
+/// pairing call itself, which checks the token it is given. The OpenAI-compatible API
+/// (`/v1/`) is an API like `/api/`.
 fn is_public(method: &Method, path: &str) -> bool {
-    (matches!(*method, Method::GET | Method::HEAD) && !path.starts_with("/api/") && path != "/healthz")
+    (matches!(*method, Method::GET | Method::HEAD) && !path.starts_with("/api/") && !path.starts_with("/v1/") && path != "/healthz")
         || path == PAIR_PATH
+}
+
+/// Requests that run as long as they need: uploads (they have their own size cap and idle
+/// timeout), and OpenAI-style transcriptions, which answer when the file is transcribed.
+fn is_long(path: &str) -> bool {
+    path == super::uploads::UPLOAD_PATH || path.starts_with("/v1/audio/")
 }
 
 /// The middleware.
@@ -207,7 +214,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         }
         // Upgrades and uploads run as long as they need; uploads have their own size cap.
         Ok(true) => next.run(request).await,
-        Ok(false) if request.uri().path() == super::uploads::UPLOAD_PATH => next.run(request).await,
+        Ok(false) if is_long(request.uri().path()) => next.run(request).await,
         Ok(false) => match tokio::time::timeout(policy.request_timeout, next.run(request)).await {
             Ok(response) => response,
             Err(_) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", "the request took too long").into_response(),

@@ -274,6 +274,7 @@ async fn get_session(State(state): State<AppState>, Path(id): Path<String>) -> R
             "provider": job.provider,
             "attempts": job.attempts,
             "last_error": job.last_error,
+            "note": job.note,
         })
     });
     let summary_status = state.summaries.as_ref().and_then(|s| s.job(&id));

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -94,40 +94,37 @@ impl Drop for TempFile {
     }
 }
 
-async fn upload(
-    State(state): State<AppState>,
-    query: Result<Query<UploadQuery>, QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let Query(UploadQuery { name }) =
-        query.map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "invalid", r.body_text()))?;
-    // Only the last path component: a name never chooses where anything is written.
-    let name: String = Path::new(&name)
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default()
-        .chars()
-        .take(MAX_NAME_CHARS)
-        .collect();
-    if name.is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", "name must be a file name"));
+/// An upload received whole into a temp file, holding its slot; the file is removed when
+/// this is dropped unless it was handed on.
+pub struct Received {
+    temp: TempFile,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Received {
+    pub fn path(&self) -> &Path {
+        self.temp.0.as_deref().unwrap_or(Path::new(""))
     }
-    if encoding_for(Path::new(&name)).is_none() {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_type",
-            "accepted files: wav, flac, mp3, ogg, opus, webm, m4a, mp4, aac",
-        ));
+
+    /// The file now belongs to whoever took it (the file pipeline moved it).
+    pub fn handed_on(mut self) {
+        self.temp.0 = None;
     }
-    let files = state.files.as_ref().ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the library store is not loaded")
-    })?;
+}
+
+/// Only the last path component of a client's file name, cut to [`MAX_NAME_CHARS`]: a name
+/// never chooses where anything is written.
+pub fn plain_name(name: &str) -> String {
+    Path::new(name).file_name().and_then(|n| n.to_str()).unwrap_or_default().chars().take(MAX_NAME_CHARS).collect()
+}
+
+/// Receives `body` into a temp file under the upload dir: at most [`MAX_CONCURRENT_UPLOADS`]
+/// at once (the rest wait as long as a silent upload may last, then are told to come back),
+/// each capped by `files.max_upload_mb` and dropped when it goes silent.
+pub async fn receive<E: std::fmt::Display>(state: &AppState, body: impl futures_util::Stream<Item = Result<Bytes, E>>) -> Result<Received, ApiError> {
     let limits = &state.uploads;
-    // Beyond the cap an upload waits for a slot (its body unread) as long as a silent
-    // upload may last, then is told to come back.
     let slot = tokio::time::timeout(limits.idle_timeout, limits.in_flight.clone().acquire_owned()).await;
-    let Ok(Ok(_slot)) = slot else {
+    let Ok(Ok(slot)) = slot else {
         let busy = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
@@ -135,22 +132,14 @@ async fn upload(
         );
         return Err(busy.retry_after(BUSY_RETRY_SECS));
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limits.max_bytes) {
-        return Err(too_large(limits.max_bytes));
-    }
-
     tokio::fs::create_dir_all(&limits.dir).await.map_err(|e| ApiError::internal("creating the upload dir", &e))?;
     let mut suffix = [0u8; 8];
     getrandom::fill(&mut suffix).map_err(|e| ApiError::internal("naming an upload", &e))?;
     let path = limits.dir.join(format!("{TEMP_PREFIX}{}.part", hex::encode(suffix)));
-    let mut temp = TempFile(Some(path.clone()));
+    let received = Received { temp: TempFile(Some(path.clone())), _slot: slot };
     let mut file = tokio::fs::File::create(&path).await.map_err(|e| ApiError::internal("creating an upload file", &e))?;
     let mut written = 0u64;
-    let mut stream = body.into_data_stream();
+    let mut stream = std::pin::pin!(body);
     loop {
         let next = tokio::time::timeout(limits.idle_timeout, stream.next()).await.map_err(|_| {
             ApiError::new(
@@ -168,11 +157,43 @@ async fn upload(
         file.write_all(&chunk).await.map_err(|e| ApiError::internal("writing an upload", &e))?;
     }
     file.sync_all().await.map_err(|e| ApiError::internal("flushing an upload", &e))?;
-    drop(file);
     if written == 0 {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty", "the upload is empty"));
     }
-    let submitted = files.submit(&path, &name).await.map_err(|e| ApiError::internal("queueing an upload", &e))?;
-    temp.0 = None;
+    Ok(received)
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Query(UploadQuery { name }) =
+        query.map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "invalid", r.body_text()))?;
+    let name = plain_name(&name);
+    if name.is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", "name must be a file name"));
+    }
+    if encoding_for(Path::new(&name)).is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_type",
+            "accepted files: wav, flac, mp3, ogg, opus, webm, m4a, mp4, aac",
+        ));
+    }
+    let files = state.files.as_ref().ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the library store is not loaded")
+    })?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > state.uploads.max_bytes) {
+        return Err(too_large(state.uploads.max_bytes));
+    }
+    let received = receive(&state, body.into_data_stream()).await?;
+    let submitted = files.submit(received.path(), &name).await.map_err(|e| ApiError::internal("queueing an upload", &e))?;
+    received.handed_on();
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "session_id": submitted.session_id, "duplicate": submitted.duplicate }))))
 }

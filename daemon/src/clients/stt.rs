@@ -17,6 +17,8 @@ pub struct BatchStt {
     handle: PluginHandle,
     /// Encodings the plugin said it accepts (its `describe`), by WIT name.
     encodings: Vec<String>,
+    /// The largest file it said it accepts, bytes.
+    max_file_bytes: Option<u64>,
 }
 
 impl BatchStt {
@@ -24,13 +26,20 @@ impl BatchStt {
         if handle.manifest().world != World::SttBatch {
             return Err(handle.wrong_world(World::SttBatch));
         }
-        Ok(BatchStt { handle, encodings: Vec::new() })
+        Ok(BatchStt { handle, encodings: Vec::new(), max_file_bytes: None })
     }
 
-    /// Records the encodings the plugin declared.
-    pub fn accepting(mut self, encodings: Vec<String>) -> BatchStt {
+    /// Records what the plugin declared it takes: its encodings and its largest file.
+    pub fn accepting(mut self, encodings: Vec<String>, max_file_bytes: Option<u64>) -> BatchStt {
         self.encodings = encodings;
+        self.max_file_bytes = max_file_bytes;
         self
+    }
+
+    /// The largest file the plugin takes, bytes (a provider's upload limit); a longer
+    /// recording goes to it in parts.
+    pub fn max_file_bytes(&self) -> Option<u64> {
+        self.max_file_bytes
     }
 
     /// Whether the plugin declared it accepts `encoding`.
@@ -65,7 +74,20 @@ impl BatchStt {
         language: Option<String>,
         duration: Option<Duration>,
     ) -> Result<Result<BatchTranscript, PluginError>, CallError> {
-        let request = Request { format, size: audio.size, language, prompt: None };
+        self.transcribe_asking(format, audio, language, None, duration).await
+    }
+
+    /// Like [`BatchStt::transcribe`], with words to expect (`prompt`) for a recogniser that
+    /// reads one (0.2.0's `stt-batch`).
+    pub async fn transcribe_asking(
+        &self,
+        format: AudioFormat,
+        audio: AudioInput,
+        language: Option<String>,
+        prompt: Option<String>,
+        duration: Option<Duration>,
+    ) -> Result<Result<BatchTranscript, PluginError>, CallError> {
+        let request = Request { format, size: audio.size, language, prompt };
         let call = transcribe_call(&self.handle, request, audio, duration);
         self.handle.share_loaded_model().await;
         self.handle.call(call).await
@@ -126,9 +148,11 @@ fn transcribe_call(
                 return Err(wasmtime::Error::msg("not an stt-batch plugin"));
             };
             instance.store.data_mut().audio = Some(audio);
+            instance.store.data_mut().audio_format = Some(request.format);
             instance.store.data_mut().call_budget += extra;
             let result = bindings.call_transcribe(&mut instance.store, &request).await;
             instance.store.data_mut().audio = None;
+            instance.store.data_mut().audio_format = None;
             result
         })
     }

@@ -22,17 +22,48 @@ use crate::speech::Chunk;
 
 /// Bytes per sample of the canonical PCM.
 const SAMPLE_BYTES: u64 = 2;
+/// Bytes a provider's file holds besides the samples: the WAV header the host writes before
+/// PCM (44 bytes), rounded up for safety.
+const FILE_OVERHEAD: u64 = 1024;
+
+/// How long the chunks of a file's speech may be for `stt`, when it wants the file in chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub length: Duration,
+    /// The file does not fit the plugin's upload limit: without chunks it cannot go at all
+    /// (chunks for whisper-local's window only make it better).
+    pub required: bool,
+}
+
+/// The window for sending `pcm_bytes` of canonical PCM to `stt`: its own chunk length, or a
+/// length whose PCM fits its upload limit when the whole would not, whichever is shorter.
+pub fn window(stt: &BatchStt, pcm_bytes: u64) -> Option<Window> {
+    window_for(stt.speech_chunk(), stt.max_file_bytes(), pcm_bytes)
+}
+
+fn window_for(speech_chunk: Option<Duration>, max_file_bytes: Option<u64>, pcm_bytes: u64) -> Option<Window> {
+    let limit = max_file_bytes.filter(|max| pcm_bytes.saturating_add(FILE_OVERHEAD) > *max).map(|max| {
+        let samples = max.saturating_sub(FILE_OVERHEAD) / SAMPLE_BYTES;
+        Duration::from_secs((samples / u64::from(crate::audio::TARGET_RATE)).max(1))
+    });
+    match (speech_chunk, limit) {
+        (Some(chunk), Some(limit)) => Some(Window { length: chunk.min(limit), required: true }),
+        (None, Some(limit)) => Some(Window { length: limit, required: true }),
+        (Some(chunk), None) => Some(Window { length: chunk, required: false }),
+        (None, None) => None,
+    }
+}
 /// Calls per chunk: the first, and one more on a fresh instance after a sandbox failure.
 const ATTEMPTS: usize = 2;
 
-/// Transcribes `chunks` of the canonical PCM file `pcm` with `stt`; `progress` hears the
-/// chunks done after each one.
-pub async fn transcribe(stt: &BatchStt, pcm: &Path, chunks: &[Chunk], progress: impl Fn(usize)) -> Result<Transcript, Failure> {
+/// Transcribes `chunks` of the canonical PCM file `pcm` with `stt`, in `language` when the
+/// client named one; `progress` hears the chunks done after each one.
+pub async fn transcribe(stt: &BatchStt, pcm: &Path, chunks: &[Chunk], language: Option<&str>, progress: impl Fn(usize)) -> Result<Transcript, Failure> {
     let mut results: Vec<Option<Transcript>> = vec![None; chunks.len()];
     // Owned by each call, so the stream of calls is `Send` for any lifetime.
     let calls = chunks.iter().cloned().enumerate().map(|(i, chunk)| {
-        let (stt, pcm) = (stt.clone(), pcm.to_path_buf());
-        async move { (i, transcribe_chunk(&stt, &pcm, &chunk).await) }
+        let (stt, pcm, language) = (stt.clone(), pcm.to_path_buf(), language.map(String::from));
+        async move { (i, transcribe_chunk(&stt, &pcm, &chunk, language).await) }
     });
     // Each file keeps at most `instances` calls waiting, and the plugin's instances are
     // handed out in arrival order, so files sharing the plugin take turns.
@@ -46,7 +77,7 @@ pub async fn transcribe(stt: &BatchStt, pcm: &Path, chunks: &[Chunk], progress: 
     Ok(stitch(chunks, results.into_iter().flatten().collect()))
 }
 
-async fn transcribe_chunk(stt: &BatchStt, pcm: &Path, chunk: &Chunk) -> Result<Transcript, Failure> {
+async fn transcribe_chunk(stt: &BatchStt, pcm: &Path, chunk: &Chunk, language: Option<String>) -> Result<Transcript, Failure> {
     let format = AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: crate::audio::TARGET_RATE, channels: 1 };
     let ranges: Vec<_> = chunk.pieces.iter().map(|p| p.start as u64 * SAMPLE_BYTES..p.end as u64 * SAMPLE_BYTES).collect();
     let duration = Duration::from_millis(chunk.len() as u64 * 1000 / u64::from(crate::audio::TARGET_RATE));
@@ -54,7 +85,7 @@ async fn transcribe_chunk(stt: &BatchStt, pcm: &Path, chunk: &Chunk) -> Result<T
     loop {
         attempt += 1;
         let input = AudioInput::from_ranges(pcm, ranges.clone());
-        match stt.transcribe(format, input, None, Some(duration)).await {
+        match stt.transcribe(format, input, language.clone(), Some(duration)).await {
             Ok(Ok(transcript)) => return Ok(transcript),
             Ok(Err(err)) => return Err(Failure::classify(err, stt.id())),
             Err(call @ (CallError::Trap { .. } | CallError::Timeout { .. } | CallError::MemoryLimit { .. })) => {
@@ -81,6 +112,7 @@ fn stitch(chunks: &[Chunk], parts: Vec<Transcript>) -> Transcript {
     let mut words = Vec::new();
     let mut utterances = Vec::new();
     let mut paragraphs = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
     // The language heard in the most speech.
     let mut languages: Vec<(String, usize)> = Vec::new();
     for (chunk, part) in chunks.iter().zip(parts) {
@@ -108,6 +140,11 @@ fn stitch(chunks: &[Chunk], parts: Vec<Transcript>) -> Transcript {
                 .collect();
             Paragraph { start_ms, end_ms, sentences, ..p }
         }));
+        for note in part.notes {
+            if !notes.contains(&note) {
+                notes.push(note);
+            }
+        }
         if let Some(language) = part.language {
             match languages.iter_mut().find(|(l, _)| *l == language) {
                 Some((_, samples)) => *samples += chunk.len(),
@@ -116,7 +153,7 @@ fn stitch(chunks: &[Chunk], parts: Vec<Transcript>) -> Transcript {
         }
     }
     let language = languages.into_iter().max_by_key(|(_, samples)| *samples).map(|(l, _)| l);
-    Transcript { words, language, duration_ms: None, structure: TranscriptStructure { paragraphs, utterances } }
+    Transcript { words, language, duration_ms: None, structure: TranscriptStructure { paragraphs, utterances }, notes }
 }
 
 #[cfg(test)]
@@ -130,7 +167,7 @@ mod tests {
     }
 
     fn part(words: Vec<Word>, language: &str) -> Transcript {
-        Transcript { words, language: Some(language.into()), duration_ms: None, structure: TranscriptStructure { paragraphs: Vec::new(), utterances: Vec::new() } }
+        Transcript { words, language: Some(language.into()), duration_ms: None, structure: TranscriptStructure { paragraphs: Vec::new(), utterances: Vec::new() }, notes: Vec::new() }
     }
 
     #[test]
@@ -149,6 +186,19 @@ mod tests {
         assert_eq!(got, vec![("one", 1_100, 1_900), ("two", 10_100, 10_600), ("three", 40_000, 40_400), ("four", 54_800, 55_000)]);
         // The second chunk is longer.
         assert_eq!(stitched.language.as_deref(), Some("de"));
+    }
+
+    #[test]
+    fn a_file_over_the_upload_limit_must_go_in_chunks_that_fit_it() {
+        const MIB: u64 = 1024 * 1024;
+        // 25 MiB of 16 kHz PCM is 819 s; the chunk leaves room for the WAV header.
+        let over = window_for(None, Some(25 * MIB), 60 * MIB).expect("a window");
+        assert!(over.required && over.length == Duration::from_secs(819), "{over:?}");
+        assert_eq!(window_for(None, Some(25 * MIB), 10 * MIB), None, "fits whole");
+        let whisper = window_for(Some(Duration::from_secs(30)), None, 60 * MIB).expect("whisper's window");
+        assert!(!whisper.required && whisper.length == Duration::from_secs(30));
+        let both = window_for(Some(Duration::from_secs(30)), Some(MIB), 60 * MIB).expect("both");
+        assert!(both.required && both.length == Duration::from_secs(30), "the shorter wins: {both:?}");
     }
 
     #[test]

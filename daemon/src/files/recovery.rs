@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::FilePipeline;
 use crate::sinks::events::{Event, LibraryChange};
-use crate::queue::files::{Job, JobState};
+use crate::queue::files::{Job, JobAsk, JobState};
 use crate::clients::library::{SessionFilter, SessionKind, SessionStatus};
 
 /// Sessions read per library call while looking for stranded ones.
@@ -34,7 +34,8 @@ impl FilePipeline {
             };
             let stored = self.audio.find(&job.sha256).await;
             if let (Some(_), Some(_), Some(path)) = (&session, &record, &stored) {
-                self.jobs.promote(job.id, path)?;
+                // What a client asked of it went with the client, who had no answer.
+                self.jobs.promote(job.id, path, &JobAsk::default())?;
                 tracing::info!(session = %job.session_id, "a submission interrupted by the last stop is queued");
                 continue;
             }

@@ -4,8 +4,8 @@
 //! says what to rebuild, instead of a link error about a missing import.
 
 /// Versions of the `scribe:plugin` WIT package this host links. A frozen version stays here
-/// when a newer one is added beside it: 0.2.0 only adds a prompt to `stt-batch`'s request
-/// (see [`super::batch_world`]).
+/// when a newer one is added beside it: 0.2.0 adds to `stt-batch` (a prompt, notes, `upload`;
+/// see [`super::batch_world`]) and the diarizer world.
 pub const SPOKEN: &[&str] = &["0.1.0", "0.2.0"];
 /// The custom section the SDK writes (`scribe_plugin_api::API_VERSION_SECTION`).
 pub const SECTION: &str = "scribe:plugin-api-version";

@@ -10,7 +10,7 @@ use super::bindings::types::{AudioFormat, PluginError, PluginInfo};
 use super::bindings::{stt_batch as v0_1, stt_batch_0_2 as v0_2};
 use super::state::PluginState;
 
-pub use v0_1::BatchTranscript;
+pub use v0_2::BatchTranscript;
 
 /// A transcription call, in terms every version can take.
 #[derive(Debug, Clone)]
@@ -85,11 +85,11 @@ impl SttBatch {
     pub async fn call_transcribe(&self, store: &mut Store<PluginState>, request: &Request) -> wasmtime::Result<Result<BatchTranscript, PluginError>> {
         let Request { format, size, language, prompt } = request.clone();
         match self {
-            SttBatch::V0_1(b) => b.call_transcribe(store, &v0_1::BatchRequest { format, size, language }).await,
-            SttBatch::V0_2(b) => {
-                let answer = b.call_transcribe(store, &v0_2::BatchRequest { format, size, language, prompt }).await?;
-                Ok(answer.map(|t| BatchTranscript { words: t.words, language: t.language, duration_ms: t.duration_ms, structure: t.structure }))
+            SttBatch::V0_1(b) => {
+                let answer = b.call_transcribe(store, &v0_1::BatchRequest { format, size, language }).await?;
+                Ok(answer.map(|t| BatchTranscript { words: t.words, language: t.language, duration_ms: t.duration_ms, structure: t.structure, notes: Vec::new() }))
             }
+            SttBatch::V0_2(b) => b.call_transcribe(store, &v0_2::BatchRequest { format, size, language, prompt }).await,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Host bindings of the `scribe:plugin@0.1.0` worlds, and of 0.2.0's `stt-batch` (the only
-//! world 0.2.0 changes; its other worlds are 0.1.0's, so those bindings serve both).
+//! Host bindings of the `scribe:plugin@0.1.0` worlds, and of 0.2.0's `stt-batch` and
+//! `diarizer` (the worlds 0.2.0 changes or adds; its other worlds are 0.1.0's, so those
+//! bindings serve both). 0.2.0's `upload` is generated with its `stt-batch`.
 //!
 //! Each interface is generated once, in the first world that imports it (`types`, `log`,
 //! `config`, `sqlite` with `store`; `http`, `audio`, `model` with `stt-batch`; `progress` with
@@ -86,8 +87,8 @@ pub use stt_batch::scribe::plugin::http;
 pub use stt_live::scribe::plugin::websocket;
 pub use store::scribe::plugin::sqlite;
 
-/// 0.2.0's `stt-batch`, importing the very interfaces of 0.1.0: the same capabilities serve
-/// it (see [`super::batch_world`]).
+/// 0.2.0's `stt-batch`, importing the very interfaces of 0.1.0 (the same capabilities serve
+/// it; see [`super::batch_world`]) and `upload`, which the http capability serves too.
 pub mod stt_batch_0_2 {
     wasmtime::component::bindgen!({
         world: "scribe:plugin/stt-batch@0.2.0",

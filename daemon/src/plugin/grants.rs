@@ -259,19 +259,7 @@ mod tests {
     }
 
     fn grants_with(asked: &[&str], granted: &[&str], settings: &str) -> GrantReport {
-        let manifest = Manifest {
-            id: "p".into(),
-            version: "1".into(),
-            world: World::SttBatch,
-            outbound_hosts: asked.iter().map(|s| s.to_string()).collect(),
-            outbound_hosts_from_settings: vec!["base_url".into()],
-            required_settings: Vec::new(),
-            sqlite: false,
-            model_files: Vec::new(),
-            speech_chunk_seconds: None,
-            share_loaded_model: false,
-            live_policy: None,
-        };
+        let manifest = Manifest { outbound_hosts_from_settings: vec!["base_url".into()], ..Manifest::asking_for(World::SttBatch, asked) };
         let config: PluginConfig = toml::from_str(&format!(
             "allow_outbound = [{}]\n[settings]\n{settings}",
             granted.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(",")

@@ -6,7 +6,7 @@
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
-use super::bindings::{diarizer, stt_batch, stt_live, store, summarizer};
+use super::bindings::{diarizer, stt_batch, stt_batch_0_2, stt_live, store, summarizer};
 use super::capabilities::audio::{AudioCapability, AudioView};
 use super::capabilities::http::{HttpCapability, HttpView};
 use super::capabilities::model::{ModelCapability, ModelView};
@@ -23,7 +23,7 @@ fn platform(s: &mut PluginState) -> PlatformView<'_> {
 }
 
 fn http(s: &mut PluginState) -> HttpView<'_> {
-    HttpView { shared: &s.services.http, state: &mut s.http, audio: s.audio.as_ref(), table: &mut s.table, cpu: &s.cpu }
+    HttpView { shared: &s.services.http, state: &mut s.http, audio: s.audio.as_ref(), format: s.audio_format, table: &mut s.table, cpu: &s.cpu }
 }
 
 fn websocket(s: &mut PluginState) -> WsView<'_> {
@@ -56,6 +56,7 @@ pub fn for_world(engine: &Engine, world: World) -> wasmtime::Result<Linker<Plugi
     use stt_batch::scribe::plugin::{audio as audio_if, http as http_if, model as model_if};
     use stt_live::scribe::plugin::websocket as websocket_if;
     use diarizer::scribe::plugin0_2_0::work_progress as work_progress_if;
+    use stt_batch_0_2::scribe::plugin0_2_0::upload as upload_if;
     use summarizer::scribe::plugin::progress as progress_if;
 
     let mut linker: Linker<PluginState> = Linker::new(engine);
@@ -71,6 +72,7 @@ pub fn for_world(engine: &Engine, world: World) -> wasmtime::Result<Linker<Plugi
         }
         World::SttBatch => {
             http_if::add_to_linker::<_, HttpCapability>(&mut linker, http)?;
+            upload_if::add_to_linker::<_, HttpCapability>(&mut linker, http)?;
             audio_if::add_to_linker::<_, AudioCapability>(&mut linker, audio)?;
             model_if::add_to_linker::<_, ModelCapability>(&mut linker, model)?;
         }

@@ -94,6 +94,24 @@ const MAX_SPEECH_CHUNK_SECONDS: u32 = 600;
 const MAX_ID_LEN: usize = 64;
 
 impl Manifest {
+    /// A manifest of `world` asking for `outbound_hosts` alone, for tests of the capabilities.
+    #[cfg(test)]
+    pub fn asking_for(world: World, outbound_hosts: &[&str]) -> Manifest {
+        Manifest {
+            id: "p".into(),
+            version: "1".into(),
+            world,
+            outbound_hosts: outbound_hosts.iter().map(|s| s.to_string()).collect(),
+            outbound_hosts_from_settings: Vec::new(),
+            required_settings: Vec::new(),
+            sqlite: false,
+            model_files: Vec::new(),
+            speech_chunk_seconds: None,
+            share_loaded_model: false,
+            live_policy: None,
+        }
+    }
+
     /// Whether the plugin can play a role of `world`: its own world's, or the live role for
     /// a batch recogniser the host streams by its `live_policy`.
     pub fn plays(&self, world: World) -> bool {

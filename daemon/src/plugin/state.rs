@@ -10,6 +10,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::bindings::types::AudioFormat;
 use super::capabilities::audio::AudioInput;
 use super::capabilities::http::HttpState;
 use super::capabilities::progress::ProgressSink;
@@ -85,6 +86,8 @@ pub struct PluginState {
     pub http: HttpState,
     /// Audio of the `transcribe` call in progress, if any.
     pub audio: Option<AudioInput>,
+    /// Its format, for the host to name and type it (a form upload).
+    pub audio_format: Option<AudioFormat>,
     /// Where a summarizer's partial summaries go during the current call.
     pub progress: Option<ProgressSink>,
     /// Where a diarizer's progress goes during the current call.
@@ -109,6 +112,7 @@ impl PluginState {
             websockets: WsState::new(services.id.clone()),
             http: HttpState::default(),
             audio: None,
+            audio_format: None,
             progress: None,
             work_progress: None,
             services,

@@ -60,6 +60,21 @@ pub struct Job {
     pub attempts: u32,
     pub next_attempt_ms: i64,
     pub last_error: Option<String>,
+    /// What a finished transcription said of itself: what its transcript lacks (no word
+    /// times), why its speakers are missing.
+    pub note: Option<String>,
+    /// The language the client named, for the recogniser.
+    pub language: Option<String>,
+    /// Words the client said to expect, for a recogniser that reads a prompt.
+    pub prompt: Option<String>,
+}
+
+/// What a client asked of a new file's job; all `None` is the configured provider's choice.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobAsk {
+    pub provider: Option<String>,
+    pub language: Option<String>,
+    pub prompt: Option<String>,
 }
 
 /// What claiming a file's bytes found.
@@ -68,7 +83,7 @@ pub enum Claim {
     /// Ours: the staged job's id. Make the session, then [`JobStore::promote`] it.
     New(i64),
     /// The bytes have a first job already (maybe still staged by a concurrent submission).
-    Known(Job),
+    Known(Box<Job>),
 }
 
 /// What the next due job is.
@@ -120,6 +135,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX jobs_first_by_sha ON jobs (sha256) WHERE provider IS NULL;
     CREATE UNIQUE INDEX jobs_active_by_session ON jobs (session_id) WHERE state IN ('queued', 'running');
     CREATE INDEX jobs_due ON jobs (state, next_attempt_ms);",
+    // 3: a finished job's note.
+    "ALTER TABLE jobs ADD COLUMN note TEXT;",
+    // 4: what the client asked of the recogniser.
+    "ALTER TABLE jobs ADD COLUMN language TEXT; ALTER TABLE jobs ADD COLUMN prompt TEXT;",
 ];
 
 fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
@@ -133,10 +152,17 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
         attempts: row.get(6)?,
         next_attempt_ms: row.get(7)?,
         last_error: row.get(8)?,
+        note: row.get(9)?,
+        language: row.get(10)?,
+        prompt: row.get(11)?,
     })
 }
 
-const COLUMNS: &str = "id, session_id, sha256, path, provider, state, attempts, next_attempt_ms, last_error";
+/// The first job of some bytes is their oldest. It is claimed with no provider (the unique
+/// index on those makes concurrent claims of the same bytes have one winner) and may be given
+/// one when it is promoted; re-transcriptions come later.
+const FIRST: &str = "ORDER BY id LIMIT 1";
+const COLUMNS: &str = "id, session_id, sha256, path, provider, state, attempts, next_attempt_ms, last_error, note, language, prompt";
 
 impl JobStore {
     /// Opens the queue and requeues jobs that were running when the daemon stopped.
@@ -152,10 +178,7 @@ impl JobStore {
 
     /// The first job of these bytes, if any: it names their session.
     pub fn by_sha(&self, sha256: &str) -> Result<Option<Job>> {
-        self.db.with(|c| {
-            c.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE sha256 = ?1 AND provider IS NULL"), [sha256], job_from_row)
-                .optional()
-        })
+        self.db.with(|c| c.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE sha256 = ?1 {FIRST}"), [sha256], job_from_row).optional())
     }
 
     /// Claims `sha256` for a new file: atomically, either a staged job for `session_id` is
@@ -164,10 +187,10 @@ impl JobStore {
         self.db.with(|c| {
             let tx = c.unchecked_transaction()?;
             let known = tx
-                .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE sha256 = ?1 AND provider IS NULL"), [sha256], job_from_row)
+                .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE sha256 = ?1 {FIRST}"), [sha256], job_from_row)
                 .optional()?;
             if let Some(job) = known {
-                return Ok(Claim::Known(job));
+                return Ok(Claim::Known(Box::new(job)));
             }
             tx.execute(
                 "INSERT INTO jobs (session_id, sha256, path, state) VALUES (?1, ?2, ?3, 'staged')",
@@ -179,12 +202,13 @@ impl JobStore {
         })
     }
 
-    /// A staged job's session exists now: the job joins the queue.
-    pub fn promote(&self, id: i64, path: &Path) -> Result<()> {
+    /// A staged job's session exists now: the job joins the queue, with what the client asked
+    /// of it (a provider, a language, a prompt).
+    pub fn promote(&self, id: i64, path: &Path, ask: &JobAsk) -> Result<()> {
         self.db.with(|c| {
             c.execute(
-                "UPDATE jobs SET state = 'queued', path = ?2 WHERE id = ?1 AND state = 'staged'",
-                params![id, path.to_string_lossy()],
+                "UPDATE jobs SET state = 'queued', path = ?2, provider = ?3, language = ?4, prompt = ?5 WHERE id = ?1 AND state = 'staged'",
+                params![id, path.to_string_lossy(), ask.provider, ask.language, ask.prompt],
             )
         })?;
         Ok(())
@@ -263,6 +287,12 @@ impl JobStore {
     /// The earliest time a queued job becomes due.
     pub fn next_due_ms(&self) -> Result<Option<i64>> {
         self.db.with(|c| c.query_row("SELECT MIN(next_attempt_ms) FROM jobs WHERE state = 'queued'", [], |r| r.get(0)))
+    }
+
+    /// Marks a job done, with what its transcription said of itself.
+    pub fn finish_done(&self, id: i64, note: Option<&str>) -> Result<()> {
+        self.db.with(|c| c.execute("UPDATE jobs SET state = 'done', last_error = NULL, note = ?2 WHERE id = ?1", params![id, note]))?;
+        Ok(())
     }
 
     pub fn finish(&self, id: i64, state: JobState, error: Option<&str>) -> Result<()> {
@@ -380,7 +410,7 @@ mod tests {
         }
         assert!(store.claim_due(i64::MAX, 5).expect("claim").is_none(), "a staged job is not workable");
         assert_eq!(store.staged().expect("staged").len(), 1);
-        store.promote(winners[0], Path::new("/stored")).expect("promote");
+        store.promote(winners[0], Path::new("/stored"), &JobAsk::default()).expect("promote");
         let job = run(store.claim_due(i64::MAX, 5).expect("claim"), "promoted");
         assert_eq!(job.path, Path::new("/stored"));
 

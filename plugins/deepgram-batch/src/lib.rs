@@ -11,9 +11,7 @@ mod options;
 mod response;
 
 use scribe_plugin_api::stt_batch::http::{self, Method, Request, RequestBody};
-use scribe_plugin_api::stt_batch::types::{
-    AudioEncoding, Capabilities, PluginError, PluginInfo,
-};
+use scribe_plugin_api::stt_batch::types::{Capabilities, PluginError, PluginInfo};
 use scribe_plugin_api::stt_batch::{BatchRequest, BatchTranscript, Guest};
 
 use options::Options;
@@ -36,16 +34,7 @@ impl Guest for DeepgramBatch {
                 languages: Vec::new(),
                 diarization: true,
                 word_timing: true,
-                encodings: vec![
-                    AudioEncoding::Linear16,
-                    AudioEncoding::Wav,
-                    AudioEncoding::Flac,
-                    AudioEncoding::Mp3,
-                    AudioEncoding::OggVorbis,
-                    AudioEncoding::OggOpus,
-                    AudioEncoding::WebmOpus,
-                    AudioEncoding::Aac,
-                ],
+                encodings: scribe_plugin_api::stt_batch::every_encoding(),
                 max_file_bytes: Some(MAX_FILE_BYTES),
             },
         }

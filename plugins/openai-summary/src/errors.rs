@@ -1,13 +1,14 @@
 //! An OpenAI-compatible server's errors as plugin errors, so the host knows what to retry:
-//! rate limits (with `retry-after`) and outages are retried, a refused key never is. The
-//! envelope is OpenAI's `{"error": {"message", "type", "param", "code"}}`; some servers
-//! put a bare string in `error`. A 400 that names a field of the structured-output request
-//! is told apart, so `structured = "auto"` can fall back to a weaker mechanism.
+//! rate limits (with `retry-after`) and outages are retried, a refused key never is
+//! ([`scribe_plugin_api::refusal`] reads the envelope and classes the status). A 400 that
+//! names a field of the structured-output request is told apart, so `structured = "auto"`
+//! can fall back to a weaker mechanism.
 
 use serde_json::Value;
 
-use scribe_plugin_api::headers::{find as header, retry_after_ms};
+use scribe_plugin_api::refusal::{Refusal, status_phrase};
 use scribe_plugin_api::summarizer::http::HttpError;
+use scribe_plugin_api::summarizer::status_error;
 use scribe_plugin_api::summarizer::types::{PluginError, RateLimit};
 
 use crate::settings::Settings;
@@ -28,42 +29,21 @@ pub enum Refused {
     Plugin(PluginError),
 }
 
-/// The error's text in any of the envelopes servers use, else the body itself.
-fn error_text(status: u16, body: &[u8]) -> String {
-    let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let text = value
-        .get("error")
-        .and_then(|e| e.get("message").and_then(Value::as_str).or_else(|| e.as_str()))
-        .or_else(|| value.get("message").and_then(Value::as_str))
-        .map(str::to_string)
-        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
-    if text.is_empty() { format!("HTTP {status}") } else { scribe_plugin_api::text::truncate(&text, MAX_MESSAGE) }
-}
-
 /// Maps a non-2xx response to a request sent to `settings`' server.
 pub fn from_response(status: u16, headers: &[(String, String)], body: &[u8], settings: &Settings) -> Refused {
-    let text = error_text(status, body);
-    if matches!(status, 400 | 422) {
-        let lower = text.to_lowercase();
-        if MECHANISM_FIELDS.iter().any(|field| lower.contains(field)) {
-            return Refused::Mechanism(text);
-        }
+    let refusal = Refusal::read(status, headers, body, MAX_MESSAGE, MAX_RETRY_AFTER_MS);
+    if refusal.names_field(MECHANISM_FIELDS) {
+        return Refused::Mechanism(refusal.text);
     }
-    let request = header(headers, "x-request-id").map(|id| format!(" (request {id})")).unwrap_or_default();
-    let message = |what: &str| format!("the model server at {} {what}: {text}{request}", settings.base_url);
-    Refused::Plugin(match status {
-        401 => PluginError::Unauthorized(message("rejected the API key")),
-        403 => PluginError::Unauthorized(message("refused access with this API key")),
-        404 => PluginError::Other(message(&format!(
+    let what = match status {
+        404 => format!(
             "does not know the model {:?} (check plugins.openai-summary.settings.model; for Ollama, `ollama pull {}`) or has no /v1/chat/completions",
             settings.model, settings.model
-        ))),
-        413 => PluginError::BadInput(message("refused a request this large")),
-        400 | 422 => PluginError::BadInput(message("refused the request")),
-        429 => PluginError::RateLimited(RateLimit { message: message("rate limit"), retry_after_ms: retry_after_ms(headers, MAX_RETRY_AFTER_MS) }),
-        408 | 409 | 500..=599 => PluginError::Unavailable(message(&format!("is unavailable (HTTP {status})"))),
-        _ => PluginError::Other(message(&format!("answered HTTP {status}"))),
-    })
+        ),
+        _ => status_phrase(status),
+    };
+    let message = format!("the model server at {} {what}: {}{}", settings.base_url, refusal.text, refusal.request);
+    Refused::Plugin(status_error(status, message, refusal.retry_after_ms))
 }
 
 /// Maps an `error` object inside a stream (after HTTP 200).
@@ -106,12 +86,10 @@ mod tests {
     fn kind(refused: Refused) -> (&'static str, String) {
         match refused {
             Refused::Mechanism(m) => ("mechanism", m),
-            Refused::Plugin(PluginError::BadInput(m)) => ("bad-input", m),
-            Refused::Plugin(PluginError::Unauthorized(m)) => ("unauthorized", m),
-            Refused::Plugin(PluginError::RateLimited(l)) => ("rate-limited", l.message),
-            Refused::Plugin(PluginError::Unavailable(m)) => ("unavailable", m),
-            Refused::Plugin(PluginError::Other(m)) => ("other", m),
-            Refused::Plugin(PluginError::Denied(m)) => ("denied", m),
+            Refused::Plugin(err) => {
+                let (kind, message) = scribe_plugin_api::summarizer::error_parts(&err);
+                (kind, message.to_string())
+            }
         }
     }
 

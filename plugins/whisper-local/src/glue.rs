@@ -194,5 +194,6 @@ pub fn transcribe(plugin: &Identity, request: BatchRequest) -> Result<BatchTrans
         language: transcript.language,
         duration_ms: Some(ms(transcript.duration)),
         structure: TranscriptStructure { paragraphs: Vec::new(), utterances },
+        notes: Vec::new(),
     })
 }

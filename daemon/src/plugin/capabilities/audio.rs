@@ -5,7 +5,7 @@
 
 use std::io::SeekFrom;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -74,12 +74,25 @@ impl AudioInput {
         }
     }
 
-    /// The file, when the audio is a whole file on disk (which can be streamed as is).
-    pub fn whole_file(&self) -> Option<&Path> {
-        match &self.source {
-            Source::File { path, ranges: None } => Some(path),
-            _ => None,
-        }
+    /// Everything the guest would read, in pieces read from disk as they are taken, so a
+    /// recording of any length reaches a provider without being held whole in memory. Fails
+    /// when the audio ends short of its size (the file shrank).
+    pub fn stream(&self) -> impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> + Send + 'static {
+        let input = self.clone();
+        futures_util::stream::try_unfold(0u64, move |offset| {
+            let input = input.clone();
+            async move {
+                if offset >= input.size {
+                    return Ok(None);
+                }
+                let piece = read_at(&input, offset, MAX_READ).await.map_err(|err| std::io::Error::other(format!("reading the audio: {err:?}")))?;
+                if piece.is_empty() {
+                    return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the audio ended before its size"));
+                }
+                let next = offset + piece.len() as u64;
+                Ok(Some((axum::body::Bytes::from(piece), next)))
+            }
+        })
     }
 
     /// Where byte `offset` of what the guest sees lies in the file, and how many bytes follow
@@ -141,19 +154,6 @@ async fn read_at(input: &AudioInput, offset: u64, max: u32) -> Result<Vec<u8>, A
     Ok(buf)
 }
 
-/// Everything the guest would read, at once.
-pub async fn read_all(input: &AudioInput) -> Result<Vec<u8>, AudioError> {
-    let mut all = Vec::with_capacity(usize::try_from(input.size).unwrap_or(0));
-    while (all.len() as u64) < input.size {
-        let piece = read_at(input, all.len() as u64, MAX_READ).await?;
-        if piece.is_empty() {
-            break;
-        }
-        all.extend(piece);
-    }
-    Ok(all)
-}
-
 impl audio::Host for AudioView<'_> {
     async fn size(&mut self) -> wasmtime::Result<Result<u64, AudioError>> {
         Ok(self.input.map(|a| a.size).ok_or(AudioError::None))
@@ -168,6 +168,16 @@ impl audio::Host for AudioView<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::TryStreamExt;
+
+    /// Everything the guest would read, as the host streams it.
+    async fn read_all(input: &AudioInput) -> std::io::Result<Vec<u8>> {
+        input.stream().try_fold(Vec::new(), |mut all, piece| async move {
+            all.extend_from_slice(&piece);
+            Ok(all)
+        })
+        .await
+    }
 
     #[tokio::test]
     async fn a_part_reads_the_bytes_it_covers_across_ranges() {

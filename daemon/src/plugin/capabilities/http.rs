@@ -9,6 +9,7 @@
 //! count of open response bodies ([`HttpState`]). The guest sees both through [`HttpView`].
 
 pub mod body;
+pub mod form;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -26,6 +27,7 @@ use super::audio::AudioInput;
 use super::{MAX_RESOURCES, error_chain};
 use crate::config::{Credential, SandboxConfig};
 use crate::plugin::bindings::http::{self, HttpError, Method, Request, RequestBody, Response, StreamedResponse};
+use crate::plugin::bindings::types::AudioFormat;
 use crate::plugin::cpu::CpuMeter;
 use crate::plugin::grants::{Denied, Grants, Origin};
 
@@ -162,8 +164,9 @@ pub struct HttpState {
 pub struct HttpView<'a> {
     pub shared: &'a HttpShared,
     pub state: &'a mut HttpState,
-    /// The audio of the call in progress, for requests whose body is `audio`.
+    /// The audio of the call in progress, for requests whose body is `audio`, and its format.
     pub audio: Option<&'a AudioInput>,
+    pub format: Option<AudioFormat>,
     pub table: &'a mut ResourceTable,
     pub cpu: &'a CpuMeter,
 }
@@ -286,33 +289,43 @@ pub fn inject_credentials(shared: &HttpShared, origin: &Origin, headers: &mut He
 
 impl HttpShared {
     /// Sends a plugin's request and reads the whole response.
-    pub async fn send(&self, request: Request, audio: Option<AudioInput>) -> Result<Response, HttpError> {
-        let (response, deadline) = self.open(request, audio).await?;
+    pub async fn send(&self, mut request: Request, audio: Option<AudioInput>) -> Result<Response, HttpError> {
+        let body = self.body(&mut request, audio)?;
+        self.send_with(request, body).await
+    }
+
+    /// Sends `request` with `body` in place of its own and reads the whole response.
+    async fn send_with(&self, request: Request, body: Body) -> Result<Response, HttpError> {
+        let (response, deadline) = self.open_with(request, body).await?;
         read_response(response, deadline, self.limits.max_response_body).await
     }
 
-    /// Sends a plugin's request up to the response headers: the whole policy of outbound
-    /// HTTP. `audio` is the current call's audio, for requests whose body is `audio`. Returns
-    /// the response with the request's deadline, which also bounds reading its body.
-    pub async fn open(
-        &self,
-        request: Request,
-        audio: Option<AudioInput>,
-    ) -> Result<(reqwest::Response, Instant), HttpError> {
+    /// The body a guest's request asks for, taken out of it: its bytes, or the call's audio.
+    fn body(&self, request: &mut Request, audio: Option<AudioInput>) -> Result<Body, HttpError> {
+        match std::mem::replace(&mut request.body, RequestBody::Bytes(Vec::new())) {
+            RequestBody::Bytes(bytes) if bytes.len() as u64 > self.limits.max_request_body => Err(HttpError::TooLarge(self.limits.max_request_body)),
+            RequestBody::Bytes(bytes) => Ok(Body::Bytes(bytes)),
+            RequestBody::Audio => Ok(Body::Audio(audio.ok_or_else(|| {
+                HttpError::InvalidRequest("an audio body needs a transcription in progress".into())
+            })?)),
+        }
+    }
+
+    /// Sends a plugin's request up to the response headers. `audio` is the current call's
+    /// audio, for requests whose body is `audio`. Returns the response with the request's
+    /// deadline, which also bounds reading its body.
+    pub async fn open(&self, mut request: Request, audio: Option<AudioInput>) -> Result<(reqwest::Response, Instant), HttpError> {
+        let body = self.body(&mut request, audio)?;
+        self.open_with(request, body).await
+    }
+
+    /// The whole policy of outbound HTTP: `request` with `body` up to the response headers.
+    async fn open_with(&self, request: Request, body: Body) -> Result<(reqwest::Response, Instant), HttpError> {
         let deadline_len = request
             .timeout_ms
             .map(|ms| Duration::from_millis(u64::from(ms)).min(self.limits.timeout))
             .unwrap_or(self.limits.timeout);
         let deadline = Instant::now() + deadline_len;
-        let body = match request.body {
-            RequestBody::Bytes(bytes) if bytes.len() as u64 > self.limits.max_request_body => {
-                return Err(HttpError::TooLarge(self.limits.max_request_body));
-            }
-            RequestBody::Bytes(bytes) => Body::Bytes(bytes),
-            RequestBody::Audio => Body::Audio(audio.ok_or_else(|| {
-                HttpError::InvalidRequest("an audio body needs a transcription in progress".into())
-            })?),
-        };
         let base_headers = guest_headers(self, &request.headers).map_err(HttpError::InvalidRequest)?;
         let mut method = method(request.method);
         let mut body = Some(body);
@@ -330,27 +343,15 @@ impl HttpShared {
                 HttpError::Denied(msg)
             })?;
             let mut builder = self.client.client()?.request(method.clone(), url.clone()).headers(headers);
+            // Audio is read again on every hop: a 307/308 redirect resends all of it.
             match &body {
                 Some(Body::Bytes(bytes)) if !bytes.is_empty() => builder = builder.body(bytes.clone()),
-                Some(Body::Audio(input)) => match input.whole_file() {
-                    Some(path) => {
-                        // Re-opened on every hop: a 307/308 redirect resends the whole file.
-                        let file = tokio::fs::File::open(path)
-                            .await
-                            .map_err(|err| HttpError::Connection(format!("opening the audio: {err}")))?;
-                        builder = builder
-                            .header(reqwest::header::CONTENT_LENGTH, input.size)
-                            .body(reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file)));
-                    }
-                    // A chunk of speech or a live buffer (at most minutes of PCM) goes as the
-                    // bytes it is made of.
-                    None => {
-                        let bytes = super::audio::read_all(input)
-                            .await
-                            .map_err(|err| HttpError::Connection(format!("reading the audio: {err:?}")))?;
-                        builder = builder.body(bytes);
-                    }
-                },
+                Some(Body::Audio(input)) => {
+                    builder = builder
+                        .header(reqwest::header::CONTENT_LENGTH, input.size)
+                        .body(reqwest::Body::wrap_stream(input.stream()));
+                }
+                Some(Body::Form(fields)) => builder = builder.multipart(fields.form()?),
                 _ => {}
             }
             let response = tokio::time::timeout_at(deadline, builder.send())
@@ -382,6 +383,8 @@ impl HttpShared {
 enum Body {
     Bytes(Vec<u8>),
     Audio(AudioInput),
+    /// A form whose file is the call's audio (see [`form`]).
+    Form(form::Fields),
 }
 
 fn redirect_target(current: &Url, headers: &HeaderMap) -> Option<Url> {

@@ -1,0 +1,43 @@
+//! Whisper's language names, as `verbose_json` reports the detected language ("english"),
+//! and the ISO-639 codes the host stores. The table is Whisper's own (its tokenizer's
+//! `LANGUAGES`).
+
+/// (code, name) for every language Whisper knows.
+const LANGUAGES: &[(&str, &str)] = &[
+    ("en", "english"), ("zh", "chinese"), ("de", "german"), ("es", "spanish"), ("ru", "russian"), ("ko", "korean"),
+    ("fr", "french"), ("ja", "japanese"), ("pt", "portuguese"), ("tr", "turkish"), ("pl", "polish"), ("ca", "catalan"),
+    ("nl", "dutch"), ("ar", "arabic"), ("sv", "swedish"), ("it", "italian"), ("id", "indonesian"), ("hi", "hindi"),
+    ("fi", "finnish"), ("vi", "vietnamese"), ("he", "hebrew"), ("uk", "ukrainian"), ("el", "greek"), ("ms", "malay"),
+    ("cs", "czech"), ("ro", "romanian"), ("da", "danish"), ("hu", "hungarian"), ("ta", "tamil"), ("no", "norwegian"),
+    ("th", "thai"), ("ur", "urdu"), ("hr", "croatian"), ("bg", "bulgarian"), ("lt", "lithuanian"), ("la", "latin"),
+    ("mi", "maori"), ("ml", "malayalam"), ("cy", "welsh"), ("sk", "slovak"), ("te", "telugu"), ("fa", "persian"),
+    ("lv", "latvian"), ("bn", "bengali"), ("sr", "serbian"), ("az", "azerbaijani"), ("sl", "slovenian"), ("kn", "kannada"),
+    ("et", "estonian"), ("mk", "macedonian"), ("br", "breton"), ("eu", "basque"), ("is", "icelandic"), ("hy", "armenian"),
+    ("ne", "nepali"), ("mn", "mongolian"), ("bs", "bosnian"), ("kk", "kazakh"), ("sq", "albanian"), ("sw", "swahili"),
+    ("gl", "galician"), ("mr", "marathi"), ("pa", "punjabi"), ("si", "sinhala"), ("km", "khmer"), ("sn", "shona"),
+    ("yo", "yoruba"), ("so", "somali"), ("af", "afrikaans"), ("oc", "occitan"), ("ka", "georgian"), ("be", "belarusian"),
+    ("tg", "tajik"), ("sd", "sindhi"), ("gu", "gujarati"), ("am", "amharic"), ("yi", "yiddish"), ("lo", "lao"),
+    ("uz", "uzbek"), ("fo", "faroese"), ("ht", "haitian creole"), ("ps", "pashto"), ("tk", "turkmen"), ("nn", "nynorsk"),
+    ("mt", "maltese"), ("sa", "sanskrit"), ("lb", "luxembourgish"), ("my", "myanmar"), ("bo", "tibetan"), ("tl", "tagalog"),
+    ("mg", "malagasy"), ("as", "assamese"), ("tt", "tatar"), ("haw", "hawaiian"), ("ln", "lingala"), ("ha", "hausa"),
+    ("ba", "bashkir"), ("jw", "javanese"), ("su", "sundanese"), ("yue", "cantonese"),
+];
+
+/// The code of a language as a server reported it: a code stays a code, a Whisper name
+/// ("English") becomes one; anything else is unknown.
+pub fn code(reported: &str) -> Option<String> {
+    let lower = reported.trim().to_lowercase();
+    LANGUAGES.iter().find(|(code, name)| *code == lower || *name == lower).map(|(code, _)| code.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_and_codes() {
+        assert_eq!(super::code("english").as_deref(), Some("en"));
+        assert_eq!(super::code(" English ").as_deref(), Some("en"));
+        assert_eq!(super::code("de").as_deref(), Some("de"));
+        assert_eq!(super::code("haitian creole").as_deref(), Some("ht"));
+        assert_eq!(super::code("klingon"), None);
+    }
+}

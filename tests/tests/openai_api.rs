@@ -1,0 +1,86 @@
+//! The daemon's OpenAI-compatible API, driven by the official `openai` client: whisper-local
+//! transcribes offline behind `/v1/audio/transcriptions` in every response format, with word
+//! and segment times, streamed; a translation and a wrong token get OpenAI's errors; and the
+//! file becomes a library session like an upload.
+
+use scribe_tests::wer::{plain_words, wer};
+use scribe_tests::{BECKETT, Setup};
+use scribed::config::AuthMode;
+use serde_json::Value;
+
+/// Word error rate tiny.en reaches on the clip (it heard it word for word when measured).
+const MAX_WER: f64 = 15.0;
+/// A guard against a hung test, not a synchronisation delay.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_openai_client_transcribes_through_the_daemon_offline() {
+    let clip = scribe_tests::human_speech().await.expect("clips");
+    let mut setup = Setup::new().with_test_model();
+    setup.config.server.auth = AuthMode::Always;
+    let daemon = setup.start().await.expect("daemon starts");
+    let token = daemon.daemon.new_token.clone().expect("a token was generated");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/openai_daemon.py");
+    let base = daemon.url("").trim_end_matches('/').to_string();
+    let out = tokio::process::Command::new(scribe_tests::test_python()).arg(script).arg(&base).arg(token.expose()).arg(&clip).output().await.expect("python runs");
+    assert!(out.status.success(), "the client failed: {}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(&out.stdout).expect("the client's report");
+
+    // The words match the speech, whatever the format.
+    let text = seen["json"].as_str().expect("text");
+    let said = plain_words(BECKETT);
+    let heard = wer(&said, &plain_words(text));
+    assert!(heard <= MAX_WER, "WER {heard:.1} %: {text}");
+    assert_eq!(seen["plugin"], "whisper-local", "the alias went to roles.stt_batch");
+    assert_eq!(seen["text"].as_str().map(str::trim), Some(text));
+    assert!(seen["srt"].as_str().is_some_and(|s| s.starts_with("1\n00:00:") && s.contains(" --> ")), "{seen}");
+    assert!(seen["vtt"].as_str().is_some_and(|s| s.starts_with("WEBVTT\n\n00:00:")), "{seen}");
+    let verbose = &seen["verbose_json"];
+    assert_eq!(verbose["text"].as_str(), Some(text));
+    let words = verbose["words"].as_array().expect("words");
+    assert_eq!(words.len(), plain_words(text).len(), "{verbose}");
+    let starts: Vec<f64> = words.iter().map(|w| w["start"].as_f64().expect("start")).collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]) && words.iter().all(|w| w["end"].as_f64() >= w["start"].as_f64()), "{words:?}");
+    let duration = verbose["duration"].as_f64().expect("duration");
+    assert!(starts.last().is_some_and(|s| *s < duration), "{verbose}");
+    assert!(!verbose["segments"].as_array().expect("segments").is_empty());
+    assert_eq!(seen["stream"]["done"].as_str(), Some(text));
+    assert_eq!(seen["stream"]["joined"].as_str(), Some(text), "the deltas add up to the text");
+    assert!(seen["stream"]["deltas"].as_u64().is_some_and(|n| n > 1));
+    let models = seen["models"].to_string();
+    assert!(models.contains("whisper-local") && models.contains("whisper-1"), "{models}");
+
+    assert_eq!(seen["translation"]["status"], 400, "{seen}");
+    assert!(seen["translation"]["message"].as_str().is_some_and(|m| m.contains("translat")), "{seen}");
+    assert_eq!(seen["granularities_without_verbose"], serde_json::json!({"status": 400, "param": "timestamp_granularities"}));
+    assert_eq!(seen["wrong_token"]["status"], 401);
+
+    // One session for the one file, however often it was sent, made by the API.
+    let client = reqwest::Client::new();
+    let sessions: Value = client.get(daemon.url("/api/v1/sessions")).bearer_auth(token.expose()).send().await.expect("list").json().await.expect("json");
+    let sessions = sessions["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!((sessions[0]["source"].as_str(), sessions[0]["title"].as_str(), sessions[0]["status"].as_str()), (Some("openai-api"), Some("beckett"), Some("complete")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_loses_nothing() {
+    let clip = scribe_tests::human_speech().await.expect("clips");
+    let daemon = Setup::new().with_test_model().start().await.expect("daemon starts");
+    let mut events = scribe_tests::Events::connect(&daemon).await.expect("events");
+    let form = reqwest::multipart::Form::new()
+        .text("model", "whisper-1")
+        .part("file", reqwest::multipart::Part::bytes(std::fs::read(&clip).expect("clip")).file_name("hangup.wav"));
+    let request = reqwest::Client::new().post(daemon.url("/v1/audio/transcriptions")).multipart(form).send();
+    let call = tokio::spawn(request);
+    // The session exists once the file is in: the client goes away before its answer.
+    let queued = events.until(LIMIT, |e| e["type"] == "job" && e["status"] == "queued").await.expect("the job is queued");
+    call.abort();
+    let id = queued["session_id"].as_str().expect("session").to_string();
+    let ended = events.until(LIMIT, |e| e["type"] == "job" && e["session_id"] == id.as_str() && e["status"] != "queued" && e["status"] != "processing").await.expect("the job ends");
+    assert_eq!(ended["status"], "complete", "{ended}");
+    let words = daemon.stored_words(&id).await.expect("words");
+    assert!(wer(&plain_words(BECKETT), &plain_words(&words.join(" "))) <= MAX_WER, "{words:?}");
+    let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
+    assert_eq!((session["session"]["source"].as_str(), session["session"]["title"].as_str()), (Some("openai-api"), Some("hangup")));
+}
