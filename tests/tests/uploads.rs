@@ -454,11 +454,13 @@ async fn every_rejection_is_a_json_error() {
     let fake = FakeDeepgram::loopback(KEY).await;
     let daemon = daemon(&fake, KEY, |_| {}).await;
     let client = reqwest::Client::new();
-    // A path id that is not UTF-8, and a body past the default limit: axum answered both in
-    // plain text.
+    // A path id that is not UTF-8, and a method the path does not take: axum answers both
+    // by itself, in plain text or with no body. (A body past the default limit is answered
+    // the same way, but the server closes on the unread rest, so a client may see a reset
+    // instead of the answer: no test can wait for it reliably.)
     let cases = [
         (client.get(daemon.url("/api/v1/sessions/%FF%FE")), 400),
-        (client.post(daemon.url("/api/v1/sessions/x/transcribe")).body(vec![b' '; 3 * 1024 * 1024]), 413),
+        (client.delete(daemon.url("/api/v1/status")), 405),
     ];
     for (request, want) in cases {
         let response = request.send().await.expect("send");
