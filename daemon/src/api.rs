@@ -10,8 +10,11 @@
 //!   [`playback`]);
 //! - `POST /api/v1/uploads?name=FILE`: a file to transcribe (see [`uploads`]);
 //! - `/v1/audio/…`, `/v1/models`: OpenAI's speech-to-text API (see [`openai`]);
+//! - `POST /v1/listen`: Deepgram's pre-recorded API (see [`deepgram`]);
 //! - everything else under `/`: the embedded web UI.
 
+mod compat;
+mod deepgram;
 mod error;
 mod events;
 mod live;
@@ -96,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .merge(playback::router())
         .merge(uploads::router())
         .merge(openai::router())
+        .merge(deepgram::router())
         .merge(ui::router())
         .fallback(ui::fallback)
         .layer(middleware::from_fn(error::json_errors))

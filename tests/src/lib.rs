@@ -59,6 +59,29 @@ pub fn test_python() -> PathBuf {
     env_dir("SCRIBE_TEST_PYTHON")
 }
 
+/// What a compatible API's client sees: `script` run against a daemon that requires its
+/// token, with whisper-local's test model, on the human Beckett clip. Returns the daemon, its
+/// token and the script's report.
+pub async fn client_against_offline_daemon(script: &str) -> (TestDaemon, scribed::secret::Secret, serde_json::Value) {
+    let clip = human_speech().await.expect("clips");
+    let mut setup = Setup::new().with_test_model();
+    setup.config.server.auth = scribed::config::AuthMode::Always;
+    let daemon = setup.start().await.expect("daemon starts");
+    let token = daemon.daemon.new_token.clone().expect("a token was generated");
+    let base = daemon.url("").trim_end_matches('/').to_string();
+    let seen = python_client(script, &[base.as_ref(), token.expose().as_ref(), clip.as_os_str()]).await;
+    (daemon, token, seen)
+}
+
+/// Runs the official-client script `tests/clients/<script>` with `args` in the tests'
+/// Python; returns the JSON report it prints. Panics with its stderr when it fails.
+pub async fn python_client(script: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients").join(script);
+    let out = tokio::process::Command::new(test_python()).arg(path).args(args).output().await.expect("python runs");
+    assert!(out.status.success(), "{script} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("the client's report")
+}
+
 /// What the summary tests' fake recogniser hears: two action items (Alice's and Bob's) and
 /// a decision, for the fakes' scripted summaries to find.
 pub const MEETING: &str = "Welcome to the budget review. The numbers for March are in. \

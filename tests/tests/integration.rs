@@ -7,6 +7,7 @@ mod chunked;
 mod cli;
 mod config;
 mod crash;
+mod deepgram_api;
 mod deepgram_batch;
 mod fuzz_audio;
 mod inbox;

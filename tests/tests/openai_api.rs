@@ -5,7 +5,6 @@
 
 use scribe_tests::wer::{plain_words, wer};
 use scribe_tests::{BECKETT, Setup};
-use scribed::config::AuthMode;
 use serde_json::Value;
 
 /// Word error rate tiny.en reaches on the clip (it heard it word for word when measured).
@@ -15,16 +14,7 @@ const LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_openai_client_transcribes_through_the_daemon_offline() {
-    let clip = scribe_tests::human_speech().await.expect("clips");
-    let mut setup = Setup::new().with_test_model();
-    setup.config.server.auth = AuthMode::Always;
-    let daemon = setup.start().await.expect("daemon starts");
-    let token = daemon.daemon.new_token.clone().expect("a token was generated");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/openai_daemon.py");
-    let base = daemon.url("").trim_end_matches('/').to_string();
-    let out = tokio::process::Command::new(scribe_tests::test_python()).arg(script).arg(&base).arg(token.expose()).arg(&clip).output().await.expect("python runs");
-    assert!(out.status.success(), "the client failed: {}", String::from_utf8_lossy(&out.stderr));
-    let seen: Value = serde_json::from_slice(&out.stdout).expect("the client's report");
+    let (daemon, token, seen) = scribe_tests::client_against_offline_daemon("openai_daemon.py").await;
 
     // The words match the speech, whatever the format.
     let text = seen["json"].as_str().expect("text");

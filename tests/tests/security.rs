@@ -126,13 +126,16 @@ async fn token_is_required_when_auth_applies() {
     assert_eq!(mode, 0o600);
 
     let client = reqwest::Client::new();
-    for path in ["/healthz", "/api/v1/plugins"] {
+    // The compatible APIs under /v1/ are APIs too; Deepgram's clients send `Token`.
+    for path in ["/healthz", "/api/v1/plugins", "/v1/models"] {
         let response = client.get(daemon.url(path)).send().await.expect("send");
         assert_eq!(response.status(), 401, "{path} without token");
         let response = client.get(daemon.url(path)).bearer_auth("wrong").send().await.expect("send");
         assert_eq!(response.status(), 401, "{path} with a wrong token");
         let response = client.get(daemon.url(path)).bearer_auth(token.expose()).send().await.expect("send");
         assert_eq!(response.status(), 200, "{path} with the token");
+        let response = client.get(daemon.url(path)).header("authorization", format!("Token {}", token.expose())).send().await.expect("send");
+        assert_eq!(response.status(), 200, "{path} with the token as Deepgram sends it");
     }
     // The UI shell loads without a token so the pairing screen can show.
     assert_eq!(client.get(daemon.url("/")).send().await.expect("send").status(), 200);

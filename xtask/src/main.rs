@@ -29,8 +29,9 @@ const DIARIZER_MODEL: &str = "pyannote-campplus";
 const FASTER_WHISPER: &str = "faster-whisper==1.2.1";
 /// What the tests run in Python, pinned: tinygrad runs the silero-vad wheel's own reference
 /// (`tinygrad_model.py`) that the host's speech detector is checked against; the official
-/// `openai` client reads the fake OpenAI-compatible server.
-const TEST_PYTHON_PACKAGES: &[&str] = &["tinygrad==0.14.0", "numpy==2.3.5", "openai==2.8.1"];
+/// `openai` client reads the fake OpenAI-compatible server and the daemon's OpenAI API; the
+/// official `deepgram-sdk` reads the daemon's Deepgram API.
+const TEST_PYTHON_PACKAGES: &[&str] = &["tinygrad==0.14.0", "numpy==2.3.5", "openai==2.8.1", "deepgram-sdk==7.17.0"];
 /// The model the embedded default configuration names for whisper-local.
 const DEFAULT_MODEL: &str = "tiny.en";
 

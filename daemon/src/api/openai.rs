@@ -25,8 +25,8 @@ use serde_json::json;
 use self::answer::Asked;
 use self::envelope::OpenAiError;
 use super::AppState;
-use crate::queue::files::{JobAsk, JobState};
-use crate::sinks::export::SessionExport;
+use super::compat::{self, Outcome};
+use crate::queue::files::JobAsk;
 
 /// The source of the sessions this API makes.
 const SOURCE: &str = "openai-api";
@@ -46,35 +46,21 @@ fn unavailable(what: &str) -> OpenAiError {
     OpenAiError { status: StatusCode::SERVICE_UNAVAILABLE, message: format!("{what} is not loaded"), param: None, code: Some("unavailable") }
 }
 
-fn internal(context: &str, err: &dyn std::fmt::Display) -> OpenAiError {
-    super::ApiError::internal(context, err).into()
-}
-
 /// The multipart body, or OpenAI's 400 when there is none.
 fn multipart(body: Result<Multipart, MultipartRejection>) -> Result<Multipart, OpenAiError> {
     body.map_err(|r| OpenAiError::invalid("file", format!("a multipart/form-data body with the audio as 'file' is required ({})", r.body_text())))
 }
 
 async fn transcriptions(State(state): State<AppState>, body: Result<Multipart, MultipartRejection>) -> Result<Response, OpenAiError> {
-    let files = state.files.as_ref().ok_or_else(|| unavailable("the library store"))?;
-    let library = state.library.as_ref().ok_or_else(|| unavailable("the library store"))?;
     let form = form::read(&state, multipart(body)?).await?;
-    let (plugins, default) = files.plugins();
-    let provider = plugins.into_iter().find(|id| *id == form.model);
-    let plugin = provider.clone().or(default).ok_or_else(|| unavailable("a speech-to-text plugin (roles.stt_batch)"))?;
-    let ask = JobAsk { provider, language: form.language.clone(), prompt: form.prompt.clone() };
-    let submitted = files.submit_asking(form.file.path(), &form.file_name, SOURCE, &ask).await.map_err(|e| internal("queueing a transcription", &e))?;
-    form.file.handed_on();
-    let job = files.until_job_ended(&submitted.session_id).await.map_err(|e| internal("waiting for a transcription", &e))?;
-    if job.state == JobState::Failed {
-        let message = job.last_error.unwrap_or_else(|| "the transcription failed".into());
-        return Err(OpenAiError { status: StatusCode::UNPROCESSABLE_ENTITY, message, param: Some("file"), code: Some("transcription_failed") });
-    }
-    let export = SessionExport::load_latest(library, &submitted.session_id)
-        .await
-        .map_err(|e| internal("reading a transcript", &e))?
-        .ok_or_else(|| internal("reading a transcript", &"the session is gone"))?;
-    let plugin = export.session.provider.clone().unwrap_or(plugin);
+    let ask = JobAsk { provider: compat::named_plugin(&state, Some(&form.model)), language: form.language.clone(), prompt: form.prompt.clone() };
+    let export = match compat::transcribe(&state, form.file, &form.file_name, SOURCE, &ask).await? {
+        Outcome::Done { export, .. } => export,
+        Outcome::Failed(message) => {
+            return Err(OpenAiError { status: StatusCode::UNPROCESSABLE_ENTITY, message, param: Some("file"), code: Some("transcription_failed") });
+        }
+    };
+    let plugin = export.session.provider.clone().unwrap_or_default();
     let asked = Asked { format: form.format, words: form.words, segments: form.segments, stream: form.stream, language: form.language, plugin };
     Ok(answer::answer(&export, &asked))
 }

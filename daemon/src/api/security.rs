@@ -145,13 +145,12 @@ pub const PAIR_PATH: &str = "/api/v1/pair";
 /// The cookie that carries the token for a paired browser.
 pub const COOKIE: &str = "scribe_token";
 
-/// The token a request presents: its bearer header, else its pairing cookie.
+/// The token a request presents: its `Authorization` header (`Bearer`, or `Token` as the
+/// Deepgram SDKs send it), else its pairing cookie.
 pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    bearer.or_else(|| pairing_cookie(headers))
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let token = authorization.and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("Token ")));
+    token.or_else(|| pairing_cookie(headers))
 }
 
 /// The pairing cookie's value, when the request carries one.
@@ -180,9 +179,10 @@ fn is_public(method: &Method, path: &str) -> bool {
 }
 
 /// Requests that run as long as they need: uploads (they have their own size cap and idle
-/// timeout), and OpenAI-style transcriptions, which answer when the file is transcribed.
+/// timeout), and OpenAI's and Deepgram's transcriptions, which answer when the file is
+/// transcribed.
 fn is_long(path: &str) -> bool {
-    path == super::uploads::UPLOAD_PATH || path.starts_with("/v1/audio/")
+    path == super::uploads::UPLOAD_PATH || path.starts_with("/v1/audio/") || path == "/v1/listen"
 }
 
 /// The middleware.
@@ -300,8 +300,10 @@ mod tests {
 
     #[test]
     fn presented_tokens() {
-        let cases: [TokenCase; 5] = [
+        let cases: [TokenCase; 7] = [
             (&[("authorization", "Bearer abc")], Some("abc")),
+            (&[("authorization", "Token abc")], Some("abc")),
+            (&[("authorization", "Basic abc")], None),
             (&[("cookie", "a=1; scribe_token=def; b=2")], Some("def")),
             (&[("cookie", "a=1"), ("cookie", "scribe_token=ghi")], Some("ghi")),
             (&[("cookie", "not_scribe_token=x; scribe_tokens=y")], None),
