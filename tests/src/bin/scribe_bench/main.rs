@@ -18,9 +18,11 @@
 //! - with `--diarize`: the offline diarizer's error rate on the test mixes, and its time and
 //!   memory for an hour of conversation (see [`diarize`]);
 //! - with `--summary`: summaries end to end with the fake Anthropic (see [`summary`]);
+//! - with `--api`: the OpenAI-compatible API's time beyond its provider's (see [`api`]);
 //! - with `--search`: search latency and index build over 10,000 sessions, beside SQLite
 //!   FTS5 (see [`search`]).
 
+mod api;
 mod diarize;
 mod live;
 mod live_local;
@@ -68,6 +70,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.iter().any(|a| a == "--diarize") {
         return diarize::run().await;
+    }
+    if args.iter().any(|a| a == "--api") {
+        return api::run().await;
     }
     if args.iter().any(|a| a == "--summary") {
         return summary::run().await;
