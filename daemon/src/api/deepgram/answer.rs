@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::clients::library::Word;
-use crate::sinks::export::{SessionExport, Transcript};
+use crate::sinks::export::SessionExport;
 
 fn seconds(ms: u64) -> f64 {
     ms as f64 / 1000.0
@@ -28,36 +28,31 @@ fn text(words: &[Word], punctuate: bool) -> String {
     words.iter().map(|w| if punctuate { w.punctuated.as_str() } else { w.text.as_str() }).collect::<Vec<_>>().join(" ")
 }
 
-fn confidence(words: &[Word]) -> f64 {
-    words.iter().map(|w| f64::from(w.confidence)).sum::<f64>() / words.len().max(1) as f64
-}
-
 /// The answer for `export`; `punctuate` is `punctuate` or `smart_format`, `utterances` asks
 /// for the utterances (one speaker's sentences, as the export cuts them).
 pub fn response(export: &SessionExport, sha256: &str, punctuate: bool, utterances: bool) -> Value {
     let session = &export.session;
     let plugin = session.provider.clone().unwrap_or_default();
     let created = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(session.created_ms).unwrap_or(0));
-    let duration_ms = session.duration_ms.unwrap_or_else(|| export.words.last().map_or(0, |w| w.end_ms));
+    let duration_ms = export.duration_ms();
     let words: Vec<Value> = export.words.iter().map(|w| word(w, punctuate)).collect();
     let mut results = json!({"channels": [{"alternatives": [{
         "transcript": text(&export.words, punctuate),
-        "confidence": confidence(&export.words),
+        "confidence": SessionExport::confidence(&export.words),
         "words": words,
     }]}]});
     if utterances {
-        let transcript = Transcript { title: &session.title, words: &export.words, speakers: &export.speakers, summary: None };
-        let list: Vec<Value> = transcript
-            .segments()
-            .iter()
-            .zip(transcript.segment_words())
+        let list: Vec<Value> = export
+            .transcript()
+            .segments_with_words()
+            .into_iter()
             .enumerate()
             .map(|(i, (segment, words))| {
                 json!({
                     "id": format!("{}-{i}", session.id),
                     "start": seconds(segment.start_ms),
                     "end": seconds(segment.end_ms),
-                    "confidence": confidence(words),
+                    "confidence": SessionExport::confidence(words),
                     "channel": 0,
                     "transcript": text(words, punctuate),
                     "words": words.iter().map(|w| word(w, punctuate)).collect::<Vec<_>>(),

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::form::Format;
-use crate::sinks::export::{ExportFormat, SessionExport, Transcript};
+use crate::sinks::export::{ExportFormat, SessionExport};
 
 /// The header naming the plugin that transcribed, since `model` may have been an alias.
 pub const MODEL_HEADER: &str = "x-scribe-model";
@@ -39,7 +39,7 @@ fn text(export: &SessionExport) -> String {
 /// The answer for `export` as `asked`.
 pub fn answer(export: &SessionExport, asked: &Asked) -> Response {
     let text = text(export);
-    let duration_ms = export.session.duration_ms.unwrap_or_else(|| export.words.last().map_or(0, |w| w.end_ms));
+    let duration_ms = export.duration_ms();
     let usage = json!({"type": "duration", "seconds": duration_ms.div_ceil(1000)});
     let mut response = if asked.stream {
         stream(&text, usage)
@@ -68,15 +68,14 @@ fn verbose(export: &SessionExport, asked: &Asked, text: String, duration_ms: u64
         "text": text,
         "usage": usage,
     });
-    let transcript = Transcript { title: &export.session.title, words: &export.words, speakers: &export.speakers, summary: None };
     if asked.segments {
-        let segments: Vec<Value> = transcript
-            .segments()
-            .iter()
-            .zip(transcript.segment_words())
+        let segments: Vec<Value> = export
+            .transcript()
+            .segments_with_words()
+            .into_iter()
             .enumerate()
             .map(|(id, (segment, words))| {
-                let confidence = words.iter().map(|w| f64::from(w.confidence)).sum::<f64>() / words.len().max(1) as f64;
+                let confidence = SessionExport::confidence(words);
                 json!({
                     "id": id,
                     "seek": 0,

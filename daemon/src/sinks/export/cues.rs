@@ -76,14 +76,20 @@ impl Transcript<'_> {
 
     /// The words of each of [`Transcript::segments`].
     pub fn segment_words(&self) -> Vec<&[Word]> {
-        let mut out = Vec::new();
+        self.segments_with_words().into_iter().map(|(_, words)| words).collect()
+    }
+
+    /// Each of [`Transcript::segments`] with its words, cut once.
+    pub fn segments_with_words(&self) -> Vec<(Cue, &[Word])> {
         let mut start = 0;
-        for cue in self.segments() {
-            let count = cue.words;
-            out.push(&self.words[start..start + count]);
-            start += count;
-        }
-        out
+        self.segments()
+            .into_iter()
+            .map(|cue| {
+                let words = &self.words[start..start + cue.words];
+                start += cue.words;
+                (cue, words)
+            })
+            .collect()
     }
 
     /// Speaker turns, for the prose formats.

@@ -44,8 +44,22 @@ impl SessionExport {
     }
 
     pub fn render(&self, format: ExportFormat) -> String {
+        self.transcript().render(format)
+    }
+
+    /// The transcript as the exports cut it.
+    pub fn transcript(&self) -> Transcript<'_> {
         Transcript { title: &self.session.title, words: &self.words, speakers: &self.speakers, summary: self.summary.as_ref() }
-            .render(format)
+    }
+
+    /// Length of the audio, ms: as measured, else to the end of the last word.
+    pub fn duration_ms(&self) -> u64 {
+        self.session.duration_ms.unwrap_or_else(|| self.words.last().map_or(0, |w| w.end_ms))
+    }
+
+    /// The mean confidence of `words`, 0 to 1.
+    pub fn confidence(words: &[Word]) -> f64 {
+        words.iter().map(|w| f64::from(w.confidence)).sum::<f64>() / words.len().max(1) as f64
     }
 
     /// A file name for this export: the title made safe for any filesystem, and the id so
