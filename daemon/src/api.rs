@@ -10,7 +10,8 @@
 //!   [`playback`]);
 //! - `POST /api/v1/uploads?name=FILE`: a file to transcribe (see [`uploads`]);
 //! - `/v1/audio/…`, `/v1/models`: OpenAI's speech-to-text API (see [`openai`]);
-//! - `POST /v1/listen`: Deepgram's pre-recorded API (see [`deepgram`]);
+//! - `/v1/listen`: Deepgram's pre-recorded API (`POST`) and live WebSocket (`GET`) (see
+//!   [`deepgram`]);
 //! - everything else under `/`: the embedded web UI.
 
 mod compat;

@@ -57,6 +57,8 @@ pub enum Input {
     Samples(Vec<i16>),
     /// The source failed (device unplugged); the session ends with this message.
     Failed(String),
+    /// Make the words of the audio so far final now; the session goes on.
+    Finalize,
 }
 
 /// Why a session could not be started or found.

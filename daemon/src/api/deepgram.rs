@@ -1,11 +1,16 @@
-//! Deepgram's pre-recorded API, for apps built on a Deepgram SDK: `POST /v1/listen` with the
-//! audio as the body (docs/protocols/deepgram.md §2), behind the same guard as `/api/v1/`
-//! (the daemon's token goes as `Authorization: Token …` or `Bearer …`). The file becomes a
-//! library session like an upload's (source `deepgram-api`), and the answer has Deepgram's
-//! shape ([`answer`]). `model` names a batch plugin (`whisper-local`, `deepgram-batch`, ...);
-//! any other name (`nova-3`) means `roles.stt_batch`. A remote `{"url"}` is not fetched.
+//! Deepgram's API, for apps built on a Deepgram SDK, behind the same guard as `/api/v1/`
+//! (the daemon's token goes as `Authorization: Token …` or `Bearer …`, or on a browser's
+//! socket as the `token` subprotocol):
+//!
+//! - `POST /v1/listen`, pre-recorded, with the audio as the body (docs/protocols/deepgram.md
+//!   §2). The file becomes a library session like an upload's (source `deepgram-api`), and
+//!   the answer has Deepgram's shape ([`answer`]). `model` names a batch plugin
+//!   (`whisper-local`, `deepgram-batch`, ...); any other name (`nova-3`) means
+//!   `roles.stt_batch`. A remote `{"url"}` is not fetched.
+//! - `GET /v1/listen`, a live WebSocket ([`stream`]), transcribed by `roles.stt_live`.
 
 mod answer;
+mod stream;
 
 use axum::Router;
 use axum::body::Body;
@@ -27,7 +32,7 @@ const SNIFF_BYTES: usize = 12;
 
 pub fn router() -> Router<AppState> {
     // The body is capped as it is streamed to disk (`files.max_upload_mb`).
-    Router::new().route("/v1/listen", post(listen)).layer(DefaultBodyLimit::disable())
+    Router::new().route("/v1/listen", post(listen).get(stream::upgrade)).layer(DefaultBodyLimit::disable())
 }
 
 /// Deepgram's legacy error body, the one `/v1/listen` answers with.
@@ -51,6 +56,16 @@ struct Options {
     utterances: bool,
     /// Words to expect (`keyterm`, `keywords`), for a recogniser that reads a prompt.
     terms: Vec<String>,
+    /// The live socket's audio: `linear16`, or none for a WAV stream.
+    encoding: Option<String>,
+    sample_rate: Option<u32>,
+    channels: Option<u16>,
+    /// Interim guesses too, not only finals (live).
+    interim_results: bool,
+    /// `UtteranceEnd` after this gap past the last final word, ms (live).
+    utterance_end_ms: Option<u64>,
+    /// `SpeechStarted` when words start (live).
+    vad_events: bool,
 }
 
 impl Options {
@@ -62,11 +77,18 @@ impl Options {
                 "false" => Ok(false),
                 _ => Err(format!("{key} must be true or false, not {value:?}")),
             };
+            let number = || value.parse::<u32>().map_err(|_| format!("{key} must be a whole number, not {value:?}"));
             match key.as_str() {
                 "model" => options.model = Some(value.clone()),
                 "language" => options.language = Some(value.clone()),
                 "punctuate" | "smart_format" => options.punctuate |= flag()?,
                 "utterances" => options.utterances = flag()?,
+                "encoding" => options.encoding = Some(value.clone()),
+                "sample_rate" => options.sample_rate = Some(number()?),
+                "channels" => options.channels = Some(u16::try_from(number()?).map_err(|_| format!("channels {value} is out of range"))?),
+                "interim_results" => options.interim_results = flag()?,
+                "utterance_end_ms" => options.utterance_end_ms = Some(u64::from(number()?)),
+                "vad_events" => options.vad_events = flag()?,
                 // `keywords` carry an optional boost after a colon.
                 "keyterm" | "keywords" => options.terms.push(value.split(':').next().unwrap_or_default().to_string()),
                 _ => {}

@@ -29,10 +29,10 @@ use crate::sources::microphone;
 use crate::live::convert::{Converter, SampleFormat};
 use crate::live::{INPUT_QUEUE, Input, LiveError, SessionSpec};
 
-/// Sample rates a browser or client may send, Hz.
-const RATES: std::ops::RangeInclusive<u32> = 8_000..=192_000;
+/// Sample rates a browser or client may send, Hz (here and on Deepgram's live socket).
+pub(super) const RATES: std::ops::RangeInclusive<u32> = 8_000..=192_000;
 /// Channels a client may send.
-const MAX_CHANNELS: u16 = 8;
+pub(super) const MAX_CHANNELS: u16 = 8;
 /// Close code for a client that broke the ingest protocol.
 const CLOSE_PROTOCOL: u16 = 1008;
 
@@ -231,7 +231,7 @@ async fn run_ingest(mut socket: WebSocket, state: AppState) {
 }
 
 /// The client is done sending: flushes the resampler and closes the session's input.
-async fn end_input(input: &mut Option<mpsc::Sender<Input>>, converter: &mut Option<Converter>) {
+pub(super) async fn end_input(input: &mut Option<mpsc::Sender<Input>>, converter: &mut Option<Converter>) {
     let (Some(tx), Some(converter)) = (input.take(), converter.take()) else { return };
     match converter.finish() {
         Ok(samples) if !samples.is_empty() => {

@@ -146,11 +146,20 @@ pub const PAIR_PATH: &str = "/api/v1/pair";
 pub const COOKIE: &str = "scribe_token";
 
 /// The token a request presents: its `Authorization` header (`Bearer`, or `Token` as the
-/// Deepgram SDKs send it), else its pairing cookie.
+/// Deepgram SDKs send it), else the WebSocket subprotocols a browser offers it as (`token,
+/// <token>`, Deepgram's way), else its pairing cookie.
 pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let token = authorization.and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("Token ")));
-    token.or_else(|| pairing_cookie(headers))
+    token.or_else(|| subprotocol_token(headers)).or_else(|| pairing_cookie(headers))
+}
+
+/// The token offered as WebSocket subprotocols: `token` or `bearer`, then the token.
+fn subprotocol_token(headers: &HeaderMap) -> Option<&str> {
+    let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?;
+    let mut protocols = offered.split(',').map(str::trim);
+    let scheme = protocols.next()?;
+    (scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer")).then(|| protocols.next()).flatten()
 }
 
 /// The pairing cookie's value, when the request carries one.
@@ -300,8 +309,11 @@ mod tests {
 
     #[test]
     fn presented_tokens() {
-        let cases: [TokenCase; 7] = [
+        let cases: [TokenCase; 10] = [
             (&[("authorization", "Bearer abc")], Some("abc")),
+            (&[("sec-websocket-protocol", "token, abc")], Some("abc")),
+            (&[("sec-websocket-protocol", "Bearer,abc")], Some("abc")),
+            (&[("sec-websocket-protocol", "chat, abc")], None),
             (&[("authorization", "Token abc")], Some("abc")),
             (&[("authorization", "Basic abc")], None),
             (&[("cookie", "a=1; scribe_token=def; b=2")], Some("def")),

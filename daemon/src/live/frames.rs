@@ -32,6 +32,16 @@ impl Frame {
     }
 }
 
+/// What the capture side hands the provider side, in order.
+#[derive(Debug)]
+pub enum Feed {
+    /// A frame, and whether the level gate lets it through to a cloud provider.
+    Frame(Frame, bool),
+    /// The client asked for the words of the audio so far to be made final now (Deepgram's
+    /// `Finalize`), without ending the session.
+    Finalize,
+}
+
 /// Cuts a stream of samples into frames of `frame_ms`.
 pub struct Framer {
     frame_samples: usize,

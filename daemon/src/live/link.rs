@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::frames::Frame;
+use super::frames::{Feed, Frame};
 use super::timeline::Timeline;
 use crate::retry::Failure;
 use crate::sinks::events::LiveStatus;
@@ -50,6 +50,8 @@ pub struct LinkSettings {
 pub enum LinkEvent {
     /// Words on the session's clock.
     Update(TranscriptUpdate),
+    /// Final words on the session's clock that answer [`Feed::Finalize`].
+    Finalized(TranscriptUpdate),
     /// The provider connection changed: `connected`, `reconnecting` or `offline`.
     State { status: LiveStatus, message: Option<String> },
 }
@@ -155,6 +157,14 @@ impl Link {
             }
         }
         self.latest = Some(frame);
+    }
+
+    /// A client asked for its words so far to be made final. stt-live 0.1.0 has no call
+    /// that makes a provider flush, so the answer is an empty final at once; the words come
+    /// as the provider makes them final.
+    pub fn finalize(&mut self) {
+        let at = self.latest.as_ref().map_or(0, Frame::end_ms);
+        self.events.push(LinkEvent::Finalized(TranscriptUpdate { words: Vec::new(), is_final: true, speech_final: false, start_ms: at, end_ms: at }));
     }
 
     /// When [`Link::wake`] has work: a reconnect attempt or paced frames.
@@ -409,7 +419,7 @@ impl Link {
 }
 
 /// Runs a live plugin's link until the capture side is done, then finishes it.
-pub async fn drive(mut link: Link, frames: &mut mpsc::UnboundedReceiver<(Frame, bool)>, publish: &mut impl FnMut(Vec<LinkEvent>)) -> bool {
+pub async fn drive(mut link: Link, frames: &mut mpsc::UnboundedReceiver<Feed>, publish: &mut impl FnMut(Vec<LinkEvent>)) -> bool {
     link.open().await;
     publish(link.take_events());
     let mut tick = tokio::time::interval(TICK);
@@ -418,10 +428,11 @@ pub async fn drive(mut link: Link, frames: &mut mpsc::UnboundedReceiver<(Frame, 
         let wake = link.next_wake();
         tokio::select! {
             frame = frames.recv() => match frame {
-                Some((frame, send)) => {
+                Some(Feed::Frame(frame, send)) => {
                     link.push(frame, send);
                     link.wake().await;
                 }
+                Some(Feed::Finalize) => link.finalize(),
                 None => break,
             },
             (socket, event) = link.socket_event() => link.deliver(socket, event).await,

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::agreement::Agreement;
-use super::frames::{Frame, SAMPLES_PER_MS};
+use super::frames::{Feed, Frame, SAMPLES_PER_MS};
 use super::heard::{heard_words, invented};
 use super::link::LinkEvent;
 use super::pace::{Mode, Pace};
@@ -91,8 +91,9 @@ impl Detector {
 enum Kind {
     /// Interim: commit what agrees with the previous reading.
     Step,
-    /// The utterance ended at `upto` samples: commit everything and start afresh there.
-    Close { upto: usize, speech_final: bool },
+    /// The utterance ended at `upto` samples: commit everything and start afresh there;
+    /// `finalize` when a client asked for it ([`LinkEvent::Finalized`]).
+    Close { upto: usize, speech_final: bool, finalize: bool },
 }
 
 /// A finished reading.
@@ -219,7 +220,7 @@ impl LocalLink {
         if self.close.is_none() && self.speech {
             let paused = self.silence_ms >= self.settings.pause.as_millis() as u64;
             if paused || self.buffer_ms() >= MAX_UTTERANCE_MS {
-                self.close = Some(Kind::Close { upto: self.buffer.len(), speech_final: paused });
+                self.close = Some(Kind::Close { upto: self.buffer.len(), speech_final: paused, finalize: false });
                 self.speech = false;
             }
         }
@@ -332,14 +333,14 @@ impl LocalLink {
             Kind::Step => {
                 self.read_upto = reading.samples;
                 let heard = self.agreement.hear(words);
-                self.commit(heard.committed, false);
+                self.commit(heard.committed, false, false);
                 let start_ms = self.agreement.committed_until_ms().max(self.start_ms);
                 let end_ms = self.start_ms + Self::ms(reading.samples);
                 let next_start_ms = heard.interim.first().map(|w| w.start_ms);
                 self.events.push(LinkEvent::Update(TranscriptUpdate { words: heard.interim, is_final: false, speech_final: false, start_ms, end_ms }));
                 self.trim(next_start_ms);
             }
-            Kind::Close { upto, speech_final } => {
+            Kind::Close { upto, speech_final, finalize } => {
                 // The words before the speech left out are final; the rest is read again.
                 let again = skipped.map(|at| at.checked_sub(1).map_or(self.start_ms, |last| words[last].end_ms));
                 let mut committed = self.agreement.commit_all(words);
@@ -348,20 +349,28 @@ impl LocalLink {
                     committed.clear();
                 }
                 if let Some(heard_until) = again {
-                    self.commit(committed, false);
+                    self.commit(committed, false, false);
                     let samples = ((heard_until.saturating_sub(self.start_ms) * SAMPLES_PER_MS) as usize).min(upto);
                     self.cut(samples);
                     self.read_upto = 0;
-                    self.close_later(Kind::Close { upto: upto - samples, speech_final });
+                    self.close_later(Kind::Close { upto: upto - samples, speech_final, finalize });
                     self.rereading = true;
                     return self.paced(reading.took, reading.samples);
                 }
-                if committed.is_empty() && speech_final {
+                if committed.is_empty() && (speech_final || finalize) {
                     // The interim text, if any, is withdrawn: the pause held no words.
                     let at = self.start_ms + Self::ms(upto);
-                    self.events.push(LinkEvent::Update(TranscriptUpdate { words: Vec::new(), is_final: true, speech_final, start_ms: at, end_ms: at }));
+                    self.push_final(TranscriptUpdate { words: Vec::new(), is_final: true, speech_final, start_ms: at, end_ms: at }, finalize);
                 }
-                self.commit(committed, speech_final);
+                // A client's Finalize comes at any moment, often inside a word the reading
+                // could not hear whole: the audio after the last word heard is read again
+                // with what follows.
+                let upto = match (finalize, committed.last()) {
+                    (false, _) => upto,
+                    (true, None) => 0,
+                    (true, Some(last)) => ((last.end_ms.saturating_sub(self.start_ms) * SAMPLES_PER_MS) as usize).min(upto),
+                };
+                self.commit(committed, speech_final, finalize);
                 self.cut(upto);
                 self.read_upto = 0;
             }
@@ -378,12 +387,29 @@ impl LocalLink {
         }
     }
 
-    /// Publishes words made final.
-    fn commit(&mut self, words: Vec<Word>, speech_final: bool) {
+    /// Publishes words made final; `finalize` when they answer a client's request.
+    fn commit(&mut self, words: Vec<Word>, speech_final: bool, finalize: bool) {
         let (Some(first), Some(last)) = (words.first(), words.last()) else { return };
         let (start_ms, end_ms) = (first.start_ms, last.end_ms);
         self.committed.extend(words.iter().cloned());
-        self.events.push(LinkEvent::Update(TranscriptUpdate { words, is_final: true, speech_final, start_ms, end_ms }));
+        self.push_final(TranscriptUpdate { words, is_final: true, speech_final, start_ms, end_ms }, finalize);
+    }
+
+    fn push_final(&mut self, update: TranscriptUpdate, finalize: bool) {
+        self.events.push(if finalize { LinkEvent::Finalized(update) } else { LinkEvent::Update(update) });
+    }
+
+    /// A client asked for the words so far to be final: the buffer is read now as a closed
+    /// utterance, whose words answer it. With nothing to read, the answer is an empty final
+    /// at once.
+    fn finalize(&mut self) {
+        let pending = self.speech || !self.agreement_is_idle() || self.close.is_some() || self.reading.is_some();
+        if self.offline || !pending {
+            let at = self.start_ms + self.buffer_ms();
+            return self.push_final(TranscriptUpdate { words: Vec::new(), is_final: true, speech_final: false, start_ms: at, end_ms: at }, true);
+        }
+        self.close_later(Kind::Close { upto: self.buffer.len(), speech_final: false, finalize: true });
+        self.speech = false;
     }
 
     /// A long buffer starts again after its last committed sentence (or word, when even
@@ -430,9 +456,11 @@ impl LocalLink {
     /// Reads the utterance `kind` closes (if it closes one) at the next chance, with a close
     /// that came meanwhile.
     fn close_later(&mut self, kind: Kind) {
-        if let Kind::Close { upto, speech_final } = kind {
+        if let Kind::Close { upto, speech_final, finalize } = kind {
             let merged = match self.close.take() {
-                Some(Kind::Close { upto: later, speech_final: pause }) => Kind::Close { upto: later.max(upto), speech_final: pause || speech_final },
+                Some(Kind::Close { upto: later, speech_final: pause, finalize: asked }) => {
+                    Kind::Close { upto: later.max(upto), speech_final: pause || speech_final, finalize: asked || finalize }
+                }
                 _ => kind,
             };
             self.close = Some(merged);
@@ -466,7 +494,7 @@ impl LocalLink {
                 if self.read_upto == 0 && !self.speech {
                     return true;
                 }
-                self.close = Some(Kind::Close { upto: self.buffer.len(), speech_final: true });
+                self.close = Some(Kind::Close { upto: self.buffer.len(), speech_final: true, finalize: false });
                 self.speech = false;
             }
             self.start_reading();
@@ -507,14 +535,15 @@ fn remember(said: &mut VecDeque<String>, word: String) {
 
 /// Runs a session's local policy until the capture side is done, then finishes it. True
 /// when every word is final.
-pub async fn drive(mut local: LocalLink, frames: &mut mpsc::UnboundedReceiver<(Frame, bool)>, publish: &mut impl FnMut(Vec<LinkEvent>)) -> bool {
+pub async fn drive(mut local: LocalLink, frames: &mut mpsc::UnboundedReceiver<Feed>, publish: &mut impl FnMut(Vec<LinkEvent>)) -> bool {
     local.open();
     publish(local.take_events());
     loop {
         let wake = local.next_wake();
         tokio::select! {
             frame = frames.recv() => match frame {
-                Some((frame, sent)) => local.push(frame, sent),
+                Some(Feed::Frame(frame, sent)) => local.push(frame, sent),
+                Some(Feed::Finalize) => local.finalize(),
                 None => break,
             },
             reading = local.reading_done() => local.heard(reading),

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
-use super::frames::{Frame, Framer};
+use super::frames::{Feed, Frame, Framer};
 use super::gate::{self, Gate, Meter};
 use super::link::{Link, LinkEvent};
 use super::local::LocalLink;
@@ -63,7 +63,7 @@ struct FrameIntake {
     recording: Recording,
     gate: Gate,
     meter: Meter,
-    frames: mpsc::UnboundedSender<(Frame, bool)>,
+    frames: mpsc::UnboundedSender<Feed>,
 }
 
 impl FrameIntake {
@@ -76,9 +76,9 @@ impl FrameIntake {
         }
         let verdict = self.gate.push(&frame, level);
         for earlier in verdict.preroll {
-            let _ = self.frames.send((earlier, true));
+            let _ = self.frames.send(Feed::Frame(earlier, true));
         }
-        let _ = self.frames.send((frame, verdict.send));
+        let _ = self.frames.send(Feed::Frame(frame, verdict.send));
         Ok(())
     }
 }
@@ -115,7 +115,7 @@ pub async fn run(
 ) -> SessionStatus {
     let settings = session.settings.clone();
     let mut framer = Framer::new(settings.frame_ms);
-    let (frames_tx, frames_rx) = mpsc::unbounded_channel::<(Frame, bool)>();
+    let (frames_tx, frames_rx) = mpsc::unbounded_channel::<Feed>();
     let provider = transcriber.provider().to_string();
     let driver = tokio::spawn(drive(transcriber, frames_rx, session.id.clone(), session.events.clone(), session.library.clone(), session.version_id));
     let mut intake = FrameIntake {
@@ -146,6 +146,10 @@ pub async fn run(
                     }
                 }
                 Some(Input::Failed(message)) => break End::Failed(message),
+                // The framer's partial frame stays: less than a frame holds no word.
+                Some(Input::Finalize) => {
+                    let _ = intake.frames.send(Feed::Finalize);
+                }
                 None => break End::SourceEnded,
             },
         }
@@ -232,7 +236,7 @@ impl Transcriber {
 /// it. True when the provider transcribed everything.
 async fn drive(
     transcriber: Transcriber,
-    mut frames: mpsc::UnboundedReceiver<(Frame, bool)>,
+    mut frames: mpsc::UnboundedReceiver<Feed>,
     session_id: String,
     events: EventHub,
     library: Library,
@@ -242,16 +246,17 @@ async fn drive(
     let writer = tokio::spawn(write_finals(library, version_id, session_id.clone(), finals_rx));
     let mut publish = |link_events: Vec<LinkEvent>| {
         for event in link_events {
-            match event {
-                LinkEvent::Update(update) => {
-                    events.publish(transcript_event(&session_id, &update));
-                    if update.is_final && !update.words.is_empty() {
-                        let _ = finals_tx.send(update.words);
-                    }
-                }
+            let (update, from_finalize) = match event {
+                LinkEvent::Update(update) => (update, false),
+                LinkEvent::Finalized(update) => (update, true),
                 LinkEvent::State { status, message } => {
                     events.publish(Event::Live { session_id: session_id.clone(), status, message });
+                    continue;
                 }
+            };
+            events.publish(transcript_event(&session_id, &update, from_finalize));
+            if update.is_final && !update.words.is_empty() {
+                let _ = finals_tx.send(update.words);
             }
         }
     };
@@ -276,11 +281,12 @@ async fn write_finals(library: Library, version_id: u64, session_id: String, mut
     ok
 }
 
-fn transcript_event(session_id: &str, update: &TranscriptUpdate) -> Event {
+fn transcript_event(session_id: &str, update: &TranscriptUpdate, from_finalize: bool) -> Event {
     Event::Transcript {
         session_id: session_id.to_string(),
         is_final: update.is_final,
         speech_final: update.speech_final,
+        from_finalize,
         start_ms: update.start_ms,
         end_ms: update.end_ms,
         words: update

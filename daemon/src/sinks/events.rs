@@ -143,6 +143,9 @@ pub enum Event {
         is_final: bool,
         /// The speaker paused after these words.
         speech_final: bool,
+        /// These words answer a client's request to finalize (Deepgram's `Finalize`).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        from_finalize: bool,
         start_ms: u64,
         end_ms: u64,
         words: Vec<EventWord>,
