@@ -14,7 +14,7 @@
 //!   [`deepgram`]);
 //! - everything else under `/`: the embedded web UI.
 
-mod compat;
+pub(crate) mod compat;
 mod deepgram;
 mod error;
 mod events;
@@ -28,7 +28,7 @@ mod speakers;
 mod search;
 mod summary;
 mod status;
-mod uploads;
+pub(crate) mod uploads;
 mod ui;
 
 use std::sync::Arc;

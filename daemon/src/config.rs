@@ -55,6 +55,9 @@ pub struct Config {
     /// The full-text index.
     #[serde(default)]
     pub search: SearchConfig,
+    /// The Wyoming server for Home Assistant; off unless `listen` is set.
+    #[serde(default)]
+    pub wyoming: WyomingConfig,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
 }
@@ -311,6 +314,45 @@ pub struct OutboxConfig {
 impl Default for OutboxConfig {
     fn default() -> Self {
         OutboxConfig { enabled: false, dir: None, formats: vec![ExportFormat::Srt, ExportFormat::Txt] }
+    }
+}
+
+/// The Wyoming server (Home Assistant's voice protocol).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WyomingConfig {
+    /// Where it listens; off when absent.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// Peers that may connect: addresses or networks. Wyoming has no authentication, so a
+    /// listen address other than loopback needs this list.
+    #[serde(default)]
+    pub allowed_clients: Vec<ClientNet>,
+    /// Keep each utterance as a library session.
+    #[serde(default)]
+    pub store_sessions: bool,
+}
+
+/// An address (`192.168.1.20`) or network (`192.168.1.0/24`) in an allow list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ClientNet(pub ipnet::IpNet);
+
+impl TryFrom<String> for ClientNet {
+    type Error = String;
+    fn try_from(value: String) -> Result<ClientNet, String> {
+        let net = match value.parse::<std::net::IpAddr>() {
+            Ok(addr) => ipnet::IpNet::from(addr),
+            Err(_) => value.parse().map_err(|_| format!("{value:?} is neither an IP address nor a network such as 192.168.1.0/24"))?,
+        };
+        Ok(ClientNet(net))
+    }
+}
+
+impl ClientNet {
+    /// Whether `peer` is in it; an IPv4 peer seen through an IPv6 socket counts as IPv4.
+    pub fn contains(&self, peer: std::net::IpAddr) -> bool {
+        self.0.contains(&peer.to_canonical())
     }
 }
 
@@ -615,6 +657,15 @@ impl Config {
                 }
             }
         }
+        if let Some(listen) = self.wyoming.listen
+            && !listen.ip().is_loopback()
+            && self.wyoming.allowed_clients.is_empty()
+        {
+            problems.push(format!(
+                "wyoming.listen = {listen} is reachable from other machines, and Wyoming has no authentication: \
+                 list the Home Assistant host in wyoming.allowed_clients"
+            ));
+        }
         let live = &self.live;
         if !(20..=100).contains(&live.frame_ms) {
             problems.push(format!("live.frame_ms = {}: must be 20 to 100", live.frame_ms));
@@ -715,6 +766,22 @@ mod tests {
             let err = Config::parse(&text).expect_err(key).to_string();
             assert!(err.contains(key), "error for {key} names it: {err}");
         }
+    }
+
+    #[test]
+    fn a_wyoming_server_other_machines_can_reach_needs_an_allow_list() {
+        let mut config = Config::defaults().expect("defaults");
+        assert!(config.wyoming.listen.is_none(), "off by default");
+        config.wyoming.listen = Some("127.0.0.1:10300".parse().expect("addr"));
+        config.validate().expect("loopback needs no list");
+        config.wyoming.listen = Some("0.0.0.0:10300".parse().expect("addr"));
+        let err = config.validate().expect_err("no list").to_string();
+        assert!(err.contains("wyoming.allowed_clients"), "{err}");
+        let parsed = Config::parse(&DEFAULT_CONFIG.replace("allowed_clients = []", "allowed_clients = [\"192.168.1.0/24\", \"10.0.0.7\"]")).expect("parsed");
+        config.wyoming.allowed_clients = parsed.wyoming.allowed_clients;
+        config.validate().expect("with a list");
+        let bad = Config::parse(&DEFAULT_CONFIG.replace("allowed_clients = []", "allowed_clients = [\"home\"]")).expect_err("not a network");
+        assert!(format!("{bad:#}").contains("192.168.1.0/24"), "{bad:#}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::files::{FilePipeline, Providers};
 use crate::retry::RetryPolicy;
 use crate::finish::{FinishLine, Finisher};
 use crate::sinks::outbox::Outbox;
+use crate::wyoming::WyomingServer;
 use crate::sources::inbox::Inbox;
 use crate::data_dir_lock::DataDirLock;
 use crate::queue::files::JobStore;
@@ -65,6 +66,8 @@ pub struct Daemon {
     /// Tells background workers (the file queue) to stop.
     stop_workers: tokio::sync::watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    /// Stops accepting when dropped.
+    wyoming: Option<WyomingServer>,
     /// Held until the daemon is dropped.
     _data_dir_lock: DataDirLock,
 }
@@ -249,6 +252,7 @@ impl Daemon {
                 inbox: if config.inbox.enabled { Some(config.inbox_dir()?) } else { None },
             },
         });
+        let wyoming = WyomingServer::start(&config, state.clone()).await?;
         let app = api::router(state);
         let (shutdown, shutdown_rx) = oneshot::channel();
         let server = tokio::spawn(async move {
@@ -284,12 +288,18 @@ impl Daemon {
             events,
             stop_workers,
             server,
+            wyoming,
             _data_dir_lock: data_dir_lock,
         })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the Wyoming server listens, when it is on.
+    pub fn wyoming_addr(&self) -> Option<SocketAddr> {
+        self.wyoming.as_ref().map(|w| w.addr)
     }
 
     /// The URL to open.

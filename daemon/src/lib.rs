@@ -23,7 +23,8 @@
 //! 8. [`summaries`]: summaries of complete sessions, from their own persistent queue;
 //! 9. [`plugin`] (the sandbox host and the capabilities plugins import) and [`clients`] (the
 //!    typed clients of the store, speech-to-text, diarizer and summarizer plugins);
-//! 10. [`api`]: the HTTP/WebSocket API and the embedded web UI;
+//! 10. [`api`]: the HTTP/WebSocket API and the embedded web UI, and [`wyoming`]: Home
+//!     Assistant's speech-to-text protocol, served beside it;
 //! 11. [`cli`]: the command line.
 //!
 //! Around them: [`daemon`] starts and stops the whole; [`config`] and [`secret`] are the
@@ -57,6 +58,7 @@ pub mod sources;
 pub mod speakers;
 pub mod speech;
 pub mod summaries;
+pub mod wyoming;
 
 #[cfg(test)]
 mod import_cycles;

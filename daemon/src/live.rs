@@ -7,7 +7,8 @@
 //! whose times the [`timeline`] keeps on the session's clock; or, when a local batch
 //! recogniser plays the live role, read again and again by the [`local`] policy
 //! ([`heard`], [`agreement`], [`pace`]). Recordings a crash interrupted are kept and marked
-//! at the next start ([`LiveSessions::recover`]).
+//! at the next start ([`LiveSessions::recover`]). A voice command that should not become a
+//! session goes through the same recogniser as an [`utterance`].
 
 pub mod agreement;
 pub mod convert;
@@ -20,6 +21,7 @@ pub mod pace;
 pub mod recording;
 pub mod session;
 pub mod timeline;
+pub mod utterance;
 pub mod voiced;
 
 use std::collections::HashMap;

@@ -29,3 +29,4 @@ mod store;
 mod summaries;
 mod uploads;
 mod whisper_local;
+mod wyoming;

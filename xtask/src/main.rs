@@ -31,7 +31,7 @@ const FASTER_WHISPER: &str = "faster-whisper==1.2.1";
 /// (`tinygrad_model.py`) that the host's speech detector is checked against; the official
 /// `openai` client reads the fake OpenAI-compatible server and the daemon's OpenAI API; the
 /// official `deepgram-sdk` reads the daemon's Deepgram API.
-const TEST_PYTHON_PACKAGES: &[&str] = &["tinygrad==0.14.0", "numpy==2.3.5", "openai==2.8.1", "deepgram-sdk==7.17.0"];
+const TEST_PYTHON_PACKAGES: &[&str] = &["tinygrad==0.14.0", "numpy==2.3.5", "openai==2.8.1", "deepgram-sdk==7.17.0", "wyoming==1.10.2"];
 /// The model the embedded default configuration names for whisper-local.
 const DEFAULT_MODEL: &str = "tiny.en";
 
