@@ -9,6 +9,7 @@
 //! - `/api/v1/sessions/…`: the library (see [`sessions`]), audio and waveforms (see
 //!   [`playback`]);
 //! - `POST /api/v1/uploads?name=FILE`: a file to transcribe (see [`uploads`]);
+//! - `GET /api/v1/webhooks/deliveries`: what the webhooks sent (see [`webhooks`]);
 //! - `/v1/audio/…`, `/v1/models`: OpenAI's speech-to-text API (see [`openai`]);
 //! - `/v1/listen`: Deepgram's pre-recorded API (`POST`) and live WebSocket (`GET`) (see
 //!   [`deepgram`]);
@@ -29,6 +30,7 @@ mod search;
 mod summary;
 mod status;
 pub(crate) mod uploads;
+mod webhooks;
 mod ui;
 
 use std::sync::Arc;
@@ -70,6 +72,8 @@ pub struct AppInner {
     pub indexer: Option<Arc<crate::sinks::search::indexer::Indexer>>,
     /// The voice profiles.
     pub voices: Arc<crate::speakers::voices::Voices>,
+    /// The webhook deliveries, when receivers are configured.
+    pub webhooks: Option<crate::queue::webhooks::WebhookQueue>,
     pub paths: DaemonPaths,
 }
 
@@ -99,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .merge(search::router())
         .merge(playback::router())
         .merge(uploads::router())
+        .merge(webhooks::router())
         .merge(openai::router())
         .merge(deepgram::router())
         .merge(ui::router())

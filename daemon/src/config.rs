@@ -58,6 +58,9 @@ pub struct Config {
     /// The Wyoming server for Home Assistant; off unless `listen` is set.
     #[serde(default)]
     pub wyoming: WyomingConfig,
+    /// Signed webhooks to other services.
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
 }
@@ -331,6 +334,68 @@ pub struct WyomingConfig {
     /// Keep each utterance as a library session.
     #[serde(default)]
     pub store_sessions: bool,
+}
+
+/// Webhooks, signed as Standard Webhooks specifies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// First retry of a failed delivery after about this long, ms; doubled at each attempt.
+    pub retry_base_ms: u64,
+    /// Longest wait between attempts, ms.
+    pub retry_max_ms: u64,
+    /// A delivery is given up this long after its event, hours.
+    pub give_up_hours: u64,
+    #[serde(default)]
+    pub endpoints: Vec<WebhookEndpoint>,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig { retry_base_ms: 5_000, retry_max_ms: 3_600_000, give_up_hours: 24, endpoints: Vec::new() }
+    }
+}
+
+/// One receiver of webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpoint {
+    pub url: String,
+    /// The events it gets.
+    pub events: Vec<WebhookEvent>,
+    /// The signing secret, `whsec_` and base64, with `${VAR}` references.
+    pub secret: String,
+    /// The URL may reach loopback and private addresses (a receiver on this machine or the
+    /// LAN). Off, such a URL is refused: a webhook URL is a classic way to reach inside.
+    #[serde(default)]
+    pub allow_private: bool,
+}
+
+/// What a webhook reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub enum WebhookEvent {
+    #[serde(rename = "session.completed")]
+    SessionCompleted,
+    #[serde(rename = "session.failed")]
+    SessionFailed,
+    #[serde(rename = "summary.completed")]
+    SummaryCompleted,
+    #[serde(rename = "live.started")]
+    LiveStarted,
+    #[serde(rename = "live.ended")]
+    LiveEnded,
+}
+
+impl WebhookEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEvent::SessionCompleted => "session.completed",
+            WebhookEvent::SessionFailed => "session.failed",
+            WebhookEvent::SummaryCompleted => "summary.completed",
+            WebhookEvent::LiveStarted => "live.started",
+            WebhookEvent::LiveEnded => "live.ended",
+        }
+    }
 }
 
 /// An address (`192.168.1.20`) or network (`192.168.1.0/24`) in an allow list.
@@ -665,6 +730,18 @@ impl Config {
                 "wyoming.listen = {listen} is reachable from other machines, and Wyoming has no authentication: \
                  list the Home Assistant host in wyoming.allowed_clients"
             ));
+        }
+        let hooks = &self.webhooks;
+        if hooks.retry_base_ms == 0 || hooks.retry_max_ms < hooks.retry_base_ms || hooks.give_up_hours == 0 {
+            problems.push("webhooks.retry_base_ms and webhooks.give_up_hours must be above 0, and webhooks.retry_max_ms at least retry_base_ms".into());
+        }
+        for (index, endpoint) in hooks.endpoints.iter().enumerate() {
+            if !url::Url::parse(&endpoint.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
+                problems.push(format!("webhooks.endpoints[{index}].url = {:?}: must be an http(s) URL", endpoint.url));
+            }
+            if endpoint.events.is_empty() {
+                problems.push(format!("webhooks.endpoints[{index}].events is empty"));
+            }
         }
         let live = &self.live;
         if !(20..=100).contains(&live.frame_ms) {

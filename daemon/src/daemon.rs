@@ -18,6 +18,7 @@ use crate::files::{FilePipeline, Providers};
 use crate::retry::RetryPolicy;
 use crate::finish::{FinishLine, Finisher};
 use crate::sinks::outbox::Outbox;
+use crate::sinks::webhooks::Webhooks;
 use crate::wyoming::WyomingServer;
 use crate::sources::inbox::Inbox;
 use crate::data_dir_lock::DataDirLock;
@@ -88,6 +89,8 @@ impl Daemon {
         let mut data_dir_lock = DataDirLock::acquire(&data_dir)?;
         let plugins_dir = config.plugins_dir()?;
 
+        // Before the plugins take the environment: the receivers' secrets come from it too.
+        let webhooks = Webhooks::new(&config, &data_dir.join("webhooks.sqlite3"), &env)?;
         let engine = engine::new_engine()?;
         engine::spawn_epoch_ticker(&engine);
         let registry = Arc::new(
@@ -166,6 +169,9 @@ impl Daemon {
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         };
         let events = EventHub::new();
+        if let Some(webhooks) = &webhooks {
+            webhooks.run(&events, library.clone());
+        }
         let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
         // The finish stage first: both pipelines and the summary service report to it.
         let (finish, summaries) = match &library {
@@ -247,6 +253,7 @@ impl Daemon {
             summaries,
             indexer,
             voices,
+            webhooks: webhooks.as_ref().map(|w| w.queue().clone()),
             paths: api::DaemonPaths {
                 data_dir: data_dir.clone(),
                 inbox: if config.inbox.enabled { Some(config.inbox_dir()?) } else { None },

@@ -1,10 +1,12 @@
 //! Persistent work queues, each in its own SQLite database in the data dir: what is waiting,
 //! running, retried or given up survives a crash or a restart. [`files`] holds the file
-//! jobs (one per transcription), [`summaries`] the summary requests; both keep their database
+//! jobs (one per transcription), [`summaries`] the summary requests, [`webhooks`] the webhook
+//! deliveries; each keeps its database
 //! in a [`Db`], which makes every commit durable and applies their schema.
 
 pub mod files;
 pub mod summaries;
+pub mod webhooks;
 
 use std::path::Path;
 use std::sync::Mutex;

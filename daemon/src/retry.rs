@@ -77,6 +77,16 @@ impl RetryPolicy {
     }
 }
 
+/// `wait` spread by ±50 % at random, so many retries started together do not stay in step.
+pub fn jitter(wait: Duration) -> Duration {
+    let mut random = [0u8; 4];
+    let spread = match getrandom::fill(&mut random) {
+        Ok(()) => f64::from(u32::from_le_bytes(random)) / f64::from(u32::MAX),
+        Err(_) => 0.5,
+    };
+    wait.mul_f64(0.5 + spread)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

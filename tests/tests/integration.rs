@@ -28,5 +28,6 @@ mod speech;
 mod store;
 mod summaries;
 mod uploads;
+mod webhooks;
 mod whisper_local;
 mod wyoming;

@@ -27,11 +27,13 @@ const MULTILINGUAL_TEST_MODEL: &str = "base";
 const DIARIZER_MODEL: &str = "pyannote-campplus";
 /// The faster-whisper release the `--whisper` bench runs beside whisper-local.
 const FASTER_WHISPER: &str = "faster-whisper==1.2.1";
+/// The Wyoming server Home Assistant users run for Whisper, beside which `--wyoming` measures.
+const WYOMING_FASTER_WHISPER: &str = "wyoming-faster-whisper==3.8.1";
 /// What the tests run in Python, pinned: tinygrad runs the silero-vad wheel's own reference
 /// (`tinygrad_model.py`) that the host's speech detector is checked against; the official
 /// `openai` client reads the fake OpenAI-compatible server and the daemon's OpenAI API; the
 /// official `deepgram-sdk` reads the daemon's Deepgram API.
-const TEST_PYTHON_PACKAGES: &[&str] = &["tinygrad==0.14.0", "numpy==2.3.5", "openai==2.8.1", "deepgram-sdk==7.17.0", "wyoming==1.10.2"];
+const TEST_PYTHON_PACKAGES: &[&str] = &["tinygrad==0.14.0", "numpy==2.3.5", "openai==2.8.1", "deepgram-sdk==7.17.0", "wyoming==1.10.2", "standardwebhooks==1.3.0"];
 /// The model the embedded default configuration names for whisper-local.
 const DEFAULT_MODEL: &str = "tiny.en";
 
@@ -114,6 +116,9 @@ fn run_command() -> Result<()> {
                 .env("SCRIBE_TEST_PLUGINS_DIR", &dirs.test_plugins);
             if rest.iter().any(|a| *a == "--whisper") {
                 cmd.env("SCRIBE_BENCH_PYTHON", python_venv(&target, "bench-venv", &[FASTER_WHISPER])?);
+            }
+            if rest.iter().any(|a| *a == "--wyoming") {
+                cmd.env("SCRIBE_BENCH_PYTHON", python_venv(&target, "bench-wyoming-venv", &[FASTER_WHISPER, WYOMING_FASTER_WHISPER])?);
             }
             run(cmd)?;
         }

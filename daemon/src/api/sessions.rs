@@ -33,8 +33,8 @@ use crate::sinks::events::{Event, LibraryChange};
 use crate::summaries::SummaryDoc;
 use crate::speakers::voices::VoiceError;
 use crate::clients::library::{
-    Library, LibraryError, Session, SessionFilter, SessionKind, SessionPatch, SessionStatus, StoredSummary,
-    TranscriptStructure, TranscriptVersion, Word, kind_name, now_ms, status_name,
+    Library, LibraryError, Session, SessionFilter, SessionKind, SessionPatch, SessionStatus, SessionView, StoredSummary,
+    TranscriptStructure, TranscriptVersion, Word, now_ms, status_name,
 };
 
 /// Default and largest page of sessions.
@@ -115,35 +115,6 @@ fn parse_status(s: &str) -> Result<SessionStatus, ApiError> {
     .into_iter()
     .find(|st| status_name(*st) == s)
     .ok_or_else(|| bad_request(format!("unknown status {s:?}")))
-}
-
-#[derive(Serialize)]
-struct SessionView {
-    id: String,
-    kind: &'static str,
-    status: &'static str,
-    source: String,
-    title: String,
-    created_ms: i64,
-    duration_ms: Option<u64>,
-    provider: Option<String>,
-    error: Option<String>,
-}
-
-impl From<Session> for SessionView {
-    fn from(s: Session) -> Self {
-        SessionView {
-            id: s.id,
-            kind: kind_name(s.kind),
-            status: status_name(s.status),
-            source: s.source,
-            title: s.title,
-            created_ms: s.created_ms,
-            duration_ms: s.duration_ms,
-            provider: s.provider,
-            error: s.error,
-        }
-    }
 }
 
 #[derive(Serialize)]

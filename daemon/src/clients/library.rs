@@ -44,6 +44,36 @@ pub fn new_session_id(kind: SessionKind) -> String {
 }
 
 /// The API's name of a session kind.
+/// A session as the API lists it (and webhooks carry it).
+#[derive(Debug, serde::Serialize)]
+pub struct SessionView {
+    id: String,
+    kind: &'static str,
+    status: &'static str,
+    source: String,
+    title: String,
+    created_ms: i64,
+    duration_ms: Option<u64>,
+    provider: Option<String>,
+    error: Option<String>,
+}
+
+impl From<Session> for SessionView {
+    fn from(s: Session) -> Self {
+        SessionView {
+            id: s.id,
+            kind: kind_name(s.kind),
+            status: status_name(s.status),
+            source: s.source,
+            title: s.title,
+            created_ms: s.created_ms,
+            duration_ms: s.duration_ms,
+            provider: s.provider,
+            error: s.error,
+        }
+    }
+}
+
 pub fn kind_name(kind: SessionKind) -> &'static str {
     match kind {
         SessionKind::Live => "live",

@@ -80,13 +80,7 @@ pub fn monotonic_ms() -> u64 {
 /// Exponential back-off with ±50 % jitter, so many sessions do not reconnect in step.
 fn backoff(settings: &LinkSettings, attempt: u32) -> Duration {
     let factor = 1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX);
-    let base = settings.reconnect_base.saturating_mul(factor).min(settings.reconnect_max);
-    let mut random = [0u8; 4];
-    let jitter = match getrandom::fill(&mut random) {
-        Ok(()) => f64::from(u32::from_le_bytes(random)) / f64::from(u32::MAX),
-        Err(_) => 0.5,
-    };
-    base.mul_f64(0.5 + jitter)
+    crate::retry::jitter(settings.reconnect_base.saturating_mul(factor).min(settings.reconnect_max))
 }
 
 /// The link.

@@ -164,6 +164,30 @@ impl Grants {
         }
     }
 
+    /// The daemon's own outbound calls (webhooks) under `label`: `origins`, each with whether
+    /// it may reach loopback and private addresses.
+    pub fn for_daemon(label: &str, origins: impl IntoIterator<Item = (Origin, bool)>) -> Grants {
+        let mut grants = Grants { plugin_id: label.to_string(), ..Grants::default() };
+        for (origin, special) in origins {
+            if special {
+                grants.explicit_special_hosts.insert(origin.host.to_ascii_lowercase());
+            }
+            grants.outbound.insert(origin);
+        }
+        grants
+    }
+
+    /// Whether `url`'s host is an address literal that is special and not granted: such a
+    /// host is connected to without a name lookup, so the resolver never sees it.
+    pub fn literal_denied(&self, url: &Url) -> bool {
+        let ip = match url.host() {
+            Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+            Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+            _ => return false,
+        };
+        url.host_str().is_some_and(|host| !self.address_allowed(host, ip))
+    }
+
     /// Checks an outbound URL. `Ok` gives the parsed URL and its origin.
     pub fn check_url(&self, raw: &str) -> Result<(Url, Origin), Denied> {
         let url = Url::parse(raw).map_err(|err| Denied(format!("{raw:?} is not a URL: {err}")))?;

@@ -338,6 +338,9 @@ impl HttpShared {
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(HttpError::InvalidRequest(format!("{} is not an http(s) URL", url.scheme())));
             }
+            if self.grants.literal_denied(&url) {
+                return Err(HttpError::Denied(format!("{} is a loopback, private or link-local address, which is not granted", url.host_str().unwrap_or_default())));
+            }
             let mut headers = base_headers.clone();
             inject_credentials(self, &origin, &mut headers).map_err(|msg| {
                 HttpError::Denied(msg)

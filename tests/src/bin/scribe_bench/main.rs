@@ -19,6 +19,8 @@
 //!   memory for an hour of conversation (see [`diarize`]);
 //! - with `--summary`: summaries end to end with the fake Anthropic (see [`summary`]);
 //! - with `--api`: the OpenAI-compatible API's time beyond its provider's (see [`api`]);
+//! - with `--wyoming`: Wyoming time-to-transcript for a voice command, beside
+//!   wyoming-faster-whisper (see [`wyoming`]);
 //! - with `--search`: search latency and index build over 10,000 sessions, beside SQLite
 //!   FTS5 (see [`search`]).
 
@@ -28,6 +30,7 @@ mod live;
 mod live_local;
 mod search;
 mod side_by_side;
+mod wyoming;
 mod summary;
 
 use std::time::{Duration, Instant};
@@ -73,6 +76,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.iter().any(|a| a == "--api") {
         return api::run().await;
+    }
+    if args.iter().any(|a| a == "--wyoming") {
+        return wyoming::run().await;
     }
     if args.iter().any(|a| a == "--summary") {
         return summary::run().await;
