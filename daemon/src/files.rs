@@ -434,7 +434,7 @@ impl FilePipeline {
         self.set_status(&job.session_id, SessionStatus::Processing, None).await;
         self.publish(&job.session_id, JobStatus::Processing, None);
         match self.transcribe(&job).await {
-            Ok(note) => {
+            Ok(Finished { note, language }) => {
                 // Finished (exported) before the job counts as done, so whoever waits for it
                 // (the inbox, an event client) finds the files. A failed export does not undo
                 // the transcript.
@@ -442,7 +442,7 @@ impl FilePipeline {
                     Ok(()) => note.clone(),
                     Err(err) => Some(format!("transcribed, but {err}")),
                 };
-                if let Err(err) = self.jobs.finish_done(job.id, note.as_deref()) {
+                if let Err(err) = self.jobs.finish_done(job.id, note.as_deref(), language.as_deref()) {
                     tracing::error!("recording a finished job failed: {err:#}");
                 }
                 self.publish(&job.session_id, JobStatus::Complete, message);
@@ -481,7 +481,7 @@ impl FilePipeline {
 
     /// Transcribes a job's file and stores the transcript; the note says what went wrong
     /// short of failing (the speakers could not be found).
-    async fn transcribe(&self, job: &Job) -> Result<Option<String>, Failure> {
+    async fn transcribe(&self, job: &Job) -> Result<Finished, Failure> {
         let stt = self.providers.get(job.provider.as_deref()).ok_or_else(|| {
             Failure::Fatal(match &job.provider {
                 Some(id) => format!("the speech-to-text plugin {id} is not loaded"),
@@ -594,7 +594,7 @@ impl FilePipeline {
             error: None,
         };
         self.library.update_session(job.session_id.clone(), patch).await.map_err(storage)?;
-        Ok(note)
+        Ok(Finished { note, language: transcript.language })
     }
 
     /// Finds the speech in the canonical PCM `pcm`, then transcribes it as chunks of at most
@@ -629,6 +629,12 @@ impl FilePipeline {
         }
         chunked::transcribe(stt, pcm, &chunks, job.language.as_deref(), progress).await
     }
+}
+
+/// A transcribed job: what the transcription said of itself, and the language heard.
+struct Finished {
+    note: Option<String>,
+    language: Option<String>,
 }
 
 /// What a session's message says of its diarization: the diarizer's warnings, or why the

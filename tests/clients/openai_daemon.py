@@ -29,6 +29,7 @@ with audio() as f:
 out["verbose_json"] = {
     "text": verbose.text,
     "duration": verbose.duration,
+    "language": verbose.language,
     "words": [{"word": w.word, "start": w.start, "end": w.end} for w in verbose.words],
     "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in verbose.segments],
 }

@@ -34,6 +34,7 @@ async fn the_official_openai_client_transcribes_through_the_daemon_offline() {
     let duration = verbose["duration"].as_f64().expect("duration");
     assert!(starts.last().is_some_and(|s| *s < duration), "{verbose}");
     assert!(!verbose["segments"].as_array().expect("segments").is_empty());
+    assert_eq!(verbose["language"], "en", "the language whisper-local heard, though the client named none");
     assert_eq!(seen["stream"]["done"].as_str(), Some(text));
     assert_eq!(seen["stream"]["joined"].as_str(), Some(text), "the deltas add up to the text");
     assert!(seen["stream"]["deltas"].as_u64().is_some_and(|n| n > 1));

@@ -12,8 +12,9 @@ use crate::sinks::export::SessionExport;
 
 /// How a transcription ended.
 pub enum Outcome {
-    /// The session with its transcript, and the hex SHA-256 of the file.
-    Done { export: Box<SessionExport>, sha256: String },
+    /// The session with its transcript, the hex SHA-256 of the file, and the language the
+    /// recogniser heard.
+    Done { export: Box<SessionExport>, sha256: String, language: Option<String> },
     /// The job failed; the reason.
     Failed(String),
 }
@@ -48,5 +49,5 @@ pub async fn transcribe(state: &AppState, file: Received, file_name: &str, sourc
         .await
         .map_err(|e| ApiError::internal("reading a transcript", &e))?
         .ok_or_else(|| ApiError::internal("reading a transcript", &"the session is gone"))?;
-    Ok(Outcome::Done { export: Box::new(export), sha256: submitted.sha256 })
+    Ok(Outcome::Done { export: Box::new(export), sha256: submitted.sha256, language: job.heard_language })
 }

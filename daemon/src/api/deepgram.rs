@@ -139,7 +139,7 @@ async fn listen(State(state): State<AppState>, query: Query<Vec<(String, String)
         prompt: (!options.terms.is_empty()).then(|| options.terms.join(", ")),
     };
     match compat::transcribe(&state, received, &format!("listen.{extension}"), SOURCE, &ask).await {
-        Ok(Outcome::Done { export, sha256 }) => axum::Json(answer::response(&export, &sha256, options.punctuate, options.utterances)).into_response(),
+        Ok(Outcome::Done { export, sha256, .. }) => axum::Json(answer::response(&export, &sha256, options.punctuate, options.utterances)).into_response(),
         Ok(Outcome::Failed(message)) => error(StatusCode::BAD_REQUEST, message),
         Err(err) => refused(err),
     }

@@ -54,14 +54,16 @@ fn multipart(body: Result<Multipart, MultipartRejection>) -> Result<Multipart, O
 async fn transcriptions(State(state): State<AppState>, body: Result<Multipart, MultipartRejection>) -> Result<Response, OpenAiError> {
     let form = form::read(&state, multipart(body)?).await?;
     let ask = JobAsk { provider: compat::named_plugin(&state, Some(&form.model)), language: form.language.clone(), prompt: form.prompt.clone() };
-    let export = match compat::transcribe(&state, form.file, &form.file_name, SOURCE, &ask).await? {
-        Outcome::Done { export, .. } => export,
+    let (export, heard) = match compat::transcribe(&state, form.file, &form.file_name, SOURCE, &ask).await? {
+        Outcome::Done { export, language, .. } => (export, language),
         Outcome::Failed(message) => {
             return Err(OpenAiError { status: StatusCode::UNPROCESSABLE_ENTITY, message, param: Some("file"), code: Some("transcription_failed") });
         }
     };
     let plugin = export.session.provider.clone().unwrap_or_default();
-    let asked = Asked { format: form.format, words: form.words, segments: form.segments, stream: form.stream, language: form.language, plugin };
+    // The language the recogniser heard, else the one the client named.
+    let language = heard.or(form.language);
+    let asked = Asked { format: form.format, words: form.words, segments: form.segments, stream: form.stream, language, plugin };
     Ok(answer::answer(&export, &asked))
 }
 

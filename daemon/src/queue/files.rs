@@ -67,6 +67,8 @@ pub struct Job {
     pub language: Option<String>,
     /// Words the client said to expect, for a recogniser that reads a prompt.
     pub prompt: Option<String>,
+    /// The language the recogniser heard (or was told), once the job is done.
+    pub heard_language: Option<String>,
 }
 
 /// What a client asked of a new file's job; all `None` is the configured provider's choice.
@@ -139,6 +141,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE jobs ADD COLUMN note TEXT;",
     // 4: what the client asked of the recogniser.
     "ALTER TABLE jobs ADD COLUMN language TEXT; ALTER TABLE jobs ADD COLUMN prompt TEXT;",
+    // 5: the language the recogniser heard.
+    "ALTER TABLE jobs ADD COLUMN heard_language TEXT;",
 ];
 
 fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
@@ -155,6 +159,7 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
         note: row.get(9)?,
         language: row.get(10)?,
         prompt: row.get(11)?,
+        heard_language: row.get(12)?,
     })
 }
 
@@ -162,7 +167,7 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
 /// index on those makes concurrent claims of the same bytes have one winner) and may be given
 /// one when it is promoted; re-transcriptions come later.
 const FIRST: &str = "ORDER BY id LIMIT 1";
-const COLUMNS: &str = "id, session_id, sha256, path, provider, state, attempts, next_attempt_ms, last_error, note, language, prompt";
+const COLUMNS: &str = "id, session_id, sha256, path, provider, state, attempts, next_attempt_ms, last_error, note, language, prompt, heard_language";
 
 impl JobStore {
     /// Opens the queue and requeues jobs that were running when the daemon stopped.
@@ -289,9 +294,11 @@ impl JobStore {
         self.db.with(|c| c.query_row("SELECT MIN(next_attempt_ms) FROM jobs WHERE state = 'queued'", [], |r| r.get(0)))
     }
 
-    /// Marks a job done, with what its transcription said of itself.
-    pub fn finish_done(&self, id: i64, note: Option<&str>) -> Result<()> {
-        self.db.with(|c| c.execute("UPDATE jobs SET state = 'done', last_error = NULL, note = ?2 WHERE id = ?1", params![id, note]))?;
+    /// Marks a job done, with what its transcription said of itself and the language heard.
+    pub fn finish_done(&self, id: i64, note: Option<&str>, heard_language: Option<&str>) -> Result<()> {
+        self.db.with(|c| {
+            c.execute("UPDATE jobs SET state = 'done', last_error = NULL, note = ?2, heard_language = ?3 WHERE id = ?1", params![id, note, heard_language])
+        })?;
         Ok(())
     }
 

@@ -22,6 +22,7 @@ pub struct Asked {
     pub words: bool,
     pub segments: bool,
     pub stream: bool,
+    /// The language heard (or named by the client), as the recogniser tags it (`en`).
     pub language: Option<String>,
     /// The plugin that transcribed.
     pub plugin: String,
