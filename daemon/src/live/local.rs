@@ -14,7 +14,9 @@
 //! keeps the words before the gap, and an utterance's last reading commits them and reads the
 //! rest again, once. A reading that fails is tried again at the next step; a recogniser that
 //! keeps failing takes the session offline, and the recording is transcribed as a file after
-//! stop, as with a cloud provider.
+//! stop, as with a cloud provider. A client's `Finalize` (Deepgram's) closes the utterance at
+//! once: the buffer is read, its words answer the request, and the audio after the last word
+//! heard stays for the next reading.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -34,8 +34,9 @@ const READ_AHEAD: usize = 64;
 /// Longest utterance a program that reads it whole takes, ms: Whisper reads 30 s at once,
 /// and a voice command is a few seconds.
 const MAX_WHOLE_MS: u64 = 30_000;
-/// Sample widths a client may send, bytes: 16-bit integers or 32-bit floats.
-const WIDTHS: [u64; 2] = [2, 4];
+/// The sample width a client may send, bytes: 16-bit integers, as every Wyoming satellite
+/// and Home Assistant send.
+const WIDTH: u64 = 2;
 
 /// What every connection shares.
 pub struct Shared {
@@ -164,10 +165,10 @@ impl Connection {
     async fn start(&mut self, data: &serde_json::Map<String, serde_json::Value>) -> Result<Audio, String> {
         let number = |key: &str| data.get(key).and_then(|v| v.as_u64()).ok_or_else(|| format!("audio-start needs {key}"));
         let (rate, width, channels) = (number("rate")?, number("width")?, number("channels")?);
-        if !WIDTHS.contains(&width) {
-            return Err(format!("audio of width {width} is not supported: send 16-bit audio (width 2)"));
+        if width != WIDTH {
+            return Err(format!("audio of width {width} is not supported: send 16-bit audio (width {WIDTH})"));
         }
-        let format = if width == 2 { SampleFormat::S16le } else { SampleFormat::F32le };
+        let format = SampleFormat::S16le;
         let rate = u32::try_from(rate).map_err(|_| format!("rate {rate} is out of range"))?;
         let channels = u16::try_from(channels).map_err(|_| format!("channels {channels} is out of range"))?;
         let converter = Converter::new(rate, channels, format).map_err(|err| err.to_string())?;
