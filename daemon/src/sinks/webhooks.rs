@@ -8,7 +8,7 @@
 //! same guarded outbound client as plugins' requests (grants, address rules, redirects checked
 //! hop by hop): a URL that reaches loopback or private addresses needs `allow_private`. A
 //! failed attempt is tried again with exponential back-off and jitter, or after the
-//! receiver's `Retry-After`, until a 2xx, a `410 Gone`, or `webhooks.give_up_hours`.
+//! receiver's `Retry-After` (seconds or a date), until a 2xx, a `410 Gone`, or `webhooks.give_up_hours`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,10 +95,14 @@ fn message_id() -> String {
     format!("msg_{}", hex::encode(random))
 }
 
-/// When a failed attempt is tried again: the receiver's `Retry-After` seconds, else the
-/// back-off with jitter.
-fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
-    headers.iter().find(|(name, _)| name == "retry-after").and_then(|(_, value)| value.trim().parse::<u64>().ok()).map(Duration::from_secs)
+/// How long the receiver's `Retry-After` asks to wait: seconds, or an HTTP date (RFC 9110
+/// §10.2.3); a date already past means at once.
+fn retry_after(headers: &[(String, String)], now: std::time::SystemTime) -> Option<Duration> {
+    let value = headers.iter().find(|(name, _)| name == "retry-after").map(|(_, value)| value.trim())?;
+    match value.parse::<u64>() {
+        Ok(seconds) => Some(Duration::from_secs(seconds)),
+        Err(_) => httpdate::parse_http_date(value).ok().map(|at| at.duration_since(now).unwrap_or_default()),
+    }
 }
 
 impl Webhooks {
@@ -228,7 +232,10 @@ impl Webhooks {
             Ok(response) if response.status == 410 => {
                 return Attempted::Failed { status: Some(410), error: "the receiver answered 410 Gone".into() };
             }
-            Ok(response) => (Some(response.status), format!("the receiver answered {}", response.status), retry_after(&response.headers)),
+            Ok(response) => {
+                let after = retry_after(&response.headers, std::time::SystemTime::now());
+                (Some(response.status), format!("the receiver answered {}", response.status), after)
+            }
             Err(HttpError::Denied(reason)) => return Attempted::Failed { status: None, error: format!("refused: {reason}") },
             Err(HttpError::InvalidRequest(reason)) => return Attempted::Failed { status: None, error: format!("invalid request: {reason}") },
             Err(HttpError::Timeout) => (None, "the receiver did not answer in time".to_string(), None),
@@ -269,7 +276,12 @@ mod tests {
         assert!(hooks(&live(LiveStatus::Reconnecting)).is_empty());
         let job = Event::Job { session_id: "s".into(), status: JobStatus::Error, message: None, progress: None };
         assert_eq!(hooks(&job), vec![WebhookEvent::SessionFailed]);
-        assert_eq!(retry_after(&[("retry-after".into(), " 7 ".into())]), Some(Duration::from_secs(7)));
-        assert_eq!(retry_after(&[("retry-after".into(), "Wed, 21 Oct 2015 07:28:00 GMT".into())]), None);
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_470);
+        let header = |value: &str| [("retry-after".to_string(), value.to_string())];
+        assert_eq!(retry_after(&header(" 7 "), now), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after(&header("Wed, 21 Oct 2015 07:28:00 GMT"), now), Some(Duration::from_secs(10)));
+        assert_eq!(retry_after(&header("Wed, 21 Oct 2015 07:27:00 GMT"), now), Some(Duration::ZERO), "a date past");
+        assert_eq!(retry_after(&header("soon"), now), None);
+        assert_eq!(retry_after(&[], now), None);
     }
 }
