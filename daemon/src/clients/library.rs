@@ -43,7 +43,6 @@ pub fn new_session_id(kind: SessionKind) -> String {
     format!("{letter}{}", hex::encode(bytes))
 }
 
-/// The API's name of a session kind.
 /// A session as the API lists it (and webhooks carry it).
 #[derive(Debug, serde::Serialize)]
 pub struct SessionView {
@@ -74,6 +73,7 @@ impl From<Session> for SessionView {
     }
 }
 
+/// The API's name of a session kind.
 pub fn kind_name(kind: SessionKind) -> &'static str {
     match kind {
         SessionKind::Live => "live",

@@ -9,12 +9,7 @@ use super::frames::{Feed, Framer};
 use super::link::LinkEvent;
 use super::session::Transcriber;
 use super::{LiveError, LiveSessions};
-use crate::clients::stt::Word;
-
-/// Words as displayed, one text.
-pub fn displayed(words: &[Word]) -> String {
-    words.iter().map(|w| w.punctuated.as_str()).collect::<Vec<_>>().join(" ")
-}
+use crate::sinks::export::SessionExport;
 
 /// What the recogniser made of the utterance so far.
 #[derive(Debug)]
@@ -65,7 +60,7 @@ impl LiveSessions {
                         && update.is_final
                         && !update.words.is_empty()
                     {
-                        let _ = finals.send(Heard::Final(displayed(&update.words)));
+                        let _ = finals.send(Heard::Final(SessionExport::displayed(&update.words)));
                     }
                 }
             };

@@ -20,11 +20,12 @@ use crate::api::compat::{self, Outcome};
 use crate::audio::TARGET_RATE;
 use crate::clients::stt::{AudioEncoding, AudioFormat, BatchStt};
 use crate::live::convert::{Converter, SampleFormat};
-use crate::live::utterance::{Heard, Utterance, displayed};
+use crate::live::utterance::{Heard, Utterance};
 use crate::live::{INPUT_QUEUE, Input, SessionSpec};
 use crate::plugin::capabilities::audio::AudioInput;
 use crate::queue::files::JobAsk;
 use crate::retry::Failure;
+use crate::sinks::export::SessionExport;
 use crate::sinks::events::{Event as DaemonEvent, LiveStatus};
 
 /// The source of the sessions this server keeps (`wyoming.store_sessions`).
@@ -320,7 +321,7 @@ async fn read_whole(shared: &Shared, program: &Program, pcm: Vec<i16>, language:
         let received = crate::api::uploads::receive(state, body).await.map_err(|err| err.message)?;
         let ask = JobAsk { provider: Some(program.plugin.clone()), language, prompt: None };
         return match compat::transcribe(state, received, "wyoming.wav", SOURCE, &ask).await.map_err(|err| err.message)? {
-            Outcome::Done { export, .. } => Ok(displayed(&export.words)),
+            Outcome::Done { export, .. } => Ok(SessionExport::displayed(&export.words)),
             Outcome::Failed(message) => Err(message),
         };
     }
@@ -330,7 +331,7 @@ async fn read_whole(shared: &Shared, program: &Program, pcm: Vec<i16>, language:
     let bytes: Arc<[u8]> = pcm.iter().flat_map(|s| s.to_le_bytes()).collect();
     let format = AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: TARGET_RATE, channels: 1 };
     match stt.transcribe(format, AudioInput::from_memory(bytes), language, Some(duration)).await {
-        Ok(Ok(transcript)) => Ok(displayed(&transcript.words)),
+        Ok(Ok(transcript)) => Ok(SessionExport::displayed(&transcript.words)),
         Ok(Err(err)) => Err(Failure::classify(err, &program.plugin).into_message()),
         Err(call) => Err(call.to_string()),
     }

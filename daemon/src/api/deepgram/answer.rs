@@ -2,13 +2,14 @@
 //! (docs/protocols/deepgram.md §2.3): `metadata` (the session id as `request_id`, the
 //! file's SHA-256, the plugin as the model), one channel with one alternative (`transcript`, `confidence`,
 //! `words` with `punctuated_word` and `speaker` when known) and, when asked, `utterances`.
+//! The live socket's messages ([`super::stream`]) are built from the same parts.
 
 use serde_json::{Value, json};
 
 use crate::clients::library::Word;
 use crate::sinks::export::SessionExport;
 
-fn seconds(ms: u64) -> f64 {
+pub(super) fn seconds(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
 
@@ -25,7 +26,38 @@ fn word(w: &Word, punctuate: bool) -> Value {
 
 /// `words` as Deepgram writes a transcript: displayed, or lower case without punctuation.
 fn text(words: &[Word], punctuate: bool) -> String {
-    words.iter().map(|w| if punctuate { w.punctuated.as_str() } else { w.text.as_str() }).collect::<Vec<_>>().join(" ")
+    match punctuate {
+        true => SessionExport::displayed(words),
+        false => words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "),
+    }
+}
+
+/// An alternative: the transcript of `words`, their mean confidence, and each word.
+pub(super) fn alternative(words: &[Word], punctuate: bool) -> Value {
+    json!({
+        "transcript": text(words, punctuate),
+        "confidence": SessionExport::confidence(words),
+        "words": words.iter().map(|w| word(w, punctuate)).collect::<Vec<_>>(),
+    })
+}
+
+/// Which plugin transcribed, as Deepgram names its model.
+pub(super) fn model_info(plugin: &str) -> Value {
+    json!({"name": plugin, "version": env!("CARGO_PKG_VERSION"), "arch": "scribed"})
+}
+
+/// The `metadata` of an answer (and of the live socket's last message).
+pub(super) fn metadata(request_id: &str, sha256: &str, created: std::time::SystemTime, duration_ms: u64, plugin: &str) -> Value {
+    json!({
+        "transaction_key": "deprecated",
+        "request_id": request_id,
+        "sha256": sha256,
+        "created": humantime::format_rfc3339_millis(created).to_string(),
+        "duration": seconds(duration_ms),
+        "channels": 1,
+        "models": [plugin],
+        "model_info": {plugin: model_info(plugin)},
+    })
 }
 
 /// The answer for `export`; `punctuate` is `punctuate` or `smart_format`, `utterances` asks
@@ -34,13 +66,7 @@ pub fn response(export: &SessionExport, sha256: &str, punctuate: bool, utterance
     let session = &export.session;
     let plugin = session.provider.clone().unwrap_or_default();
     let created = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(session.created_ms).unwrap_or(0));
-    let duration_ms = export.duration_ms();
-    let words: Vec<Value> = export.words.iter().map(|w| word(w, punctuate)).collect();
-    let mut results = json!({"channels": [{"alternatives": [{
-        "transcript": text(&export.words, punctuate),
-        "confidence": SessionExport::confidence(&export.words),
-        "words": words,
-    }]}]});
+    let mut results = json!({"channels": [{"alternatives": [alternative(&export.words, punctuate)]}]});
     if utterances {
         let list: Vec<Value> = export
             .transcript()
@@ -48,31 +74,16 @@ pub fn response(export: &SessionExport, sha256: &str, punctuate: bool, utterance
             .into_iter()
             .enumerate()
             .map(|(i, (segment, words))| {
-                json!({
-                    "id": format!("{}-{i}", session.id),
-                    "start": seconds(segment.start_ms),
-                    "end": seconds(segment.end_ms),
-                    "confidence": SessionExport::confidence(words),
-                    "channel": 0,
-                    "transcript": text(words, punctuate),
-                    "words": words.iter().map(|w| word(w, punctuate)).collect::<Vec<_>>(),
-                    "speaker": segment.speaker,
-                })
+                let mut utterance = alternative(words, punctuate);
+                utterance["id"] = format!("{}-{i}", session.id).into();
+                utterance["start"] = seconds(segment.start_ms).into();
+                utterance["end"] = seconds(segment.end_ms).into();
+                utterance["channel"] = 0.into();
+                utterance["speaker"] = segment.speaker.into();
+                utterance
             })
             .collect();
         results["utterances"] = list.into();
     }
-    json!({
-        "metadata": {
-            "transaction_key": "deprecated",
-            "request_id": session.id,
-            "sha256": sha256,
-            "created": humantime::format_rfc3339_millis(created).to_string(),
-            "duration": seconds(duration_ms),
-            "channels": 1,
-            "models": [plugin],
-            "model_info": {plugin.clone(): {"name": plugin, "version": env!("CARGO_PKG_VERSION"), "arch": "scribed"}},
-        },
-        "results": results,
-    })
+    json!({"metadata": metadata(&session.id, sha256, created, export.duration_ms(), &plugin), "results": results})
 }

@@ -21,10 +21,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
+use super::answer::{self, seconds};
 use super::{Options, SOURCE, error};
 use crate::api::AppState;
 use crate::api::live::{MAX_CHANNELS, RATES, end_input};
 use crate::live::convert::{Converter, SampleFormat};
+use crate::clients::library::Word;
 use crate::live::{INPUT_QUEUE, Input, SessionSpec};
 use crate::sinks::events::{Event, EventWord, LiveStatus};
 
@@ -265,7 +267,6 @@ impl Stream {
     async fn end_input(&mut self) {
         let mut converter = self.decoder.take().and_then(Decoder::converter);
         end_input(&mut self.input, &mut converter).await;
-        self.input = None;
     }
 
     /// The session is over: `Metadata` and a normal close, or the error.
@@ -279,10 +280,6 @@ impl Stream {
         let _ = super::super::events::send_text(socket, metadata.to_string()).await;
         close(socket, 1000, "").await;
     }
-}
-
-fn seconds(ms: u64) -> f64 {
-    ms as f64 / 1000.0
 }
 
 /// A displayed word as Deepgram's plain `word`: lower case, without the punctuation around it.
@@ -306,10 +303,6 @@ struct Reply {
 impl Reply {
     fn new(id: String, plugin: String, options: Options) -> Reply {
         Reply { id, plugin, options, created: std::time::SystemTime::now(), speaking: false, last_final_end: None }
-    }
-
-    fn model_info(&self) -> Value {
-        json!({"name": self.plugin, "version": env!("CARGO_PKG_VERSION"), "arch": "scribed"})
     }
 
     fn channel() -> Value {
@@ -354,22 +347,11 @@ impl Reply {
     }
 
     fn results(&self, is_final: bool, speech_final: bool, from_finalize: bool, start_ms: u64, end_ms: u64, words: &[EventWord]) -> Value {
-        let punctuate = self.options.punctuate;
-        let shown = |w: &EventWord| if punctuate { w.text.clone() } else { plain(&w.text) };
-        let words_json: Vec<Value> = words
+        // An event's word is as displayed; Deepgram's plain `word` is made from it.
+        let words: Vec<Word> = words
             .iter()
-            .map(|w| {
-                let mut out = json!({"word": plain(&w.text), "start": seconds(w.start_ms), "end": seconds(w.end_ms), "confidence": w.confidence});
-                if punctuate {
-                    out["punctuated_word"] = w.text.clone().into();
-                }
-                if let Some(speaker) = w.speaker {
-                    out["speaker"] = speaker.into();
-                }
-                out
-            })
+            .map(|w| Word { text: plain(&w.text), punctuated: w.text.clone(), start_ms: w.start_ms, end_ms: w.end_ms, confidence: w.confidence, speaker: w.speaker })
             .collect();
-        let confidence = if words.is_empty() { 0.0 } else { words.iter().map(|w| w.confidence).sum::<f32>() / words.len() as f32 };
         json!({
             "type": "Results",
             "channel_index": Reply::channel(),
@@ -378,27 +360,15 @@ impl Reply {
             "is_final": is_final,
             "speech_final": speech_final,
             "from_finalize": from_finalize,
-            "channel": {"alternatives": [{
-                "transcript": words.iter().map(shown).collect::<Vec<_>>().join(" "),
-                "confidence": confidence,
-                "words": words_json,
-            }]},
-            "metadata": {"request_id": self.id, "model_info": self.model_info(), "model_uuid": self.plugin},
+            "channel": {"alternatives": [answer::alternative(&words, self.options.punctuate)]},
+            "metadata": {"request_id": self.id, "model_info": answer::model_info(&self.plugin), "model_uuid": self.plugin},
         })
     }
 
     fn metadata(&self, sha256: &str, duration_ms: u64) -> Value {
-        json!({
-            "type": "Metadata",
-            "transaction_key": "deprecated",
-            "request_id": self.id,
-            "sha256": sha256,
-            "created": humantime::format_rfc3339_millis(self.created).to_string(),
-            "duration": seconds(duration_ms),
-            "channels": 1,
-            "models": [self.plugin],
-            "model_info": {self.plugin.clone(): self.model_info()},
-        })
+        let mut metadata = answer::metadata(&self.id, sha256, self.created, duration_ms, &self.plugin);
+        metadata["type"] = "Metadata".into();
+        metadata
     }
 }
 

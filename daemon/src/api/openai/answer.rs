@@ -32,14 +32,9 @@ fn seconds(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
 
-/// The transcript's text: its words as displayed.
-fn text(export: &SessionExport) -> String {
-    export.words.iter().map(|w| w.punctuated.as_str()).collect::<Vec<_>>().join(" ")
-}
-
 /// The answer for `export` as `asked`.
 pub fn answer(export: &SessionExport, asked: &Asked) -> Response {
-    let text = text(export);
+    let text = SessionExport::displayed(&export.words);
     let duration_ms = export.duration_ms();
     let usage = json!({"type": "duration", "seconds": duration_ms.div_ceil(1000)});
     let mut response = if asked.stream {

@@ -57,6 +57,11 @@ impl SessionExport {
         self.session.duration_ms.unwrap_or_else(|| self.words.last().map_or(0, |w| w.end_ms))
     }
 
+    /// `words` as one text, each as displayed.
+    pub fn displayed(words: &[Word]) -> String {
+        words.iter().map(|w| w.punctuated.as_str()).collect::<Vec<_>>().join(" ")
+    }
+
     /// The mean confidence of `words`, 0 to 1.
     pub fn confidence(words: &[Word]) -> f64 {
         words.iter().map(|w| f64::from(w.confidence)).sum::<f64>() / words.len().max(1) as f64
