@@ -9,10 +9,16 @@
 //! plugin, stores the words, paragraphs and utterances, has the speakers found when the
 //! transcript came without them ([`crate::speakers`]), and completes the session. Rate
 //! limits and outages are retried with back-off (a provider's `retry-after` is honoured);
-//! credential problems and bad input are not retried, and the session says why.
+//! credential problems and bad input are not retried, and the session says why. The pass of
+//! a recogniser over a file is [`recognise`]; [`FilePipeline::translate`] makes one more for
+//! an English translation ([`translation`]).
 
 mod chunked;
+mod recognise;
 mod recovery;
+mod translation;
+
+pub use translation::TranslateError;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,16 +30,14 @@ use tokio::sync::{Notify, watch};
 
 use crate::finish::FinishLine;
 use crate::speakers::{self, Speakers};
-use crate::sinks::events::{Event, EventHub, JobProgress, JobStatus, LibraryChange};
-use crate::speech::{self, Silero};
+use crate::sinks::events::{Event, EventHub, JobStatus, LibraryChange};
+use crate::speech::Silero;
 use crate::audio::isolated::FileDecoder;
-use crate::audio::{self, AudioError};
 use crate::audio::store::{AudioStore, mime_for};
 use crate::queue::files::{Claim, Due, Job, JobAsk, JobState, JobStore};
 use crate::clients::library::{AudioFile, Library, LibraryError, NewSession, SessionKind, SessionPatch, SessionStatus, new_session_id, now_ms};
 use crate::retry::{Failure, RetryPolicy};
-use crate::plugin::handle::CallError;
-use crate::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt, Transcript};
+use crate::clients::stt::{AudioEncoding, BatchStt, Task};
 
 /// Words stored per library call: large enough to be quick, small enough for the store's
 /// result and request caps.
@@ -482,92 +486,18 @@ impl FilePipeline {
     /// Transcribes a job's file and stores the transcript; the note says what went wrong
     /// short of failing (the speakers could not be found).
     async fn transcribe(&self, job: &Job) -> Result<Finished, Failure> {
-        let stt = self.providers.get(job.provider.as_deref()).ok_or_else(|| {
-            Failure::Fatal(match &job.provider {
-                Some(id) => format!("the speech-to-text plugin {id} is not loaded"),
-                None => "no speech-to-text plugin is configured (roles.stt_batch)".into(),
-            })
-        })?;
-        let path = job.path.clone();
-        let encoding = encoding_for(&path).ok_or_else(|| Failure::Fatal("unsupported file type".into()))?;
-        // A recogniser that reads samples (whisper-local) gets the canonical PCM, written by
-        // the same decoding pass; so does the diarizer, and a provider whose upload limit the
-        // file exceeds (it gets the PCM in parts).
-        let size_bytes = tokio::fs::metadata(&job.path).await.map(|m| m.len()).unwrap_or(0);
-        let oversized = stt.accepts(encoding) && stt.max_file_bytes().is_some_and(|max| size_bytes > max);
-        let stt_reads_pcm = (!stt.accepts(encoding) || oversized) && stt.accepts(AudioEncoding::Linear16);
-        let pcm = (stt_reads_pcm || self.speakers.is_some()).then(|| Scratch(self.audio.scratch(&format!("job-{}.pcm", job.id))));
-        let pcm_path = pcm.as_ref().map(|p| p.0.clone());
-        // Decoding first catches corrupt files before anything is sent or paid for, and
-        // measures the duration. It runs in a child process: a file that crashes the decoder
-        // fails alone.
-        let progress = |decoded: Duration| {
-            let message = format!("decoding: {} of audio so far", humantime::format_duration(Duration::from_secs(decoded.as_secs())));
-            self.publish(&job.session_id, JobStatus::Processing, Some(message));
-        };
-        let decoded = self.decoder.convert(&path, pcm_path.as_deref(), progress).await;
-        let summary = match decoded {
-            Ok(summary) => Some(summary),
-            // A codec this daemon cannot decode (Opus: voice notes, browser recordings) still
-            // goes, unchecked, to a provider that decodes it itself; the provider measures
-            // the duration and there is no waveform.
-            Err(AudioError::UnsupportedCodec { .. }) if stt.accepts(encoding) && !oversized => None,
-            Err(err @ AudioError::UnsupportedCodec { .. }) if oversized => {
-                return Err(Failure::Fatal(format!("{err}, and the file is larger than {} takes in one file, so it cannot be cut into parts", stt.id())));
-            }
-            Err(err @ AudioError::UnsupportedCodec { .. }) => {
-                return Err(Failure::Fatal(format!("{err}, or choose a provider that accepts it")));
-            }
-            Err(err) => return Err(Failure::Fatal(err.to_string())),
-        };
+        let prepared = self.prepare(job, &format!("job-{}.pcm", job.id), Task::Transcribe).await?;
         let storage = |err: LibraryError| Failure::Retry { message: format!("storing the transcript failed: {err}"), after: None };
         let record = AudioFile {
             sha256: job.sha256.clone(),
-            mime: mime_for(encoding).into(),
-            size_bytes,
+            mime: mime_for(prepared.encoding).into(),
+            size_bytes: prepared.size_bytes,
             created_ms: now_ms(),
-            peaks: summary.as_ref().map(|s| s.peaks.clone()).unwrap_or_default(),
+            peaks: prepared.summary.as_ref().map(|s| s.peaks.clone()).unwrap_or_default(),
         };
         self.library.put_audio_file(job.session_id.clone(), record).await.map_err(storage)?;
-        let unreadable = |err: std::io::Error| Failure::Fatal(format!("the stored audio is unreadable: {err}"));
-        let (input, format) = match pcm.as_ref().filter(|_| stt_reads_pcm) {
-            Some(pcm) => (
-                AudioInput::from_path(&pcm.0).map_err(unreadable)?,
-                AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: audio::TARGET_RATE, channels: 1 },
-            ),
-            // Rate and channels are advisory for containers; 0 says "not measured".
-            None => (
-                AudioInput::from_path(&job.path).map_err(unreadable)?,
-                AudioFormat {
-                    encoding,
-                    sample_rate: summary.as_ref().map_or(0, |s| s.source_rate),
-                    channels: summary.as_ref().map_or(0, |s| u8::try_from(s.source_channels).unwrap_or(u8::MAX)),
-                },
-            ),
-        };
-        let duration = summary.as_ref().map(|s| Duration::from_millis(s.duration_ms));
-        let sent_pcm = pcm.as_ref().filter(|_| stt_reads_pcm);
-        let window = sent_pcm.and_then(|pcm| chunked::window(stt, std::fs::metadata(&pcm.0).map_or(0, |m| m.len())));
-        let transcript = match (sent_pcm, window, &self.providers.speech) {
-            (Some(pcm), Some(window), Some(detector)) => self.transcribe_speech(job, stt, &pcm.0, window.length, detector.clone()).await?,
-            (_, Some(window), None) if window.required => {
-                return Err(Failure::Fatal(format!(
-                    "the audio is larger than {} takes in one file ({} bytes), and cutting it needs the speech detector: install it with `scribed models install {}`",
-                    stt.id(),
-                    stt.max_file_bytes().unwrap_or_default(),
-                    speech::MODEL
-                )));
-            }
-            _ => match stt.transcribe_asking(format, input, job.language.clone(), job.prompt.clone(), duration).await {
-                Ok(Ok(transcript)) => transcript,
-                Ok(Err(err)) => return Err(Failure::classify(err, stt.id())),
-                // The CPU budget scales with the audio's length: a call that used it all up
-                // would do the same again.
-                Err(call @ CallError::Timeout { .. }) => return Err(Failure::Fatal(call.to_string())),
-                Err(call) => return Err(Failure::Retry { message: call.to_string(), after: None }),
-            },
-        };
-        let provider = stt.id().to_string();
+        let transcript = self.recognise(job, &prepared).await?;
+        let provider = prepared.stt.id().to_string();
         let version = self.library.create_version(job.session_id.clone(), provider.clone(), now_ms()).await.map_err(storage)?;
         for chunk in transcript.words.chunks(WORDS_PER_APPEND) {
             self.library.append_words(version.id, chunk.to_vec()).await.map_err(storage)?;
@@ -578,7 +508,7 @@ impl FilePipeline {
         }
         // What the recogniser said of its transcript (no word times), then of the speakers.
         let mut notes = transcript.notes;
-        if let (Some(speakers), Some(pcm), Some(_)) = (&self.speakers, &pcm, &summary)
+        if let (Some(speakers), Some(pcm), Some(_)) = (&self.speakers, &prepared.pcm, &prepared.summary)
             && speakers::needed(&transcript.words)
         {
             let labelled = speakers.label(&job.session_id, &provider, &transcript.words, &structure, &pcm.0).await;
@@ -589,45 +519,12 @@ impl FilePipeline {
         let patch = SessionPatch {
             status: Some(SessionStatus::Complete),
             title: None,
-            duration_ms: summary.map(|s| s.duration_ms).or(transcript.duration_ms),
+            duration_ms: prepared.summary.as_ref().map(|s| s.duration_ms).or(transcript.duration_ms),
             provider: Some(provider),
             error: None,
         };
         self.library.update_session(job.session_id.clone(), patch).await.map_err(storage)?;
         Ok(Finished { note, language: transcript.language })
-    }
-
-    /// Finds the speech in the canonical PCM `pcm`, then transcribes it as chunks of at most
-    /// `window` on the plugin's instances, with progress events as chunks finish. A file with
-    /// no speech gives an empty transcript without calling the plugin.
-    async fn transcribe_speech(&self, job: &Job, stt: &BatchStt, pcm: &Path, window: Duration, detector: Arc<Silero>) -> Result<Transcript, Failure> {
-        let max_samples = window.as_secs() as usize * audio::TARGET_RATE as usize;
-        let (events, session_id, path) = (self.events.clone(), job.session_id.clone(), pcm.to_path_buf());
-        let found = tokio::task::spawn_blocking(move || {
-            speech::chunks(&detector, &path, max_samples, |samples| {
-                let heard = Duration::from_secs((samples / audio::TARGET_RATE as usize) as u64);
-                let message = format!("finding speech: {} of audio so far", humantime::format_duration(heard));
-                events.publish(Event::Job { session_id: session_id.clone(), status: JobStatus::Processing, message: Some(message), progress: None });
-            })
-        })
-        .await;
-        let chunks = match found {
-            Ok(Ok(chunks)) => chunks,
-            Ok(Err(err)) => return Err(Failure::Retry { message: format!("reading the decoded audio failed: {err}"), after: None }),
-            Err(err) => return Err(Failure::Fatal(format!("finding the speech failed: {err}"))),
-        };
-        let total = chunks.len();
-        let started = std::time::Instant::now();
-        let progress = |done: usize| {
-            // The pace so far, for what is left.
-            let eta = (done > 0).then(|| (started.elapsed().as_secs_f64() / done as f64 * (total - done) as f64).round() as u64);
-            let progress = Some(JobProgress::new(done, total, eta));
-            self.events.publish(Event::Job { session_id: job.session_id.clone(), status: JobStatus::Processing, message: None, progress });
-        };
-        if total > 0 {
-            progress(0);
-        }
-        chunked::transcribe(stt, pcm, &chunks, job.language.as_deref(), progress).await
     }
 }
 

@@ -3,7 +3,8 @@
 //! A plugin is a `cdylib` crate built for `wasm32-unknown-unknown` and turned into a
 //! WebAssembly component by `cargo xtask build-plugins`. It depends on this crate with the
 //! feature of its world (`stt-live`, `stt-batch`, `summarizer` or `store`; `stt-batch-0-2` for
-//! the batch world of 0.2.0, whose requests carry a prompt; `diarizer`, a 0.2.0 world),
+//! the batch world of 0.2.0, whose requests carry a prompt; `stt-batch-0-3` for 0.3.0's,
+//! whose requests say whether to translate; `diarizer`, a 0.2.0 world),
 //! implements the generated `Guest` trait(s) of that world and registers the type:
 //!
 //! ```ignore
@@ -27,7 +28,7 @@ pub mod settings;
 pub mod text;
 
 /// The WIT package version of the world modules without a version in their name (the
-/// `*_0_2` modules speak 0.2.0).
+/// `*_0_2` modules speak 0.2.0, `*_0_3` 0.3.0).
 /// [`register_plugin!`] stamps a component with the version of its world (custom section
 /// [`API_VERSION_SECTION`]) and the host refuses a component whose stamp it does not speak.
 pub const API_VERSION: &str = "0.1.0";
@@ -157,11 +158,33 @@ pub mod stt_batch_0_2 {
     #![allow(clippy::too_many_arguments)]
     wit_bindgen::generate!({
         world: "scribe:sdk/stt-batch-0-2",
-        path: ["wit/0.1.0", "wit/0.2.0", "wit/sdk"],
+        path: ["wit/0.1.0", "wit/0.2.0", "wit/0.3.0", "wit/sdk"],
         generate_all,
         pub_export_macro: true,
         export_macro_name: "export_stt_batch_0_2",
         default_bindings_module: "scribe_plugin_api::stt_batch_0_2",
+    });
+    pub use self::scribe::plugin0_1_0::{audio, config, http, log, model, types};
+    pub use self::scribe::plugin0_2_0::upload;
+    settings_getters!();
+    http_errors!();
+    batch_helpers!();
+}
+
+#[cfg(feature = "stt-batch-0-3")]
+pub mod stt_batch_0_3 {
+    //! Bindings for the `stt-batch` world of 0.3.0: [`stt_batch_0_2`](crate::stt_batch_0_2)
+    //! with the task of a request in `BatchRequest::task` (transcribe, or translate into
+    //! English). The other interfaces are 0.2.0's and 0.1.0's.
+    // The generated glue passes a flattened `batch-request` as separate arguments.
+    #![allow(clippy::too_many_arguments)]
+    wit_bindgen::generate!({
+        world: "scribe:sdk/stt-batch-0-3",
+        path: ["wit/0.1.0", "wit/0.2.0", "wit/0.3.0", "wit/sdk"],
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "export_stt_batch_0_3",
+        default_bindings_module: "scribe_plugin_api::stt_batch_0_3",
     });
     pub use self::scribe::plugin0_1_0::{audio, config, http, log, model, types};
     pub use self::scribe::plugin0_2_0::upload;
@@ -219,13 +242,14 @@ pub mod store {
 }
 
 /// Registers `$ty` as the implementation of world `$world` (`stt_live`, `stt_batch`,
-/// `stt_batch_0_2`, `diarizer`, `summarizer` or `store`), and stamps the component with the API version
+/// `stt_batch_0_2`, `stt_batch_0_3`, `diarizer`, `summarizer` or `store`), and stamps the component with the API version
 /// of that world.
 #[macro_export]
 macro_rules! register_plugin {
     (stt_live, $ty:ident) => { $crate::stt_live::export_stt_live!($ty); $crate::stamp_api_version!(b"0.1.0"); };
     (stt_batch, $ty:ident) => { $crate::stt_batch::export_stt_batch!($ty); $crate::stamp_api_version!(b"0.1.0"); };
     (stt_batch_0_2, $ty:ident) => { $crate::stt_batch_0_2::export_stt_batch_0_2!($ty); $crate::stamp_api_version!(b"0.2.0"); };
+    (stt_batch_0_3, $ty:ident) => { $crate::stt_batch_0_3::export_stt_batch_0_3!($ty); $crate::stamp_api_version!(b"0.3.0"); };
     (diarizer, $ty:ident) => { $crate::diarizer::export_diarizer!($ty); $crate::stamp_api_version!(b"0.2.0"); };
     (summarizer, $ty:ident) => { $crate::summarizer::export_summarizer!($ty); $crate::stamp_api_version!(b"0.1.0"); };
     (store, $ty:ident) => { $crate::store::export_store!($ty); $crate::stamp_api_version!(b"0.1.0"); };

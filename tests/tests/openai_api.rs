@@ -42,7 +42,7 @@ async fn the_official_openai_client_transcribes_through_the_daemon_offline() {
     assert!(models.contains("whisper-local") && models.contains("whisper-1"), "{models}");
 
     assert_eq!(seen["translation"]["status"], 400, "{seen}");
-    assert!(seen["translation"]["message"].as_str().is_some_and(|m| m.contains("translat")), "{seen}");
+    assert!(seen["translation"]["message"].as_str().is_some_and(|m| m.contains("English only and cannot translate")), "tiny.en: {seen}");
     assert_eq!(seen["granularities_without_verbose"], serde_json::json!({"status": 400, "param": "timestamp_granularities"}));
     assert_eq!(seen["wrong_token"]["status"], 401);
 
@@ -74,4 +74,46 @@ async fn a_client_that_hangs_up_loses_nothing() {
     assert!(wer(&plain_words(BECKETT), &plain_words(&words.join(" "))) <= MAX_WER, "{words:?}");
     let session = daemon.get_json(&format!("/api/v1/sessions/{id}")).await.expect("session");
     assert_eq!((session["session"]["source"].as_str(), session["session"]["title"].as_str()), (Some("openai-api"), Some("hangup")));
+}
+
+/// Spanish speech, as `languages.rs` has base transcribe it.
+const SPANISH: &str = "Buenos días. Hoy hablamos del tiempo y del tren a Madrid. El tren sale a las ocho de la mañana.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multilingual_model_translates_spanish_speech_into_english() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = dir.path().join("buenos-dias.wav");
+    // Slower than espeak's 175 words a minute: base hears the Spanish voice better.
+    let spoken = std::process::Command::new("espeak-ng").args(["-v", "es", "-s", "130", "-w"]).arg(&wav).arg(SPANISH).status().expect("espeak-ng");
+    assert!(spoken.success());
+    let mut setup = Setup::new().with_test_model();
+    setup.config.plugins.get_mut("whisper-local").expect("configured").model = Some("base".into());
+    setup.config.server.auth = scribed::config::AuthMode::Always;
+    let daemon = setup.start().await.expect("daemon starts");
+    let token = daemon.daemon.new_token.clone().expect("a token was generated");
+    let base = daemon.url("").trim_end_matches('/').to_string();
+    let seen = scribe_tests::python_client("openai_translate.py", &[base.as_ref(), token.expose().as_ref(), wav.as_os_str()]).await;
+
+    // English, not Spanish: measured, base reads this voice as "Good morning. Today we talk
+    // about the time and the morning. The train goes to ...".
+    let text = seen["json"].as_str().expect("text").to_lowercase();
+    assert!(text.contains("good morning") && text.contains("today"), "{seen}");
+    assert!(!text.contains("buenos") && !text.contains("hoy"), "{seen}");
+    let verbose = &seen["verbose_json"];
+    assert_eq!(verbose["language"], "english", "the output's language, as OpenAI documents it");
+    assert_eq!(verbose["text"].as_str().map(str::to_lowercase).as_deref(), Some(text.as_str()));
+    let segments = verbose["segments"].as_array().expect("segments");
+    assert!(!segments.is_empty() && segments.iter().all(|s| s["end"].as_f64() >= s["start"].as_f64()), "{verbose}");
+    assert!(segments.iter().all(|s| s["end"].as_f64().is_some_and(|e| e <= verbose["duration"].as_f64().unwrap_or_default() + 0.5)), "{verbose}");
+    assert!(seen["srt"].as_str().is_some_and(|s| s.starts_with("1\n00:00:") && s.to_lowercase().contains("morning")), "{seen}");
+
+    // One session for the file, and the library keeps what was said, in Spanish.
+    let client = reqwest::Client::new();
+    let sessions: Value = client.get(daemon.url("/api/v1/sessions")).bearer_auth(token.expose()).send().await.expect("list").json().await.expect("json");
+    let sessions = sessions["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let id = sessions[0]["id"].as_str().expect("id");
+    let words: Value = client.get(daemon.url(&format!("/api/v1/sessions/{id}/words?limit=5000"))).bearer_auth(token.expose()).send().await.expect("words").json().await.expect("json");
+    let words = words["words"].as_array().expect("words").iter().filter_map(|w| w["punctuated"].as_str()).collect::<Vec<_>>().join(" ").to_lowercase();
+    assert!(words.contains("buenos") && words.contains("tren"), "the transcript is the Spanish: {words}");
 }

@@ -84,6 +84,17 @@ async fn espeak_speech_becomes_words_with_times() {
     assert_eq!(form.field("response_format"), ["verbose_json"]);
     assert_eq!(form.field("timestamp_granularities[]"), ["word", "segment"]);
     assert_eq!(form.headers.get("authorization").and_then(|v| v.to_str().ok()), Some(format!("Bearer {KEY}").as_str()));
+
+    // This plugin speaks scribe:plugin@0.2.0, whose requests have no task: a translation of
+    // the same file is refused with OpenAI's 400, and nothing more is sent to the server.
+    let form = reqwest::multipart::Form::new().text("model", "openai-transcribe").part("file", reqwest::multipart::Part::bytes(file).file_name("report.wav"));
+    let refused = reqwest::Client::new().post(daemon.url("/v1/audio/translations")).multipart(form).send().await.expect("translation answered");
+    assert_eq!(refused.status(), 400);
+    let error: Value = refused.json().await.expect("OpenAI's error envelope");
+    let message = error["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("openai-transcribe does not translate") && message.contains("0.3.0"), "{error}");
+    assert_eq!(error["error"]["param"], "model");
+    assert_eq!(openai.uploads.requests().len(), 1, "the session's transcript was reused and no translation was sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

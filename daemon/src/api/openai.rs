@@ -9,6 +9,8 @@
 //! loses nothing: the job runs on and the session is stored. `model` names a batch plugin
 //! (`whisper-local`, `deepgram-batch`, ...); `whisper-1` and any other name mean
 //! `roles.stt_batch`, and the `x-scribe-model` header of the answer says which plugin it was.
+//! A translation makes the same session, then asks the recogniser for the English of its
+//! audio ([`crate::files::FilePipeline::translate`]).
 
 mod answer;
 mod envelope;
@@ -25,8 +27,11 @@ use serde_json::json;
 use self::answer::Asked;
 use self::envelope::OpenAiError;
 use super::AppState;
+use super::uploads::Received;
 use super::compat::{self, Outcome};
+use crate::files::TranslateError;
 use crate::queue::files::JobAsk;
+use crate::sinks::export::SessionExport;
 
 /// The source of the sessions this API makes.
 const SOURCE: &str = "openai-api";
@@ -53,30 +58,48 @@ fn multipart(body: Result<Multipart, MultipartRejection>) -> Result<Multipart, O
 
 async fn transcriptions(State(state): State<AppState>, body: Result<Multipart, MultipartRejection>) -> Result<Response, OpenAiError> {
     let form = form::read(&state, multipart(body)?).await?;
-    let ask = JobAsk { provider: compat::named_plugin(&state, Some(&form.model)), language: form.language.clone(), prompt: form.prompt.clone() };
-    let (export, heard) = match compat::transcribe(&state, form.file, &form.file_name, SOURCE, &ask).await? {
-        Outcome::Done { export, language, .. } => (export, language),
-        Outcome::Failed(message) => {
-            return Err(OpenAiError { status: StatusCode::UNPROCESSABLE_ENTITY, message, param: Some("file"), code: Some("transcription_failed") });
-        }
-    };
+    let ask = job_ask(&state, &form);
+    let (export, heard) = session(&state, form.file, &form.file_name, &ask).await?;
     let plugin = export.session.provider.clone().unwrap_or_default();
     // The language the recogniser heard, else the one the client named.
-    let language = heard.or(form.language);
-    let asked = Asked { format: form.format, words: form.words, segments: form.segments, stream: form.stream, language, plugin };
+    let language = heard.or(ask.language);
+    let asked = Asked { format: form.format, words: form.words, segments: form.segments, stream: form.stream, language, plugin, translated: false };
     Ok(answer::answer(&export, &asked))
 }
 
-/// No recogniser here translates (the batch world has no task for it), so a translation is
-/// refused as OpenAI refuses what a model cannot do; the form is read first, so the client
-/// gets the answer rather than a reset connection.
+/// What the form asks of the recogniser.
+fn job_ask(state: &AppState, form: &form::AudioForm) -> JobAsk {
+    JobAsk { provider: compat::named_plugin(state, Some(&form.model)), language: form.language.clone(), prompt: form.prompt.clone() }
+}
+
+/// The form's file as a library session, transcribed as the client asked: its export and
+/// the language heard.
+async fn session(state: &AppState, file: Received, file_name: &str, ask: &JobAsk) -> Result<(SessionExport, Option<String>), OpenAiError> {
+    match compat::transcribe(state, file, file_name, SOURCE, ask).await? {
+        Outcome::Done { export, language, .. } => Ok((*export, language)),
+        Outcome::Failed(message) => Err(OpenAiError { status: StatusCode::UNPROCESSABLE_ENTITY, message, param: Some("file"), code: Some("transcription_failed") }),
+    }
+}
+
+/// The file becomes a library session like a transcription's (its transcript in the language
+/// spoken), then its audio is translated into English by the same recogniser, which must
+/// be able to (a multilingual Whisper model): others are refused with a 400 that says why.
+/// The translation is the answer; it is not stored.
 async fn translations(State(state): State<AppState>, body: Result<Multipart, MultipartRejection>) -> Result<Response, OpenAiError> {
     let form = form::read(&state, multipart(body)?).await?;
-    drop(form);
-    Err(OpenAiError::invalid(
-        "model",
-        "translation to English is not offered: none of this daemon's recognisers translates; use /v1/audio/transcriptions",
-    ))
+    let ask = job_ask(&state, &form);
+    let (export, heard) = session(&state, form.file, &form.file_name, &ask).await?;
+    let files = state.files.as_ref().ok_or_else(|| unavailable("the library store"))?;
+    let ask = JobAsk { language: ask.language.or(heard), ..ask };
+    let translation = files.translate(&export.session.id, &ask).await.map_err(|err| match err {
+        TranslateError::Unsupported(message) => OpenAiError::invalid("model", message),
+        TranslateError::Unavailable(message) => OpenAiError { status: StatusCode::SERVICE_UNAVAILABLE, message, param: None, code: Some("unavailable") },
+        TranslateError::Failed(message) => OpenAiError { status: StatusCode::UNPROCESSABLE_ENTITY, message, param: Some("file"), code: Some("translation_failed") },
+    })?;
+    let plugin = export.session.provider.clone().unwrap_or_default();
+    let export = SessionExport { words: translation.words, speakers: Vec::new(), summary: None, ..export };
+    let asked = Asked { format: form.format, words: form.words, segments: form.segments, stream: form.stream, language: None, plugin, translated: true };
+    Ok(answer::answer(&export, &asked))
 }
 
 /// The batch plugins, and `whisper-1` for the default one.

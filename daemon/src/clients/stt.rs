@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::plugin::batch_world::{BatchTranscript, Request};
+pub use crate::plugin::batch_world::Task;
 use crate::plugin::bindings::types::PluginError;
 use crate::plugin::handle::{CallError, Instance, PluginHandle, WorldBindings, encoding_name};
 use futures_util::future::BoxFuture;
@@ -74,20 +75,22 @@ impl BatchStt {
         language: Option<String>,
         duration: Option<Duration>,
     ) -> Result<Result<BatchTranscript, PluginError>, CallError> {
-        self.transcribe_asking(format, audio, language, None, duration).await
+        self.transcribe_asking(format, audio, language, None, Task::Transcribe, duration).await
     }
 
     /// Like [`BatchStt::transcribe`], with words to expect (`prompt`) for a recogniser that
-    /// reads one (0.2.0's `stt-batch`).
+    /// reads one (0.2.0's `stt-batch`), and the task: a translation into English is asked
+    /// of a 0.3.0 recogniser only (an older one refuses it as bad input).
     pub async fn transcribe_asking(
         &self,
         format: AudioFormat,
         audio: AudioInput,
         language: Option<String>,
         prompt: Option<String>,
+        task: Task,
         duration: Option<Duration>,
     ) -> Result<Result<BatchTranscript, PluginError>, CallError> {
-        let request = Request { format, size: audio.size, language, prompt };
+        let request = Request { format, size: audio.size, language, prompt, task };
         let call = transcribe_call(&self.handle, request, audio, duration);
         self.handle.share_loaded_model().await;
         self.handle.call(call).await
@@ -122,7 +125,7 @@ impl LocalRecogniser {
         let duration = Duration::from_millis(pcm.len() as u64 * 1000 / (2 * u64::from(crate::audio::TARGET_RATE)));
         let format = AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: crate::audio::TARGET_RATE, channels: 1 };
         let audio = AudioInput::from_memory(pcm);
-        let request = Request { format, size: audio.size, language, prompt };
+        let request = Request { format, size: audio.size, language, prompt, task: Task::Transcribe };
         let call = transcribe_call(&self.handle, request, audio, Some(duration));
         self.handle.share_loaded_model().await;
         self.dedicated.call(call).await

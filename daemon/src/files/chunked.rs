@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use crate::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt, Transcript};
+use crate::clients::stt::{AudioEncoding, AudioFormat, AudioInput, BatchStt, Task, Transcript};
 use crate::plugin::bindings::types::{Paragraph, Sentence, TranscriptStructure, Utterance, Word};
 use crate::plugin::handle::CallError;
 use crate::retry::Failure;
@@ -56,14 +56,15 @@ fn window_for(speech_chunk: Option<Duration>, max_file_bytes: Option<u64>, pcm_b
 /// Calls per chunk: the first, and one more on a fresh instance after a sandbox failure.
 const ATTEMPTS: usize = 2;
 
-/// Transcribes `chunks` of the canonical PCM file `pcm` with `stt`, in `language` when the
-/// client named one; `progress` hears the chunks done after each one.
-pub async fn transcribe(stt: &BatchStt, pcm: &Path, chunks: &[Chunk], language: Option<&str>, progress: impl Fn(usize)) -> Result<Transcript, Failure> {
+/// Transcribes (or translates, by `task`) `chunks` of the canonical PCM file `pcm` with
+/// `stt`, in `language` when the client named one; `progress` hears the chunks done after
+/// each one.
+pub async fn transcribe(stt: &BatchStt, pcm: &Path, chunks: &[Chunk], language: Option<&str>, task: Task, progress: impl Fn(usize)) -> Result<Transcript, Failure> {
     let mut results: Vec<Option<Transcript>> = vec![None; chunks.len()];
     // Owned by each call, so the stream of calls is `Send` for any lifetime.
     let calls = chunks.iter().cloned().enumerate().map(|(i, chunk)| {
         let (stt, pcm, language) = (stt.clone(), pcm.to_path_buf(), language.map(String::from));
-        async move { (i, transcribe_chunk(&stt, &pcm, &chunk, language).await) }
+        async move { (i, transcribe_chunk(&stt, &pcm, &chunk, language, task).await) }
     });
     // Each file keeps at most `instances` calls waiting, and the plugin's instances are
     // handed out in arrival order, so files sharing the plugin take turns.
@@ -77,7 +78,7 @@ pub async fn transcribe(stt: &BatchStt, pcm: &Path, chunks: &[Chunk], language: 
     Ok(stitch(chunks, results.into_iter().flatten().collect()))
 }
 
-async fn transcribe_chunk(stt: &BatchStt, pcm: &Path, chunk: &Chunk, language: Option<String>) -> Result<Transcript, Failure> {
+async fn transcribe_chunk(stt: &BatchStt, pcm: &Path, chunk: &Chunk, language: Option<String>, task: Task) -> Result<Transcript, Failure> {
     let format = AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: crate::audio::TARGET_RATE, channels: 1 };
     let ranges: Vec<_> = chunk.pieces.iter().map(|p| p.start as u64 * SAMPLE_BYTES..p.end as u64 * SAMPLE_BYTES).collect();
     let duration = Duration::from_millis(chunk.len() as u64 * 1000 / u64::from(crate::audio::TARGET_RATE));
@@ -85,7 +86,7 @@ async fn transcribe_chunk(stt: &BatchStt, pcm: &Path, chunk: &Chunk, language: O
     loop {
         attempt += 1;
         let input = AudioInput::from_ranges(pcm, ranges.clone());
-        match stt.transcribe(format, input, language.clone(), Some(duration)).await {
+        match stt.transcribe_asking(format, input, language.clone(), None, task, Some(duration)).await {
             Ok(Ok(transcript)) => return Ok(transcript),
             Ok(Err(err)) => return Err(Failure::classify(err, stt.id())),
             Err(call @ (CallError::Trap { .. } | CallError::Timeout { .. } | CallError::MemoryLimit { .. })) => {

@@ -5,15 +5,19 @@
 
 /// Versions of the `scribe:plugin` WIT package this host links. A frozen version stays here
 /// when a newer one is added beside it: 0.2.0 adds to `stt-batch` (a prompt, notes, `upload`;
-/// see [`super::batch_world`]) and the diarizer world.
-pub const SPOKEN: &[&str] = &["0.1.0", "0.2.0"];
+/// see [`super::batch_world`]) and the diarizer world; 0.3.0 adds a task (translate) to
+/// `stt-batch`.
+pub const SPOKEN: &[&str] = &["0.1.0", "0.2.0", "0.3.0"];
 /// The custom section the SDK writes (`scribe_plugin_api::API_VERSION_SECTION`).
 pub const SECTION: &str = "scribe:plugin-api-version";
 /// SHA-256 of `plugin-api/wit/0.1.0/*.wit`, concatenated in name order: 0.1.0 is released and
-/// frozen. A change to the contract goes into a new version beside it (`wit/0.2.0/`), which
+/// frozen. A change to the contract goes into a new version beside it (`wit/0.3.0/`), which
 /// the host then links too.
 #[cfg(test)]
 const FROZEN_0_1_0: &str = "ca93d4238a32ab66e3526908fc2671ae0e5c60c450d8250a4415d4f36dcb85dd";
+/// The same of `plugin-api/wit/0.2.0/`: released with 0.3.0 beside it.
+#[cfg(test)]
+const FROZEN_0_2_0: &str = "3b2fa2ee485518bb34fee6393732fc066b39fa1802ad687631c82428107045ae";
 /// Longest stamp read; a version string is a few bytes.
 const MAX_STAMP: usize = 64;
 
@@ -116,17 +120,19 @@ mod tests {
     }
 
     #[test]
-    fn wit_0_1_0_is_frozen() {
+    fn released_wit_versions_are_frozen() {
         use sha2::{Digest, Sha256};
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api/wit/0.1.0");
-        let mut files: Vec<_> = std::fs::read_dir(&dir).expect("wit dir").flatten().map(|e| e.path()).collect();
-        files.sort();
-        let mut hash = Sha256::new();
-        for file in &files {
-            hash.update(std::fs::read(file).expect("wit file"));
+        for (version, files_in_it, frozen) in [("0.1.0", 4, FROZEN_0_1_0), ("0.2.0", 1, FROZEN_0_2_0)] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api/wit").join(version);
+            let mut files: Vec<_> = std::fs::read_dir(&dir).expect("wit dir").flatten().map(|e| e.path()).collect();
+            files.sort();
+            let mut hash = Sha256::new();
+            for file in &files {
+                hash.update(std::fs::read(file).expect("wit file"));
+            }
+            assert_eq!(files.len(), files_in_it, "{files:?}");
+            assert_eq!(hex::encode(hash.finalize()), frozen, "scribe:plugin@{version} is released: put changes in a new version");
         }
-        assert_eq!(files.len(), 4, "{files:?}");
-        assert_eq!(hex::encode(hash.finalize()), FROZEN_0_1_0, "scribe:plugin@0.1.0 is released: put changes in a new version");
     }
 
     #[test]
@@ -135,9 +141,10 @@ mod tests {
         assert_eq!(check(&stamped), Ok("0.1.0".to_string()));
         assert_eq!(check(&component(&[custom(SECTION, b"0.2.0")])), Ok("0.2.0".to_string()));
         assert_eq!(check(&component(&[custom("producers", b"x")])), Err(VersionError::Missing));
-        let newer = check(&component(&[custom(SECTION, b"0.3.0")])).expect_err("0.3.0 is not spoken");
-        assert_eq!(newer, VersionError::Unsupported("0.3.0".into()));
-        assert!(newer.to_string().contains("scribe:plugin@0.3.0") && newer.to_string().contains("speaks 0.1.0, 0.2.0"), "{newer}");
+        assert_eq!(check(&component(&[custom(SECTION, b"0.3.0")])), Ok("0.3.0".to_string()));
+        let newer = check(&component(&[custom(SECTION, b"0.4.0")])).expect_err("0.4.0 is not spoken");
+        assert_eq!(newer, VersionError::Unsupported("0.4.0".into()));
+        assert!(newer.to_string().contains("scribe:plugin@0.4.0") && newer.to_string().contains("speaks 0.1.0, 0.2.0, 0.3.0"), "{newer}");
         assert!(matches!(check(b"\0asm\x01\0\0\0\x00\x05"), Err(VersionError::Malformed(_))));
     }
 }

@@ -1,6 +1,7 @@
 //! Host bindings of the `scribe:plugin@0.1.0` worlds, and of 0.2.0's `stt-batch` and
 //! `diarizer` (the worlds 0.2.0 changes or adds; its other worlds are 0.1.0's, so those
-//! bindings serve both). 0.2.0's `upload` is generated with its `stt-batch`.
+//! bindings serve both), and of 0.3.0's `stt-batch`. 0.2.0's `upload` is generated with its
+//! `stt-batch` and shared by 0.3.0's.
 //!
 //! Each interface is generated once, in the first world that imports it (`types`, `log`,
 //! `config`, `sqlite` with `store`; `http`, `audio`, `model` with `stt-batch`; `progress` with
@@ -87,21 +88,40 @@ pub use stt_batch::scribe::plugin::http;
 pub use stt_live::scribe::plugin::websocket;
 pub use store::scribe::plugin::sqlite;
 
-/// 0.2.0's `stt-batch`, importing the very interfaces of 0.1.0 (the same capabilities serve
-/// it; see [`super::batch_world`]) and `upload`, which the http capability serves too.
+/// The bindings of a later `stt-batch` world, whose 0.1.0 imports are the ones generated above
+/// (the same capabilities serve every version; see [`super::batch_world`]), and any more
+/// interfaces it shares with other versions.
+macro_rules! later_stt_batch {
+    ($world:literal, [$($path:literal),+], { $($shared:tt)* }) => {
+        wasmtime::component::bindgen!({
+            world: $world,
+            path: [$($path),+],
+            imports: { default: async | trappable },
+            exports: { default: async },
+            with: {
+                "scribe:plugin/types@0.1.0": super::store::scribe::plugin::types,
+                "scribe:plugin/log@0.1.0": super::store::scribe::plugin::log,
+                "scribe:plugin/config@0.1.0": super::store::scribe::plugin::config,
+                "scribe:plugin/http@0.1.0": super::stt_batch::scribe::plugin::http,
+                "scribe:plugin/audio@0.1.0": super::stt_batch::scribe::plugin::audio,
+                "scribe:plugin/model@0.1.0": super::stt_batch::scribe::plugin::model,
+                $($shared)*
+            },
+        });
+    };
+}
+
+/// 0.2.0's `stt-batch`: a prompt, notes, and `upload`, which the http capability serves too.
 pub mod stt_batch_0_2 {
-    wasmtime::component::bindgen!({
-        world: "scribe:plugin/stt-batch@0.2.0",
-        path: ["../plugin-api/wit/0.1.0", "../plugin-api/wit/0.2.0"],
-        imports: { default: async | trappable },
-        exports: { default: async },
-        with: {
-            "scribe:plugin/types@0.1.0": super::store::scribe::plugin::types,
-            "scribe:plugin/log@0.1.0": super::store::scribe::plugin::log,
-            "scribe:plugin/config@0.1.0": super::store::scribe::plugin::config,
-            "scribe:plugin/http@0.1.0": super::stt_batch::scribe::plugin::http,
-            "scribe:plugin/audio@0.1.0": super::stt_batch::scribe::plugin::audio,
-            "scribe:plugin/model@0.1.0": super::stt_batch::scribe::plugin::model,
-        },
-    });
+    later_stt_batch!("scribe:plugin/stt-batch@0.2.0", ["../plugin-api/wit/0.1.0", "../plugin-api/wit/0.2.0"], {});
+}
+
+/// 0.3.0's `stt-batch`: 0.2.0's with the task of a request (transcribe, or translate into
+/// English), and 0.2.0's very `upload`.
+pub mod stt_batch_0_3 {
+    later_stt_batch!(
+        "scribe:plugin/stt-batch@0.3.0",
+        ["../plugin-api/wit/0.1.0", "../plugin-api/wit/0.2.0", "../plugin-api/wit/0.3.0"],
+        { "scribe:plugin/upload@0.2.0": super::stt_batch_0_2::scribe::plugin0_2_0::upload, }
+    );
 }

@@ -21,7 +21,7 @@ use wasmtime::component::{Component, Instance, Linker, WasmList};
 use wasmtime::{Engine, Store};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
-use super::batch_world::{Request, SttBatch, SttBatchPre, Version};
+use super::batch_world::{Request, SttBatch, SttBatchPre, Task, Version};
 use super::bindings::types::{AudioEncoding, AudioFormat};
 use super::cpu::CpuTimed;
 use super::engine;
@@ -136,6 +136,7 @@ impl ModelSnapshot {
             size: 0,
             language: None,
             prompt: None,
+            task: Task::Transcribe,
         };
         CpuTimed::new(bindings.call_transcribe(&mut store, &nothing), meter)
             .await

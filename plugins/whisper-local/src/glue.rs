@@ -3,22 +3,23 @@
 //! through the host's `model` capability, the audio (16 kHz mono linear16, converted by the
 //! host) through `audio`, and the transcript goes back as timed words plus one utterance per
 //! segment. A request's prompt (what was said before its audio) is read as the model's
-//! previous text, tokenized by the model's `tokenizer.json`. The recogniser itself is
+//! previous text, tokenized by the model's `tokenizer.json`; its task may ask for the English
+//! translation, which a multilingual model gives. The recogniser itself is
 //! `scribe-whisper` (`core/`).
 
 use std::cell::RefCell;
 
-use scribe_plugin_api::stt_batch_0_2::types::{
+use scribe_plugin_api::stt_batch_0_3::types::{
     AudioEncoding, Capabilities, PluginError, PluginInfo, TranscriptStructure, Utterance, Word,
 };
-use scribe_plugin_api::stt_batch_0_2::{audio, log, model, setting};
-use scribe_plugin_api::stt_batch_0_2::{BatchRequest, BatchTranscript};
+use scribe_plugin_api::stt_batch_0_3::{audio, log, model, setting};
+use scribe_plugin_api::stt_batch_0_3::{BatchRequest, BatchTranscript, Task as RequestTask};
 use scribe_whisper::bpe;
 use scribe_whisper::load::{self, LoadError, ReadError};
 use scribe_whisper::model::Precision;
 use scribe_whisper::mel::SAMPLE_RATE;
 use scribe_whisper::output::{self, ms};
-use scribe_whisper::transcribe::{EncoderContext, Engine, Samples, TranscribeError};
+use scribe_whisper::transcribe::{EncoderContext, Engine, Samples, Task, TranscribeError};
 
 /// Bytes per model read; the host allows up to 16 MiB a call.
 const MODEL_READ: u32 = 16 * 1024 * 1024;
@@ -170,9 +171,13 @@ pub fn transcribe(plugin: &Identity, request: BatchRequest) -> Result<BatchTrans
         }
     };
     let previous = request.prompt.as_deref().filter(|p| !p.trim().is_empty()).map(prompt_tokens).unwrap_or_default();
+    let task = match request.task {
+        RequestTask::Transcribe => Task::Transcribe,
+        RequestTask::Translate => Task::Translate,
+    };
     let transcript = ENGINE
         .with_borrow(|engine| match engine {
-            Some(engine) => engine.transcribe_after(&mut audio, request.language.as_deref(), &previous, &mut progress),
+            Some(engine) => engine.transcribe_after(&mut audio, request.language.as_deref(), &previous, task, &mut progress),
             None => Err(TranscribeError::Inference("the model is not loaded".to_string())),
         })
         .map_err(|err| match err {

@@ -4,8 +4,8 @@
 
 mod glue;
 
-use scribe_plugin_api::stt_batch_0_2::types::{PluginError, PluginInfo};
-use scribe_plugin_api::stt_batch_0_2::{BatchRequest, BatchTranscript, Guest};
+use scribe_plugin_api::stt_batch_0_3::types::{PluginError, PluginInfo};
+use scribe_plugin_api::stt_batch_0_3::{BatchRequest, BatchTranscript, Guest};
 use scribe_whisper::transcribe::EncoderContext;
 
 /// Files are read in whole 30 s windows, as the model was trained.
@@ -23,4 +23,4 @@ impl Guest for WhisperLocal {
     }
 }
 
-scribe_plugin_api::register_plugin!(stt_batch_0_2, WhisperLocal);
+scribe_plugin_api::register_plugin!(stt_batch_0_3, WhisperLocal);

@@ -26,6 +26,8 @@ pub struct Asked {
     pub language: Option<String>,
     /// The plugin that transcribed.
     pub plugin: String,
+    /// The words are an English translation (`/v1/audio/translations`).
+    pub translated: bool,
 }
 
 fn seconds(ms: u64) -> f64 {
@@ -57,9 +59,14 @@ pub fn answer(export: &SessionExport, asked: &Asked) -> Response {
 /// `verbose_json`: the segments are the export's (one speaker's sentences), the words every
 /// word with its times.
 fn verbose(export: &SessionExport, asked: &Asked, text: String, duration_ms: u64, usage: Value) -> Value {
+    // A translation's language is its output's, "always english" as OpenAI documents it.
+    let (task, language) = match asked.translated {
+        true => ("translate", "english".to_string()),
+        false => ("transcribe", asked.language.clone().unwrap_or_else(|| "unknown".into())),
+    };
     let mut body = json!({
-        "task": "transcribe",
-        "language": asked.language.clone().unwrap_or_else(|| "unknown".into()),
+        "task": task,
+        "language": language,
         "duration": seconds(duration_ms),
         "text": text,
         "usage": usage,

@@ -58,10 +58,21 @@ const MAX_PREVIOUS_TOKENS: usize = 223;
 /// Seed of the sampler used by temperature fallback: fixed, so results are reproducible.
 const SEED: u64 = 0x5eed_5c1b_e000_0001;
 
+/// What a recording is decoded into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Task {
+    /// The words as spoken.
+    #[default]
+    Transcribe,
+    /// The speech in English (`<|translate|>`; multilingual models only).
+    Translate,
+}
+
 /// Why a transcription failed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TranscribeError {
-    /// The request cannot be served by this model (a language it does not know).
+    /// The request cannot be served by this model (a language it does not know, a
+    /// translation asked of an English-only model).
     Language(String),
     /// The audio could not be read.
     Audio(String),
@@ -173,6 +184,17 @@ fn file_error(file: &str, message: impl std::fmt::Display) -> ModelError {
     ModelError { file: file.to_string(), message: message.to_string() }
 }
 
+/// Of attempts that all failed (each with whether it loops), the one to keep: the likeliest
+/// that does not loop, else the likeliest of all.
+fn likeliest(failed: Vec<(Attempt, bool)>) -> Option<Attempt> {
+    let any_unlooped = failed.iter().any(|(_, looping)| !looping);
+    failed
+        .into_iter()
+        .filter(|(_, looping)| !looping || !any_unlooped)
+        .map(|(attempt, _)| attempt)
+        .max_by(|a, b| a.avg_logprob.total_cmp(&b.avg_logprob))
+}
+
 fn tensor_error(err: candle_core::Error) -> TranscribeError {
     TranscribeError::Inference(format!("inference failed: {err}"))
 }
@@ -232,20 +254,28 @@ impl Engine {
     /// Transcribes `audio`. `language` is a tag such as `en` or `de-AT`; a multilingual model
     /// detects the language when it is none. `progress` hears how many samples are done.
     pub fn transcribe(&self, audio: &mut dyn Samples, language: Option<&str>, progress: &mut dyn FnMut(usize)) -> Result<Transcript, TranscribeError> {
-        self.transcribe_after(audio, language, &[], progress)
+        self.transcribe_after(audio, language, &[], Task::Transcribe, progress)
     }
 
     /// [`Engine::transcribe`], knowing what was said before the audio: `previous` are its
     /// text tokens ([`crate::bpe`]). As openai's `initial_prompt` without conditioning on
     /// earlier windows, they are read before the first window only, at most the last
-    /// [`MAX_PREVIOUS_TOKENS`].
+    /// [`MAX_PREVIOUS_TOKENS`]. `task` translates into English instead; the transcript's
+    /// language is still the one spoken.
     pub fn transcribe_after(
         &self,
         audio: &mut dyn Samples,
         language: Option<&str>,
         previous: &[u32],
+        task: Task,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Transcript, TranscribeError> {
+        let task_token = match task {
+            Task::Transcribe => None,
+            Task::Translate => Some(self.vocab.specials().translate.filter(|_| self.multilingual()).ok_or_else(|| {
+                TranscribeError::Language("this model understands English only and cannot translate; install a multilingual model (such as base)".to_string())
+            })?),
+        };
         let mut previous = match (self.vocab.specials().start_of_prev, previous.len()) {
             (Some(start), 1..) => [&[start], &previous[previous.len().saturating_sub(MAX_PREVIOUS_TOKENS)..]].concat(),
             _ => Vec::new(),
@@ -276,7 +306,7 @@ impl Engine {
             if self.multilingual() && language.is_none() {
                 language = Some(self.detect_language(&state)?);
             }
-            let sot = self.sot_sequence(language);
+            let sot = self.sot_sequence(language, task_token);
             let max_tokens = MIN_WINDOW_TOKENS + (size as f32 / FRAMES_PER_SECOND * TOKENS_PER_SECOND).ceil() as usize;
             let (attempt, steps) = match trimmed {
                 true => self.decode_short(&state, &previous, &sot, max_tokens, &mut rng)?,
@@ -344,18 +374,23 @@ impl Engine {
             .ok_or_else(|| TranscribeError::Inference("the model's configuration lists no languages".to_string()))
     }
 
-    fn sot_sequence(&self, language: Option<u32>) -> Vec<u32> {
+    /// The prompt that starts a window: the language and the task (`translate`, else
+    /// `transcribe`) on a multilingual model.
+    fn sot_sequence(&self, language: Option<u32>, translate: Option<u32>) -> Vec<u32> {
         let s = self.vocab.specials();
         let mut sot = vec![s.start_of_transcript];
         if self.multilingual() {
             sot.extend(language);
-            sot.extend(s.transcribe);
+            sot.extend(translate.or(s.transcribe));
         }
         sot
     }
 
-    /// Decodes a window, at higher temperatures while the result loops or is a guess.
-    /// Returns the attempt kept and the decoder steps all attempts ran.
+    /// Decodes a window, at higher temperatures while the result loops or is a guess. When
+    /// every attempt fails, the likeliest one that does not loop is kept (else the likeliest
+    /// of all), as faster-whisper keeps it: the last, most random attempt was kept before,
+    /// and it turned a translation the greedy pass had nearly right into noise. Returns the
+    /// attempt kept and the decoder steps all attempts ran.
     fn decode_with_fallback(
         &self,
         state: &DecoderState,
@@ -364,18 +399,18 @@ impl Engine {
         max_tokens: usize,
         rng: &mut XorShift,
     ) -> Result<(Attempt, usize), TranscribeError> {
-        let mut best: Option<Attempt> = None;
+        let mut failed: Vec<(Attempt, bool)> = Vec::new();
         let mut steps = 0;
         for temperature in TEMPERATURES {
             let attempt = decode::decode_window(&self.model, state, previous, sot, &self.rules, temperature, max_tokens, rng).map_err(tensor_error)?;
             steps += attempt.steps;
-            let done = self.acceptable(&attempt);
-            best = Some(attempt);
-            if done {
-                break;
+            let looping = self.looping(&attempt);
+            if !(looping || attempt.avg_logprob < LOGPROB_THRESHOLD) || attempt.no_speech_prob > NO_SPEECH_THRESHOLD {
+                return Ok((attempt, steps));
             }
+            failed.push((attempt, looping));
         }
-        let best = best.ok_or_else(|| TranscribeError::Inference("no decoding attempt".to_string()))?;
+        let best = likeliest(failed).ok_or_else(|| TranscribeError::Inference("no decoding attempt".to_string()))?;
         Ok((best, steps))
     }
 
@@ -399,11 +434,10 @@ impl Engine {
         Ok((kept, steps))
     }
 
-    /// Whether an attempt can be kept: it neither loops nor guesses, or the window is
-    /// silence anyway.
-    fn acceptable(&self, attempt: &Attempt) -> bool {
-        let looping = attempt.looped || decode::compression_ratio(&self.vocab.decode(&attempt.tokens)) > COMPRESSION_RATIO_THRESHOLD;
-        !(looping || attempt.avg_logprob < LOGPROB_THRESHOLD) || attempt.no_speech_prob > NO_SPEECH_THRESHOLD
+    /// Whether an attempt goes round: a loop the decoder caught, or text that compresses
+    /// like one.
+    fn looping(&self, attempt: &Attempt) -> bool {
+        attempt.looped || decode::compression_ratio(&self.vocab.decode(&attempt.tokens)) > COMPRESSION_RATIO_THRESHOLD
     }
 
     /// Encodes `samples` (one window's audio) padded with silence to `frames` mel frames,
@@ -546,14 +580,21 @@ mod tests {
     }
 
     fn engine() -> Engine {
-        let dir = model_dir();
+        engine_in(&model_dir())
+    }
+
+    fn engine_in(dir: &std::path::Path) -> Engine {
+        engine_at(dir, Precision::F32)
+    }
+
+    fn engine_at(dir: &std::path::Path, precision: Precision) -> Engine {
         let read = |name: &str| std::fs::read(dir.join(name)).expect(name);
         let (bin, config, vocab) = (read("model.bin"), read("config.json"), read("vocabulary.txt"));
         Engine::load(ModelFiles {
             model_bin: ("model.bin", &bin),
             config_json: ("config.json", &config),
             vocabulary: ("vocabulary.txt", &vocab),
-        }, Precision::F32)
+        }, precision)
         .expect("loads")
     }
 
@@ -675,6 +716,8 @@ mod tests {
         let err = engine().transcribe(&mut InMemory(vec![0.0; 16_000]), Some("de"), &mut |_| {}).expect_err("English only");
         assert!(matches!(&err, TranscribeError::Language(m) if m.contains("English only")), "{err}");
         assert!(engine().language_token(Some("en-GB")).expect("English").is_none());
+        let err = engine().transcribe_after(&mut InMemory(vec![0.0; 16_000]), None, &[], Task::Translate, &mut |_| {}).expect_err("no translation");
+        assert!(matches!(&err, TranscribeError::Language(m) if m.contains("cannot translate")), "{err}");
     }
 
     #[test]
@@ -686,7 +729,7 @@ mod tests {
         let encoder = crate::bpe::Encoder::parse("tokenizer.json", &json).expect("parses");
         let audio = speech("Kwabena wrote the Scribed daemon in Rust.");
         let read = |previous: &[u32]| {
-            let transcript = engine.transcribe_after(&mut InMemory(audio.clone()), None, previous, &mut |_| {}).expect("transcribes");
+            let transcript = engine.transcribe_after(&mut InMemory(audio.clone()), None, previous, Task::Transcribe, &mut |_| {}).expect("transcribes");
             transcript.segments.iter().map(|s| s.text.as_str()).collect::<String>()
         };
         let alone = read(&[]);
@@ -700,5 +743,44 @@ mod tests {
         assert!(long.len() > 2 * MAX_PREVIOUS_TOKENS);
         let told = read(&long);
         assert!(told.contains("Kwabena"), "{told}");
+    }
+
+    #[test]
+    fn when_every_attempt_fails_the_likeliest_that_does_not_loop_is_kept() {
+        let attempt = |avg_logprob: f32, temperature: f32| Attempt { tokens: Vec::new(), avg_logprob, no_speech_prob: 0.0, temperature, looped: false, steps: 1 };
+        let kept = likeliest(vec![(attempt(-1.3, 0.0), false), (attempt(-0.9, 0.2), true), (attempt(-1.1, 0.4), false), (attempt(-4.2, 1.0), false)]);
+        assert_eq!(kept.map(|a| a.temperature), Some(0.4), "not the last, most random one, nor the loop");
+        let kept = likeliest(vec![(attempt(-2.0, 0.0), true), (attempt(-1.5, 0.2), true)]);
+        assert_eq!(kept.map(|a| a.temperature), Some(0.2), "all loop: the likeliest");
+        assert!(likeliest(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn a_multilingual_model_translates_into_english() {
+        // Measured: base (f32) reads this espeak Spanish as "Good morning. Today we talk about
+        // the time of the marine sea. ..."; transcribed, it is Spanish.
+        let engine = engine_at(&model_dir().with_file_name("base"), Precision::F32);
+        let audio = spoken_by("es", "Buenos días. Hoy hablamos del tiempo y del tren a Madrid. El tren sale a las ocho de la mañana.");
+        let read = |task: Task| {
+            let t = engine.transcribe_after(&mut InMemory(audio.clone()), None, &[], task, &mut |_| {}).expect("transcribes");
+            (t.language, t.segments.iter().map(|s| s.text.as_str()).collect::<String>().to_lowercase())
+        };
+        let (language, english) = read(Task::Translate);
+        assert_eq!(language.as_deref(), Some("es"), "the language spoken, not the output's");
+        assert!(english.contains("good morning") && english.contains("today") && !english.contains("buenos") && !english.contains("hoy"), "{english}");
+        let (_, spanish) = read(Task::Transcribe);
+        assert!(spanish.contains("buenos") && spanish.contains("tren"), "{spanish}");
+    }
+
+    /// `text` in espeak-ng's `voice`, slower than its default (base hears it better), as
+    /// 16 kHz samples converted without dither (sox's is random: the same text would read
+    /// differently from run to run).
+    fn spoken_by(voice: &str, text: &str) -> Vec<f32> {
+        let wav = std::env::temp_dir().join(format!("spoken-{voice}-{}.wav", std::process::id()));
+        assert!(std::process::Command::new("espeak-ng").args(["-v", voice, "-s", "130", "-w"]).arg(&wav).arg(text).status().expect("espeak-ng").success());
+        let raw = wav.with_extension("raw");
+        let converted = std::process::Command::new("sox").arg("-D").arg(&wav).args(["-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer"]).arg(&raw).status().expect("sox");
+        assert!(converted.success());
+        std::fs::read(&raw).expect("raw").chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect()
     }
 }

@@ -20,6 +20,8 @@ pub struct Specials {
     pub no_speech: Option<u32>,
     /// `<|transcribe|>`; absent from English-only vocabularies' prompts.
     pub transcribe: Option<u32>,
+    /// `<|translate|>`, the task of translating into English (multilingual models).
+    pub translate: Option<u32>,
     /// `<|startofprev|>`, before the text said ahead of the audio.
     pub start_of_prev: Option<u32>,
 }
@@ -67,6 +69,7 @@ impl Vocabulary {
             timestamp_begin: require("<|0.00|>")?,
             no_speech: find("<|nospeech|>").or_else(|| find("<|nocaptions|>")),
             transcribe: find("<|transcribe|>"),
+            translate: find("<|translate|>"),
             start_of_prev: find("<|startofprev|>"),
         };
         Ok(Vocabulary { tokens, specials, bytes: unicode_to_byte() })
@@ -147,7 +150,7 @@ mod tests {
     fn specials_are_found_by_name() {
         let s = sample().specials();
         assert_eq!((s.end_of_text, s.start_of_transcript, s.no_timestamps, s.timestamp_begin), (50_256, 50_257, 50_264, 50_265));
-        assert_eq!((s.no_speech, s.transcribe), (Some(50_263), Some(50_260)));
+        assert_eq!((s.no_speech, s.transcribe, s.translate), (Some(50_263), Some(50_260), Some(50_259)));
         let err = Vocabulary::parse("v.txt", "a\nb\n").expect_err("not Whisper");
         assert!(err.starts_with("v.txt: <|endoftext|> is not in the vocabulary"), "{err}");
     }

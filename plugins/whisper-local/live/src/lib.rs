@@ -7,8 +7,8 @@
 #[path = "../../src/glue.rs"]
 mod glue;
 
-use scribe_plugin_api::stt_batch_0_2::types::{PluginError, PluginInfo};
-use scribe_plugin_api::stt_batch_0_2::{BatchRequest, BatchTranscript, Guest};
+use scribe_plugin_api::stt_batch_0_3::types::{PluginError, PluginInfo};
+use scribe_plugin_api::stt_batch_0_3::{BatchRequest, BatchTranscript, Guest};
 use scribe_whisper::transcribe::EncoderContext;
 
 /// A live buffer of a few seconds is encoded alone, not padded to 30 s: the reading that
@@ -27,4 +27,4 @@ impl Guest for WhisperLive {
     }
 }
 
-scribe_plugin_api::register_plugin!(stt_batch_0_2, WhisperLive);
+scribe_plugin_api::register_plugin!(stt_batch_0_3, WhisperLive);
