@@ -1,8 +1,8 @@
 // The app shell: registers the service worker, keeps the event feed going and sends unsent recordings,
-// shows the connection state, and routes `#/…` to the views.
+// shows the connection state and a nearly full disk, and routes `#/…` to the views.
 
 import { h, fill } from './js/dom.js';
-import { onConnection, isOnline } from './js/api.js';
+import { api, onConnection, isOnline } from './js/api.js';
 import { connect, reconnectNow, subscribe } from './js/events.js';
 import * as unsent from './js/unsent.js';
 import { libraryView } from './js/views/library.js';
@@ -26,6 +26,7 @@ const routes = {
 
 const main = document.getElementById('view');
 const connection = document.getElementById('connection');
+const disk = document.getElementById('disk');
 let current = null;
 /** Counts navigations, so a view that finishes loading after the next one began is dropped. */
 let navigation = 0;
@@ -74,6 +75,21 @@ function showConnection(online) {
   fill(connection, online ? '' : h('span', { class: 'offline-indicator' }, 'Offline — showing saved data, read-only'));
 }
 
+/** The daemon's free space (`disk` of the status, or a `storage` event): a notice while new work waits. */
+function showDisk(state) {
+  fill(disk, state?.low
+    ? h('span', { class: 'offline-indicator' }, `Disk nearly full: ${state.free_mb} MiB free, under ${state.min_free_mb} MiB. New recordings and files wait until space is freed.`)
+    : '');
+}
+
+async function refreshDisk() {
+  try {
+    showDisk((await api('/api/v1/status')).disk);
+  } catch {
+    // Offline or not paired: the connection notice says so.
+  }
+}
+
 async function sendUnsent() {
   if (!isOnline()) return;
   try {
@@ -100,6 +116,8 @@ const LIVE_SETTLED = ['complete', 'queued', 'error', 'interrupted'];
 subscribe((event) => {
   // A reconnect, or a browser recording's live session settling (its tab may be gone).
   if (event.type === 'reload' || (event.type === 'live' && LIVE_SETTLED.includes(event.status))) sendUnsent();
+  if (event.type === 'storage') showDisk(event);
+  if (event.type === 'reload') refreshDisk();
 });
 
 if ('serviceWorker' in navigator) {
@@ -110,6 +128,7 @@ await pairFromFragment();
 connect();
 route();
 sendUnsent();
+refreshDisk();
 setInterval(async () => {
   if ((await unsent.waiting()).length > 0) sendUnsent();
 }, OUTBOX_RETRY_MS);

@@ -74,6 +74,8 @@ pub struct AppInner {
     pub voices: Arc<crate::speakers::voices::Voices>,
     /// The webhook deliveries, when receivers are configured.
     pub webhooks: Option<crate::queue::webhooks::WebhookQueue>,
+    /// New uploads wait while the disk is low.
+    pub disk: Arc<crate::disk::DiskGuard>,
     pub paths: DaemonPaths,
 }
 

@@ -61,6 +61,9 @@ pub struct Config {
     /// Signed webhooks to other services.
     #[serde(default)]
     pub webhooks: WebhooksConfig,
+    /// The free space kept on the data dir's filesystem.
+    #[serde(default)]
+    pub storage: StorageConfig,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
 }
@@ -229,6 +232,22 @@ pub struct SearchConfig {
 impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig { commit_interval_ms: 1_000, writer_memory_mb: 64 }
+    }
+}
+
+/// The free space the daemon keeps (see [`crate::disk`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Below this many MiB free on the data dir's filesystem, new uploads, inbox files and
+    /// live sessions wait.
+    pub min_free_mb: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        // A GiB holds an hour of a dozen recordings and every database's next writes.
+        StorageConfig { min_free_mb: 1_024 }
     }
 }
 

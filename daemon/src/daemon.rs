@@ -22,6 +22,7 @@ use crate::sinks::webhooks::Webhooks;
 use crate::wyoming::WyomingServer;
 use crate::sources::inbox::Inbox;
 use crate::data_dir_lock::DataDirLock;
+use crate::disk::DiskGuard;
 use crate::queue::files::JobStore;
 use crate::clients::diarizer::Diarizer;
 use crate::clients::stt::BatchStt;
@@ -69,6 +70,7 @@ pub struct Daemon {
     server: JoinHandle<std::io::Result<()>>,
     /// Stops accepting when dropped.
     wyoming: Option<WyomingServer>,
+    disk: Arc<DiskGuard>,
     /// Held until the daemon is dropped.
     _data_dir_lock: DataDirLock,
 }
@@ -169,10 +171,12 @@ impl Daemon {
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         };
         let events = EventHub::new();
+        let disk = DiskGuard::new(&data_dir, config.storage.min_free_mb);
         if let Some(webhooks) = &webhooks {
             webhooks.run(&events, library.clone());
         }
         let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(disk.clone().watch(events.clone(), stopped(workers_stopped.clone())));
         // The finish stage first: both pipelines and the summary service report to it.
         let (finish, summaries) = match &library {
             Some(library) => {
@@ -214,7 +218,7 @@ impl Daemon {
                 }
                 if config.inbox.enabled {
                     let dir = config.inbox_dir()?;
-                    let inbox = Inbox::new(dir, config.inbox.clone(), pipeline.clone(), events.clone())?;
+                    let inbox = Inbox::new(dir, config.inbox.clone(), pipeline.clone(), events.clone(), disk.clone())?;
                     tokio::spawn(inbox.run(stopped(workers_stopped.clone())));
                 }
                 Some(pipeline)
@@ -231,6 +235,7 @@ impl Daemon {
             data_dir.join("live"),
             events.clone(),
             config.live.clone(),
+            disk.clone(),
         );
         live.recover().await;
         let uploads = UploadLimits {
@@ -254,6 +259,7 @@ impl Daemon {
             indexer,
             voices,
             webhooks: webhooks.as_ref().map(|w| w.queue().clone()),
+            disk: disk.clone(),
             paths: api::DaemonPaths {
                 data_dir: data_dir.clone(),
                 inbox: if config.inbox.enabled { Some(config.inbox_dir()?) } else { None },
@@ -296,6 +302,7 @@ impl Daemon {
             stop_workers,
             server,
             wyoming,
+            disk,
             _data_dir_lock: data_dir_lock,
         })
     }
@@ -325,6 +332,11 @@ impl Daemon {
     /// Live sessions.
     pub fn live(&self) -> &LiveSessions {
         &self.live
+    }
+
+    /// The free-space guard.
+    pub fn disk(&self) -> &DiskGuard {
+        &self.disk
     }
 
     /// The event hub clients are served from, for embedders that follow events in-process.

@@ -29,8 +29,8 @@
 //!
 //! Around them: [`daemon`] starts and stops the whole; [`config`] and [`secret`] are the
 //! operator's settings; [`retry`] is the one rule for failed plugin calls; [`models`]
-//! installs speech models; [`data_dir_lock`] keeps one daemon per data dir; [`panics`] logs
-//! the panics that are caught.
+//! installs speech models; [`data_dir_lock`] keeps one daemon per data dir; [`disk`] keeps
+//! new work off a nearly full disk; [`panics`] logs the panics that are caught.
 
 // A panic must never take the daemon down: requests, plugin calls and decoding catch theirs,
 // which an abort-on-panic build would silently undo.
@@ -44,6 +44,7 @@ pub mod clients;
 pub mod config;
 pub mod daemon;
 pub mod data_dir_lock;
+pub mod disk;
 pub mod files;
 pub mod finish;
 pub mod live;

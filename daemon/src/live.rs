@@ -35,6 +35,7 @@ use tokio::sync::{mpsc, watch};
 use crate::audio::TARGET_RATE;
 use crate::audio::store::AudioStore;
 use crate::config::LiveConfig as LiveSettings;
+use crate::disk::DiskGuard;
 use crate::sinks::events::{Event, EventHub, LibraryChange};
 use crate::files::FilePipeline;
 use crate::finish::FinishLine;
@@ -78,6 +79,9 @@ pub enum LiveError {
     Library(#[from] LibraryError),
     #[error("the recording cannot be written: {0}")]
     Io(#[from] std::io::Error),
+    /// The disk is nearly full: no recording starts.
+    #[error(transparent)]
+    LowDisk(#[from] crate::disk::LowDisk),
 }
 
 /// What a new session is.
@@ -122,6 +126,7 @@ struct Inner {
     dir: PathBuf,
     events: EventHub,
     settings: LiveSettings,
+    disk: Arc<DiskGuard>,
     running: Mutex<HashMap<String, Running>>,
 }
 
@@ -138,9 +143,10 @@ impl LiveSessions {
         dir: PathBuf,
         events: EventHub,
         settings: LiveSettings,
+        disk: Arc<DiskGuard>,
     ) -> LiveSessions {
         LiveSessions {
-            inner: Arc::new(Inner { library, provider, speech, files, finish, audio, dir, events, settings, running: Mutex::new(HashMap::new()) }),
+            inner: Arc::new(Inner { library, provider, speech, files, finish, audio, dir, events, settings, disk, running: Mutex::new(HashMap::new()) }),
         }
     }
 
@@ -172,6 +178,7 @@ impl LiveSessions {
         if self.running().len() >= inner.settings.max_sessions {
             return Err(LiveError::TooMany(inner.settings.max_sessions));
         }
+        inner.disk.admit()?;
         let transcriber = self.transcriber(provider, spec.language.clone())?;
         let provider_id = transcriber.provider().to_string();
         let id = new_session_id(SessionKind::Live);
@@ -216,6 +223,7 @@ impl LiveSessions {
             files: inner.files.clone(),
             finish: inner.finish.clone(),
             provider: choice.clone(),
+            disk: inner.disk.clone(),
         };
         let (stop_tx, stop_rx) = watch::channel(false);
         let (done_tx, done_rx) = watch::channel(None);

@@ -426,6 +426,13 @@ impl Events {
         Ok(Events { socket })
     }
 
+    /// Like [`Events::connect`], with every event the daemon has kept since it started first,
+    /// so nothing that happened before the connection is missed.
+    pub async fn connect_from_start(daemon: &TestDaemon) -> Result<Events> {
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/events?since=0", daemon.daemon.addr())).await?;
+        Ok(Events { socket })
+    }
+
     /// The next event matching `want`; fails after `limit` (a guard against a hung test,
     /// not a synchronisation delay).
     pub async fn until(&mut self, limit: std::time::Duration, want: impl Fn(&serde_json::Value) -> bool) -> Result<serde_json::Value> {

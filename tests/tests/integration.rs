@@ -9,6 +9,7 @@ mod config;
 mod crash;
 mod deepgram_api;
 mod deepgram_batch;
+mod disk_guard;
 mod fuzz_audio;
 mod inbox;
 mod languages;

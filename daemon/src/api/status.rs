@@ -4,7 +4,8 @@
 //! - `GET /api/v1/plugins`, `GET /api/v1/plugins/{id}`: plugins, capabilities, grants, health;
 //! - `GET /api/v1/status`: what the status page shows: inbox folder, queue depths, live
 //!   sessions, which plugin each speech-to-text role got and why, storage used under the
-//!   data dir, whether a token is required.
+//!   data dir, the free space and whether new work waits for more, whether a token is
+//!   required.
 
 use std::path::{Path as FsPath, PathBuf};
 
@@ -77,6 +78,8 @@ async fn get_status(State(state): State<AppState>) -> Result<Json<serde_json::Va
         "library": state.library.is_some(),
         "token_required": state.security.token.is_some(),
         "data_dir": state.paths.data_dir,
+        // Free space against storage.min_free_mb: `low` means new work waits.
+        "disk": state.disk.measure(),
         "inbox": state.paths.inbox,
         "queues": { "files": files, "summaries": summaries },
         "live_sessions": state.live.list().len(),

@@ -120,8 +120,10 @@ pub fn plain_name(name: &str) -> String {
 
 /// Receives `body` into a temp file under the upload dir: at most [`MAX_CONCURRENT_UPLOADS`]
 /// at once (the rest wait as long as a silent upload may last, then are told to come back),
-/// each capped by `files.max_upload_mb` and dropped when it goes silent.
+/// each capped by `files.max_upload_mb` and dropped when it goes silent. Nothing is received
+/// while the disk is low (507, saying how much is free).
 pub async fn receive<E: std::fmt::Display>(state: &AppState, body: impl futures_util::Stream<Item = Result<Bytes, E>>) -> Result<Received, ApiError> {
+    state.disk.admit().map_err(|low| ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage", low.to_string()))?;
     let limits = &state.uploads;
     let slot = tokio::time::timeout(limits.idle_timeout, limits.in_flight.clone().acquire_owned()).await;
     let Ok(Ok(slot)) = slot else {

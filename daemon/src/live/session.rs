@@ -3,7 +3,8 @@
 //! Two tasks per session, so the provider never holds up the recording:
 //! - the capture side ([`run`]) frames the source's samples, appends them to the recording,
 //!   publishes the level meter, gates silence and hands frames to the provider side; it ends
-//!   on stop, at the end of the source, on a source failure or after the idle time;
+//!   on stop, at the end of the source, on a source failure, after the idle time, or when
+//!   the disk runs low ([`crate::disk`]: what was recorded is kept, and the session says so);
 //! - the provider side ([`drive`]) runs the [`Link`]: sends frames, delivers socket events,
 //!   ticks, publishes transcript updates as they come and hands finals to a writer that
 //!   appends them to the session's transcript version in order.
@@ -24,6 +25,7 @@ use super::recording::{self, Recording};
 use super::Input;
 use crate::audio::store::AudioStore;
 use crate::config::LiveConfig as LiveSettings;
+use crate::disk::DiskGuard;
 use crate::sinks::events::{Event, EventHub, EventWord, LibraryChange, LiveStatus};
 use crate::files::FilePipeline;
 use crate::finish::FinishLine;
@@ -45,6 +47,8 @@ pub struct SessionRun {
     pub files: Option<Arc<FilePipeline>>,
     /// The live plugin and why it was chosen, said when recording starts.
     pub provider: RoleChoice,
+    /// A recording stops when the disk runs low.
+    pub disk: Arc<DiskGuard>,
 }
 
 /// Why the capture side ended.
@@ -54,6 +58,8 @@ enum End {
     SourceEnded,
     Idle(u64),
     Failed(String),
+    /// The disk went below `storage.min_free_mb`; why.
+    LowDisk(String),
 }
 
 /// The capture side's per-frame work: record, meter, gate.
@@ -129,11 +135,23 @@ pub async fn run(
     session.status(LiveStatus::Recording, Some(format!("transcribing with {} ({})", session.provider.plugin, session.provider.reason)));
 
     let idle_limit = settings.idle_stop_secs.saturating_mul(1000);
+    let mut disk = session.disk.subscribe();
+    let mut disk_watched = true;
     let end = loop {
         tokio::select! {
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
                     break End::Stopped;
+                }
+            }
+            changed = disk.changed(), if disk_watched => {
+                if changed.is_err() {
+                    disk_watched = false;
+                    continue;
+                }
+                // Stopped while there is room for the recording's end and its databases.
+                if disk.borrow_and_update().low && let Err(low) = session.disk.admit() {
+                    break End::LowDisk(low.to_string());
                 }
             }
             message = input.recv() => match message {
@@ -164,6 +182,7 @@ pub async fn run(
     let message = match &end {
         End::Idle(secs) => Some(format!("stopped after {secs} s of silence")),
         End::Failed(message) => Some(message.clone()),
+        End::LowDisk(message) => Some(format!("recording stopped: {message}")),
         End::Stopped | End::SourceEnded => None,
     };
     session.status(LiveStatus::Processing, message.clone());
@@ -181,6 +200,8 @@ pub async fn run(
     let (status, error) = match (&end, stored) {
         (_, None) => (SessionStatus::Error, Some("the recording could not be stored".to_string())),
         (End::Failed(message), Some(_)) => (SessionStatus::Error, Some(format!("{message}; the audio up to then is kept"))),
+        // Complete as far as it went: the session says why it is short.
+        (End::LowDisk(message), Some(_)) if complete => (SessionStatus::Complete, Some(format!("recording stopped: {message}; the audio up to then is kept"))),
         _ if complete => (SessionStatus::Complete, None),
         _ => match &session.files {
             // The recording is whole on disk: transcribe it as a file, keeping the live

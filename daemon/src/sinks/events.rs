@@ -104,6 +104,9 @@ pub enum InboxOutcome {
     Failed,
     /// Its content changed while it was being transcribed; the new content was taken.
     Superseded,
+    /// Left where it is while the disk is low (`storage.min_free_mb`); taken once space
+    /// returns.
+    Waiting,
 }
 
 /// Where a summary stands.
@@ -167,6 +170,8 @@ pub enum Event {
         parts: Option<u32>,
         summary: Option<crate::summaries::doc::SummaryDoc>,
     },
+    /// The free space went below `storage.min_free_mb` (new work waits) or came back.
+    Storage { free_mb: u64, min_free_mb: u64, low: bool },
 }
 
 impl Event {
@@ -179,7 +184,7 @@ impl Event {
             | Event::Level { session_id, .. }
             | Event::Library { session_id, .. }
             | Event::Summary { session_id, .. } => Some(session_id),
-            Event::InboxFile { .. } | Event::Indexed { .. } => None,
+            Event::InboxFile { .. } | Event::Indexed { .. } | Event::Storage { .. } => None,
         }
     }
 }

@@ -14,6 +14,9 @@
 //! the old job had not finished (a finished transcript of different bytes is a recording of
 //! its own). A file whose size or modification time changed since it was hashed is never
 //! moved or deleted. Writers that want none of this write `NAME.part` and rename it when done.
+//!
+//! While the disk is low ([`crate::disk`]) nothing is taken: files stay where they are, each
+//! said once (`waiting`), and are taken as soon as space returns.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +30,7 @@ use tokio::sync::mpsc;
 
 use crate::sinks::events::{Event, EventHub, InboxOutcome};
 use crate::config::{AfterSuccess, InboxConfig};
+use crate::disk::DiskGuard;
 use crate::files::FilePipeline;
 use crate::queue::files::JobState;
 
@@ -47,6 +51,8 @@ struct Candidate {
     superseded: Option<Taken>,
     /// Its job has ended and the file was dealt with (only a kept file stays here).
     settled: bool,
+    /// Stable, but left where it is while the disk is low (said once).
+    waiting: bool,
 }
 
 /// Content of a path handed to the pipeline.
@@ -63,7 +69,7 @@ struct Taken {
 
 impl Candidate {
     fn new(size: u64, modified: Option<SystemTime>, superseded: Option<Taken>) -> Candidate {
-        Candidate { size, modified, stable_since: Instant::now(), taken: None, superseded, settled: false }
+        Candidate { size, modified, stable_since: Instant::now(), taken: None, superseded, settled: false, waiting: false }
     }
 }
 
@@ -73,6 +79,8 @@ pub struct Inbox {
     config: InboxConfig,
     pipeline: Arc<FilePipeline>,
     events: EventHub,
+    /// Files wait where they are while the disk is low.
+    disk: Arc<DiskGuard>,
     seen: HashMap<PathBuf, Candidate>,
 }
 
@@ -82,11 +90,12 @@ impl Inbox {
         config: InboxConfig,
         pipeline: Arc<FilePipeline>,
         events: EventHub,
+        disk: Arc<DiskGuard>,
     ) -> Result<Inbox> {
         for sub in ["", DONE_DIR, FAILED_DIR] {
             std::fs::create_dir_all(dir.join(sub)).with_context(|| format!("creating the inbox {}", dir.display()))?;
         }
-        Ok(Inbox { dir, config, pipeline, events, seen: HashMap::new() })
+        Ok(Inbox { dir, config, pipeline, events, disk, seen: HashMap::new() })
     }
 
     fn wanted(&self, path: &Path) -> bool {
@@ -139,6 +148,16 @@ impl Inbox {
                         continue;
                     }
                     let name = file_name(&path);
+                    // Nothing is taken while the disk is low: the file stays as it is, said
+                    // once, and is taken when space returns (the guard wakes the watcher).
+                    if let Err(low) = self.disk.admit() {
+                        if !candidate.waiting {
+                            candidate.waiting = true;
+                            tracing::warn!(file = %path.display(), "inbox file waits: {low}");
+                            self.events.publish(Event::InboxFile { name, outcome: InboxOutcome::Waiting });
+                        }
+                        continue;
+                    }
                     match self.pipeline.submit_copy(&path, &name).await {
                         Ok(submitted) => {
                             tracing::info!(file = %path.display(), session = %submitted.session_id, duplicate = submitted.duplicate, "inbox file taken");
@@ -249,6 +268,7 @@ impl Inbox {
     /// Watches and scans until `shutdown` resolves. A job ending wakes it too.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let mut jobs_ended = self.pipeline.jobs_ended();
+        let mut disk = self.disk.subscribe();
         let (tx, mut changes) = mpsc::channel::<()>(1);
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             // Opening and reading are not changes, and the scan itself opens the folder and
@@ -277,6 +297,12 @@ impl Inbox {
                 // A job that ended may free a file waiting for its outcome.
                 ended = jobs_ended.changed() => {
                     if ended.is_err() {
+                        return;
+                    }
+                }
+                // Space came back (or went): files left waiting are taken now.
+                changed = disk.changed() => {
+                    if changed.is_err() {
                         return;
                     }
                 }

@@ -1,7 +1,7 @@
 // Status: the plugins with their health and capabilities, which providers have their keys
 // (yes or no; a key is never shown), which plugin transcribes live and files, tells speakers
 // apart and summarises (with its model) and why, the
-// inbox folder, queue depths, the search index, storage used, and the voice profiles (names
+// inbox folder, queue depths, the search index, storage used and free space, and the voice profiles (names
 // and how many voices each holds; never an embedding), which can be renamed or deleted here.
 
 import { h, fill, bytes, badge } from '../dom.js';
@@ -92,6 +92,9 @@ export async function statusView(root) {
         h('dt', {}, 'Search index'), h('dd', {}, search ? `${search.documents} documents, ${search.up_to_date ? 'up to date' : 'catching up'}` : '—'),
         h('dt', {}, 'Storage used'), h('dd', { id: 'storage' },
           `${bytes(status.storage.total_bytes)} (audio ${bytes(status.storage.audio_bytes)}, index ${bytes(status.storage.index_bytes)}, models ${bytes(status.storage.models_bytes)})`),
+        h('dt', {}, 'Free space'), h('dd', { id: 'disk-free' },
+          `${status.disk.free_mb} MiB free, keeping ${status.disk.min_free_mb} MiB`,
+          status.disk.low ? h('strong', { class: 'error' }, ' — too little: new recordings and files wait') : ''),
         h('dt', {}, 'Data folder'), h('dd', {}, status.data_dir),
         h('dt', {}, 'Token required'), h('dd', {}, yesNo(status.token_required), ' ', status.token_required ? unpair : ''))),
     h('section', { class: 'card', 'aria-labelledby': 'voices-h' },

@@ -22,10 +22,12 @@
 //! - with `--wyoming`: Wyoming time-to-transcript for a voice command, beside
 //!   wyoming-faster-whisper (see [`wyoming`]);
 //! - with `--search`: search latency and index build over 10,000 sessions, beside SQLite
-//!   FTS5 (see [`search`]).
+//!   FTS5 (see [`search`]);
+//! - with `--disk`: the cost of one free-space check (see [`disk`]).
 
 mod api;
 mod diarize;
+mod disk;
 mod live;
 mod live_local;
 mod search;
@@ -82,6 +84,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.iter().any(|a| a == "--summary") {
         return summary::run().await;
+    }
+    if args.iter().any(|a| a == "--disk") {
+        return disk::run();
     }
     if let Some(file) = args.iter().position(|a| a == "--e2e").and_then(|i| args.get(i + 1)) {
         return end_to_end(std::path::Path::new(file)).await;
