@@ -211,7 +211,7 @@ impl Daemon {
             Some(library) => {
                 let finish = finish.clone().context("the finish stage runs whenever the library does")?;
                 let speakers = speakers_stage(&registry, &roles, library.clone(), voices.clone(), events.clone())?;
-                let pipeline = file_pipeline(&config, &data_dir, &registry, &roles, speech.clone(), library.clone(), events.clone(), speakers, finish)?;
+                let pipeline = file_pipeline(&config, &data_dir, &registry, &roles, speech.clone(), library.clone(), events.clone(), speakers, finish, disk.clone())?;
                 pipeline.reconcile().await;
                 for _ in 0..pipeline.workers() {
                     tokio::spawn(pipeline.clone().run(stopped(workers_stopped.clone())));
@@ -408,6 +408,7 @@ fn file_pipeline(
     events: EventHub,
     speakers: Option<Arc<Speakers>>,
     finish: FinishLine,
+    disk: Arc<DiskGuard>,
 ) -> Result<Arc<FilePipeline>> {
     let jobs = JobStore::open(&data_dir.join("jobs.sqlite3"))?;
     let plugins: BTreeMap<String, BatchStt> = registry
@@ -432,7 +433,7 @@ fn file_pipeline(
     };
     let decoder = FileDecoder::new(Some(Duration::from_secs(config.files.max_duration_secs)));
     let audio = AudioStore::new(data_dir.join("audio"));
-    Ok(FilePipeline::new(jobs, library, providers, audio, decoder, events, policy, speakers, finish))
+    Ok(FilePipeline::new(jobs, library, providers, audio, decoder, events, policy, speakers, finish, disk))
 }
 
 /// The speakers stage, when `roles.diarizer` chose a loaded diarizer.

@@ -9,7 +9,8 @@
 //! plugin, stores the words, paragraphs and utterances, has the speakers found when the
 //! transcript came without them ([`crate::speakers`]), and completes the session. Rate
 //! limits and outages are retried with back-off (a provider's `retry-after` is honoured);
-//! credential problems and bad input are not retried, and the session says why. The pass of
+//! credential problems and bad input are not retried, and the session says why. While the
+//! disk is low ([`crate::disk`]) due jobs wait, and the next one's session is told. The pass of
 //! a recogniser over a file is [`recognise`]; [`FilePipeline::translate`] makes one more for
 //! an English translation ([`translation`]).
 
@@ -32,6 +33,7 @@ use crate::finish::FinishLine;
 use crate::speakers::{self, Speakers};
 use crate::sinks::events::{Event, EventHub, JobStatus, LibraryChange};
 use crate::speech::Silero;
+use crate::disk::{DiskGuard, LowDisk};
 use crate::audio::isolated::FileDecoder;
 use crate::audio::store::{AudioStore, mime_for};
 use crate::queue::files::{Claim, Due, Job, JobAsk, JobState, JobStore};
@@ -127,6 +129,11 @@ pub struct FilePipeline {
     finish: FinishLine,
     /// How many jobs have ended (done, or failed for good): the inbox waits on it.
     ended: watch::Sender<u64>,
+    /// Due jobs wait while the disk is low: decoding writes scratch PCM, and transcripts go
+    /// to SQLite.
+    disk: Arc<DiskGuard>,
+    /// Sessions told their job waits, so it is said once while the disk stays low.
+    holding: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// The encoding a file's extension implies.
@@ -156,6 +163,7 @@ impl FilePipeline {
         policy: RetryPolicy,
         speakers: Option<Arc<Speakers>>,
         finish: FinishLine,
+        disk: Arc<DiskGuard>,
     ) -> Arc<FilePipeline> {
         audio.clear_scratch();
         Arc::new(FilePipeline {
@@ -170,6 +178,8 @@ impl FilePipeline {
             speakers,
             finish,
             ended: watch::Sender::new(0),
+            disk,
+            holding: std::sync::Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -401,6 +411,20 @@ impl FilePipeline {
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
+            // Subscribed before the look, so space returning after it still wakes the wait.
+            let mut space = self.disk.subscribe();
+            if let Err(low) = self.disk.admit() {
+                self.hold_due_job(&low);
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    _ = space.changed() => {}
+                    // A new job is said to wait at once.
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(IDLE_POLL) => {}
+                }
+                continue;
+            }
+            self.holding.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
             match self.jobs.claim_due(now_ms(), self.policy.max_attempts) {
                 Ok(Some(Due::Run(job))) => {
                     self.process(job).await;
@@ -424,6 +448,23 @@ impl FilePipeline {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
+        }
+    }
+
+    /// Says that the next due job waits for free space, once for its session.
+    fn hold_due_job(&self, low: &LowDisk) {
+        let due = match self.jobs.peek_due(now_ms()) {
+            Ok(due) => due,
+            Err(err) => {
+                tracing::error!("file job queue failed: {err:#}");
+                return;
+            }
+        };
+        let Some(job) = due else { return };
+        let newly = self.holding.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(job.session_id.clone());
+        if newly {
+            tracing::warn!(session = %job.session_id, "the file job waits: {low}");
+            self.publish(&job.session_id, JobStatus::Queued, Some(format!("waiting: {low}")));
         }
     }
 

@@ -19,6 +19,7 @@ export const env = {
   pluginsDir: required('SCRIBE_PLUGINS_DIR'),
   config: required('SCRIBE_CONFIG'),
   pairedConfig: required('SCRIBE_PAIRED_CONFIG'),
+  fullDiskConfig: required('SCRIBE_FULL_DISK_CONFIG'),
   work: required('SCRIBE_WORK'),
   chromium: required('SCRIBE_CHROMIUM'),
   microphone: required('SCRIBE_MICROPHONE'),

@@ -330,6 +330,28 @@ uiTest('pairing: a token daemon asks once, keeps an HttpOnly cookie, never puts 
   }
 });
 
+uiTest('a nearly full disk: a notice on every page, an upload says why it waits, the status says so', async () => {
+  const full = await startDaemon(env.fullDiskConfig, 'full-disk-data');
+  const cramped = await browser.newContext({ viewport: DESKTOP });
+  try {
+    const tab = await cramped.newPage();
+    await tab.goto(`${full.url}/#/upload`);
+    await tab.locator('#disk .offline-indicator', { hasText: /Disk nearly full: \d+ MiB free/ }).waitFor();
+    await tab.setInputFiles('#files', env.uploads[0]);
+    const row = tab.locator('#uploads .upload');
+    await row.locator('.state .badge', { hasText: 'error' }).waitFor();
+    assert.match(await row.locator('.state .error').innerText(), /MiB are free.*storage\.min_free_mb/s);
+    await tab.goto(`${full.url}/#/status`);
+    await tab.locator('#disk-free', { hasText: 'too little' }).waitFor();
+    await screenshot(tab, 'disk-full');
+    const { sessions } = await getJson(full.url, '/api/v1/sessions');
+    assert.equal(sessions.length, 0, 'nothing was taken');
+  } finally {
+    await cramped.close();
+    await stopDaemon(full);
+  }
+});
+
 uiTest('closing the tab while recording loses nothing and makes no duplicate', async () => {
   const tab = await context.newPage();
   tab.setDefaultTimeout(WAIT_MS);

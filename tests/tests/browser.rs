@@ -72,6 +72,11 @@ async fn web_ui_in_chromium() {
     let paired = base.replacen(&listen(0), &listen(free_port()), 1).replacen("auth = \"auto\"", "auth = \"always\"", 1);
     assert!(paired.contains("auth = \"always\""), "auth edit applied");
     std::fs::write(&paired_config, paired).expect("config");
+    // More free space kept than any disk here has: new work waits.
+    let full_disk_config = dir.path().join("scribed-full-disk.toml");
+    let full_disk = base.replacen(&listen(0), &listen(free_port()), 1).replacen("min_free_mb = 1024", "min_free_mb = 1099511627776", 1);
+    assert!(full_disk.contains("min_free_mb = 1099511627776"), "storage edit applied");
+    std::fs::write(&full_disk_config, full_disk).expect("config");
 
     let spoken = FILE_SCRIPT.replace("<script>alert(2)</script>", "");
     let microphone = dir.path().join("microphone.wav");
@@ -89,6 +94,7 @@ async fn web_ui_in_chromium() {
         .env("SCRIBE_PLUGINS_DIR", scribe_tests::plugins_dir())
         .env("SCRIBE_CONFIG", &open_config)
         .env("SCRIBE_PAIRED_CONFIG", &paired_config)
+        .env("SCRIBE_FULL_DISK_CONFIG", &full_disk_config)
         .env("SCRIBE_WORK", dir.path())
         .env("SCRIBE_CHROMIUM", &chromium)
         .env("SCRIBE_MICROPHONE", &microphone)

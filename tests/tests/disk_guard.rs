@@ -1,7 +1,9 @@
 //! The free-space guard (`storage.min_free_mb`), with the real components and the fake
 //! Deepgram: above the free space, an upload gets 507 saying how much is free, a live
 //! session is refused, the status says so, and an inbox file waits untouched; started again
-//! with the threshold lowered, the daemon takes the waiting file and transcribes it.
+//! with the threshold lowered, the daemon takes the waiting file and transcribes it. A
+//! recording running when the disk goes low stops with its audio kept, a queued file job
+//! waits, and both resume by themselves when space returns.
 
 use std::process::Command;
 use std::time::Duration;
@@ -79,6 +81,8 @@ async fn a_low_disk_refuses_new_work_and_the_inbox_file_waits_until_space_return
 async fn a_recording_stops_cleanly_when_the_disk_runs_low() {
     use scribed::live::Input;
     let fake = FakeDeepgram::loopback(KEY).await;
+    // What the re-transcription of the kept second hears.
+    fake.default_script(Script::from_text(SPEECH, 1.0));
     let mut setup = Setup::new().with_fake_deepgram(&fake, KEY);
     setup.config.storage.min_free_mb = 0;
     let daemon = setup.start().await.expect("daemon starts");
@@ -93,9 +97,17 @@ async fn a_recording_stops_cleanly_when_the_disk_runs_low() {
 
     // The disk "fills": the same free space, a threshold above it.
     assert!(daemon.daemon.disk().set_min_free_mb(BEYOND_ANY_DISK).low);
-    let low = events.until(LIMIT, |e| e["type"] == "storage").await.expect("a storage event");
+    // The event and the stop answer the same change: either may come first.
+    let (mut low, mut stopped) = (None, None);
+    while low.is_none() || stopped.is_none() {
+        let event = events
+            .until(LIMIT, |e| e["type"] == "storage" || (e["type"] == "live" && e["session_id"] == id.as_str() && e["status"] == "processing"))
+            .await
+            .expect("a storage event and the stop");
+        if event["type"] == "storage" { low = Some(event) } else { stopped = Some(event) }
+    }
+    let (low, stopped) = (low.unwrap_or_default(), stopped.unwrap_or_default());
     assert_eq!((low["low"].as_bool(), low["min_free_mb"].as_u64()), (Some(true), Some(BEYOND_ANY_DISK)), "{low}");
-    let stopped = events.until(LIMIT, |e| e["type"] == "live" && e["session_id"] == id.as_str() && e["status"] == "processing").await.expect("stops");
     let message = stopped["message"].as_str().unwrap_or_default();
     assert!(message.contains("recording stopped") && message.contains("MiB are free"), "{stopped}");
     let ended = events.until(LIMIT, |e| e["type"] == "live" && e["session_id"] == id.as_str() && e["status"] == "complete").await.expect("stored");
@@ -105,12 +117,26 @@ async fn a_recording_stops_cleanly_when_the_disk_runs_low() {
     assert!(session["session"]["error"].as_str().is_some_and(|e| e.contains("MiB are free") && e.contains("kept")), "the session says why it is short: {session}");
     assert_eq!(reqwest::get(daemon.url(&format!("/api/v1/sessions/{id}/audio"))).await.expect("audio").status(), 200);
 
-    // No new session while it lasts; it clears by itself when space returns.
+    // No new session while it lasts, and a queued file job waits, said once.
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let refused = daemon.daemon.live().start(SessionSpec::default(), rx).await;
     assert!(matches!(refused, Err(LiveError::LowDisk(_))), "{refused:?}");
+    let queued = reqwest::Client::new().post(daemon.url(&format!("/api/v1/sessions/{id}/transcribe"))).send().await.expect("send");
+    assert_eq!(queued.status(), 202);
+    let held = events
+        .until(LIMIT, |e| {
+            assert!(!(e["type"] == "job" && e["status"] == "processing"), "no job runs while the disk is low: {e}");
+            e["type"] == "job" && e["session_id"] == id.as_str() && e["message"].as_str().is_some_and(|m| m.starts_with("waiting"))
+        })
+        .await
+        .expect("the job waits");
+    assert!(held["message"].as_str().is_some_and(|m| m.contains("MiB are free")), "{held}");
+
+    // It clears by itself when space returns, and the waiting job runs.
     assert!(!daemon.daemon.disk().set_min_free_mb(0).low);
     let back = events.until(LIMIT, |e| e["type"] == "storage").await.expect("a storage event");
     assert_eq!(back["low"], false, "{back}");
+    let ran = events.job_end(&id).await.expect("the job runs");
+    assert_eq!(ran["status"], "complete", "{ran}");
     drop(tx);
 }

@@ -167,6 +167,8 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
 /// index on those makes concurrent claims of the same bytes have one winner) and may be given
 /// one when it is promoted; re-transcriptions come later.
 const FIRST: &str = "ORDER BY id LIMIT 1";
+/// The next due job: queued, its time come, the longest waiting first.
+const DUE: &str = "WHERE state = 'queued' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id LIMIT 1";
 const COLUMNS: &str = "id, session_id, sha256, path, provider, state, attempts, next_attempt_ms, last_error, note, language, prompt, heard_language";
 
 impl JobStore {
@@ -265,10 +267,7 @@ impl JobStore {
         self.db.with(|c| {
             let Some(job) = c
                 .query_row(
-                    &format!(
-                        "SELECT {COLUMNS} FROM jobs WHERE state = 'queued' AND next_attempt_ms <= ?1 \
-                         ORDER BY next_attempt_ms, id LIMIT 1"
-                    ),
+                    &format!("SELECT {COLUMNS} FROM jobs {DUE}"),
                     [now_ms],
                     job_from_row,
                 )
@@ -286,6 +285,18 @@ impl JobStore {
             }
             c.execute("UPDATE jobs SET state = 'running', attempts = attempts + 1 WHERE id = ?1", [job.id])?;
             Ok(Some(Due::Run(Job { state: JobState::Running, attempts: job.attempts + 1, ..job })))
+        })
+    }
+
+    /// The job [`JobStore::claim_due`] would take now, left queued.
+    pub fn peek_due(&self, now_ms: i64) -> Result<Option<Job>> {
+        self.db.with(|c| {
+            c.query_row(
+                &format!("SELECT {COLUMNS} FROM jobs {DUE}"),
+                [now_ms],
+                job_from_row,
+            )
+            .optional()
         })
     }
 
