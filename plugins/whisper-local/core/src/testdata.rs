@@ -19,8 +19,24 @@ pub fn speech(text: &str) -> Vec<f32> {
 
 /// An audio file converted by sox to 16 kHz mono f32.
 pub fn audio_file(path: &std::path::Path) -> Vec<f32> {
+    converted(path, &[])
+}
+
+/// `text` in espeak-ng's `voice` at 130 words a minute (slower than its default: the
+/// multilingual models hear it better), converted without dither: sox's dither is random,
+/// and the same text would read differently from run to run.
+pub fn speech_in(voice: &str, text: &str) -> Vec<f32> {
+    let wav = scratch("speech", "wav");
+    let ok = std::process::Command::new("espeak-ng").args(["-v", voice, "-s", "130", "-w"]).arg(&wav).arg(text).status().is_ok_and(|s| s.success());
+    assert!(ok, "espeak-ng makes the test speech");
+    converted(&wav, &["-D"])
+}
+
+/// `path` converted by sox, with `options` before the input, to 16 kHz mono f32.
+fn converted(path: &std::path::Path, options: &[&str]) -> Vec<f32> {
     let raw = scratch("audio", "raw");
     let ok = std::process::Command::new("sox")
+        .args(options)
         .arg(path)
         .args(["-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer"])
         .arg(&raw)

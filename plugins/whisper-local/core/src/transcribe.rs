@@ -564,7 +564,7 @@ fn loudest_rms(samples: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testdata::{audio_file, fixture, model_dir, speech, word_errors, words};
+    use crate::testdata::{audio_file, fixture, model_dir, speech, speech_in, word_errors, words};
 
     struct InMemory(Vec<f32>);
 
@@ -584,17 +584,13 @@ mod tests {
     }
 
     fn engine_in(dir: &std::path::Path) -> Engine {
-        engine_at(dir, Precision::F32)
-    }
-
-    fn engine_at(dir: &std::path::Path, precision: Precision) -> Engine {
         let read = |name: &str| std::fs::read(dir.join(name)).expect(name);
         let (bin, config, vocab) = (read("model.bin"), read("config.json"), read("vocabulary.txt"));
         Engine::load(ModelFiles {
             model_bin: ("model.bin", &bin),
             config_json: ("config.json", &config),
             vocabulary: ("vocabulary.txt", &vocab),
-        }, precision)
+        }, Precision::F32)
         .expect("loads")
     }
 
@@ -759,8 +755,8 @@ mod tests {
     fn a_multilingual_model_translates_into_english() {
         // Measured: base (f32) reads this espeak Spanish as "Good morning. Today we talk about
         // the time of the marine sea. ..."; transcribed, it is Spanish.
-        let engine = engine_at(&model_dir().with_file_name("base"), Precision::F32);
-        let audio = spoken_by("es", "Buenos días. Hoy hablamos del tiempo y del tren a Madrid. El tren sale a las ocho de la mañana.");
+        let engine = engine_in(&model_dir().with_file_name("base"));
+        let audio = speech_in("es", "Buenos días. Hoy hablamos del tiempo y del tren a Madrid. El tren sale a las ocho de la mañana.");
         let read = |task: Task| {
             let t = engine.transcribe_after(&mut InMemory(audio.clone()), None, &[], task, &mut |_| {}).expect("transcribes");
             (t.language, t.segments.iter().map(|s| s.text.as_str()).collect::<String>().to_lowercase())
@@ -770,17 +766,5 @@ mod tests {
         assert!(english.contains("good morning") && english.contains("today") && !english.contains("buenos") && !english.contains("hoy"), "{english}");
         let (_, spanish) = read(Task::Transcribe);
         assert!(spanish.contains("buenos") && spanish.contains("tren"), "{spanish}");
-    }
-
-    /// `text` in espeak-ng's `voice`, slower than its default (base hears it better), as
-    /// 16 kHz samples converted without dither (sox's is random: the same text would read
-    /// differently from run to run).
-    fn spoken_by(voice: &str, text: &str) -> Vec<f32> {
-        let wav = std::env::temp_dir().join(format!("spoken-{voice}-{}.wav", std::process::id()));
-        assert!(std::process::Command::new("espeak-ng").args(["-v", voice, "-s", "130", "-w"]).arg(&wav).arg(text).status().expect("espeak-ng").success());
-        let raw = wav.with_extension("raw");
-        let converted = std::process::Command::new("sox").arg("-D").arg(&wav).args(["-r", "16000", "-c", "1", "-b", "16", "-e", "signed-integer"]).arg(&raw).status().expect("sox");
-        assert!(converted.success());
-        std::fs::read(&raw).expect("raw").chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect()
     }
 }
