@@ -8,6 +8,8 @@
 //! - `/api/v1/live…`, `/api/v1/devices`: live sessions and browser audio (see [`live`]);
 //! - `/api/v1/sessions/…`: the library (see [`sessions`]), audio and waveforms (see
 //!   [`playback`]);
+//! - `POST /api/v1/retention`: the audio retention rules, now or as a dry run (see
+//!   [`retention`]); `/api/v1/backup`: online backups (see [`backup`]);
 //! - `POST /api/v1/uploads?name=FILE`: a file to transcribe (see [`uploads`]);
 //! - `GET /api/v1/webhooks/deliveries`: what the webhooks sent (see [`webhooks`]);
 //! - `/v1/audio/…`, `/v1/models`: OpenAI's speech-to-text API (see [`openai`]);
@@ -16,6 +18,7 @@
 //! - everything else under `/`: the embedded web UI.
 
 pub(crate) mod compat;
+mod backup;
 mod deepgram;
 mod error;
 mod events;
@@ -23,6 +26,7 @@ mod live;
 mod openai;
 mod pairing;
 mod playback;
+mod retention;
 pub mod security;
 mod sessions;
 mod speakers;
@@ -76,6 +80,10 @@ pub struct AppInner {
     pub webhooks: Option<crate::queue::webhooks::WebhookQueue>,
     /// New uploads wait while the disk is low.
     pub disk: Arc<crate::disk::DiskGuard>,
+    /// Pins and removed audio, when the library is up.
+    pub retention: Option<Arc<crate::retention::Retention>>,
+    /// Online backups, when the library is up.
+    pub backups: Option<Arc<crate::backup::Backups>>,
     pub paths: DaemonPaths,
 }
 
@@ -104,6 +112,8 @@ pub fn router(state: AppState) -> Router {
         .merge(speakers::router())
         .merge(search::router())
         .merge(playback::router())
+        .merge(retention::router())
+        .merge(backup::router())
         .merge(uploads::router())
         .merge(webhooks::router())
         .merge(openai::router())

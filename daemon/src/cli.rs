@@ -1,4 +1,5 @@
-//! The client side of the command line: `transcribe`, `sessions`, `export`, `reindex`; and
+//! The client side of the command line: `transcribe`, `sessions`, `export`, `reindex`,
+//! `retention`, `backup`; `restore`; and
 //! `models` and `pair`, which work on the data dir.
 //!
 //! Every command talks to the API. When a daemon already runs on the configured data dir
@@ -6,9 +7,11 @@
 //! the same config, on a private loopback port and without the inbox watcher, and stops it
 //! afterwards. Both ways the library, queue and audio store are the same files.
 
+pub mod backup;
 pub mod client;
 pub mod models;
 pub mod pair;
+pub mod retention;
 
 use std::collections::HashMap;
 use std::io::IsTerminal;

@@ -64,8 +64,14 @@ pub struct Config {
     /// The free space kept on the data dir's filesystem.
     #[serde(default)]
     pub storage: StorageConfig,
+    /// When stored audio is removed; off by default.
+    #[serde(default)]
+    pub retention: RetentionConfig,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
+    /// The document this was parsed from, for backups.
+    #[serde(skip)]
+    pub text: String,
 }
 
 /// HTTP server settings.
@@ -248,6 +254,32 @@ impl Default for StorageConfig {
     fn default() -> Self {
         // A GiB holds an hour of a dozen recordings and every database's next writes.
         StorageConfig { min_free_mb: 1_024 }
+    }
+}
+
+/// When stored audio goes (see [`crate::retention`]). Transcripts, summaries, words and
+/// search entries are never removed by it; pinned sessions keep their audio.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Remove the audio of sessions older than this many days.
+    pub audio_days: Option<u32>,
+    /// Remove the oldest audio first while all of it takes more than this many GB.
+    pub max_audio_gb: Option<f64>,
+    /// False: once a file is transcribed, keep only its 16 kHz canonical copy.
+    pub keep_originals: bool,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig { audio_days: None, max_audio_gb: None, keep_originals: true }
+    }
+}
+
+impl RetentionConfig {
+    /// Whether any rule can remove or shrink audio.
+    pub fn active(&self) -> bool {
+        self.audio_days.is_some() || self.max_audio_gb.is_some() || !self.keep_originals
     }
 }
 
@@ -660,7 +692,9 @@ impl PluginConfig {
 impl Config {
     /// Parses a config document.
     pub fn parse(text: &str) -> Result<Config> {
-        toml::from_str(text).map_err(|err| anyhow::anyhow!("{}", err.to_string().trim_end()))
+        let mut config: Config = toml::from_str(text).map_err(|err| anyhow::anyhow!("{}", err.to_string().trim_end()))?;
+        config.text = text.to_string();
+        Ok(config)
     }
 
     /// The embedded defaults.
@@ -749,6 +783,14 @@ impl Config {
                 "wyoming.listen = {listen} is reachable from other machines, and Wyoming has no authentication: \
                  list the Home Assistant host in wyoming.allowed_clients"
             ));
+        }
+        if self.retention.audio_days == Some(0) {
+            problems.push("retention.audio_days must be at least 1 (leave it out to keep audio regardless of age)".into());
+        }
+        if let Some(gb) = self.retention.max_audio_gb
+            && !(gb.is_finite() && gb > 0.0)
+        {
+            problems.push(format!("retention.max_audio_gb must be above 0, not {gb}"));
         }
         let hooks = &self.webhooks;
         if hooks.retry_base_ms == 0 || hooks.retry_max_ms < hooks.retry_base_ms || hooks.give_up_hours == 0 {

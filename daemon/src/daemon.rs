@@ -16,6 +16,7 @@ use crate::audio::store::AudioStore;
 use crate::sinks::events::EventHub;
 use crate::files::{FilePipeline, Providers};
 use crate::retry::RetryPolicy;
+use crate::retention::Retention;
 use crate::finish::{FinishLine, Finisher};
 use crate::sinks::outbox::Outbox;
 use crate::sinks::webhooks::Webhooks;
@@ -47,10 +48,11 @@ const TOKEN_BYTES: usize = 32;
 /// client that stops reading; with hundreds of event clients that is gigabytes held for
 /// the stalled ones. 256 KiB still fills a LAN link for audio playback.
 const SEND_BUFFER: usize = 256 * 1024;
-/// Name of the token file in the data dir.
-pub const TOKEN_FILE: &str = "api-token";
+pub use crate::secret::TOKEN_FILE;
 /// The voice profiles' database in the data dir.
 pub const VOICES_FILE: &str = "voices.sqlite3";
+/// Pins and removed audio, in the data dir.
+pub const RETENTION_FILE: &str = "retention.sqlite3";
 
 /// A running daemon.
 pub struct Daemon {
@@ -125,12 +127,14 @@ impl Daemon {
         {
             tokio::spawn(async move { handle.share_loaded_model().await });
         }
+        let mut store_schema = None;
         let library = match registry.handle(&config.roles.store) {
             Some(handle) => {
                 let library = Library::new(handle.clone())?;
                 match library.migrate().await {
                     Ok(version) => {
                         tracing::info!(store = %config.roles.store, schema = version, "library ready");
+                        store_schema = Some(version);
                         Some(library)
                     }
                     Err(err) => {
@@ -225,6 +229,31 @@ impl Daemon {
             }
             None => None,
         };
+        let retention = match (&library, &files) {
+            (Some(library), Some(files)) => {
+                let decoder = FileDecoder::new(Some(Duration::from_secs(config.files.max_duration_secs)));
+                let retention = Retention::open(
+                    config.retention.clone(),
+                    &data_dir.join(RETENTION_FILE),
+                    library.clone(),
+                    files.clone(),
+                    decoder,
+                    events.clone(),
+                )?;
+                tokio::spawn(retention.clone().run(stopped(workers_stopped.clone())));
+                Some(retention)
+            }
+            _ => None,
+        };
+        let backups = library.as_ref().map(|library| {
+            let source = crate::backup::Source {
+                data_dir: data_dir.clone(),
+                config_text: if config.text.is_empty() { crate::config::DEFAULT_CONFIG.to_string() } else { config.text.clone() },
+                library: library.clone(),
+                store: store_schema.map(|schema| crate::backup::manifest::StoreVersion { plugin: config.roles.store.clone(), schema }),
+            };
+            crate::backup::Backups::new(source, events.clone())
+        });
         let live = LiveSessions::new(
             library.clone(),
             roles.stt_live.clone().and_then(|choice| Some((registry.handle(&choice.plugin)?.clone(), choice))),
@@ -260,6 +289,8 @@ impl Daemon {
             voices,
             webhooks: webhooks.as_ref().map(|w| w.queue().clone()),
             disk: disk.clone(),
+            retention,
+            backups,
             paths: api::DaemonPaths {
                 data_dir: data_dir.clone(),
                 inbox: if config.inbox.enabled { Some(config.inbox_dir()?) } else { None },

@@ -21,16 +21,18 @@
 //!    automatic summary, the exports again when the summary lands;
 //! 7. [`sinks`]: exports and the outbox folder, the search index, events for clients;
 //! 8. [`summaries`]: summaries of complete sessions, from their own persistent queue;
-//! 9. [`plugin`] (the sandbox host and the capabilities plugins import) and [`clients`] (the
-//!    typed clients of the store, speech-to-text, diarizer and summarizer plugins);
-//! 10. [`api`]: the HTTP/WebSocket API and the embedded web UI, and [`wyoming`]: Home
+//! 9. [`retention`]: the end of stored audio, removed by age or size (the transcript stays);
+//! 10. [`plugin`] (the sandbox host and the capabilities plugins import) and [`clients`] (the
+//!     typed clients of the store, speech-to-text, diarizer and summarizer plugins);
+//! 11. [`api`]: the HTTP/WebSocket API and the embedded web UI, and [`wyoming`]: Home
 //!     Assistant's speech-to-text protocol, served beside it;
-//! 11. [`cli`]: the command line.
+//! 12. [`cli`]: the command line.
 //!
 //! Around them: [`daemon`] starts and stops the whole; [`config`] and [`secret`] are the
 //! operator's settings; [`retry`] is the one rule for failed plugin calls; [`models`]
 //! installs speech models; [`data_dir_lock`] keeps one daemon per data dir; [`disk`] keeps
-//! new work off a nearly full disk; [`panics`] logs the panics that are caught.
+//! new work off a nearly full disk; [`backup`] copies the data dir while the daemon runs and
+//! restores it; [`panics`] logs the panics that are caught.
 
 // A panic must never take the daemon down: requests, plugin calls and decoding catch theirs,
 // which an abort-on-panic build would silently undo.
@@ -39,6 +41,7 @@ compile_error!("scribed must be built with panic = \"unwind\" (see [profile.rele
 
 pub mod api;
 pub mod audio;
+pub mod backup;
 pub mod cli;
 pub mod clients;
 pub mod config;
@@ -52,6 +55,7 @@ pub mod models;
 pub mod panics;
 pub mod plugin;
 pub mod queue;
+pub mod retention;
 pub mod retry;
 pub mod secret;
 pub mod sinks;

@@ -122,6 +122,33 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Remove the audio the [retention] rules say goes, now (they also run daily).
+    Retention {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Only list what would go and how much space that frees.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Back up the library while the daemon runs: databases, audio (only new files after the
+    /// first backup to DEST), configuration and token, with a manifest written last.
+    Backup {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// An absolute folder outside the data dir: new, empty, or an earlier backup.
+        dest: PathBuf,
+    },
+    /// Check a backup against its manifest, restore it into a new data dir (--data-dir) and
+    /// start a daemon serving it (the search index is rebuilt).
+    Restore {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The backup folder.
+        src: PathBuf,
+        /// Restore only; do not start the daemon.
+        #[arg(long)]
+        no_serve: bool,
+    },
     /// Print a link and QR code that pair a browser with a daemon requiring a token.
     Pair {
         #[command(flatten)]
@@ -229,6 +256,32 @@ fn main() -> Result<()> {
             println!("search index rebuilt: {documents} documents");
             Ok(())
         }),
+        Command::Retention { client, dry_run } => with_connection(client, async |c| {
+            print!("{}", cli::retention::retention(&c.client, dry_run).await?);
+            Ok(())
+        }),
+        Command::Backup { client, dest } => with_connection(client, async |c| {
+            print!("{}", cli::backup::backup(&c.client, &dest).await?);
+            Ok(())
+        }),
+        Command::Restore { config, src, no_serve } => {
+            let data_dir = config.data_dir.clone().ok_or_else(|| anyhow::anyhow!("--data-dir is required: the new folder to restore into"))?;
+            let restored = cli::backup::restore(&src, &data_dir)?;
+            println!(
+                "restored {} sessions ({} files) from a backup of {} into {}; its configuration is {}",
+                restored.manifest.sessions.len(),
+                restored.manifest.files.len(),
+                humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(restored.manifest.finished_ms.max(0).unsigned_abs())),
+                data_dir.display(),
+                restored.config.display()
+            );
+            if no_serve {
+                return Ok(());
+            }
+            // The backup's configuration unless another is given; the data dir is the new one.
+            let config = ConfigArgs { config: config.config.or(Some(restored.config)), ..config }.load()?;
+            runtime()?.block_on(serve(config))
+        }
         Command::Pair { config, url } => {
             print!("{}", cli::pair::pair(&config.load()?, url.as_deref())?);
             Ok(())

@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+/// Name of the API token's file in the data dir (mode 0600).
+pub const TOKEN_FILE: &str = "api-token";
+
 /// A resolved secret. `Debug` and `Display` print `[REDACTED]`; the value is read only where
 /// it is put on the wire, through [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq)]

@@ -20,6 +20,7 @@ export const env = {
   config: required('SCRIBE_CONFIG'),
   pairedConfig: required('SCRIBE_PAIRED_CONFIG'),
   fullDiskConfig: required('SCRIBE_FULL_DISK_CONFIG'),
+  retentionConfig: required('SCRIBE_RETENTION_CONFIG'),
   work: required('SCRIBE_WORK'),
   chromium: required('SCRIBE_CHROMIUM'),
   microphone: required('SCRIBE_MICROPHONE'),

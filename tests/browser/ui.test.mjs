@@ -352,6 +352,45 @@ uiTest('a nearly full disk: a notice on every page, an upload says why it waits,
   }
 });
 
+uiTest('retention: a pinned session keeps its audio; one whose audio went keeps its transcript and says when', async () => {
+  // Its size limit holds the first upload, not both.
+  const kept = await startDaemon(env.retentionConfig, 'retention-data');
+  const tab = await (await browser.newContext({ viewport: DESKTOP })).newPage();
+  const upload = async (file) => {
+    const name = file.split('/').pop();
+    const answer = await getJson(kept.url, `/api/v1/uploads?name=${name}`, { method: 'POST', body: readFileSync(file) });
+    await eventually(async () => (await getJson(kept.url, `/api/v1/sessions/${answer.session_id}`)).session.status === 'complete', `${name} transcribed`);
+    return answer.session_id;
+  };
+  try {
+    const first = await upload(env.uploads[0]);
+    await tab.goto(`${kept.url}/#/session/${first}`);
+    await tab.locator('#player').waitFor();
+    await tab.locator('#pin').check();
+    await tab.locator('.note[role=status]', { hasText: 'Pinned' }).waitFor();
+    assert.equal((await getJson(kept.url, `/api/v1/sessions/${first}`)).pinned, true, 'the pin is stored');
+
+    const second = await upload(env.uploads[1]);
+    const gone = await eventually(async () => {
+      const detail = await getJson(kept.url, `/api/v1/sessions/${second}`);
+      return detail.audio.state === 'removed' && detail;
+    }, 'the second upload\'s audio removed over the limit');
+    await tab.goto(`${kept.url}/#/session/${second}`);
+    await tab.locator('#audio-removed', { hasText: /^Audio removed on .+all audio took more than.+the transcript stays\.$/ }).waitFor();
+    assert.equal(await tab.locator('#player').count(), 0, 'no player without audio');
+    assert.match(await tab.locator('#transcript').innerText(), /budget/, 'the transcript stays');
+    assert.ok(gone.audio.removed.removed_ms > 0);
+    await screenshot(tab, 'audio-removed');
+
+    await tab.goto(`${kept.url}/#/session/${first}`);
+    await tab.locator('#player').waitFor();
+    assert.equal(await tab.locator('#pin').isChecked(), true);
+  } finally {
+    await tab.context().close();
+    await stopDaemon(kept);
+  }
+});
+
 uiTest('closing the tab while recording loses nothing and makes no duplicate', async () => {
   const tab = await context.newPage();
   tab.setDefaultTimeout(WAIT_MS);

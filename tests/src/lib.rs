@@ -385,11 +385,40 @@ impl TestDaemon {
         Ok(words["words"].as_array().into_iter().flatten().filter_map(|w| w["punctuated"].as_str().map(String::from)).collect())
     }
 
+    /// The ids of the sessions a search for `query` finds, best first.
+    pub async fn search_ids(&self, query: &str) -> Result<Vec<String>> {
+        let url = reqwest::Url::parse_with_params(&self.url("/api/v1/search"), &[("q", query)])?;
+        let page: serde_json::Value = reqwest::get(url).await?.json().await?;
+        Ok(page["sessions"].as_array().into_iter().flatten().filter_map(|s| s["session_id"].as_str().map(String::from)).collect())
+    }
+
+    /// Waits until the search index has caught up with the store.
+    pub async fn indexed(&self, events: &mut Events) -> Result<()> {
+        while self.get_json("/api/v1/search/status").await?["up_to_date"] != true {
+            events.until(std::time::Duration::from_secs(120), |e| e["type"] == "indexed").await?;
+        }
+        Ok(())
+    }
+
     pub async fn get_json(&self, path: &str) -> Result<serde_json::Value> {
         let response = reqwest::get(self.url(path)).await?;
         anyhow::ensure!(response.status().is_success(), "GET {path}: {}", response.status());
         Ok(response.json().await?)
     }
+}
+
+/// A one-second sine at `hz` as a 16-bit WAV of `rate` Hz and `channels`, made by sox in
+/// `dir`: distinct bytes per frequency, for the fake providers' per-audio scripts.
+pub fn sox_tone(dir: &Path, hz: u32, rate: u32, channels: u32) -> Result<Vec<u8>> {
+    let path = dir.join(format!("{hz}-{rate}-{channels}.wav"));
+    let made = std::process::Command::new("sox")
+        .args(["-n", "-r", &rate.to_string(), "-c", &channels.to_string(), "-b", "16"])
+        .arg(&path)
+        .args(["synth", "1", "sine", &hz.to_string()])
+        .status()
+        .context("running sox")?;
+    anyhow::ensure!(made.success(), "sox failed: {made}");
+    Ok(std::fs::read(path)?)
 }
 
 /// Uploads a one-second tone as `name` to the daemon at `base` (`http://host:port`) and

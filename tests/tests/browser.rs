@@ -84,6 +84,13 @@ async fn web_ui_in_chromium() {
     let uploads = [dir.path().join("planning-one.wav"), dir.path().join("planning-two.flac")];
     speak(dir.path(), &spoken, &uploads[0], &["-r", "16000"]);
     speak(dir.path(), &spoken, &uploads[1], &["-r", "22050"]);
+    // Room for the first upload's audio, not for both: the second one's goes.
+    let sizes: Vec<u64> = uploads.iter().map(|u| std::fs::metadata(u).expect("upload").len()).collect();
+    let retention_config = dir.path().join("scribed-retention.toml");
+    let limit_gb = (sizes[0] + sizes[1] / 2) as f64 / 1e9;
+    let retention = base.replacen(&listen(0), &listen(free_port()), 1).replacen("keep_originals = true", &format!("max_audio_gb = {limit_gb}\nkeep_originals = true"), 1);
+    assert!(retention.contains("max_audio_gb"), "retention edit applied");
+    std::fs::write(&retention_config, retention).expect("config");
 
     let artifacts = scribe_tests::plugins_dir().with_file_name("ui-artifacts");
     std::fs::create_dir_all(&artifacts).expect("artifacts dir");
@@ -95,6 +102,7 @@ async fn web_ui_in_chromium() {
         .env("SCRIBE_CONFIG", &open_config)
         .env("SCRIBE_PAIRED_CONFIG", &paired_config)
         .env("SCRIBE_FULL_DISK_CONFIG", &full_disk_config)
+        .env("SCRIBE_RETENTION_CONFIG", &retention_config)
         .env("SCRIBE_WORK", dir.path())
         .env("SCRIBE_CHROMIUM", &chromium)
         .env("SCRIBE_MICROPHONE", &microphone)

@@ -140,3 +140,41 @@ async fn a_recording_stops_cleanly_when_the_disk_runs_low() {
     assert_eq!(ran["status"], "complete", "{ran}");
     drop(tx);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_during_which_the_disk_goes_low_stops_with_507_and_leaves_nothing() {
+    const MIB: usize = 1 << 20;
+    let fake = FakeDeepgram::loopback(KEY).await;
+    let mut setup = Setup::new().with_fake_deepgram(&fake, KEY);
+    setup.config.storage.min_free_mb = 0;
+    let daemon = setup.start().await.expect("daemon starts");
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) }));
+    let request = tokio::spawn(reqwest::Client::new().post(daemon.url("/api/v1/uploads?name=long.wav")).body(body).send());
+    for _ in 0..4 {
+        tx.send(Ok(vec![0u8; MIB])).await.expect("sent");
+    }
+    // Admitted and being written: its partial file is there (no event says so; the file does).
+    let tmp = daemon.daemon.data_dir().join("tmp");
+    let partial = || std::fs::read_dir(&tmp).map_or(0, |d| d.flatten().count());
+    let deadline = std::time::Instant::now() + LIMIT;
+    while partial() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the upload never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(daemon.daemon.disk().set_min_free_mb(BEYOND_ANY_DISK).low);
+    // The next free-space check comes within 16 MiB; the daemon may answer before all is sent.
+    for _ in 0..24 {
+        if tx.send(Ok(vec![0u8; MIB])).await.is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let response = request.await.expect("join").expect("answered");
+    assert_eq!(response.status(), 507);
+    let said: serde_json::Value = response.json().await.expect("json");
+    assert!(said["error"]["message"].as_str().is_some_and(|m| m.contains("MiB are free")), "{said}");
+    assert_eq!(partial(), 0, "the partial upload is removed");
+    let sessions = daemon.get_json("/api/v1/sessions").await.expect("sessions");
+    assert_eq!(sessions["total"], 0, "{sessions}");
+}

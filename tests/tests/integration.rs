@@ -2,6 +2,7 @@
 //! components. Run with `cargo xtask test`.
 
 mod audio;
+mod backup;
 mod browser;
 mod chunked;
 mod cli;
@@ -20,6 +21,7 @@ mod openai_api;
 mod openai_summary;
 mod openai_transcribe;
 mod plugin_sdk;
+mod retention;
 mod sandbox;
 mod search;
 mod security;

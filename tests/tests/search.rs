@@ -1,13 +1,9 @@
 //! Full-text search through the API: the real store, the real tantivy index kept current by
 //! the indexer, queries as typed, filters, snippets with the time of the match.
 
-use std::time::Duration;
-
 use scribe_tests::{Events, Setup, TestDaemon};
 use scribed::clients::library::{ActionItem, Library, NewSession, SessionKind, SessionStatus, StoredSummary, Summary, Word};
 use serde_json::Value;
-
-const LIMIT: Duration = Duration::from_secs(60);
 
 async fn session(library: &Library, id: &str, kind: SessionKind, title: &str, created_ms: i64, text: &str) -> Vec<Word> {
     library
@@ -61,17 +57,6 @@ fn marked(snippet: &Value) -> String {
     snippet.as_array().expect("pieces").iter().map(|p| if p["hit"] == true { format!("[{}]", p["text"].as_str().unwrap_or("")) } else { p["text"].as_str().unwrap_or("").to_string() }).collect()
 }
 
-/// Waits until the index has caught up with the store.
-async fn indexed(daemon: &TestDaemon, events: &mut Events) {
-    loop {
-        let status = daemon.get_json("/api/v1/search/status").await.expect("status");
-        if status["up_to_date"] == true {
-            return;
-        }
-        events.until(LIMIT, |e| e["type"] == "indexed").await.expect("the indexer commits");
-    }
-}
-
 /// Renames a session through the API, which also wakes the indexer.
 async fn rename(daemon: &TestDaemon, id: &str, title: &str) {
     let response = reqwest::Client::new()
@@ -103,7 +88,7 @@ async fn search_ranks_highlights_filters_and_follows_the_library() {
     let stored = StoredSummary { summary, model: "m".into(), template: None, created_ms: 1, input_tokens: None, output_tokens: None };
     library.put_summary("s1".into(), stored).await.expect("summary");
     rename(&daemon, "s3", "Weekly sync").await;
-    indexed(&daemon, &mut events).await;
+    daemon.indexed(&mut events).await.expect("indexed");
 
     // A finished word: s1 first (its title matches too), then s2; s3 not at all.
     let page = search(&daemon, "budget ").await;
@@ -159,17 +144,17 @@ async fn search_ranks_highlights_filters_and_follows_the_library() {
 
     // A renamed session is found by its new title; a deleted one is gone.
     rename(&daemon, "s3", "Quarterly planning").await;
-    indexed(&daemon, &mut events).await;
+    daemon.indexed(&mut events).await.expect("indexed");
     assert_eq!(ids(&search(&daemon, "quarterly").await), ["s3"]);
     let deleted = reqwest::Client::new().delete(daemon.url("/api/v1/sessions/s1")).send().await.expect("delete");
     assert!(deleted.status().is_success());
-    indexed(&daemon, &mut events).await;
+    daemon.indexed(&mut events).await.expect("indexed");
     assert_eq!(ids(&search(&daemon, "budg").await), ["s2"]);
 
     // Rebuilt from the store: the same answers.
     let response = reqwest::Client::new().post(daemon.url("/api/v1/search/reindex")).send().await.expect("reindex");
     assert_eq!(response.status(), 202);
-    indexed(&daemon, &mut events).await;
+    daemon.indexed(&mut events).await.expect("indexed");
     assert_eq!(ids(&search(&daemon, "budg").await), ["s2"]);
     assert_eq!(ids(&search(&daemon, "quarterly").await), ["s3"]);
 }

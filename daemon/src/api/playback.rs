@@ -1,7 +1,8 @@
 //! A session's audio for the UI's player and waveform.
 //!
 //! - `GET /api/v1/sessions/{id}/audio`: the original file, with HTTP range requests (seeking
-//!   in a long recording fetches only what is played) and conditional GETs;
+//!   in a long recording fetches only what is played) and conditional GETs; `410 Gone` once
+//!   retention removed it;
 //! - `GET /api/v1/sessions/{id}/waveform?points=N`: peak levels 0-255, reduced to at most
 //!   `N` points by taking the maximum of neighbouring windows.
 
@@ -34,6 +35,18 @@ async fn audio(State(state): State<AppState>, Path(id): Path<String>, request: R
     let library = library(&state)?;
     load(library, &id).await?;
     let no_audio = || ApiError::not_found(format!("session {id:?} has no stored audio"));
+    if let Some(retention) = &state.retention {
+        if let Some(removed) = retention.removed(&id).map_err(|e| ApiError::internal("reading the retention records", &e))? {
+            let when = removed.day();
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "audio_removed",
+                format!("the audio of session {id:?} was removed on {when} ({}); its transcript stays", removed.reason),
+            ));
+        }
+        // Marked before serving: retention leaves audio being played alone.
+        retention.playing(&id);
+    }
     let file = library.get_audio_file(id.clone()).await?.ok_or_else(no_audio)?;
     let files = state.files.as_ref().ok_or_else(no_audio)?;
     let path = files.audio().find(&file.sha256).await.ok_or_else(no_audio)?;

@@ -3,7 +3,8 @@
 //! - `GET    /api/v1/sessions?kind=&status=&from_ms=&before_ms=&cursor=&limit=`
 //! - `GET    /api/v1/sessions/{id}`: metadata, transcript versions, the current version's
 //!   paragraphs and utterances, speakers, summary, audio, latest job
-//! - `PATCH  /api/v1/sessions/{id}`: `{"title": "..."}`
+//! - `PATCH  /api/v1/sessions/{id}`: `{"title": "..."}` and/or `{"pinned": true}` (a pinned
+//!   session keeps its audio whatever `[retention]` says)
 //! - `DELETE /api/v1/sessions/{id}`: with its transcripts, jobs and stored audio
 //! - `POST   /api/v1/sessions/{id}/transcribe`: `{"provider": "..."}` (optional): transcribe
 //!   the audio again; the result is a new version, the old ones stay
@@ -50,7 +51,7 @@ pub(super) const MAX_NAME_CHARS: usize = 100;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/sessions", get(list_sessions))
-        .route("/api/v1/sessions/{id}", get(get_session).patch(rename_session).delete(delete_session))
+        .route("/api/v1/sessions/{id}", get(get_session).patch(patch_session).delete(delete_session))
         .route("/api/v1/sessions/{id}/words", get(get_words))
         .route("/api/v1/sessions/{id}/speakers/{speaker}", put(rename_speaker))
         .route("/api/v1/sessions/{id}/export", get(export))
@@ -227,13 +228,30 @@ async fn get_session(State(state): State<AppState>, Path(id): Path<String>) -> R
         None => None,
     };
     let (paragraphs, utterances) = structure.map(structure_view).unwrap_or_default();
-    let audio = library.get_audio_file(id.clone()).await?.map(|file| {
-        serde_json::json!({
+    let (pinned, removed) = match &state.retention {
+        Some(retention) => (
+            retention.pinned(&id).map_err(|e| ApiError::internal("reading the retention records", &e))?,
+            retention.removed(&id).map_err(|e| ApiError::internal("reading the retention records", &e))?,
+        ),
+        None => (false, None),
+    };
+    let audio = library.get_audio_file(id.clone()).await?.map(|file| match removed {
+        // The waveform stays: it is the shape of what was said, and costs a few bytes.
+        Some(removed) => serde_json::json!({
+            "state": "removed",
+            "removed": removed,
+            "mime": file.mime,
+            "size_bytes": file.size_bytes,
+            "url": null,
+            "waveform_url": format!("/api/v1/sessions/{id}/waveform"),
+        }),
+        None => serde_json::json!({
+            "state": "kept",
             "mime": file.mime,
             "size_bytes": file.size_bytes,
             "url": format!("/api/v1/sessions/{id}/audio"),
             "waveform_url": format!("/api/v1/sessions/{id}/waveform"),
-        })
+        }),
     });
     let job = match &state.files {
         Some(files) => files.session_job(&id).map_err(|e| ApiError::internal("reading the job queue", &e))?,
@@ -251,6 +269,7 @@ async fn get_session(State(state): State<AppState>, Path(id): Path<String>) -> R
     let summary_status = state.summaries.as_ref().and_then(|s| s.job(&id));
     Ok(Json(serde_json::json!({
         "session": SessionView::from(session),
+        "pinned": pinned,
         "versions": versions,
         "paragraphs": paragraphs,
         "utterances": utterances,
@@ -289,23 +308,53 @@ fn structure_view(structure: TranscriptStructure) -> (Vec<serde_json::Value>, Ve
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Rename {
-    title: String,
+struct SessionChange {
+    title: Option<String>,
+    pinned: Option<bool>,
 }
 
-async fn rename_session(
+async fn patch_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Result<Json<Rename>, JsonRejection>,
-) -> Result<Json<SessionView>, ApiError> {
-    let title = json_body(body)?.title.trim().to_string();
-    if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
-        return Err(bad_request(format!("title must be 1-{MAX_TITLE_CHARS} characters")));
+    body: Result<Json<SessionChange>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let change = json_body(body)?;
+    if change.title.is_none() && change.pinned.is_none() {
+        return Err(bad_request("give a title or pinned"));
     }
-    let patch = SessionPatch { status: None, title: Some(title), duration_ms: None, provider: None, error: None };
-    let session = library(&state)?.update_session(id.clone(), patch).await?;
+    let title = match change.title {
+        Some(title) => {
+            let title = title.trim().to_string();
+            if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
+                return Err(bad_request(format!("title must be 1-{MAX_TITLE_CHARS} characters")));
+            }
+            Some(title)
+        }
+        None => None,
+    };
+    let library = library(&state)?;
+    let session = match title {
+        Some(title) => {
+            let patch = SessionPatch { status: None, title: Some(title), duration_ms: None, provider: None, error: None };
+            library.update_session(id.clone(), patch).await?
+        }
+        None => load(library, &id).await?,
+    };
+    let retention = state.retention.as_ref();
+    if let Some(pinned) = change.pinned {
+        let retention = retention.ok_or_else(|| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "pinning needs the library store")
+        })?;
+        retention.set_pinned(&id, pinned).map_err(|e| ApiError::internal("saving the pin", &e))?;
+    }
+    let pinned = match retention {
+        Some(retention) => retention.pinned(&id).map_err(|e| ApiError::internal("reading the pin", &e))?,
+        None => false,
+    };
     state.events.publish(Event::Library { session_id: id, change: LibraryChange::Updated });
-    Ok(Json(session.into()))
+    let mut view = serde_json::to_value(SessionView::from(session)).map_err(|e| ApiError::internal("the session", &e))?;
+    view["pinned"] = pinned.into();
+    Ok(Json(view))
 }
 
 async fn delete_session(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
@@ -316,6 +365,9 @@ async fn delete_session(State(state): State<AppState>, Path(id): Path<String>) -
     if deleted {
         if let Some(summaries) = &state.summaries {
             summaries.forget(&id);
+        }
+        if let Some(retention) = &state.retention {
+            retention.forget(&id);
         }
         let voices = state.voices.clone();
         if let Err(err) = tokio::task::spawn_blocking(move || voices.drop_session(&id)).await.map_err(anyhow::Error::from).and_then(|r| r) {

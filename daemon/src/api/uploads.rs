@@ -118,10 +118,15 @@ pub fn plain_name(name: &str) -> String {
     Path::new(name).file_name().and_then(|n| n.to_str()).unwrap_or_default().chars().take(MAX_NAME_CHARS).collect()
 }
 
+/// Bytes received between free-space checks during an upload: a check costs a microsecond,
+/// and the minimum (a GiB by default) absorbs this much overshoot many times over.
+const DISK_CHECK_BYTES: u64 = 16 << 20;
+
 /// Receives `body` into a temp file under the upload dir: at most [`MAX_CONCURRENT_UPLOADS`]
 /// at once (the rest wait as long as a silent upload may last, then are told to come back),
 /// each capped by `files.max_upload_mb` and dropped when it goes silent. Nothing is received
-/// while the disk is low (507, saying how much is free).
+/// while the disk is low (507, saying how much is free), and an upload during which it goes
+/// low stops with the same answer, its partial file removed.
 pub async fn receive<E: std::fmt::Display>(state: &AppState, body: impl futures_util::Stream<Item = Result<Bytes, E>>) -> Result<Received, ApiError> {
     state.disk.admit().map_err(|low| ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage", low.to_string()))?;
     let limits = &state.uploads;
@@ -141,6 +146,7 @@ pub async fn receive<E: std::fmt::Display>(state: &AppState, body: impl futures_
     let received = Received { temp: TempFile(Some(path.clone())), _slot: slot };
     let mut file = tokio::fs::File::create(&path).await.map_err(|e| ApiError::internal("creating an upload file", &e))?;
     let mut written = 0u64;
+    let mut checked = 0u64;
     let mut stream = std::pin::pin!(body);
     loop {
         let next = tokio::time::timeout(limits.idle_timeout, stream.next()).await.map_err(|_| {
@@ -155,6 +161,11 @@ pub async fn receive<E: std::fmt::Display>(state: &AppState, body: impl futures_
         written += chunk.len() as u64;
         if written > limits.max_bytes {
             return Err(too_large(limits.max_bytes));
+        }
+        // An upload admitted just above the minimum must not take the space below it.
+        if written - checked >= DISK_CHECK_BYTES {
+            checked = written;
+            state.disk.admit().map_err(|low| ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage", low.to_string()))?;
         }
         file.write_all(&chunk).await.map_err(|e| ApiError::internal("writing an upload", &e))?;
     }

@@ -68,6 +68,18 @@ impl Client {
         json(Client::checked(response).await?).await
     }
 
+    /// POSTs `body` as JSON; the answer's JSON.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Result<Value> {
+        let response = self
+            .request(reqwest::Method::POST, path)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .with_context(|| format!("reaching {}", self.base))?;
+        json(Client::checked(response).await?).await
+    }
+
     /// Empties the search index; the daemon rebuilds it from the library.
     pub async fn reindex(&self) -> Result<()> {
         let response = self.request(reqwest::Method::POST, "/api/v1/search/reindex").send().await.with_context(|| format!("reaching {}", self.base))?;
@@ -129,8 +141,9 @@ impl Client {
         Ok(Client::checked(response).await?.text().await?)
     }
 
-    /// Subscribes to job events; they arrive on the returned channel until the daemon goes.
-    pub async fn job_events(&self) -> Result<tokio::sync::mpsc::UnboundedReceiver<JobEvent>> {
+    /// Subscribes to the daemon's events of type `kind`; they arrive on the returned channel
+    /// until the daemon goes.
+    pub async fn events(&self, kind: &'static str) -> Result<tokio::sync::mpsc::UnboundedReceiver<Value>> {
         let mut request = format!("{}/api/v1/events", self.base.replacen("http", "ws", 1)).into_client_request()?;
         if let Some(token) = &self.token {
             request.headers_mut().insert(AUTHORIZATION, format!("Bearer {token}").parse()?);
@@ -143,9 +156,20 @@ impl Client {
             while let Some(Ok(message)) = socket.next().await {
                 let Ok(text) = message.to_text() else { continue };
                 let Ok(event) = serde_json::from_str::<Value>(text) else { continue };
-                if event["type"] != "job" {
-                    continue;
+                if event["type"] == kind && tx.send(event).is_err() {
+                    return;
                 }
+            }
+        });
+        Ok(rx)
+    }
+
+    /// Subscribes to job events.
+    pub async fn job_events(&self) -> Result<tokio::sync::mpsc::UnboundedReceiver<JobEvent>> {
+        let mut events = self.events("job").await?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
                 let job = JobEvent {
                     session_id: event["session_id"].as_str().unwrap_or_default().to_string(),
                     status: event["status"].as_str().unwrap_or_default().to_string(),

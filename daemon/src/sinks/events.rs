@@ -123,6 +123,44 @@ pub enum SummaryStatus {
     Error,
 }
 
+/// Where a backup is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupStage {
+    Databases,
+    Audio,
+    Done,
+    Failed,
+}
+
+/// What a finished backup did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BackupSummary {
+    pub files: usize,
+    /// Size of everything the backup holds.
+    pub bytes: u64,
+    /// Bytes written this time (databases, and audio that was copied).
+    pub copied_bytes: u64,
+    /// Audio files hard-linked, copied, and already there from an earlier backup.
+    pub audio_linked: usize,
+    pub audio_copied: usize,
+    pub audio_present: usize,
+    /// Sessions the manifest lists.
+    pub sessions: usize,
+    pub seconds: f64,
+}
+
+/// A backup's state (see [`crate::backup`]), for `GET /api/v1/backup` and `backup` events.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackupStatus {
+    pub dest: std::path::PathBuf,
+    pub stage: BackupStage,
+    pub done_bytes: u64,
+    pub total_bytes: u64,
+    pub message: Option<String>,
+    pub summary: Option<BackupSummary>,
+}
+
 /// Something that happened, as pushed to clients.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -172,6 +210,9 @@ pub enum Event {
     },
     /// The free space went below `storage.min_free_mb` (new work waits) or came back.
     Storage { free_mb: u64, min_free_mb: u64, low: bool },
+    /// A backup moved: its stage, bytes done of the stage's total, and at the end its
+    /// summary or why it failed.
+    Backup(Box<BackupStatus>),
 }
 
 impl Event {
@@ -184,7 +225,7 @@ impl Event {
             | Event::Level { session_id, .. }
             | Event::Library { session_id, .. }
             | Event::Summary { session_id, .. } => Some(session_id),
-            Event::InboxFile { .. } | Event::Indexed { .. } | Event::Storage { .. } => None,
+            Event::InboxFile { .. } | Event::Indexed { .. } | Event::Storage { .. } | Event::Backup(_) => None,
         }
     }
 }

@@ -99,9 +99,22 @@ async function build(root, id, params, listen, unsubscribe) {
   title.addEventListener('change', saveTitle);
   title.addEventListener('keydown', (e) => e.key === 'Enter' && title.blur());
 
-  // Audio and waveform.
-  const audio = detail.audio ? h('audio', { id: 'player', controls: true, preload: 'metadata', src: detail.audio.url }) : null;
-  const canvas = detail.audio ? h('canvas', { id: 'waveform', class: 'waveform', role: 'img', 'aria-label': 'Waveform of the recording; click to seek' }) : null;
+  // Pin: a pinned session keeps its audio whatever the retention rules say.
+  const pin = h('input', { type: 'checkbox', id: 'pin', checked: Boolean(detail.pinned), disabled: readOnly });
+  pin.addEventListener('change', async () => {
+    try {
+      await api(path, { method: 'PATCH', body: { pinned: pin.checked } });
+      say(pin.checked ? 'Pinned: this session keeps its audio.' : 'Unpinned: the retention rules apply to its audio.');
+    } catch (err) {
+      pin.checked = !pin.checked;
+      fail(err);
+    }
+  });
+
+  // Audio and waveform; once retention removed the audio, only the transcript stays.
+  const removed = detail.audio?.state === 'removed' ? detail.audio.removed : null;
+  const audio = detail.audio && !removed ? h('audio', { id: 'player', controls: true, preload: 'metadata', src: detail.audio.url }) : null;
+  const canvas = audio ? h('canvas', { id: 'waveform', class: 'waveform', role: 'img', 'aria-label': 'Waveform of the recording; click to seek' }) : null;
   let peaks = null;
   let peakWindowMs = 0;
 
@@ -343,11 +356,14 @@ async function build(root, id, params, listen, unsubscribe) {
     title,
     meta,
     status,
-    audio ? h('div', { class: 'player' }, audio, canvas) : h('p', { class: 'note' }, 'No audio is stored for this session.'),
+    h('label', { class: 'check' }, pin, ' Pin (keep the audio)'),
+    audio ? h('div', { class: 'player' }, audio, canvas)
+      : removed ? h('p', { class: 'note', id: 'audio-removed' }, `Audio removed on ${when(removed.removed_ms)} (${removed.reason}); the transcript stays.`)
+        : h('p', { class: 'note' }, 'No audio is stored for this session.'),
     h('div', { class: 'columns' },
       h('section', { class: 'card transcript-card', 'aria-labelledby': 'transcript-h' },
         h('div', { class: 'row spread' }, h('h2', { id: 'transcript-h' }, 'Transcript'),
-          h('label', { class: 'check' }, follow, ' Follow playback')),
+          audio ? h('label', { class: 'check' }, follow, ' Follow playback') : ''),
         transcript),
       h('div', { class: 'side' },
         h('section', { class: 'card', 'aria-labelledby': 'summary-h' },
@@ -365,7 +381,7 @@ async function build(root, id, params, listen, unsubscribe) {
   renderTranscript();
   renderVersions();
   renderExports();
-  if (detail.audio) {
+  if (audio) {
     api(`${detail.audio.waveform_url}?points=${WAVEFORM_POINTS}`).then((w) => {
       peaks = w.peaks;
       peakWindowMs = w.window_ms;

@@ -23,9 +23,11 @@
 //!   wyoming-faster-whisper (see [`wyoming`]);
 //! - with `--search`: search latency and index build over 10,000 sessions, beside SQLite
 //!   FTS5 (see [`search`]);
-//! - with `--disk`: the cost of one free-space check (see [`disk`]).
+//! - with `--disk`: the cost of one free-space check (see [`disk`]);
+//! - with `--backup`: backup and restore of 1,000 generated sessions (see [`backup`]).
 
 mod api;
+mod backup;
 mod diarize;
 mod disk;
 mod live;
@@ -84,6 +86,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.iter().any(|a| a == "--summary") {
         return summary::run().await;
+    }
+    if args.iter().any(|a| a == "--backup") {
+        return backup::run().await;
     }
     if args.iter().any(|a| a == "--disk") {
         return disk::run();
