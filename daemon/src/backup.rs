@@ -320,9 +320,7 @@ fn copy_state(data_dir: &Path, target: &Path, progress: &dyn Fn(Stage, u64, u64)
 
 /// Puts every stored audio file into the backup; returns their entries.
 fn copy_audio(data_dir: &Path, target: &Path, progress: &dyn Fn(Stage, u64, u64)) -> Result<(Vec<Entry>, Summary)> {
-    let found = files::data_files(data_dir);
-    let sized: Vec<(PathBuf, u64)> =
-        found.audio.into_iter().filter_map(|p| Some((p.clone(), std::fs::metadata(data_dir.join(&p)).ok()?.len()))).collect();
+    let sized = files::data_files(data_dir).audio;
     let total: u64 = sized.iter().map(|(_, bytes)| bytes).sum();
     let mut done = 0;
     let mut entries = Vec::new();

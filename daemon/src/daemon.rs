@@ -260,7 +260,7 @@ impl Daemon {
             speech,
             files.clone(),
             finish,
-            AudioStore::new(data_dir.join("audio")),
+            AudioStore::new(data_dir.join(crate::audio::store::AUDIO_DIR)),
             data_dir.join("live"),
             events.clone(),
             config.live.clone(),
@@ -463,7 +463,7 @@ fn file_pipeline(
         max: Duration::from_secs(config.files.retry_max_secs),
     };
     let decoder = FileDecoder::new(Some(Duration::from_secs(config.files.max_duration_secs)));
-    let audio = AudioStore::new(data_dir.join("audio"));
+    let audio = AudioStore::new(data_dir.join(crate::audio::store::AUDIO_DIR));
     Ok(FilePipeline::new(jobs, library, providers, audio, decoder, events, policy, speakers, finish, disk))
 }
 

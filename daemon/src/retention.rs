@@ -188,18 +188,15 @@ impl Retention {
                 keep,
             });
         }
-        let limits = Limits {
-            audio_days: self.config.audio_days,
-            max_audio_bytes: self.config.max_audio_gb.map(|gb| (gb * 1e9) as u64),
-        };
-        let kept_by_rule: HashMap<&str, bool> = candidates.iter().map(|c| (c.session_id.as_str(), c.keep)).collect();
+        let limits = Limits { audio_days: self.config.audio_days, max_audio_bytes: self.max_audio_bytes() };
+        let exempt: HashMap<&str, bool> = candidates.iter().map(|c| (c.session_id.as_str(), c.keep)).collect();
         let removals = plan::plan(candidates.clone(), limits, now_ms());
         let reductions: Vec<Reduction> = if self.config.keep_originals {
             Vec::new()
         } else {
             held.iter()
                 .filter(|h| h.session.kind == SessionKind::File && h.session.status == SessionStatus::Complete)
-                .filter(|h| !kept_by_rule.get(h.session.id.as_str()).copied().unwrap_or(true) && !reduced.contains(&h.session.id))
+                .filter(|h| !exempt.get(h.session.id.as_str()).copied().unwrap_or(true) && !reduced.contains(&h.session.id))
                 .filter(|h| !removals.iter().any(|r| r.session_id == h.session.id))
                 .filter_map(|h| {
                     let canonical_bytes = h.session.duration_ms? * CANONICAL_BYTES_PER_MS + WAV_HEADER_BYTES;
@@ -301,9 +298,22 @@ impl Retention {
         Ok(canonical.stored.size)
     }
 
-    /// Sweeps daily, and whenever a file is transcribed or a session stored (when a size
-    /// limit or `keep_originals = false` applies), until `shutdown`. Nothing runs while no
-    /// rule is set.
+    /// The size limit in bytes, when one is set.
+    fn max_audio_bytes(&self) -> Option<u64> {
+        self.config.max_audio_gb.map(|gb| (gb * 1e9) as u64)
+    }
+
+    /// Whether the stored audio is above `max_audio_gb`: a walk of the audio store, far
+    /// cheaper than a sweep's look at every session.
+    async fn over_limit(&self) -> bool {
+        let Some(max) = self.max_audio_bytes() else { return false };
+        let audio = self.files.audio().clone();
+        tokio::task::spawn_blocking(move || audio.stored_bytes()).await.is_ok_and(|bytes| bytes > max)
+    }
+
+    /// Sweeps at start and daily, and when new audio crossed `max_audio_gb` or a transcribed
+    /// file may leave an original to shrink (`keep_originals = false`), until `shutdown`.
+    /// Nothing runs while no rule is set.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         if !self.config.active() {
             return;
@@ -311,22 +321,30 @@ impl Retention {
         tokio::pin!(shutdown);
         let prompted = self.config.max_audio_gb.is_some() || !self.config.keep_originals;
         let mut events = self.events.subscribe(None).live;
+        let mut next_daily = tokio::time::Instant::now();
+        let mut due = false;
         loop {
-            match self.sweep(false).await {
-                Ok(report) if !report.removals.is_empty() || !report.reductions.is_empty() => tracing::info!(
-                    removed = report.removals.len(),
-                    reduced = report.reductions.len(),
-                    freed_bytes = report.freed_bytes,
-                    "retention swept"
-                ),
-                Ok(_) => {}
-                Err(err) => tracing::warn!("retention failed; it tries again later: {err:#}"),
+            if due {
+                match self.sweep(false).await {
+                    Ok(report) if !report.removals.is_empty() || !report.reductions.is_empty() => tracing::info!(
+                        removed = report.removals.len(),
+                        reduced = report.reductions.len(),
+                        freed_bytes = report.freed_bytes,
+                        "retention swept"
+                    ),
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!("retention failed; it tries again later: {err:#}"),
+                }
             }
-            tokio::select! {
+            due = tokio::select! {
                 () = &mut shutdown => return,
-                () = tokio::time::sleep(DAILY) => {}
-                () = audio_added(&mut events), if prompted => {}
-            }
+                () = tokio::time::sleep_until(next_daily) => {
+                    next_daily += DAILY;
+                    // The first pass (at start) is this one too.
+                    true
+                }
+                () = audio_added(&mut events), if prompted => !self.config.keep_originals || self.over_limit().await,
+            };
         }
     }
 }

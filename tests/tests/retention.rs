@@ -177,5 +177,5 @@ async fn retention_removes_old_audio_keeps_transcripts_and_spares_pinned_and_bus
 
 /// Bytes of audio in the data dir's store.
 fn stored_audio_bytes(data_dir: &Path) -> u64 {
-    scribed::backup::files::data_files(data_dir).audio.into_iter().map(|p| std::fs::metadata(data_dir.join(p)).map_or(0, |m| m.len())).sum()
+    scribed::audio::store::AudioStore::new(data_dir.join("audio")).stored_bytes()
 }

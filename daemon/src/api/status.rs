@@ -90,7 +90,7 @@ async fn get_status(State(state): State<AppState>) -> Result<Json<serde_json::Va
 
 fn storage(data_dir: &FsPath) -> Storage {
     let mut storage = Storage { total_bytes: dir_bytes(data_dir), ..Storage::default() };
-    storage.audio_bytes = dir_bytes(&data_dir.join("audio")) + dir_bytes(&data_dir.join("live"));
+    storage.audio_bytes = dir_bytes(&data_dir.join(crate::audio::store::AUDIO_DIR)) + dir_bytes(&data_dir.join("live"));
     storage.index_bytes = dir_bytes(&data_dir.join("index"));
     storage.models_bytes = dir_bytes(&data_dir.join("models"));
     storage

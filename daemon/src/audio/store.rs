@@ -9,6 +9,9 @@ use sha2::{Digest, Sha256};
 
 use crate::clients::stt::AudioEncoding;
 
+/// The store's folder in the data dir.
+pub const AUDIO_DIR: &str = "audio";
+
 /// The store.
 #[derive(Debug, Clone)]
 pub struct AudioStore {
@@ -126,6 +129,38 @@ impl AudioStore {
         None
     }
 
+    /// Every stored file (`<shard>/<sha256>.<ext>` under the store, without scratch copies
+    /// or partial writes) with its size, in name order. Blocking.
+    pub fn stored_files(&self) -> Vec<(PathBuf, u64)> {
+        let sorted = |dir: &Path| {
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+            paths.sort();
+            paths
+        };
+        let mut found = Vec::new();
+        for shard in sorted(&self.dir) {
+            let is_shard = shard.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()));
+            if !is_shard {
+                continue;
+            }
+            for file in sorted(&shard) {
+                let partial = file.extension().is_some_and(|e| e == "partial");
+                if let Ok(meta) = std::fs::metadata(&file)
+                    && meta.is_file()
+                    && !partial
+                {
+                    found.push((file, meta.len()));
+                }
+            }
+        }
+        found
+    }
+
+    /// Bytes of all stored files. Blocking.
+    pub fn stored_bytes(&self) -> u64 {
+        self.stored_files().iter().map(|(_, bytes)| bytes).sum()
+    }
+
     /// Removes the stored file with this hash; for when no session refers to it any more.
     pub async fn remove(&self, sha256: &str) -> std::io::Result<()> {
         match self.find(sha256).await {
@@ -159,7 +194,11 @@ mod tests {
 
         assert_eq!(store.find(&copied.sha256).await, Some(copied.path.clone()));
         assert_eq!(store.find("../../etc/passwd").await, None);
+        std::fs::create_dir_all(dir.path().join("audio/scratch")).expect("scratch");
+        std::fs::write(dir.path().join("audio/scratch/x.pcm"), b"scratch").expect("write");
+        assert_eq!(store.stored_files(), vec![(copied.path.clone(), 10)], "scratch copies are not stored audio");
         store.remove(&copied.sha256).await.expect("remove");
         assert_eq!(store.find(&copied.sha256).await, None);
+        assert_eq!(store.stored_bytes(), 0);
     }
 }

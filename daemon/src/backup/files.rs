@@ -9,6 +9,8 @@ use anyhow::{Context, Result};
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 
+use crate::audio::store::{AUDIO_DIR, AudioStore};
+
 /// How long a database snapshot waits out a writer's lock before it tries again.
 const BUSY_PAUSE: Duration = Duration::from_millis(50);
 /// How long one SQLite call waits for a lock held by the daemon.
@@ -21,8 +23,8 @@ pub const DATABASE_EXTENSION: &str = "sqlite3";
 pub struct DataFiles {
     /// The daemon's databases at the top, and each plugin's in `plugin-data/<id>/`.
     pub databases: Vec<PathBuf>,
-    /// `audio/<shard>/<sha256>.<ext>`, without scratch copies or partial writes.
-    pub audio: Vec<PathBuf>,
+    /// The audio store's files, with their sizes.
+    pub audio: Vec<(PathBuf, u64)>,
     /// Plugins installed in the data dir (`plugins/`, where the systemd unit puts them).
     pub plugins: Vec<PathBuf>,
 }
@@ -47,14 +49,8 @@ pub fn data_files(data_dir: &Path) -> DataFiles {
     for plugin in files_in(&data_dir.join("plugin-data")).iter().filter(|p| p.is_dir()) {
         found.databases.extend(files_in(plugin).iter().filter(|p| is_database(p)).filter_map(|p| relative(p)));
     }
-    for shard in files_in(&data_dir.join("audio")) {
-        let is_shard = shard.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()));
-        if !is_shard {
-            continue;
-        }
-        let whole = |p: &&PathBuf| p.is_file() && p.extension().is_none_or(|e| e != "partial");
-        found.audio.extend(files_in(&shard).iter().filter(whole).filter_map(|p| relative(p)));
-    }
+    let audio = AudioStore::new(data_dir.join(AUDIO_DIR));
+    found.audio.extend(audio.stored_files().into_iter().filter_map(|(p, bytes)| Some((relative(&p)?, bytes))));
     found.plugins.extend(walk(&data_dir.join("plugins")).iter().filter_map(|p| relative(p)));
     found
 }
