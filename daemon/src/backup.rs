@@ -320,7 +320,7 @@ fn copy_state(data_dir: &Path, target: &Path, progress: &dyn Fn(Stage, u64, u64)
 
 /// Puts every stored audio file into the backup; returns their entries.
 fn copy_audio(data_dir: &Path, target: &Path, progress: &dyn Fn(Stage, u64, u64)) -> Result<(Vec<Entry>, Summary)> {
-    let sized = files::data_files(data_dir).audio;
+    let sized = files::audio_files(data_dir);
     let total: u64 = sized.iter().map(|(_, bytes)| bytes).sum();
     let mut done = 0;
     let mut entries = Vec::new();

@@ -231,15 +231,8 @@ impl Daemon {
         };
         let retention = match (&library, &files) {
             (Some(library), Some(files)) => {
-                let decoder = FileDecoder::new(Some(Duration::from_secs(config.files.max_duration_secs)));
-                let retention = Retention::open(
-                    config.retention.clone(),
-                    &data_dir.join(RETENTION_FILE),
-                    library.clone(),
-                    files.clone(),
-                    decoder,
-                    events.clone(),
-                )?;
+                let retention =
+                    Retention::open(config.retention.clone(), &data_dir.join(RETENTION_FILE), library.clone(), files.clone(), events.clone())?;
                 tokio::spawn(retention.clone().run(stopped(workers_stopped.clone())));
                 Some(retention)
             }

@@ -188,6 +188,11 @@ impl FilePipeline {
         &self.audio
     }
 
+    /// The child-process decoder every file goes through.
+    pub fn decoder(&self) -> &FileDecoder {
+        &self.decoder
+    }
+
     /// File jobs waiting or running.
     pub fn queue_depth(&self) -> Result<u64> {
         self.jobs.pending()

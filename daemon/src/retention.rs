@@ -10,7 +10,7 @@
 pub mod plan;
 pub mod records;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,7 +19,6 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::audio::isolated::FileDecoder;
 use crate::clients::library::{Library, Session, SessionFilter, SessionKind, SessionStatus, now_ms};
 use crate::config::RetentionConfig;
 use crate::files::FilePipeline;
@@ -78,7 +77,6 @@ pub struct Retention {
     records: AudioRecords,
     library: Library,
     files: Arc<FilePipeline>,
-    decoder: FileDecoder,
     events: EventHub,
     /// When each session's audio was last requested for playback.
     played: Mutex<HashMap<String, Instant>>,
@@ -92,7 +90,6 @@ impl Retention {
         path: &Path,
         library: Library,
         files: Arc<FilePipeline>,
-        decoder: FileDecoder,
         events: EventHub,
     ) -> Result<Arc<Retention>> {
         let records = AudioRecords::open(path).context("opening the retention records")?;
@@ -101,7 +98,6 @@ impl Retention {
             records,
             library,
             files,
-            decoder,
             events,
             played: Mutex::new(HashMap::new()),
             sweeping: tokio::sync::Mutex::new(()),
@@ -189,16 +185,16 @@ impl Retention {
             });
         }
         let limits = Limits { audio_days: self.config.audio_days, max_audio_bytes: self.max_audio_bytes() };
-        let exempt: HashMap<&str, bool> = candidates.iter().map(|c| (c.session_id.as_str(), c.keep)).collect();
         let removals = plan::plan(candidates.clone(), limits, now_ms());
+        let removed: HashSet<&str> = removals.iter().map(|r| r.session_id.as_str()).collect();
         let reductions: Vec<Reduction> = if self.config.keep_originals {
             Vec::new()
         } else {
             held.iter()
-                .filter(|h| h.session.kind == SessionKind::File && h.session.status == SessionStatus::Complete)
-                .filter(|h| !exempt.get(h.session.id.as_str()).copied().unwrap_or(true) && !reduced.contains(&h.session.id))
-                .filter(|h| !removals.iter().any(|r| r.session_id == h.session.id))
-                .filter_map(|h| {
+                .zip(&candidates)
+                .filter(|(h, c)| !c.keep && !removed.contains(c.session_id.as_str()) && !reduced.contains(&h.session.id))
+                .filter(|(h, _)| h.session.kind == SessionKind::File && h.session.status == SessionStatus::Complete)
+                .filter_map(|(h, _)| {
                     let canonical_bytes = h.session.duration_ms? * CANONICAL_BYTES_PER_MS + WAV_HEADER_BYTES;
                     (canonical_bytes < h.bytes).then(|| Reduction {
                         session_id: h.session.id.clone(),
@@ -224,8 +220,9 @@ impl Retention {
             report.reductions = reductions;
             return Ok(report);
         }
+        let by_id: HashMap<&str, &Held> = held.iter().map(|h| (h.session.id.as_str(), h)).collect();
         for removal in removals {
-            let Some(h) = held.iter().find(|h| h.session.id == removal.session_id) else { continue };
+            let Some(h) = by_id.get(removal.session_id.as_str()) else { continue };
             match self.remove(h, &removal).await {
                 Ok(()) => {
                     report.freed_bytes += removal.bytes;
@@ -235,7 +232,7 @@ impl Retention {
             }
         }
         for reduction in reductions {
-            let Some(h) = held.iter().find(|h| h.session.id == reduction.session_id) else { continue };
+            let Some(h) = by_id.get(reduction.session_id.as_str()) else { continue };
             match self.reduce(h).await {
                 Ok(canonical_bytes) => {
                     report.freed_bytes += reduction.original_bytes.saturating_sub(canonical_bytes);
@@ -276,7 +273,7 @@ impl Retention {
         if let Some(dir) = pcm.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
-        let converted = self.decoder.convert(&h.path, Some(&pcm), |_| {}).await;
+        let converted = self.files.decoder().convert(&h.path, Some(&pcm), |_| {}).await;
         if let Err(err) = converted {
             let _ = tokio::fs::remove_file(&pcm).await;
             // Not tried again: the original stays.

@@ -407,6 +407,15 @@ impl TestDaemon {
     }
 }
 
+/// Puts `bytes` into the inbox folder `inbox` as `name` the way a careful tool does: written
+/// under a temporary name, then renamed.
+pub fn drop_into_inbox(inbox: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let part = inbox.join(format!("{name}.part"));
+    std::fs::write(&part, bytes)?;
+    std::fs::rename(&part, inbox.join(name))?;
+    Ok(())
+}
+
 /// A one-second sine at `hz` as a 16-bit WAV of `rate` Hz and `channels`, made by sox in
 /// `dir`: distinct bytes per frequency, for the fake providers' per-audio scripts.
 pub fn sox_tone(dir: &Path, hz: u32, rate: u32, channels: u32) -> Result<Vec<u8>> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use scribe_tests::fake_anthropic::FakeAnthropic;
 use scribe_tests::fake_deepgram::{FakeDeepgram, Script};
-use scribe_tests::{Events, Setup, TestDaemon, sox_tone};
+use scribe_tests::{Events, Setup, TestDaemon, drop_into_inbox, sox_tone};
 use serde_json::Value;
 
 const DG_KEY: &str = "dg-backup-key";
@@ -31,13 +31,6 @@ fn script(word: &str) -> String {
 
 fn word(n: u32) -> String {
     format!("zq{n}word")
-}
-
-fn drop_into_inbox(daemon: &TestDaemon, name: &str, bytes: &[u8]) {
-    let inbox = daemon.daemon.data_dir().join("inbox");
-    let part = inbox.join(format!("{name}.part"));
-    std::fs::write(&part, bytes).expect("write");
-    std::fs::rename(&part, inbox.join(name)).expect("rename");
 }
 
 /// Every session's latest change number in the library.
@@ -116,7 +109,7 @@ async fn a_backup_taken_under_load_restores_to_the_same_library() {
 
     // Files arrive in the inbox, and the backup starts once the first is being transcribed.
     for (n, bytes) in tones.iter().enumerate().skip(BEFORE as usize) {
-        drop_into_inbox(&daemon, &format!("during-{n}.wav"), bytes);
+        drop_into_inbox(&daemon.daemon.data_dir().join("inbox"), &format!("during-{n}.wav"), bytes).expect("into the inbox");
     }
     let known = before.clone();
     events.until(LIMIT, |e| e["type"] == "job" && e["status"] == "processing" && !known.iter().any(|id| e["session_id"] == id.as_str())).await.expect("the inbox takes a file");

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use scribe_tests::fake_deepgram::{FakeDeepgram, Script};
-use scribe_tests::{Events, Setup};
+use scribe_tests::{Events, Setup, drop_into_inbox};
 use scribed::live::{LiveError, SessionSpec};
 
 const KEY: &str = "dg-disk-key";
@@ -55,8 +55,7 @@ async fn a_low_disk_refuses_new_work_and_the_inbox_file_waits_until_space_return
 
     let mut events = Events::connect(&daemon).await.expect("events");
     let inbox = daemon.daemon.data_dir().join("inbox");
-    std::fs::write(inbox.join("talk.wav.part"), &bytes).expect("copy");
-    std::fs::rename(inbox.join("talk.wav.part"), inbox.join("talk.wav")).expect("rename");
+    drop_into_inbox(&inbox, "talk.wav", &bytes).expect("into the inbox");
     let waiting = events.until(LIMIT, |e| e["type"] == "inbox-file" && e["name"] == "talk.wav").await.expect("the inbox reports the file");
     assert_eq!(waiting["outcome"], "waiting", "{waiting}");
     assert_eq!(std::fs::read(inbox.join("talk.wav")).expect("still there"), bytes, "left untouched");

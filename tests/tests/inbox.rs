@@ -84,9 +84,7 @@ async fn outcomes(events: &mut Events, names: &[&str]) -> std::collections::Hash
 
 /// Copies into the inbox under a temporary name, then renames, as a careful tool would.
 fn drop_file(daemon: &TestDaemon, from: &Path, name: &str) {
-    let part = inbox(daemon).join(format!("{name}.part"));
-    std::fs::copy(from, &part).expect("copy");
-    std::fs::rename(&part, inbox(daemon).join(name)).expect("rename");
+    scribe_tests::drop_into_inbox(&inbox(daemon), name, &std::fs::read(from).expect("read")).expect("into the inbox");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

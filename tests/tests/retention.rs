@@ -17,7 +17,6 @@ const KEY: &str = "dg-retention-key";
 const LIMIT: Duration = Duration::from_secs(120);
 const DAY_MS: i64 = 86_400_000;
 
-
 /// Sets a session's creation time in the store's own database, as if it were that old.
 fn age(data_dir: &Path, session: &str, days: i64) {
     let db = rusqlite::Connection::open(data_dir.join("plugin-data/sqlite-store/sqlite-store.sqlite3")).expect("store db");

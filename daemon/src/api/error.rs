@@ -52,6 +52,13 @@ impl From<crate::speakers::voices::VoiceError> for ApiError {
     }
 }
 
+/// `507 Insufficient Storage`, saying how much is free and what to do.
+impl From<crate::disk::LowDisk> for ApiError {
+    fn from(low: crate::disk::LowDisk) -> ApiError {
+        ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage", low.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));

@@ -49,7 +49,7 @@ fn live_error(err: LiveError) -> ApiError {
         LiveError::NoProvider | LiveError::NoLibrary => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", err.to_string()),
         LiveError::TooMany(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_sessions", err.to_string()),
         LiveError::NotFound(_) => ApiError::not_found(err.to_string()),
-        LiveError::LowDisk(_) => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage", err.to_string()),
+        LiveError::LowDisk(low) => low.into(),
         LiveError::Library(_) | LiveError::Io(_) => ApiError::internal("starting a live session", &err),
     }
 }

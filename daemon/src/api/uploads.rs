@@ -128,7 +128,7 @@ const DISK_CHECK_BYTES: u64 = 16 << 20;
 /// while the disk is low (507, saying how much is free), and an upload during which it goes
 /// low stops with the same answer, its partial file removed.
 pub async fn receive<E: std::fmt::Display>(state: &AppState, body: impl futures_util::Stream<Item = Result<Bytes, E>>) -> Result<Received, ApiError> {
-    state.disk.admit().map_err(|low| ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage", low.to_string()))?;
+    state.disk.admit()?;
     let limits = &state.uploads;
     let slot = tokio::time::timeout(limits.idle_timeout, limits.in_flight.clone().acquire_owned()).await;
     let Ok(Ok(slot)) = slot else {
@@ -165,7 +165,7 @@ pub async fn receive<E: std::fmt::Display>(state: &AppState, body: impl futures_
         // An upload admitted just above the minimum must not take the space below it.
         if written - checked >= DISK_CHECK_BYTES {
             checked = written;
-            state.disk.admit().map_err(|low| ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage", low.to_string()))?;
+            state.disk.admit()?;
         }
         file.write_all(&chunk).await.map_err(|e| ApiError::internal("writing an upload", &e))?;
     }

@@ -18,13 +18,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The extension of every SQLite database in a data dir.
 pub const DATABASE_EXTENSION: &str = "sqlite3";
 
-/// What a data dir holds that a backup keeps, relative to it.
+/// The databases and plugins of a data dir, relative to it.
 #[derive(Debug, Default)]
 pub struct DataFiles {
     /// The daemon's databases at the top, and each plugin's in `plugin-data/<id>/`.
     pub databases: Vec<PathBuf>,
-    /// The audio store's files, with their sizes.
-    pub audio: Vec<(PathBuf, u64)>,
     /// Plugins installed in the data dir (`plugins/`, where the systemd unit puts them).
     pub plugins: Vec<PathBuf>,
 }
@@ -40,8 +38,9 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Lists the databases, audio and installed plugins of `data_dir`. The search index,
-/// models, caches and scratch space are left out: each is rebuilt or fetched again.
+/// Lists the databases and installed plugins of `data_dir` (the audio is listed by
+/// [`audio_files`], after the databases are copied). The search index, models, caches and
+/// scratch space are left out: each is rebuilt or fetched again.
 pub fn data_files(data_dir: &Path) -> DataFiles {
     let relative = |path: &Path| path.strip_prefix(data_dir).map(Path::to_path_buf).ok();
     let mut found = DataFiles::default();
@@ -49,10 +48,14 @@ pub fn data_files(data_dir: &Path) -> DataFiles {
     for plugin in files_in(&data_dir.join("plugin-data")).iter().filter(|p| p.is_dir()) {
         found.databases.extend(files_in(plugin).iter().filter(|p| is_database(p)).filter_map(|p| relative(p)));
     }
-    let audio = AudioStore::new(data_dir.join(AUDIO_DIR));
-    found.audio.extend(audio.stored_files().into_iter().filter_map(|(p, bytes)| Some((relative(&p)?, bytes))));
     found.plugins.extend(walk(&data_dir.join("plugins")).iter().filter_map(|p| relative(p)));
     found
+}
+
+/// The audio store's files, relative to `data_dir`, with their sizes.
+pub fn audio_files(data_dir: &Path) -> Vec<(PathBuf, u64)> {
+    let audio = AudioStore::new(data_dir.join(AUDIO_DIR));
+    audio.stored_files().into_iter().filter_map(|(p, bytes)| Some((p.strip_prefix(data_dir).ok()?.to_path_buf(), bytes))).collect()
 }
 
 /// Copies the database at `from` to `to` through SQLite's online backup API: one consistent
