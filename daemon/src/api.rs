@@ -64,6 +64,8 @@ pub struct AppInner {
     pub roles: crate::plugin::roles::Roles,
     /// The library, when the store plugin is up.
     pub library: Option<Library>,
+    /// Why there is no library, for the status page.
+    pub library_error: Option<String>,
     /// File transcription, when the library is up.
     pub files: Option<Arc<FilePipeline>>,
     pub uploads: UploadLimits,

@@ -550,6 +550,11 @@ pub struct PluginConfig {
     /// Whether the plugin may have its own SQLite database (its manifest must ask too).
     #[serde(default)]
     pub allow_sqlite: bool,
+    /// The PostgreSQL database the plugin may use (its manifest must ask too), as a URL,
+    /// `postgres://user:${VAR}@host:port/database`: the host connects, and the plugin never
+    /// sees the address or the credentials. A missing variable leaves the plugin unconfigured.
+    #[serde(default)]
+    pub postgres_url: Option<String>,
     /// Per-plugin memory cap, MiB, overriding `sandbox.memory_limit_mb`.
     #[serde(default)]
     pub memory_limit_mb: Option<u64>,
@@ -595,6 +600,7 @@ impl PluginConfig {
             enabled: true,
             allow_outbound: Vec::new(),
             allow_sqlite: false,
+            postgres_url: None,
             memory_limit_mb: None,
             cpu_ms_per_audio_second: None,
             instances: None,

@@ -128,6 +128,7 @@ impl Daemon {
             tokio::spawn(async move { handle.share_loaded_model().await });
         }
         let mut store_schema = None;
+        let mut library_error = None;
         let library = match registry.handle(&config.roles.store) {
             Some(handle) => {
                 let library = Library::new(handle.clone())?;
@@ -139,12 +140,14 @@ impl Daemon {
                     }
                     Err(err) => {
                         tracing::error!(store = %config.roles.store, "library migration failed: {err}");
+                        library_error = Some(format!("the {} plugin could not open the library: {err}", config.roles.store));
                         None
                     }
                 }
             }
             None => {
                 tracing::error!(store = %config.roles.store, "the store plugin is not loaded; the library is unavailable");
+                library_error = Some(format!("the store plugin {} is not loaded", config.roles.store));
                 None
             }
         };
@@ -272,6 +275,7 @@ impl Daemon {
             registry: registry.clone(),
             roles,
             library: library.clone(),
+            library_error,
             files,
             uploads,
             security,

@@ -4,7 +4,8 @@
 //! WebAssembly component by `cargo xtask build-plugins`. It depends on this crate with the
 //! feature of its world (`stt-live`, `stt-batch`, `summarizer` or `store`; `stt-batch-0-2` for
 //! the batch world of 0.2.0, whose requests carry a prompt; `stt-batch-0-3` for 0.3.0's,
-//! whose requests say whether to translate; `diarizer`, a 0.2.0 world),
+//! whose requests say whether to translate; `store-0-3` for 0.3.0's store, which may use
+//! PostgreSQL; `diarizer`, a 0.2.0 world),
 //! implements the generated `Guest` trait(s) of that world and registers the type:
 //!
 //! ```ignore
@@ -241,8 +242,26 @@ pub mod store {
     settings_getters!();
 }
 
+#[cfg(feature = "store-0-3")]
+pub mod store_0_3 {
+    //! Bindings for the `store` world of 0.3.0: [`store`](crate::store)'s exports, with the
+    //! `postgres` import beside `sqlite`.
+    wit_bindgen::generate!({
+        world: "scribe:sdk/store-0-3",
+        path: ["wit/0.1.0", "wit/0.2.0", "wit/0.3.0", "wit/sdk"],
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "export_store_0_3",
+        default_bindings_module: "scribe_plugin_api::store_0_3",
+    });
+    pub use self::exports::scribe::plugin0_1_0::library;
+    pub use self::scribe::plugin0_1_0::{config, log, sqlite, types};
+    pub use self::scribe::plugin0_3_0::postgres;
+    settings_getters!();
+}
+
 /// Registers `$ty` as the implementation of world `$world` (`stt_live`, `stt_batch`,
-/// `stt_batch_0_2`, `stt_batch_0_3`, `diarizer`, `summarizer` or `store`), and stamps the component with the API version
+/// `stt_batch_0_2`, `stt_batch_0_3`, `diarizer`, `summarizer`, `store` or `store_0_3`), and stamps the component with the API version
 /// of that world.
 #[macro_export]
 macro_rules! register_plugin {
@@ -253,6 +272,7 @@ macro_rules! register_plugin {
     (diarizer, $ty:ident) => { $crate::diarizer::export_diarizer!($ty); $crate::stamp_api_version!(b"0.2.0"); };
     (summarizer, $ty:ident) => { $crate::summarizer::export_summarizer!($ty); $crate::stamp_api_version!(b"0.1.0"); };
     (store, $ty:ident) => { $crate::store::export_store!($ty); $crate::stamp_api_version!(b"0.1.0"); };
+    (store_0_3, $ty:ident) => { $crate::store_0_3::export_store_0_3!($ty); $crate::stamp_api_version!(b"0.3.0"); };
 }
 
 /// The custom section naming the API version; `register_plugin!` emits it.

@@ -12,6 +12,7 @@ pub mod fake_deepgram;
 pub mod fake_openai;
 pub mod fake_server;
 pub mod live;
+pub mod postgres;
 pub mod process;
 pub mod recorder;
 pub mod wer;
@@ -282,6 +283,17 @@ impl Setup {
     pub fn with_diarizer(mut self) -> Setup {
         self.diarizer = true;
         self
+    }
+
+    /// Keeps the library in `db` through postgres-store, the password in the daemon's
+    /// environment as the operator would keep it.
+    pub fn with_postgres_store(mut self, db: &postgres::TestDatabase) -> Setup {
+        const PASSWORD_VAR: &str = "SCRIBE_DB_PASSWORD";
+        self.config.roles.store = "postgres-store".into();
+        let plugin = self.config.plugins.get_mut("postgres-store").expect("configured by default");
+        plugin.enabled = true;
+        plugin.postgres_url = Some(db.url_with_password_from(PASSWORD_VAR));
+        self.env(PASSWORD_VAR, postgres::ROLE_PASSWORD)
     }
 
     pub fn env(mut self, name: &str, value: &str) -> Setup {

@@ -21,6 +21,7 @@ mod openai_api;
 mod openai_summary;
 mod openai_transcribe;
 mod plugin_sdk;
+mod postgres_store;
 mod retention;
 mod sandbox;
 mod search;

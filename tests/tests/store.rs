@@ -1,7 +1,10 @@
-//! The sqlite-store plugin through the real component: sessions, words, speakers,
-//! summaries, audio files, pagination, cascade delete, and survival across a restart.
+//! The library stores through their real components, one suite for both: sessions, words,
+//! speakers, summaries, audio files, pagination, cascade delete, the change sequence, and
+//! survival across a restart. Each test runs on sqlite-store (its own data dir) and on
+//! postgres-store (a database of its own on the throwaway cluster).
 
 use scribe_tests::Setup;
+use scribe_tests::postgres::TestDatabase;
 use scribed::clients::library::{
     ActionItem, AudioFile, Library, NewSession, SessionFilter, SessionKind, SessionPatch, SessionStatus,
     Paragraph, Sentence, StoredSummary, Summary, TranscriptStructure, Utterance, Word,
@@ -47,9 +50,54 @@ async fn all_ids(library: &Library, filter: SessionFilter, page: u32) -> Vec<Str
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sessions_round_trip_paginate_and_cascade() {
-    let daemon = Setup::new().start().await.expect("daemon starts");
+/// Which store a test runs on.
+#[derive(Clone, Copy, Debug)]
+enum Store {
+    Sqlite,
+    Postgres,
+}
+
+impl Store {
+    /// A setup for this store, with a fresh database for PostgreSQL (kept by the caller, so a
+    /// restart finds it again).
+    async fn database(self) -> Option<TestDatabase> {
+        match self {
+            Store::Sqlite => None,
+            Store::Postgres => Some(TestDatabase::create().await.expect("a test database")),
+        }
+    }
+}
+
+fn setup(db: &Option<TestDatabase>) -> Setup {
+    match db {
+        None => Setup::new(),
+        Some(db) => Setup::new().with_postgres_store(db),
+    }
+}
+
+/// Runs each named suite function once per store, as its own test.
+macro_rules! on_both_stores {
+    ($($suite:ident),* $(,)?) => {
+        mod sqlite_store {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $suite() { super::$suite(super::Store::Sqlite).await })*
+        }
+        mod postgres_store {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $suite() { super::$suite(super::Store::Postgres).await })*
+        }
+    };
+}
+
+on_both_stores!(
+    sessions_round_trip_paginate_and_cascade,
+    library_survives_a_restart,
+    every_change_of_a_session_moves_it_to_the_end_of_the_change_sequence,
+);
+
+async fn sessions_round_trip_paginate_and_cascade(store: Store) {
+    let db = store.database().await;
+    let daemon = setup(&db).start().await.expect("daemon starts");
     let library = daemon.daemon.library().expect("library").clone();
 
     // 25 sessions, some sharing a timestamp to exercise the cursor's tie-break.
@@ -185,10 +233,10 @@ async fn sessions_round_trip_paginate_and_cascade() {
     assert!(matches!(missing, Err(scribed::clients::library::LibraryError::NotFound(_))), "{missing:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn library_survives_a_restart() {
+async fn library_survives_a_restart(store: Store) {
     let data = tempfile::tempdir().expect("tempdir");
-    let setup = || Setup { data_dir: Some(data.path().to_path_buf()), ..Setup::new() };
+    let db = store.database().await;
+    let setup = || Setup { data_dir: Some(data.path().to_path_buf()), ..setup(&db) };
     let first = setup().start().await.expect("first start");
     let library = first.daemon.library().expect("library").clone();
     library.create_session(new_session("kept", SessionKind::Live, 42)).await.expect("create");
@@ -206,9 +254,9 @@ async fn library_survives_a_restart() {
     assert_eq!(words[99].text, "w99");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_change_of_a_session_moves_it_to_the_end_of_the_change_sequence() {
-    let daemon = Setup::new().start().await.expect("daemon starts");
+async fn every_change_of_a_session_moves_it_to_the_end_of_the_change_sequence(store: Store) {
+    let db = store.database().await;
+    let daemon = setup(&db).start().await.expect("daemon starts");
     let library = daemon.daemon.library().expect("library").clone();
     let order = |changes: Vec<scribed::clients::library::Change>| changes.into_iter().map(|c| c.session_id).collect::<Vec<_>>();
     for (i, id) in ["a", "b", "c"].into_iter().enumerate() {

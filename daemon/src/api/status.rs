@@ -76,6 +76,7 @@ async fn get_status(State(state): State<AppState>) -> Result<Json<serde_json::Va
     Ok(Json(serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "library": state.library.is_some(),
+        "library_error": state.library_error,
         "token_required": state.security.token.is_some(),
         "data_dir": state.paths.data_dir,
         // Free space against storage.min_free_mb: `low` means new work waits.

@@ -1,7 +1,7 @@
 //! Host bindings of the `scribe:plugin@0.1.0` worlds, and of 0.2.0's `stt-batch` and
 //! `diarizer` (the worlds 0.2.0 changes or adds; its other worlds are 0.1.0's, so those
-//! bindings serve both), and of 0.3.0's `stt-batch`. 0.2.0's `upload` is generated with its
-//! `stt-batch` and shared by 0.3.0's.
+//! bindings serve both), and of 0.3.0's `stt-batch` and `store` (whose `postgres` is new).
+//! 0.2.0's `upload` is generated with its `stt-batch` and shared by 0.3.0's.
 //!
 //! Each interface is generated once, in the first world that imports it (`types`, `log`,
 //! `config`, `sqlite` with `store`; `http`, `audio`, `model` with `stt-batch`; `progress` with
@@ -82,11 +82,30 @@ pub mod diarizer {
     });
 }
 
+/// 0.3.0's `store`: 0.1.0's, with `postgres`. Only its `postgres` import is used from here: a
+/// 0.3.0 store exports exactly what a 0.1.0 store does, under the same names, so
+/// [`store::Store`] instantiates and calls both.
+pub mod store_0_3 {
+    wasmtime::component::bindgen!({
+        world: "scribe:plugin/store@0.3.0",
+        path: ["../plugin-api/wit/0.1.0", "../plugin-api/wit/0.2.0", "../plugin-api/wit/0.3.0"],
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "scribe:plugin/types@0.1.0": super::store::scribe::plugin::types,
+            "scribe:plugin/log@0.1.0": super::store::scribe::plugin::log,
+            "scribe:plugin/config@0.1.0": super::store::scribe::plugin::config,
+            "scribe:plugin/sqlite@0.1.0": super::store::scribe::plugin::sqlite,
+        },
+    });
+}
+
 pub use store::scribe::plugin::types;
 pub use store::exports::scribe::plugin::library;
 pub use stt_batch::scribe::plugin::http;
 pub use stt_live::scribe::plugin::websocket;
 pub use store::scribe::plugin::sqlite;
+pub use store_0_3::scribe::plugin0_3_0::postgres;
 
 /// The bindings of a later `stt-batch` world, whose 0.1.0 imports are the ones generated above
 /// (the same capabilities serve every version; see [`super::batch_world`]), and any more

@@ -14,6 +14,7 @@ pub mod audio;
 pub mod http;
 pub mod model;
 pub mod platform;
+pub mod postgres;
 pub mod progress;
 pub mod work_progress;
 pub mod sqlite;

@@ -67,6 +67,7 @@ pub struct Grants {
     /// and to what they resolve to, is allowed because the operator named them.
     explicit_special_hosts: BTreeSet<String>,
     sqlite: bool,
+    postgres: bool,
 }
 
 /// Result of checking a manifest against the operator's config.
@@ -136,6 +137,16 @@ impl Grants {
                 "plugin {id} asks for sqlite but plugins.{id}.allow_sqlite is not set"
             ));
         }
+        if config.postgres_url.is_some() && !manifest.postgres {
+            errors.push(format!(
+                "plugins.{id}.postgres_url is set but the plugin's manifest does not ask for postgres"
+            ));
+        }
+        if manifest.postgres && config.postgres_url.is_none() {
+            ungranted.push(format!(
+                "plugin {id} asks for postgres but plugins.{id}.postgres_url is not set"
+            ));
+        }
         for (index, credential) in config.credentials.iter().enumerate() {
             match Origin::parse_rule(&credential.origin) {
                 Ok(origin) if !granted.contains(&origin) => errors.push(format!(
@@ -158,6 +169,7 @@ impl Grants {
                 outbound,
                 explicit_special_hosts,
                 sqlite: manifest.sqlite && config.allow_sqlite,
+                postgres: manifest.postgres && config.postgres_url.is_some(),
             },
             errors,
             ungranted,
@@ -224,6 +236,22 @@ impl Grants {
                 id = self.plugin_id
             )))
         }
+    }
+
+    pub fn postgres(&self) -> Result<(), Denied> {
+        if self.postgres {
+            Ok(())
+        } else {
+            Err(Denied(format!(
+                "postgres is not granted to plugin {id}; set plugins.{id}.postgres_url \
+                 and postgres = true in its manifest",
+                id = self.plugin_id
+            )))
+        }
+    }
+
+    pub fn postgres_granted(&self) -> bool {
+        self.postgres
     }
 
     /// Granted origins, for the API.

@@ -6,11 +6,12 @@
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
-use super::bindings::{diarizer, stt_batch, stt_batch_0_2, stt_live, store, summarizer};
+use super::bindings::{diarizer, stt_batch, stt_batch_0_2, stt_live, store, store_0_3, summarizer};
 use super::capabilities::audio::{AudioCapability, AudioView};
 use super::capabilities::http::{HttpCapability, HttpView};
 use super::capabilities::model::{ModelCapability, ModelView};
 use super::capabilities::platform::{PlatformCapability, PlatformView};
+use super::capabilities::postgres::{PostgresCapability, PostgresView};
 use super::capabilities::progress::{ProgressCapability, ProgressView};
 use super::capabilities::sqlite::{SqliteCapability, SqliteView};
 use super::capabilities::websocket::{WsCapability, WsView};
@@ -50,12 +51,17 @@ fn sqlite(s: &mut PluginState) -> SqliteView<'_> {
     SqliteView { grants: &s.services.grants, db: s.services.sqlite.as_ref(), cpu: &s.cpu }
 }
 
+fn postgres(s: &mut PluginState) -> PostgresView<'_> {
+    PostgresView { grants: &s.services.grants, db: s.services.postgres.as_ref(), cpu: &s.cpu }
+}
+
 /// A linker with WASI (nothing granted) and the capabilities `world` imports.
 pub fn for_world(engine: &Engine, world: World) -> wasmtime::Result<Linker<PluginState>> {
     use store::scribe::plugin::{config, log, sqlite as sqlite_if, types};
     use stt_batch::scribe::plugin::{audio as audio_if, http as http_if, model as model_if};
     use stt_live::scribe::plugin::websocket as websocket_if;
     use diarizer::scribe::plugin0_2_0::work_progress as work_progress_if;
+    use store_0_3::scribe::plugin0_3_0::postgres as postgres_if;
     use stt_batch_0_2::scribe::plugin0_2_0::upload as upload_if;
     use summarizer::scribe::plugin::progress as progress_if;
 
@@ -69,6 +75,7 @@ pub fn for_world(engine: &Engine, world: World) -> wasmtime::Result<Linker<Plugi
     match world {
         World::Store => {
             sqlite_if::add_to_linker::<_, SqliteCapability>(&mut linker, sqlite)?;
+            postgres_if::add_to_linker::<_, PostgresCapability>(&mut linker, postgres)?;
         }
         World::SttBatch => {
             http_if::add_to_linker::<_, HttpCapability>(&mut linker, http)?;

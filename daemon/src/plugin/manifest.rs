@@ -52,6 +52,9 @@ pub struct Manifest {
     /// Whether the plugin wants its own SQLite database.
     #[serde(default)]
     pub sqlite: bool,
+    /// Whether the plugin wants a PostgreSQL database (the operator names it).
+    #[serde(default)]
+    pub postgres: bool,
     /// Files of a model folder the plugin reads (plain names, e.g. `model.bin`); the operator
     /// chooses the model with `plugins.<id>.model`.
     #[serde(default)]
@@ -105,6 +108,7 @@ impl Manifest {
             outbound_hosts_from_settings: Vec::new(),
             required_settings: Vec::new(),
             sqlite: false,
+            postgres: false,
             model_files: Vec::new(),
             speech_chunk_seconds: None,
             share_loaded_model: false,

@@ -23,6 +23,7 @@ use super::handle::{Description, Health, PluginHandle, WorldPre};
 use super::manifest::{Manifest, World};
 use super::capabilities::http::{Credentials, HttpLimits, HttpShared};
 use super::capabilities::model::ModelFiles;
+use super::capabilities::postgres::PostgresDb;
 use super::capabilities::sqlite::SqliteDb;
 use super::snapshot::ModelSnapshot;
 use super::services::{Limits, PluginServices};
@@ -246,6 +247,15 @@ impl PluginRegistry {
                 entry.unconfigured = true;
             }
             let mut limits = Limits::from_config(&config.sandbox, &plugin_config);
+            let postgres = match postgres_db(&id, &plugin_config, &grants, &limits, &env) {
+                Ok(db) => db,
+                Err(problem) => {
+                    tracing::warn!(plugin = %id, "{problem}");
+                    entry.problems.push(problem);
+                    entry.unconfigured = true;
+                    None
+                }
+            };
             let model = model_files(&manifest, &plugin_config, data_dir, &limits);
             if let Err(problem) = &model {
                 tracing::warn!(plugin = %id, "{problem}");
@@ -281,6 +291,7 @@ impl PluginRegistry {
                         Credentials::new(credentials.resolved, missing),
                     ),
                     sqlite: None,
+                    postgres,
                     model: model.ok().flatten(),
                     grants,
                     limits,
@@ -403,6 +414,22 @@ fn read_manifests(plugins_dir: &Path) -> Result<Vec<(Manifest, PathBuf)>> {
         bail!("invalid plugin manifests:\n  - {}", errors.join("\n  - "));
     }
     Ok(manifests)
+}
+
+/// The plugin's pool for its granted database, when it has one: the URL's `${VAR}`s
+/// resolved, and parsed (nothing connects yet).
+fn postgres_db(
+    id: &str,
+    plugin: &PluginConfig,
+    grants: &Grants,
+    limits: &Limits,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<PostgresDb>, String> {
+    let Some(url) = plugin.postgres_url.as_deref().filter(|_| grants.postgres_granted()) else {
+        return Ok(None);
+    };
+    let url = crate::secret::interpolate(url, env).map_err(|err| format!("plugins.{id}.postgres_url: {err}"))?;
+    PostgresDb::open(&url, limits.max_sql_result).map(Some).map_err(|err| format!("plugins.{id}.postgres_url: {err:#}"))
 }
 
 /// Compiles (or loads from cache), links and pre-instantiates one plugin.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::capabilities::http::HttpShared;
 use super::capabilities::model::ModelFiles;
+use super::capabilities::postgres::PostgresDb;
 use super::capabilities::sqlite::SqliteDb;
 use super::grants::Grants;
 use crate::config::{PluginConfig, SandboxConfig};
@@ -47,6 +48,7 @@ pub struct PluginServices {
     pub settings: BTreeMap<String, String>,
     pub http: HttpShared,
     pub sqlite: Option<SqliteDb>,
+    pub postgres: Option<PostgresDb>,
     /// The model folder the plugin may read, when its manifest asks and the operator chose one.
     pub model: Option<ModelFiles>,
 }

@@ -1,14 +1,13 @@
 //! Paragraphs (with their sentences) and utterances of a transcript version: how the provider
 //! grouped the words, kept beside them so the UI and exports need not guess.
 
-use scribe_plugin_api::store::library::StoreError;
-use scribe_plugin_api::store::sqlite::{self, Value};
-use scribe_plugin_api::store::types::{
+use scribe_plugin_api::store_0_3::library::StoreError;
+use scribe_plugin_api::store_0_3::types::{
     Paragraph, Sentence, TranscriptStructure, Utterance,
 };
 
-use crate::codec::{opt_int, text, to_i64};
-use crate::{Result, query, stmt, storage};
+use crate::codec::{Value, opt_int, text, to_i64};
+use crate::{Database, Result, query, stmt};
 
 fn int(n: u64) -> Result<Value> {
     Ok(Value::Integer(to_i64(n)?))
@@ -19,9 +18,9 @@ fn speaker(s: Option<u32>) -> Value {
 }
 
 /// Replaces the version's structure in one transaction.
-pub fn put(version_id: u64, structure: &TranscriptStructure) -> Result<()> {
+pub fn put<D: Database>(version_id: u64, structure: &TranscriptStructure) -> Result<()> {
     let version = to_i64(version_id)?;
-    if query("SELECT 1 FROM transcript_versions WHERE id = ?1", vec![Value::Integer(version)])?.is_empty() {
+    if query::<D>("SELECT 1 FROM transcript_versions WHERE id = ?1", vec![Value::Integer(version)])?.is_empty() {
         return Err(StoreError::NotFound(format!("transcript version {version_id}")));
     }
     let v = || Value::Integer(version);
@@ -58,21 +57,21 @@ pub fn put(version_id: u64, structure: &TranscriptStructure) -> Result<()> {
             ],
         ));
     }
-    sqlite::transaction(&statements).map_err(storage)?;
+    D::transaction(&statements)?;
     Ok(())
 }
 
 /// The version's structure; empty when none was stored.
-pub fn get(version_id: u64) -> Result<TranscriptStructure> {
+pub fn get<D: Database>(version_id: u64) -> Result<TranscriptStructure> {
     let version = || Ok::<_, StoreError>(Value::Integer(to_i64(version_id)?));
-    let mut paragraphs: Vec<Paragraph> = query(
+    let mut paragraphs: Vec<Paragraph> = query::<D>(
         "SELECT start_ms, end_ms, speaker FROM paragraphs WHERE version_id = ?1 ORDER BY seq",
         vec![version()?],
     )?
     .iter()
     .map(|row| Ok(Paragraph { sentences: Vec::new(), start_ms: row.u64(0)?, end_ms: row.u64(1)?, speaker: row.opt_u32(2)? }))
     .collect::<Result<_>>()?;
-    for row in &query(
+    for row in &query::<D>(
         "SELECT paragraph, text, start_ms, end_ms FROM sentences WHERE version_id = ?1 ORDER BY paragraph, seq",
         vec![version()?],
     )? {
@@ -82,7 +81,7 @@ pub fn get(version_id: u64) -> Result<TranscriptStructure> {
             paragraph.sentences.push(sentence);
         }
     }
-    let utterances = query(
+    let utterances = query::<D>(
         "SELECT text, start_ms, end_ms, confidence, speaker FROM utterances WHERE version_id = ?1 ORDER BY seq",
         vec![version()?],
     )?

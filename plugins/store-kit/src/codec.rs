@@ -1,9 +1,20 @@
-//! Conversions between WIT records and SQLite values.
+//! Values as the stores pass them to their databases, and conversions between them and the
+//! library's records.
 
-use scribe_plugin_api::store::library::{
+use scribe_plugin_api::store_0_3::library::{
     SessionKind, SessionStatus, StoreError,
 };
-use scribe_plugin_api::store::sqlite::Value;
+
+/// A parameter or column value: the five types both SQLite and the PostgreSQL capability
+/// speak (each plugin converts to its own interface's value).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
 
 /// One result row, with typed accessors that turn a schema mismatch into an error value.
 pub struct Row(pub Vec<Value>);
@@ -88,7 +99,7 @@ pub fn opt_int(n: Option<i64>) -> Value {
     n.map_or(Value::Null, Value::Integer)
 }
 
-/// SQLite integers are signed; values above `i64::MAX` cannot be stored.
+/// Database integers are signed; values above `i64::MAX` cannot be stored.
 pub fn to_i64(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| StoreError::Invalid(format!("{n} is out of range")))
 }

@@ -1,0 +1,299 @@
+//! PostgreSQL for plugins, on tokio-postgres: a pool of connections to the one database the
+//! operator granted (`plugins.<id>.postgres_url`, with `${VAR}` for the password).
+//!
+//! The address and credentials stay here; the plugin sends SQL and values. Its SQL runs with
+//! the granted role's rights, so the fence is the role: a connection whose role could read or
+//! write the server's files or run programs (a superuser, or a member of
+//! `pg_read_server_files`, `pg_write_server_files` or `pg_execute_server_program`) is refused
+//! before any statement runs. Every statement has the server's `statement_timeout`, and
+//! results are size-capped like sqlite's.
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{NoTls, Row};
+use wasmtime::component::HasData;
+
+use crate::plugin::bindings::postgres::{self, PostgresError, Rows, Statement, Value};
+use crate::plugin::cpu::CpuMeter;
+use crate::plugin::grants::Grants;
+use crate::secret::Secret;
+
+/// Connections per plugin: a store runs one instance, so one is busy at a time; the second
+/// stands by while a broken one is replaced.
+const POOL_SIZE: usize = 2;
+/// Longest one statement may run on the server. Guest-written SQL can loop (a recursive
+/// CTE), and time in the host is not covered by the guest's execution budget.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a call waits for a connection to the server, so a database that is down turns
+/// into an `unavailable` answer instead of a stalled plugin.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Roles whose members reach the server's files or programs; a plugin's SQL must not.
+const DANGEROUS_ROLES: [&str; 3] = ["pg_read_server_files", "pg_write_server_files", "pg_execute_server_program"];
+
+/// A plugin's database.
+#[derive(Clone)]
+pub struct PostgresDb {
+    pool: Pool,
+    max_result: u64,
+}
+
+impl std::fmt::Debug for PostgresDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresDb").field("max_result", &self.max_result).finish_non_exhaustive()
+    }
+}
+
+/// Why a role may not serve a plugin, or the error that kept us from asking.
+async fn check_role(client: &tokio_postgres::Client) -> Result<(), String> {
+    let row = client
+        .query_one(
+            "SELECT current_user::text, rolsuper, \
+             pg_has_role(current_user, $1, 'MEMBER') OR pg_has_role(current_user, $2, 'MEMBER') \
+             OR pg_has_role(current_user, $3, 'MEMBER') \
+             FROM pg_roles WHERE rolname = current_user",
+            &[&DANGEROUS_ROLES[0], &DANGEROUS_ROLES[1], &DANGEROUS_ROLES[2]],
+        )
+        .await
+        .map_err(|err| format!("checking the database role: {err}"))?;
+    let (role, superuser, server_access): (String, bool, bool) = (row.get(0), row.get(1), row.get(2));
+    if superuser || server_access {
+        return Err(format!(
+            "the database role {role} is a superuser or may reach the server's files; a plugin's SQL runs \
+             with it. Grant a role that owns only the library's database (CREATE ROLE scribe LOGIN PASSWORD …; \
+             CREATE DATABASE scribe OWNER scribe)"
+        ));
+    }
+    Ok(())
+}
+
+impl PostgresDb {
+    /// A pool for `url` (`postgres://user:password@host:port/database`, or the key=value
+    /// form). Nothing connects until the first call.
+    pub fn open(url: &Secret, max_result: u64) -> anyhow::Result<PostgresDb> {
+        let mut config: tokio_postgres::Config =
+            url.expose().parse().map_err(|err| anyhow::anyhow!("the postgres URL is not valid: {err}"))?;
+        if config.get_dbname().is_none() {
+            anyhow::bail!("the postgres URL names no database");
+        }
+        config
+            .options(format!("-c statement_timeout={}", STATEMENT_TIMEOUT.as_millis()))
+            .application_name("scribed")
+            .connect_timeout(CONNECT_TIMEOUT);
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .post_create(deadpool_postgres::Hook::async_fn(|client, _| {
+                Box::pin(async move { check_role(client).await.map_err(|why| deadpool_postgres::HookError::Message(why.into())) })
+            }))
+            .build()?;
+        Ok(PostgresDb { pool, max_result })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, PostgresError> {
+        use deadpool_postgres::PoolError;
+        self.pool.get().await.map_err(|err| match err {
+            PoolError::PostCreateHook(deadpool_postgres::HookError::Message(why)) => PostgresError::Denied(why.into_owned()),
+            PoolError::Backend(err) => map_error(err),
+            other => PostgresError::Unavailable(other.to_string()),
+        })
+    }
+
+    pub async fn execute(&self, statement: Statement) -> Result<u64, PostgresError> {
+        let client = self.client().await?;
+        run_execute(&client, &statement).await
+    }
+
+    pub async fn query(&self, statement: Statement) -> Result<Rows, PostgresError> {
+        let client = self.client().await?;
+        let prepared = client.prepare_cached(&statement.sql).await.map_err(map_error)?;
+        let rows = client.query(&prepared, &params(&statement)).await.map_err(map_error)?;
+        to_rows(&prepared, &rows, self.max_result)
+    }
+
+    pub async fn transaction(&self, statements: Vec<Statement>) -> Result<Vec<u64>, PostgresError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        let mut changed = Vec::with_capacity(statements.len());
+        for statement in &statements {
+            let prepared = tx.prepare_cached(&statement.sql).await.map_err(map_error)?;
+            changed.push(tx.execute(&prepared, &params(statement)).await.map_err(map_error)?);
+        }
+        tx.commit().await.map_err(map_error)?;
+        Ok(changed)
+    }
+
+    pub async fn execute_script(&self, sql: String) -> Result<(), PostgresError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_error)?;
+        tx.batch_execute(&sql).await.map_err(map_error)?;
+        tx.commit().await.map_err(map_error)
+    }
+}
+
+async fn run_execute(client: &deadpool_postgres::Object, statement: &Statement) -> Result<u64, PostgresError> {
+    let prepared = client.prepare_cached(&statement.sql).await.map_err(map_error)?;
+    client.execute(&prepared, &params(statement)).await.map_err(map_error)
+}
+
+fn params(statement: &Statement) -> Vec<&(dyn ToSql + Sync)> {
+    statement.params.iter().map(|value| value as &(dyn ToSql + Sync)).collect()
+}
+
+/// A guest value in the type the server inferred for its placeholder.
+impl ToSql for Value {
+    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        let mismatch = |what: &str| -> Box<dyn std::error::Error + Sync + Send> {
+            format!("{what} does not fit a parameter of type {ty}; cast the placeholder in the SQL").into()
+        };
+        match (self, ty) {
+            (Value::Null, _) => Ok(IsNull::Yes),
+            (Value::Integer(n), &Type::INT8) => n.to_sql(ty, out),
+            (Value::Integer(n), &Type::INT4) => i32::try_from(*n).map_err(|_| mismatch("an integer this large"))?.to_sql(ty, out),
+            (Value::Integer(n), &Type::INT2) => i16::try_from(*n).map_err(|_| mismatch("an integer this large"))?.to_sql(ty, out),
+            (Value::Integer(n), &Type::BOOL) => (*n != 0).to_sql(ty, out),
+            (Value::Integer(n), &Type::FLOAT8) => (*n as f64).to_sql(ty, out),
+            (Value::Real(x), &Type::FLOAT8) => x.to_sql(ty, out),
+            (Value::Real(x), &Type::FLOAT4) => (*x as f32).to_sql(ty, out),
+            (Value::Text(s), &Type::TEXT | &Type::VARCHAR | &Type::BPCHAR | &Type::NAME | &Type::UNKNOWN) => {
+                s.as_str().to_sql(ty, out)
+            }
+            (Value::Blob(b), &Type::BYTEA) => b.as_slice().to_sql(ty, out),
+            (Value::Integer(_), _) => Err(mismatch("an integer")),
+            (Value::Real(_), _) => Err(mismatch("a real")),
+            (Value::Text(_), _) => Err(mismatch("text")),
+            (Value::Blob(_), _) => Err(mismatch("a blob")),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        // Every placeholder is offered the value; `to_sql` says which types it fits.
+        true
+    }
+
+    to_sql_checked!();
+}
+
+fn column(row: &Row, index: usize, ty: &Type) -> Result<Value, tokio_postgres::Error> {
+    fn or_null<T>(value: Option<T>, wrap: impl FnOnce(T) -> Value) -> Value {
+        value.map_or(Value::Null, wrap)
+    }
+    Ok(match *ty {
+        Type::INT8 => or_null(row.try_get::<_, Option<i64>>(index)?, Value::Integer),
+        Type::INT4 => or_null(row.try_get::<_, Option<i32>>(index)?, |n| Value::Integer(n.into())),
+        Type::INT2 => or_null(row.try_get::<_, Option<i16>>(index)?, |n| Value::Integer(n.into())),
+        Type::OID => or_null(row.try_get::<_, Option<u32>>(index)?, |n| Value::Integer(n.into())),
+        Type::BOOL => or_null(row.try_get::<_, Option<bool>>(index)?, |b| Value::Integer(b.into())),
+        Type::FLOAT8 => or_null(row.try_get::<_, Option<f64>>(index)?, Value::Real),
+        Type::FLOAT4 => or_null(row.try_get::<_, Option<f32>>(index)?, |x| Value::Real(x.into())),
+        Type::BYTEA => or_null(row.try_get::<_, Option<Vec<u8>>>(index)?, Value::Blob),
+        // Text and the types that read as text (varchar, name, citext...).
+        _ => or_null(row.try_get::<_, Option<String>>(index)?, Value::Text),
+    })
+}
+
+fn to_rows(prepared: &tokio_postgres::Statement, rows: &[Row], cap: u64) -> Result<Rows, PostgresError> {
+    let columns: Vec<String> = prepared.columns().iter().map(|c| c.name().to_string()).collect();
+    let mut out = Vec::with_capacity(rows.len());
+    let mut size = 0u64;
+    for row in rows {
+        let mut values = Vec::with_capacity(columns.len());
+        for (index, col) in prepared.columns().iter().enumerate() {
+            let value = column(row, index, col.type_()).map_err(|_| {
+                PostgresError::Invalid(format!(
+                    "column {} has type {}, which the postgres capability does not pass; cast it in the SQL ({}::text)",
+                    col.name(),
+                    col.type_(),
+                    col.name()
+                ))
+            })?;
+            size += match &value {
+                Value::Text(s) => s.len() as u64,
+                Value::Blob(b) => b.len() as u64,
+                _ => 8,
+            };
+            values.push(value);
+        }
+        if size > cap {
+            return Err(PostgresError::TooLarge(cap));
+        }
+        out.push(values);
+    }
+    Ok(Rows { columns, rows: out })
+}
+
+fn map_error(err: tokio_postgres::Error) -> PostgresError {
+    let Some(db) = err.as_db_error() else {
+        // No answer from the server: the connection failed or closed.
+        return PostgresError::Unavailable(err.to_string());
+    };
+    let text = db.message().to_string();
+    let code = db.code();
+    match code.code() {
+        class if class.starts_with("23") => PostgresError::Constraint(text),
+        class if class.starts_with("08") || class.starts_with("53") || class.starts_with("57P") => {
+            PostgresError::Unavailable(text)
+        }
+        _ if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED => {
+            PostgresError::Conflict(text)
+        }
+        _ if *code == SqlState::QUERY_CANCELED => PostgresError::Timeout,
+        _ if *code == SqlState::INSUFFICIENT_PRIVILEGE => PostgresError::Denied(text),
+        _ => PostgresError::Invalid(text),
+    }
+}
+
+/// What the `postgres` host functions see of one plugin: its grants and its pool (made when
+/// the plugin loads, when granted). Nothing per instance.
+pub struct PostgresView<'a> {
+    pub grants: &'a Grants,
+    pub db: Option<&'a PostgresDb>,
+    pub cpu: &'a CpuMeter,
+}
+
+/// Links `postgres` through [`PostgresView`].
+pub struct PostgresCapability;
+
+impl HasData for PostgresCapability {
+    type Data<'a> = PostgresView<'a>;
+}
+
+impl PostgresView<'_> {
+    /// Runs one database operation for the guest: grant check first, then the operation,
+    /// charged to host time.
+    async fn postgres_call<R, F>(&mut self, op: impl FnOnce(PostgresDb) -> F) -> wasmtime::Result<Result<R, PostgresError>>
+    where
+        F: Future<Output = Result<R, PostgresError>>,
+    {
+        if let Err(denied) = self.grants.postgres() {
+            return Ok(Err(PostgresError::Denied(denied.0)));
+        }
+        let Some(db) = self.db.cloned() else {
+            return Ok(Err(PostgresError::Unavailable("the plugin's database is not configured".into())));
+        };
+        Ok(self.cpu.host_io(op(db)).await)
+    }
+}
+
+impl postgres::Host for PostgresView<'_> {
+    async fn execute(&mut self, statement: Statement) -> wasmtime::Result<Result<u64, PostgresError>> {
+        self.postgres_call(|db| async move { db.execute(statement).await }).await
+    }
+
+    async fn query(&mut self, statement: Statement) -> wasmtime::Result<Result<Rows, PostgresError>> {
+        self.postgres_call(|db| async move { db.query(statement).await }).await
+    }
+
+    async fn transaction(&mut self, statements: Vec<Statement>) -> wasmtime::Result<Result<Vec<u64>, PostgresError>> {
+        self.postgres_call(|db| async move { db.transaction(statements).await }).await
+    }
+
+    async fn execute_script(&mut self, sql: String) -> wasmtime::Result<Result<(), PostgresError>> {
+        self.postgres_call(|db| async move { db.execute_script(sql).await }).await
+    }
+}
