@@ -66,6 +66,8 @@ pub struct AppInner {
     pub library: Option<Library>,
     /// Why there is no library, for the status page.
     pub library_error: Option<String>,
+    /// This node's part in a cluster, when it is one.
+    pub cluster: Option<crate::cluster::Cluster>,
     /// File transcription, when the library is up.
     pub files: Option<Arc<FilePipeline>>,
     pub uploads: UploadLimits,

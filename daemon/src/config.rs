@@ -67,6 +67,9 @@ pub struct Config {
     /// When stored audio is removed; off by default.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Several daemons sharing one library (see [`crate::cluster`]); off by default.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
     /// The document this was parsed from, for backups.
@@ -280,6 +283,28 @@ impl RetentionConfig {
     /// Whether any rule can remove or shrink audio.
     pub fn active(&self) -> bool {
         self.audio_days.is_some() || self.max_audio_gb.is_some() || !self.keep_originals
+    }
+}
+
+/// Daemons that share one library through a PostgreSQL database (see [`crate::cluster`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// The cluster's database, `postgres://user:${VAR}@host:port/database`; absent, the daemon
+    /// works alone.
+    pub database_url: Option<String>,
+    /// This daemon's name among the nodes; absent, the host's name and a suffix kept in the
+    /// data dir, so a restart keeps it.
+    pub node_name: Option<String>,
+    /// How often a node says it is alive, seconds.
+    pub heartbeat_secs: u64,
+    /// A node silent this long, seconds, is shown as gone.
+    pub node_timeout_secs: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig { database_url: None, node_name: None, heartbeat_secs: 5, node_timeout_secs: 30 }
     }
 }
 
@@ -789,6 +814,9 @@ impl Config {
                 "wyoming.listen = {listen} is reachable from other machines, and Wyoming has no authentication: \
                  list the Home Assistant host in wyoming.allowed_clients"
             ));
+        }
+        if self.cluster.heartbeat_secs == 0 || self.cluster.node_timeout_secs <= self.cluster.heartbeat_secs {
+            problems.push("cluster.heartbeat_secs must be at least 1, and cluster.node_timeout_secs longer than it".into());
         }
         if self.retention.audio_days == Some(0) {
             problems.push("retention.audio_days must be at least 1 (leave it out to keep audio regardless of age)".into());

@@ -35,6 +35,7 @@ use crate::sinks::search::SearchIndex;
 use crate::sinks::search::indexer::Indexer;
 use crate::config::Config;
 use crate::clients::library::Library;
+use crate::cluster::Cluster;
 use crate::live::LiveSessions;
 use crate::plugin::engine;
 use crate::plugin::manifest::World;
@@ -95,6 +96,7 @@ impl Daemon {
 
         // Before the plugins take the environment: the receivers' secrets come from it too.
         let webhooks = Webhooks::new(&config, &data_dir.join("webhooks.sqlite3"), &env)?;
+        let cluster_database = Cluster::database(&config.cluster, &env)?;
         let engine = engine::new_engine()?;
         engine::spawn_epoch_ticker(&engine);
         let registry = Arc::new(
@@ -183,6 +185,13 @@ impl Daemon {
             webhooks.run(&events, library.clone());
         }
         let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+        let cluster = cluster_database
+            .map(|database| Cluster::open(&config.cluster, &database, &data_dir, format!("http://{addr}/")))
+            .transpose()?;
+        if let Some(cluster) = &cluster {
+            tracing::info!(node = cluster.node(), "a node of a cluster");
+            cluster.run(&events, library.clone(), workers_stopped.clone());
+        }
         tokio::spawn(disk.clone().watch(events.clone(), stopped(workers_stopped.clone())));
         // The finish stage first: both pipelines and the summary service report to it.
         let (finish, summaries) = match &library {
@@ -276,6 +285,7 @@ impl Daemon {
             roles,
             library: library.clone(),
             library_error,
+            cluster,
             files,
             uploads,
             security,

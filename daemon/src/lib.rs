@@ -32,7 +32,9 @@
 //! operator's settings; [`retry`] is the one rule for failed plugin calls; [`models`]
 //! installs speech models; [`data_dir_lock`] keeps one daemon per data dir; [`disk`] keeps
 //! new work off a nearly full disk; [`backup`] copies the data dir while the daemon runs and
-//! restores it; [`panics`] logs the panics that are caught.
+//! restores it; [`panics`] logs the panics that are caught; [`cluster`] makes the daemon a
+//! node of several that share one library, and [`pg`] makes the PostgreSQL connections it
+//! and the `postgres` capability use.
 
 // A panic must never take the daemon down: requests, plugin calls and decoding catch theirs,
 // which an abort-on-panic build would silently undo.
@@ -44,6 +46,7 @@ pub mod audio;
 pub mod backup;
 pub mod cli;
 pub mod clients;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod data_dir_lock;
@@ -53,6 +56,7 @@ pub mod finish;
 pub mod live;
 pub mod models;
 pub mod panics;
+pub mod pg;
 pub mod plugin;
 pub mod queue;
 pub mod retention;

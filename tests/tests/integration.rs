@@ -6,6 +6,7 @@ mod backup;
 mod browser;
 mod chunked;
 mod cli;
+mod cluster;
 mod config;
 mod crash;
 mod deepgram_api;

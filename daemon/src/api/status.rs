@@ -73,10 +73,16 @@ async fn get_status(State(state): State<AppState>) -> Result<Json<serde_json::Va
     let depth = |result: anyhow::Result<u64>| result.map_err(|err| ApiError::internal("reading a queue", &err));
     let files = state.files.as_ref().map(|f| depth(f.queue_depth())).transpose()?;
     let summaries = state.summaries.as_ref().map(|s| depth(s.queue_depth())).transpose()?;
+    let cluster = match &state.cluster {
+        Some(cluster) => Some(cluster.view().await),
+        None => None,
+    };
     Ok(Json(serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "library": state.library.is_some(),
         "library_error": state.library_error,
+        // With [cluster]: this node's name, the nodes and their last heartbeat.
+        "cluster": cluster,
         "token_required": state.security.token.is_some(),
         "data_dir": state.paths.data_dir,
         // Free space against storage.min_free_mb: `low` means new work waits.

@@ -154,9 +154,15 @@ impl Library {
         Ok(Library { handle, writes: Arc::new(watch::Sender::new(0)) })
     }
 
-    /// Changes after every write made through this library.
+    /// Changes after every write made through this library, and when another node of the
+    /// cluster changed the store.
     pub fn writes(&self) -> watch::Receiver<u64> {
         self.writes.subscribe()
+    }
+
+    /// Another client of the same store (a node of the cluster) changed it.
+    pub fn changed_elsewhere(&self) {
+        self.writes.send_modify(|n| *n += 1);
     }
 
     async fn call<R, F>(&self, f: F) -> Result<R, LibraryError>

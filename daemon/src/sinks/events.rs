@@ -213,6 +213,11 @@ pub enum Event {
     /// A backup moved: its stage, bytes done of the stage's total, and at the end its
     /// summary or why it failed.
     Backup(Box<BackupStatus>),
+    /// An event of another node of the cluster, passed on to this node's clients as that
+    /// node sent it, with its `node` (see [`EventHub::relay`]). No stage of this node acts on
+    /// it: the node where it happened did.
+    #[serde(skip)]
+    Relayed { node: String, session_id: Option<String> },
 }
 
 impl Event {
@@ -225,6 +230,7 @@ impl Event {
             | Event::Level { session_id, .. }
             | Event::Library { session_id, .. }
             | Event::Summary { session_id, .. } => Some(session_id),
+            Event::Relayed { session_id, .. } => session_id.as_deref(),
             Event::InboxFile { .. } | Event::Indexed { .. } | Event::Storage { .. } | Event::Backup(_) => None,
         }
     }
@@ -287,11 +293,26 @@ impl EventHub {
 
     /// Numbers and sends `event`; never waits for subscribers.
     pub fn publish(&self, event: Event) {
+        // The event types serialise infallibly (strings, numbers, options).
+        self.send(event, |seq, event| serde_json::to_string(&Numbered { seq, event }).unwrap_or_default());
+    }
+
+    /// Passes on an event of `node` (its JSON fields, as that node's clients got them) to
+    /// this node's clients, numbered here and marked with the node.
+    pub fn relay(&self, node: &str, mut fields: serde_json::Map<String, serde_json::Value>) {
+        let session_id = fields.get("session_id").and_then(|id| id.as_str()).map(String::from);
+        fields.insert("node".into(), node.into());
+        self.send(Event::Relayed { node: node.into(), session_id }, |seq, _| {
+            fields.insert("seq".into(), seq.into());
+            serde_json::Value::Object(fields).to_string()
+        });
+    }
+
+    fn send(&self, event: Event, json: impl FnOnce(u64, &Event) -> String) {
         let mut ring = self.ring();
         let seq = ring.next_seq;
         ring.next_seq += 1;
-        // The event types serialise infallibly (strings, numbers, options).
-        let json = serde_json::to_string(&Numbered { seq, event: &event }).unwrap_or_default();
+        let json = json(seq, &event);
         let published = Arc::new(Published { seq, event, json });
         if ring.recent.len() == RING {
             ring.recent.pop_front();

@@ -5,15 +5,13 @@
 //! the granted role's rights, so the fence is the role: a connection whose role could read or
 //! write the server's files or run programs (a superuser, or a member of
 //! `pg_read_server_files`, `pg_write_server_files` or `pg_execute_server_program`) is refused
-//! before any statement runs. Every statement has the server's `statement_timeout`, and
-//! results are size-capped like sqlite's.
+//! before any statement runs. Every statement has the server's `statement_timeout` (see
+//! [`crate::pg`]), and results are size-capped like sqlite's.
 
-use std::time::Duration;
-
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{NoTls, Row};
 use wasmtime::component::HasData;
 
 use crate::plugin::bindings::postgres::{self, PostgresError, Rows, Statement, Value};
@@ -24,12 +22,6 @@ use crate::secret::Secret;
 /// Connections per plugin: a store runs one instance, so one is busy at a time; the second
 /// stands by while a broken one is replaced.
 const POOL_SIZE: usize = 2;
-/// Longest one statement may run on the server. Guest-written SQL can loop (a recursive
-/// CTE), and time in the host is not covered by the guest's execution budget.
-const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a call waits for a connection to the server, so a database that is down turns
-/// into an `unavailable` answer instead of a stalled plugin.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Roles whose members reach the server's files or programs; a plugin's SQL must not.
 const DANGEROUS_ROLES: [&str; 3] = ["pg_read_server_files", "pg_write_server_files", "pg_execute_server_program"];
 
@@ -73,25 +65,10 @@ impl PostgresDb {
     /// A pool for `url` (`postgres://user:password@host:port/database`, or the key=value
     /// form). Nothing connects until the first call.
     pub fn open(url: &Secret, max_result: u64) -> anyhow::Result<PostgresDb> {
-        let mut config: tokio_postgres::Config =
-            url.expose().parse().map_err(|err| anyhow::anyhow!("the postgres URL is not valid: {err}"))?;
-        if config.get_dbname().is_none() {
-            anyhow::bail!("the postgres URL names no database");
-        }
-        config
-            .options(format!("-c statement_timeout={}", STATEMENT_TIMEOUT.as_millis()))
-            .application_name("scribed")
-            .connect_timeout(CONNECT_TIMEOUT);
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(CONNECT_TIMEOUT))
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .post_create(deadpool_postgres::Hook::async_fn(|client, _| {
-                Box::pin(async move { check_role(client).await.map_err(|why| deadpool_postgres::HookError::Message(why.into())) })
-            }))
-            .build()?;
+        let check = deadpool_postgres::Hook::async_fn(|client, _| {
+            Box::pin(async move { check_role(client).await.map_err(|why| deadpool_postgres::HookError::Message(why.into())) })
+        });
+        let pool = crate::pg::pool(crate::pg::config(url)?, POOL_SIZE, Some(check))?;
         Ok(PostgresDb { pool, max_result })
     }
 
@@ -106,7 +83,8 @@ impl PostgresDb {
 
     pub async fn execute(&self, statement: Statement) -> Result<u64, PostgresError> {
         let client = self.client().await?;
-        run_execute(&client, &statement).await
+        let prepared = client.prepare_cached(&statement.sql).await.map_err(map_error)?;
+        client.execute(&prepared, &params(&statement)).await.map_err(map_error)
     }
 
     pub async fn query(&self, statement: Statement) -> Result<Rows, PostgresError> {
@@ -134,11 +112,6 @@ impl PostgresDb {
         tx.batch_execute(&sql).await.map_err(map_error)?;
         tx.commit().await.map_err(map_error)
     }
-}
-
-async fn run_execute(client: &deadpool_postgres::Object, statement: &Statement) -> Result<u64, PostgresError> {
-    let prepared = client.prepare_cached(&statement.sql).await.map_err(map_error)?;
-    client.execute(&prepared, &params(statement)).await.map_err(map_error)
 }
 
 fn params(statement: &Statement) -> Vec<&(dyn ToSql + Sync)> {

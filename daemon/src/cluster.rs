@@ -1,0 +1,328 @@
+//! Several daemons, one library: with `[cluster] database_url`, each daemon is a node of a
+//! cluster whose meeting place is a PostgreSQL database (the library's, through
+//! postgres-store, or another). A node says it is alive there every few seconds (the nodes
+//! table, which `/api/v1/status` lists), sends the events other nodes' clients want with
+//! NOTIFY, and passes on theirs to its own clients ([`relay`]). When another node changes the
+//! library, this node's search index catches up at once, from the store's change sequence as
+//! always. No state lives only here: the library is the store's, and a node that loses the
+//! database keeps serving, reconnects with back-off, and catches up.
+
+pub mod relay;
+mod schema;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use deadpool_postgres::Pool;
+use serde::Serialize;
+
+use crate::clients::library::Library;
+use crate::config::ClusterConfig;
+use crate::secret::Secret;
+use crate::sinks::events::EventHub;
+
+/// Connections a node keeps: the heartbeat, events going out, and a status request.
+const POOL_SIZE: usize = 3;
+/// The first wait before listening again after the connection was lost; it doubles up to
+/// [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between tries to reach the database.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Where a node's generated name is kept, in the data dir.
+const NODE_NAME_FILE: &str = "cluster-node";
+/// The kernel's host name (Linux).
+const HOSTNAME_FILE: &str = "/proc/sys/kernel/hostname";
+
+/// This node's part in the cluster.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    node: String,
+    url: String,
+    pool: Pool,
+    listen: tokio_postgres::Config,
+    heartbeat: Duration,
+    node_timeout: Duration,
+    started_ms: i64,
+    /// Why the database could not be reached last time, until it can.
+    problem: Mutex<Option<String>>,
+}
+
+/// A node as `/api/v1/status` lists it.
+#[derive(Debug, Serialize)]
+pub struct NodeView {
+    pub name: String,
+    pub role: String,
+    pub url: String,
+    pub version: String,
+    pub started_ms: i64,
+    /// How long ago, by the database's clock, the node last said it was alive.
+    pub heartbeat_age_ms: i64,
+    /// Whether it did so within `cluster.node_timeout_secs`.
+    pub alive: bool,
+}
+
+/// The cluster as this node sees it.
+#[derive(Debug, Serialize)]
+pub struct ClusterView {
+    pub node: String,
+    /// Why the database cannot be reached, when it cannot.
+    pub database_error: Option<String>,
+    pub nodes: Vec<NodeView>,
+}
+
+impl Cluster {
+    /// The cluster's database, its `${VAR}`s resolved; `None` when no cluster is configured.
+    pub fn database(config: &ClusterConfig, env: impl Fn(&str) -> Option<String>) -> Result<Option<Secret>> {
+        config.database_url.as_deref().map(|url| crate::secret::interpolate(url, env).context("cluster.database_url")).transpose()
+    }
+
+    /// The node `config` describes, meeting the others in `database` and serving at `url`.
+    pub fn open(config: &ClusterConfig, database: &Secret, data_dir: &Path, url: String) -> Result<Cluster> {
+        let pg = crate::pg::config(database).context("cluster.database_url")?;
+        let node = match &config.node_name {
+            Some(name) => name.clone(),
+            None => node_name(data_dir)?,
+        };
+        Ok(Cluster {
+            inner: Arc::new(Inner {
+                node,
+                url,
+                pool: crate::pg::pool(pg.clone(), POOL_SIZE, None)?,
+                listen: pg,
+                heartbeat: Duration::from_secs(config.heartbeat_secs),
+                node_timeout: Duration::from_secs(config.node_timeout_secs),
+                started_ms: crate::clients::library::now_ms(),
+                problem: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// Starts the node's work until `shutdown`: the heartbeat, events out, events in. The
+    /// library, when there is one, hears of other nodes' changes.
+    pub fn run(&self, events: &EventHub, library: Option<Library>, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        tokio::spawn(self.clone().heartbeats(stopped(shutdown.clone())));
+        tokio::spawn(self.clone().send_events(events.clone(), stopped(shutdown.clone())));
+        tokio::spawn(self.clone().receive_events(events.clone(), library, stopped(shutdown)));
+    }
+
+    fn note(&self, result: Result<()>) {
+        let mut problem = self.inner.problem.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match result {
+            Ok(()) => {
+                if problem.take().is_some() {
+                    tracing::info!(node = %self.inner.node, "the cluster's database is reachable again");
+                }
+            }
+            Err(err) => {
+                let text = format!("{err:#}");
+                if problem.as_deref() != Some(text.as_str()) {
+                    tracing::warn!(node = %self.inner.node, "the cluster's database: {text}");
+                }
+                *problem = Some(text);
+            }
+        }
+    }
+
+    /// Says this node is alive every `heartbeat_secs`, creating the cluster's tables first.
+    async fn heartbeats(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut migrated = false;
+        loop {
+            let beat = async {
+                let client = self.inner.pool.get().await.context("connecting")?;
+                if !migrated {
+                    client.batch_execute(&schema::script()).await.context("creating the cluster's tables")?;
+                    migrated = true;
+                }
+                client
+                    .execute(
+                        "INSERT INTO cluster_nodes (name, role, url, version, started_ms, heartbeat_at) \
+                         VALUES ($1, $2, $3, $4, $5, clock_timestamp()) ON CONFLICT (name) DO UPDATE SET \
+                         role = EXCLUDED.role, url = EXCLUDED.url, version = EXCLUDED.version, \
+                         started_ms = EXCLUDED.started_ms, heartbeat_at = EXCLUDED.heartbeat_at",
+                        &[&self.inner.node, &"all", &self.inner.url, &env!("CARGO_PKG_VERSION"), &self.inner.started_ms],
+                    )
+                    .await
+                    .context("saying this node is alive")?;
+                anyhow::Ok(())
+            };
+            let result = beat.await;
+            self.note(result);
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(self.inner.heartbeat) => {}
+            }
+        }
+    }
+
+    /// Sends this node's events for other nodes' clients. Events made while the database is
+    /// out of reach are not sent: they are a view of the library, which the other nodes read
+    /// for themselves.
+    async fn send_events(self, events: EventHub, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut live = events.subscribe(None).live;
+        loop {
+            let published = tokio::select! {
+                () = &mut shutdown => return,
+                received = live.recv() => match received {
+                    Ok(published) => published,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "events for the cluster fell behind; some were not sent");
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+            };
+            let Some(payload) = relay::outgoing(&self.inner.node, &published) else { continue };
+            let sent = async {
+                let client = self.inner.pool.get().await?;
+                client.execute("SELECT pg_notify($1, $2)", &[&relay::CHANNEL, &payload]).await?;
+                anyhow::Ok(())
+            };
+            if let Err(err) = sent.await {
+                tracing::debug!("an event was not sent to the cluster: {err:#}");
+            }
+        }
+    }
+
+    /// Listens for the other nodes' events, reconnecting with back-off when the connection is
+    /// lost; each (re)connection makes the index catch up with what it may have missed.
+    async fn receive_events(self, events: EventHub, library: Option<Library>, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let listened = tokio::select! {
+                () = &mut shutdown => return,
+                listened = self.listen(&events, library.as_ref(), &mut backoff) => listened,
+            };
+            if let Err(err) = listened {
+                tracing::debug!(node = %self.inner.node, "listening for the cluster's events: {err:#}");
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// One connection's life: LISTEN, then every notification until the connection ends.
+    async fn listen(&self, events: &EventHub, library: Option<&Library>, backoff: &mut Duration) -> Result<()> {
+        let (client, mut connection) = self.inner.listen.connect(tokio_postgres::NoTls).await?;
+        let (tx, mut notifications) = tokio::sync::mpsc::unbounded_channel();
+        // The connection delivers notifications only while something polls it.
+        let driver = tokio::spawn(async move {
+            loop {
+                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                    Some(Ok(tokio_postgres::AsyncMessage::Notification(notification))) => {
+                        if tx.send(notification).is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(err)) => return Err(err),
+                    None => return Ok(()),
+                }
+            }
+        });
+        let _stop_driver = AbortOnDrop(driver.abort_handle());
+        client.batch_execute(&format!("LISTEN {}", relay::CHANNEL)).await?;
+        *backoff = FIRST_BACKOFF;
+        // Whatever changed while this node was not listening.
+        if let Some(library) = library {
+            library.changed_elsewhere();
+        }
+        while let Some(notification) = notifications.recv().await {
+            let Some(incoming) = relay::incoming(&self.inner.node, notification.payload()) else { continue };
+            if incoming.changes_library()
+                && let Some(library) = library
+            {
+                library.changed_elsewhere();
+            }
+            events.relay(&incoming.node, incoming.fields);
+        }
+        match driver.await {
+            Ok(Err(err)) => Err(err.into()),
+            _ => Err(anyhow::anyhow!("the connection closed")),
+        }
+    }
+
+    /// The nodes, as the database knows them, and this node's link to it.
+    pub async fn view(&self) -> ClusterView {
+        let nodes = async {
+            let client = self.inner.pool.get().await?;
+            let rows = client
+                .query(
+                    "SELECT name, role, url, version, started_ms, \
+                     (extract(epoch FROM clock_timestamp() - heartbeat_at) * 1000)::bigint \
+                     FROM cluster_nodes ORDER BY name",
+                    &[],
+                )
+                .await?;
+            anyhow::Ok(rows)
+        };
+        let (nodes, error) = match nodes.await {
+            Ok(rows) => (
+                rows.iter()
+                    .map(|row| {
+                        let age: i64 = row.get(5);
+                        NodeView {
+                            name: row.get(0),
+                            role: row.get(1),
+                            url: row.get(2),
+                            version: row.get(3),
+                            started_ms: row.get(4),
+                            heartbeat_age_ms: age,
+                            alive: u128::try_from(age).is_ok_and(|age| age <= self.inner.node_timeout.as_millis()),
+                        }
+                    })
+                    .collect(),
+                None,
+            ),
+            Err(err) => (Vec::new(), Some(format!("{err:#}"))),
+        };
+        let problem = self.inner.problem.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        ClusterView { node: self.inner.node.clone(), database_error: error.or(problem), nodes }
+    }
+}
+
+/// Stops a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// This node's generated name: the host's name and a random suffix, made once and kept in
+/// the data dir (two daemons on one host are two nodes).
+fn node_name(data_dir: &Path) -> Result<String> {
+    let path = data_dir.join(NODE_NAME_FILE);
+    if let Ok(name) = std::fs::read_to_string(&path)
+        && !name.trim().is_empty()
+    {
+        return Ok(name.trim().to_string());
+    }
+    let host = std::fs::read_to_string(HOSTNAME_FILE).map(|h| h.trim().to_string()).ok().filter(|h| !h.is_empty());
+    let host = host.unwrap_or_else(|| "scribed".into());
+    let mut suffix = [0u8; 3];
+    getrandom::fill(&mut suffix).map_err(|err| anyhow::anyhow!("no system randomness for the node's name: {err}"))?;
+    let name = format!("{host}-{}", hex::encode(suffix));
+    std::fs::write(&path, &name).with_context(|| format!("keeping the node's name in {}", path.display()))?;
+    Ok(name)
+}

@@ -1,0 +1,75 @@
+//! Two daemons on loopback as the nodes of one cluster: one PostgreSQL database holds the
+//! library (postgres-store) and is where the nodes meet ([cluster]). What one node does is
+//! seen from the other: its events, the library, search, and the list of nodes.
+
+use std::time::Duration;
+
+use scribe_tests::fake_deepgram::{FakeDeepgram, Script};
+use scribe_tests::postgres::TestDatabase;
+use scribe_tests::{Events, Setup, TestDaemon, sox_tone};
+
+const KEY: &str = "cluster-test-key";
+/// A guard against a hung test, not a wait for something to happen.
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn node(db: &TestDatabase, fake: &FakeDeepgram, name: &str) -> Setup {
+    let mut setup = Setup::new().with_postgres_store(db).with_fake_deepgram(fake, KEY);
+    setup.config.cluster.database_url = Some(db.url_with_password_from("SCRIBE_DB_PASSWORD"));
+    setup.config.cluster.node_name = Some(name.into());
+    setup.config.cluster.heartbeat_secs = 1;
+    setup
+}
+
+/// The cluster as `daemon` lists it in its status, once both nodes have said they are alive.
+async fn both_nodes(daemon: &TestDaemon, events: &mut Events) -> serde_json::Value {
+    loop {
+        let status = daemon.get_json("/api/v1/status").await.expect("status");
+        let nodes = status["cluster"]["nodes"].as_array().cloned().unwrap_or_default();
+        if nodes.len() == 2 && nodes.iter().all(|n| n["alive"] == true) {
+            return status["cluster"].clone();
+        }
+        // Each heartbeat is a second apart; any event (or the guard) moves the loop on.
+        let _ = events.until(Duration::from_secs(1), |_| true).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_on_one_node_is_seen_and_found_on_the_other() {
+    let db = TestDatabase::create().await.expect("a test database");
+    let fake = FakeDeepgram::loopback(KEY).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let audio = sox_tone(work.path(), 523, 16_000, 1).expect("tone");
+    fake.script(&audio, Script::from_text("The quarterly figures arrive on Thursday.", 1.0));
+
+    let a = node(&db, &fake, "nas").start().await.expect("node a");
+    let b = node(&db, &fake, "desktop").start().await.expect("node b");
+    let mut events_b = Events::connect(&b).await.expect("events of b");
+
+    let session = a.upload("figures.wav", audio).await.expect("upload to a");
+    let done = events_b
+        .until(LIMIT, |e| e["type"] == "job" && e["session_id"] == session && e["status"] == "complete")
+        .await
+        .expect("b's clients see a's job finish");
+    assert_eq!(done["node"], "nas", "{done}");
+    assert!(done["seq"].as_u64().is_some(), "numbered by b: {done}");
+
+    // b's index caught up on a's change without a write of its own.
+    b.indexed(&mut events_b).await.expect("b's index catches up");
+    assert_eq!(b.search_ids("quarterly").await.expect("search on b"), vec![session.clone()]);
+    let mut events_a = Events::connect(&a).await.expect("events of a");
+    a.indexed(&mut events_a).await.expect("a's index");
+    assert_eq!(a.search_ids("quarterly").await.expect("search on a"), vec![session.clone()]);
+    assert_eq!(b.stored_words(&session).await.expect("words from b").join(" "), "The quarterly figures arrive on Thursday.");
+
+    // Both nodes list both, alive, with their addresses.
+    for (daemon, events) in [(&a, &mut events_a), (&b, &mut events_b)] {
+        let cluster = both_nodes(daemon, events).await;
+        let names: Vec<_> = cluster["nodes"].as_array().expect("nodes").iter().map(|n| n["name"].as_str().unwrap_or_default().to_string()).collect();
+        assert_eq!(names, ["desktop", "nas"], "{cluster}");
+        assert!(cluster["database_error"].is_null(), "{cluster}");
+    }
+    let cluster = both_nodes(&a, &mut events_a).await;
+    let nas = cluster["nodes"].as_array().expect("nodes").iter().find(|n| n["name"] == "nas").cloned().expect("nas listed");
+    assert_eq!(nas["url"], a.url("/"), "{nas}");
+    assert_eq!(cluster["node"], "nas");
+}
