@@ -11,6 +11,7 @@ pub mod relay;
 mod schema;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,6 +52,8 @@ struct Inner {
     started_ms: i64,
     /// Why the database could not be reached last time, until it can.
     problem: Mutex<Option<String>>,
+    /// Whether other nodes' events reach this node now.
+    listening: AtomicBool,
 }
 
 /// A node as `/api/v1/status` lists it.
@@ -73,6 +76,8 @@ pub struct ClusterView {
     pub node: String,
     /// Why the database cannot be reached, when it cannot.
     pub database_error: Option<String>,
+    /// Whether the other nodes' events reach this node now (false while it reconnects).
+    pub listening: bool,
     pub nodes: Vec<NodeView>,
 }
 
@@ -99,6 +104,7 @@ impl Cluster {
                 node_timeout: Duration::from_secs(config.node_timeout_secs),
                 started_ms: crate::clients::library::now_ms(),
                 problem: Mutex::new(None),
+                listening: AtomicBool::new(false),
             }),
         })
     }
@@ -209,6 +215,7 @@ impl Cluster {
                 () = &mut shutdown => return,
                 listened = self.listen(&events, library.as_ref(), &mut backoff) => listened,
             };
+            self.inner.listening.store(false, Ordering::Relaxed);
             if let Err(err) = listened {
                 tracing::debug!(node = %self.inner.node, "listening for the cluster's events: {err:#}");
             }
@@ -242,6 +249,7 @@ impl Cluster {
         let _stop_driver = AbortOnDrop(driver.abort_handle());
         client.batch_execute(&format!("LISTEN {}", relay::CHANNEL)).await?;
         *backoff = FIRST_BACKOFF;
+        self.inner.listening.store(true, Ordering::Relaxed);
         // Whatever changed while this node was not listening.
         if let Some(library) = library {
             library.changed_elsewhere();
@@ -296,7 +304,8 @@ impl Cluster {
             Err(err) => (Vec::new(), Some(format!("{err:#}"))),
         };
         let problem = self.inner.problem.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        ClusterView { node: self.inner.node.clone(), database_error: error.or(problem), nodes }
+        let listening = self.inner.listening.load(Ordering::Relaxed);
+        ClusterView { node: self.inner.node.clone(), database_error: error.or(problem), listening, nodes }
     }
 }
 

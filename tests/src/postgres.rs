@@ -22,14 +22,28 @@ pub struct Server {
     pub port: u16,
     pub superuser: String,
     pub password: String,
+    /// Where pg_virtualenv keeps the cluster's configuration, for `pg_ctlcluster`.
+    version: String,
+    conf_root: String,
+    sys_conf: String,
     _cluster: Child,
 }
 
+/// Starts a cluster. One at a time: pg_virtualenv takes the first port no running server
+/// holds, so two starting together would pick the same one.
 fn start() -> Result<Server> {
+    static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = STARTING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    start_one()
+}
+
+fn start_one() -> Result<Server> {
     // `-t`: the cluster's files in a temporary directory, even as root, so no cluster of the
     // machine's (nor a stale one from a killed run) is in the way.
     let mut cluster = Command::new("pg_virtualenv")
-        .args(["-t", "sh", "-c", &format!("printf '{MARKER} %s %s %s\\n' \"$PGPORT\" \"$PGUSER\" \"$PGPASSWORD\"; exec cat")])
+        .args(["-t", "sh", "-c", &format!(
+            "printf '{MARKER} %s %s %s %s %s %s\\n' \"$PGPORT\" \"$PGUSER\" \"$PGPASSWORD\" \"$PGVERSION\" \"$PG_CLUSTER_CONF_ROOT\" \"$PGSYSCONFDIR\"; exec cat"
+        )])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -40,8 +54,18 @@ fn start() -> Result<Server> {
         let line = line?;
         if let Some(rest) = line.strip_prefix(MARKER) {
             let parts: Vec<&str> = rest.split_whitespace().collect();
-            let [port, user, password] = parts.as_slice() else { return Err(anyhow!("pg_virtualenv said {line:?}")) };
-            return Ok(Server { port: port.parse()?, superuser: user.to_string(), password: password.to_string(), _cluster: cluster });
+            let [port, user, password, version, conf_root, sys_conf] = parts.as_slice() else {
+                return Err(anyhow!("pg_virtualenv said {line:?}"));
+            };
+            return Ok(Server {
+                port: port.parse()?,
+                superuser: user.to_string(),
+                password: password.to_string(),
+                version: version.to_string(),
+                conf_root: conf_root.to_string(),
+                sys_conf: sys_conf.to_string(),
+                _cluster: cluster,
+            });
         }
     }
     Err(anyhow!("pg_virtualenv ended without starting a cluster"))
@@ -53,7 +77,26 @@ pub fn server() -> &'static Server {
     SERVER.get_or_init(|| start().expect("a throwaway PostgreSQL cluster"))
 }
 
+/// A cluster of one test's own, for a test that stops and starts the server; it lasts as
+/// long as the test process.
+pub fn private() -> &'static Server {
+    Box::leak(Box::new(start().expect("a throwaway PostgreSQL cluster")))
+}
+
 impl Server {
+    /// Stops the server (`fast`: connected clients are cut off), or starts it again.
+    pub fn control(&self, action: &str) -> Result<()> {
+        let status = Command::new("pg_ctlcluster")
+            .args([self.version.as_str(), "regress", action])
+            .args(if action == "stop" { &["-m", "fast"][..] } else { &[][..] })
+            .env("PG_CLUSTER_CONF_ROOT", &self.conf_root)
+            .env("PGSYSCONFDIR", &self.sys_conf)
+            .status()
+            .context("running pg_ctlcluster")?;
+        anyhow::ensure!(status.success(), "pg_ctlcluster {action}: {status}");
+        Ok(())
+    }
+
     /// A connection URL; the password stays a `${VAR}` reference when `password` is one.
     pub fn url(&self, user: &str, password: &str, database: &str) -> String {
         format!("postgres://{user}:{password}@127.0.0.1:{}/{database}", self.port)
@@ -74,16 +117,22 @@ impl Server {
 pub struct TestDatabase {
     pub name: String,
     pub role: String,
+    pub server: &'static Server,
 }
 
 impl TestDatabase {
-    /// A new database owned by a new login role without special rights.
+    /// A new database on the binary's cluster, owned by a new login role without special
+    /// rights.
     pub async fn create() -> Result<TestDatabase> {
+        TestDatabase::create_on(server()).await
+    }
+
+    /// The same on `server`.
+    pub async fn create_on(server: &'static Server) -> Result<TestDatabase> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let suffix = format!("{}_{n}", std::process::id());
-        let db = TestDatabase { name: format!("scribe_{suffix}"), role: format!("scribe_{suffix}") };
-        let server = server();
+        let db = TestDatabase { name: format!("scribe_{suffix}"), role: format!("scribe_{suffix}"), server };
         server.admin("postgres", &format!("CREATE ROLE {} LOGIN PASSWORD '{ROLE_PASSWORD}'", db.role)).await?;
         // Alone: a database is not created inside the transaction of a several-statement query.
         server.admin("postgres", &format!("CREATE DATABASE {} OWNER {}", db.name, db.role)).await?;
@@ -92,11 +141,11 @@ impl TestDatabase {
 
     /// The URL a daemon is given, with the password as `${var}`.
     pub fn url_with_password_from(&self, var: &str) -> String {
-        server().url(&self.role, &format!("${{{var}}}"), &self.name)
+        self.server.url(&self.role, &format!("${{{var}}}"), &self.name)
     }
 
     /// Runs `sql` in this database as the superuser.
     pub async fn admin(&self, sql: &str) -> Result<()> {
-        server().admin(&self.name, sql).await
+        self.server.admin(&self.name, sql).await
     }
 }

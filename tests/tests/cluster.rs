@@ -73,3 +73,61 @@ async fn a_job_on_one_node_is_seen_and_found_on_the_other() {
     assert_eq!(nas["url"], a.url("/"), "{nas}");
     assert_eq!(cluster["node"], "nas");
 }
+
+/// Polls `daemon`'s cluster status until `ready` holds: no event says that a node has
+/// reconnected, so this looks every 200 ms, for at most [`LIMIT`].
+async fn cluster_until(daemon: &TestDaemon, ready: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let status = daemon.get_json("/api/v1/status").await.expect("status");
+        if ready(&status["cluster"]) {
+            return status["cluster"].clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the cluster never got there: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_reconnect_after_the_database_restarts() {
+    // A cluster of this test's own: it is stopped and started under the nodes.
+    let server = scribe_tests::postgres::private();
+    let db = TestDatabase::create_on(server).await.expect("a test database");
+    let fake = FakeDeepgram::loopback(KEY).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let before = sox_tone(work.path(), 440, 16_000, 1).expect("tone");
+    fake.script(&before, Script::from_text("Before the restart.", 1.0));
+    let after = sox_tone(work.path(), 660, 16_000, 1).expect("tone");
+    fake.script(&after, Script::from_text("After the restart.", 1.0));
+
+    let a = node(&db, &fake, "nas").start().await.expect("node a");
+    let b = node(&db, &fake, "desktop").start().await.expect("node b");
+    let connected = |c: &serde_json::Value| c["listening"] == true && c["database_error"].is_null();
+    cluster_until(&b, connected).await;
+    let mut events_b = Events::connect(&b).await.expect("events of b");
+    let first = a.upload("before.wav", before).await.expect("upload");
+    events_b.until(LIMIT, |e| e["type"] == "job" && e["session_id"] == first && e["status"] == "complete").await.expect("seen on b");
+
+    server.control("stop").expect("stop the server");
+    for daemon in [&a, &b] {
+        let down = cluster_until(daemon, |c| c["listening"] == false && c["database_error"].is_string()).await;
+        assert!(down["nodes"].as_array().is_some_and(|n| n.is_empty()), "{down}");
+    }
+    server.control("start").expect("start the server again");
+    for daemon in [&a, &b] {
+        cluster_until(daemon, |c| connected(c) && c["nodes"].as_array().is_some_and(|n| n.len() == 2)).await;
+    }
+
+    // Events cross again, and the library is whole on both nodes.
+    let second = a.upload("after.wav", after).await.expect("upload after the restart");
+    let done = events_b
+        .until(LIMIT, |e| e["type"] == "job" && e["session_id"] == second && e["status"] == "complete")
+        .await
+        .expect("seen on b after the restart");
+    assert_eq!(done["node"], "nas");
+    b.indexed(&mut events_b).await.expect("b's index");
+    assert_eq!(b.search_ids("restart").await.expect("search on b").len(), 2);
+    for (session, text) in [(&first, "Before the restart."), (&second, "After the restart.")] {
+        assert_eq!(b.stored_words(session).await.expect("words").join(" "), text);
+    }
+}
