@@ -35,6 +35,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const NODE_NAME_FILE: &str = "cluster-node";
 /// The kernel's host name (Linux).
 const HOSTNAME_FILE: &str = "/proc/sys/kernel/hostname";
+/// What a node does: everything a single daemon does (uploads, inbox, live, jobs), until
+/// nodes can be given a part of it.
+const ROLE: &str = "all";
 
 /// This node's part in the cluster.
 #[derive(Clone)]
@@ -50,21 +53,29 @@ struct Inner {
     heartbeat: Duration,
     node_timeout: Duration,
     started_ms: i64,
-    /// Why the database could not be reached last time, until it can.
-    problem: Mutex<Option<String>>,
+    /// What the last heartbeat found.
+    seen: Mutex<Seen>,
     /// Whether other nodes' events reach this node now.
     listening: AtomicBool,
 }
 
+/// What the last heartbeat found: the nodes, or why the database could not be reached.
+#[derive(Default)]
+struct Seen {
+    problem: Option<String>,
+    nodes: Vec<NodeView>,
+}
+
 /// A node as `/api/v1/status` lists it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct NodeView {
     pub name: String,
     pub role: String,
     pub url: String,
     pub version: String,
     pub started_ms: i64,
-    /// How long ago, by the database's clock, the node last said it was alive.
+    /// How long before this node's last heartbeat, by the database's clock, the node last
+    /// said it was alive.
     pub heartbeat_age_ms: i64,
     /// Whether it did so within `cluster.node_timeout_secs`.
     pub alive: bool,
@@ -103,7 +114,7 @@ impl Cluster {
                 heartbeat: Duration::from_secs(config.heartbeat_secs),
                 node_timeout: Duration::from_secs(config.node_timeout_secs),
                 started_ms: crate::clients::library::now_ms(),
-                problem: Mutex::new(None),
+                seen: Mutex::new(Seen::default()),
                 listening: AtomicBool::new(false),
             }),
         })
@@ -125,25 +136,34 @@ impl Cluster {
         tokio::spawn(self.clone().receive_events(events.clone(), library, stopped(shutdown)));
     }
 
-    fn note(&self, result: Result<()>) {
-        let mut problem = self.inner.problem.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.inner.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps what a heartbeat found, logging when the database goes out of reach or comes
+    /// back.
+    fn note(&self, result: Result<Vec<NodeView>>) {
+        let mut seen = self.seen();
         match result {
-            Ok(()) => {
-                if problem.take().is_some() {
+            Ok(nodes) => {
+                if seen.problem.take().is_some() {
                     tracing::info!(node = %self.inner.node, "the cluster's database is reachable again");
                 }
+                seen.nodes = nodes;
             }
             Err(err) => {
                 let text = format!("{err:#}");
-                if problem.as_deref() != Some(text.as_str()) {
+                if seen.problem.as_deref() != Some(text.as_str()) {
                     tracing::warn!(node = %self.inner.node, "the cluster's database: {text}");
                 }
-                *problem = Some(text);
+                seen.problem = Some(text);
+                seen.nodes.clear();
             }
         }
     }
 
-    /// Says this node is alive every `heartbeat_secs`, creating the cluster's tables first.
+    /// Says this node is alive every `heartbeat_secs`, creating the cluster's tables first,
+    /// and reads the other nodes' state.
     async fn heartbeats(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut migrated = false;
@@ -160,11 +180,22 @@ impl Cluster {
                          VALUES ($1, $2, $3, $4, $5, clock_timestamp()) ON CONFLICT (name) DO UPDATE SET \
                          role = EXCLUDED.role, url = EXCLUDED.url, version = EXCLUDED.version, \
                          started_ms = EXCLUDED.started_ms, heartbeat_at = EXCLUDED.heartbeat_at",
-                        &[&self.inner.node, &"all", &self.inner.url, &env!("CARGO_PKG_VERSION"), &self.inner.started_ms],
+                        &[&self.inner.node, &ROLE, &self.inner.url, &env!("CARGO_PKG_VERSION"), &self.inner.started_ms],
                     )
                     .await
                     .context("saying this node is alive")?;
-                anyhow::Ok(())
+                let rows = client
+                    .query(
+                        "SELECT name, role, url, version, started_ms, \
+                         (extract(epoch FROM clock_timestamp() - heartbeat_at) * 1000)::bigint \
+                         FROM cluster_nodes ORDER BY name",
+                        &[],
+                    )
+                    .await
+                    .context("reading the nodes")?;
+                let timeout = self.inner.node_timeout;
+                let nodes = rows.iter().map(|row| node_from_row(row, timeout)).collect::<Result<_, _>>().context("reading the nodes")?;
+                anyhow::Ok(nodes)
             };
             let result = beat.await;
             self.note(result);
@@ -269,44 +300,31 @@ impl Cluster {
         }
     }
 
-    /// The nodes, as the database knows them, and this node's link to it.
-    pub async fn view(&self) -> ClusterView {
-        let nodes = async {
-            let client = self.inner.pool.get().await?;
-            let rows = client
-                .query(
-                    "SELECT name, role, url, version, started_ms, \
-                     (extract(epoch FROM clock_timestamp() - heartbeat_at) * 1000)::bigint \
-                     FROM cluster_nodes ORDER BY name",
-                    &[],
-                )
-                .await?;
-            anyhow::Ok(rows)
-        };
-        let (nodes, error) = match nodes.await {
-            Ok(rows) => (
-                rows.iter()
-                    .map(|row| {
-                        let age: i64 = row.get(5);
-                        NodeView {
-                            name: row.get(0),
-                            role: row.get(1),
-                            url: row.get(2),
-                            version: row.get(3),
-                            started_ms: row.get(4),
-                            heartbeat_age_ms: age,
-                            alive: u128::try_from(age).is_ok_and(|age| age <= self.inner.node_timeout.as_millis()),
-                        }
-                    })
-                    .collect(),
-                None,
-            ),
-            Err(err) => (Vec::new(), Some(format!("{err:#}"))),
-        };
-        let problem = self.inner.problem.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let listening = self.inner.listening.load(Ordering::Relaxed);
-        ClusterView { node: self.inner.node.clone(), database_error: error.or(problem), listening, nodes }
+    /// The nodes as of this node's last heartbeat, and its link to the database; never
+    /// waits for the database.
+    pub fn view(&self) -> ClusterView {
+        let seen = self.seen();
+        ClusterView {
+            node: self.inner.node.clone(),
+            database_error: seen.problem.clone(),
+            listening: self.inner.listening.load(Ordering::Relaxed),
+            nodes: seen.nodes.clone(),
+        }
     }
+}
+
+/// A row of `cluster_nodes` with its heartbeat's age.
+fn node_from_row(row: &tokio_postgres::Row, timeout: Duration) -> Result<NodeView, tokio_postgres::Error> {
+    let age: i64 = row.try_get(5)?;
+    Ok(NodeView {
+        name: row.try_get(0)?,
+        role: row.try_get(1)?,
+        url: row.try_get(2)?,
+        version: row.try_get(3)?,
+        started_ms: row.try_get(4)?,
+        heartbeat_age_ms: age,
+        alive: u128::try_from(age).is_ok_and(|age| age <= timeout.as_millis()),
+    })
 }
 
 /// Stops a task when dropped.

@@ -55,6 +55,10 @@ pub const VOICES_FILE: &str = "voices.sqlite3";
 /// Pins and removed audio, in the data dir.
 pub const RETENTION_FILE: &str = "retention.sqlite3";
 
+/// How long a store that keeps the library in a network database (PostgreSQL) waits at start
+/// for it to take connections: a home server's database may start after the daemon.
+const NETWORK_STORE_WAIT: Duration = Duration::from_secs(120);
+
 /// A running daemon.
 pub struct Daemon {
     addr: SocketAddr,
@@ -134,6 +138,13 @@ impl Daemon {
         let library = match registry.handle(&config.roles.store) {
             Some(handle) => {
                 let library = Library::new(handle.clone())?;
+                // A library in a network database waits for it to come up (the store's
+                // calls would only fail until then); a refusal is reported by the migration.
+                if let Some(db) = &handle.services().postgres
+                    && let Err(err) = db.wait_until_reachable(NETWORK_STORE_WAIT).await
+                {
+                    tracing::warn!(store = %config.roles.store, "the library's database: {err:?}");
+                }
                 match library.migrate().await {
                     Ok(version) => {
                         tracing::info!(store = %config.roles.store, schema = version, "library ready");

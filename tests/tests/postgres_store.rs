@@ -79,3 +79,19 @@ async fn a_role_that_reaches_the_servers_files_is_refused_before_any_sql() {
     let status = superuser.get_json("/api/v1/status").await.expect("status");
     assert!(status["library_error"].as_str().unwrap_or_default().contains("superuser"), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_started_before_its_database_waits_for_it() {
+    let server = scribe_tests::postgres::private();
+    let db = TestDatabase::create_on(server).await.expect("a test database");
+    server.control("stop").expect("stop the server");
+    let mut starting = tokio::spawn(Setup::new().with_postgres_store(&db).start());
+    // Without the wait the start would be over at once, without a library.
+    let early = tokio::time::timeout(std::time::Duration::from_secs(3), &mut starting).await;
+    assert!(early.is_err(), "the start waits while the database refuses connections");
+    server.control("start").expect("start the server");
+    let daemon = starting.await.expect("start task").expect("the daemon starts");
+    let library = daemon.daemon.library().expect("the library, once the database is up");
+    library.create_session(session("after-the-wait")).await.expect("create");
+    assert!(library.get_session("after-the-wait".into()).await.expect("get").is_some());
+}

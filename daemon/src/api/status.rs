@@ -73,10 +73,7 @@ async fn get_status(State(state): State<AppState>) -> Result<Json<serde_json::Va
     let depth = |result: anyhow::Result<u64>| result.map_err(|err| ApiError::internal("reading a queue", &err));
     let files = state.files.as_ref().map(|f| depth(f.queue_depth())).transpose()?;
     let summaries = state.summaries.as_ref().map(|s| depth(s.queue_depth())).transpose()?;
-    let cluster = match &state.cluster {
-        Some(cluster) => Some(cluster.view().await),
-        None => None,
-    };
+    let cluster = state.cluster.as_ref().map(|cluster| cluster.view());
     Ok(Json(serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "library": state.library.is_some(),

@@ -8,6 +8,8 @@
 //! before any statement runs. Every statement has the server's `statement_timeout` (see
 //! [`crate::pg`]), and results are size-capped like sqlite's.
 
+use std::time::Duration;
+
 use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
@@ -22,6 +24,9 @@ use crate::secret::Secret;
 /// Connections per plugin: a store runs one instance, so one is busy at a time; the second
 /// stands by while a broken one is replaced.
 const POOL_SIZE: usize = 2;
+/// The first wait before trying an unreachable server again; it doubles up to [`MAX_WAIT`].
+const FIRST_WAIT: Duration = Duration::from_secs(1);
+const MAX_WAIT: Duration = Duration::from_secs(15);
 /// Roles whose members reach the server's files or programs; a plugin's SQL must not.
 const DANGEROUS_ROLES: [&str; 3] = ["pg_read_server_files", "pg_write_server_files", "pg_execute_server_program"];
 
@@ -70,6 +75,24 @@ impl PostgresDb {
         });
         let pool = crate::pg::pool(crate::pg::config(url)?, POOL_SIZE, Some(check))?;
         Ok(PostgresDb { pool, max_result })
+    }
+
+    /// Waits up to `limit` for the server to take connections, trying again with doubling
+    /// waits while it refuses them (a home server's database may start after the daemon).
+    /// Any other answer (the role refused, a wrong password) returns at once.
+    pub async fn wait_until_reachable(&self, limit: Duration) -> Result<(), PostgresError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut wait = FIRST_WAIT;
+        loop {
+            match self.client().await {
+                Err(PostgresError::Unavailable(why)) if tokio::time::Instant::now() + wait < deadline => {
+                    tracing::warn!("the database is not reachable yet ({why}); trying again in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(MAX_WAIT);
+                }
+                other => return other.map(drop),
+            }
+        }
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, PostgresError> {

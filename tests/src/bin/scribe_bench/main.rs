@@ -24,10 +24,13 @@
 //! - with `--search`: search latency and index build over 10,000 sessions, beside SQLite
 //!   FTS5 (see [`search`]);
 //! - with `--disk`: the cost of one free-space check (see [`disk`]);
-//! - with `--backup`: backup and restore of 1,000 generated sessions (see [`backup`]).
+//! - with `--backup`: backup and restore of 1,000 generated sessions (see [`backup`]);
+//! - with `--cluster`: how soon one node's clients and index see another node's work (see
+//!   [`cluster`]).
 
 mod api;
 mod backup;
+mod cluster;
 mod diarize;
 mod disk;
 mod live;
@@ -89,6 +92,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.iter().any(|a| a == "--backup") {
         return backup::run().await;
+    }
+    if args.iter().any(|a| a == "--cluster") {
+        return cluster::run().await;
     }
     if args.iter().any(|a| a == "--disk") {
         return disk::run();
