@@ -1,5 +1,6 @@
 //! Two daemons on loopback as the nodes of one cluster: one PostgreSQL database holds the
-//! library (postgres-store) and is where the nodes meet ([cluster]). What one node does is
+//! library (postgres-store), and the nodes meet in another on the same server ([cluster]), as
+//! the README advises. What one node does is
 //! seen from the other: its events, the library, search, and the list of nodes.
 
 use std::time::Duration;
@@ -12,9 +13,24 @@ const KEY: &str = "cluster-test-key";
 /// A guard against a hung test, not a wait for something to happen.
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn node(db: &TestDatabase, fake: &FakeDeepgram, name: &str) -> Setup {
-    let mut setup = Setup::new().with_postgres_store(db).with_fake_deepgram(fake, KEY);
-    setup.config.cluster.database_url = Some(db.url_with_password_from("SCRIBE_DB_PASSWORD"));
+/// The library's database and the cluster's.
+struct Databases {
+    library: TestDatabase,
+    cluster: TestDatabase,
+}
+
+impl Databases {
+    async fn on(server: &'static scribe_tests::postgres::Server) -> Databases {
+        let library = TestDatabase::create_on(server).await.expect("the library's database");
+        let cluster = TestDatabase::create_on(server).await.expect("the cluster's database");
+        Databases { library, cluster }
+    }
+}
+
+fn node(db: &Databases, fake: &FakeDeepgram, name: &str) -> Setup {
+    // Both roles have the same password, which the setup puts in SCRIBE_DB_PASSWORD.
+    let mut setup = Setup::new().with_postgres_store(&db.library).with_fake_deepgram(fake, KEY);
+    setup.config.cluster.database_url = Some(db.cluster.url_with_password_from("SCRIBE_DB_PASSWORD"));
     setup.config.cluster.node_name = Some(name.into());
     setup.config.cluster.heartbeat_secs = 1;
     setup
@@ -35,7 +51,7 @@ async fn both_nodes(daemon: &TestDaemon, events: &mut Events) -> serde_json::Val
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_on_one_node_is_seen_and_found_on_the_other() {
-    let db = TestDatabase::create().await.expect("a test database");
+    let db = Databases::on(scribe_tests::postgres::server()).await;
     let fake = FakeDeepgram::loopback(KEY).await;
     let work = tempfile::tempdir().expect("tempdir");
     let audio = sox_tone(work.path(), 523, 16_000, 1).expect("tone");
@@ -92,7 +108,7 @@ async fn cluster_until(daemon: &TestDaemon, ready: impl Fn(&serde_json::Value) -
 async fn the_nodes_reconnect_after_the_database_restarts() {
     // A cluster of this test's own: it is stopped and started under the nodes.
     let server = scribe_tests::postgres::private();
-    let db = TestDatabase::create_on(server).await.expect("a test database");
+    let db = Databases::on(server).await;
     let fake = FakeDeepgram::loopback(KEY).await;
     let work = tempfile::tempdir().expect("tempdir");
     let before = sox_tone(work.path(), 440, 16_000, 1).expect("tone");

@@ -1,10 +1,13 @@
-//! What only postgres-store has: a database that several daemons share, and a role that the
-//! host checks before any of the plugin's SQL runs. The library suite itself runs on both
-//! stores in `store.rs`.
+//! What only postgres-store has: a database that several daemons share, a role that the host
+//! checks before any of the plugin's SQL runs, a start that waits for the database, and the
+//! `postgres` capability's conversions, caps and deadline. The library suite itself runs on
+//! both stores in `store.rs`.
 
 use scribe_tests::Setup;
 use scribe_tests::postgres::{ROLE_PASSWORD, TestDatabase, server};
 use scribed::clients::library::{NewSession, SessionKind, SessionStatus};
+use scribed::plugin::bindings::postgres::{PostgresError, Statement, Value};
+use scribed::plugin::capabilities::postgres::PostgresDb;
 
 fn session(id: &str) -> NewSession {
     NewSession {
@@ -94,4 +97,66 @@ async fn a_daemon_started_before_its_database_waits_for_it() {
     let library = daemon.daemon.library().expect("the library, once the database is up");
     library.create_session(session("after-the-wait")).await.expect("create");
     assert!(library.get_session("after-the-wait".into()).await.expect("get").is_some());
+}
+
+/// The capability as a plugin meets it, on a database of its own.
+async fn capability() -> (TestDatabase, PostgresDb) {
+    let db = TestDatabase::create().await.expect("a test database");
+    let url = scribed::secret::Secret::new(db.server.url(&db.role, ROLE_PASSWORD, &db.name));
+    let pg = PostgresDb::open(&url, 1_000).expect("open");
+    (db, pg)
+}
+
+fn stmt(sql: &str, params: Vec<Value>) -> Statement {
+    Statement { sql: sql.into(), params }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_capability_converts_caps_and_maps_what_the_server_says() {
+    let (_db, pg) = capability().await;
+    pg.execute_script("CREATE TABLE t (id BIGINT PRIMARY KEY, small INT, name TEXT, data BYTEA, score REAL)".into()).await.expect("create");
+    let insert = "INSERT INTO t (id, small, name, data, score) VALUES ($1, $2, $3, $4, $5)";
+    let row = |id: i64| vec![Value::Integer(id), Value::Integer(7), Value::Text(format!("row {id}")), Value::Blob(vec![1, 2]), Value::Real(0.5)];
+    assert_eq!(pg.execute(stmt(insert, row(1))).await.expect("insert"), 1);
+    let rows = pg.query(stmt("SELECT id, small, name, data, score, small > 1, NULL::text FROM t", vec![])).await.expect("select");
+    assert_eq!(rows.columns, ["id", "small", "name", "data", "score", "?column?", "text"]);
+    assert!(
+        matches!(rows.rows[0].as_slice(), [Value::Integer(1), Value::Integer(7), Value::Text(name), Value::Blob(data), Value::Real(score), Value::Integer(1), Value::Null]
+            if name == "row 1" && data == &[1, 2] && *score == 0.5),
+        "{:?}",
+        rows.rows
+    );
+
+    let duplicate = pg.execute(stmt(insert, row(1))).await;
+    assert!(matches!(duplicate, Err(PostgresError::Constraint(_))), "{duplicate:?}");
+    let too_big = pg.execute(stmt(insert, vec![Value::Integer(2), Value::Integer(1 << 40), Value::Null, Value::Null, Value::Null])).await;
+    assert!(matches!(&too_big, Err(PostgresError::Invalid(why)) if why.contains("cast the placeholder")), "{too_big:?}");
+    let text_for_number = pg.execute(stmt(insert, vec![Value::Text("3".into()), Value::Null, Value::Null, Value::Null, Value::Null])).await;
+    assert!(matches!(text_for_number, Err(PostgresError::Invalid(_))), "{text_for_number:?}");
+    let unsupported = pg.query(stmt("SELECT now() AS at", vec![])).await;
+    assert!(matches!(&unsupported, Err(PostgresError::Invalid(why)) if why.contains("at::text")), "{unsupported:?}");
+    let large = pg.query(stmt("SELECT repeat('x', 2000)", vec![])).await;
+    assert!(matches!(large, Err(PostgresError::TooLarge(1_000))), "{large:?}");
+    // A transaction with a failing statement leaves nothing behind.
+    let failed = pg.transaction(vec![stmt(insert, row(5)), stmt(insert, row(1))]).await;
+    assert!(matches!(failed, Err(PostgresError::Constraint(_))), "{failed:?}");
+    let count = pg.query(stmt("SELECT count(*) FROM t", vec![])).await.expect("count");
+    assert!(matches!(count.rows.as_slice(), [row] if matches!(row.as_slice(), [Value::Integer(1)])), "{:?}", count.rows);
+    let denied = pg.execute(stmt("SELECT pg_read_file('/etc/passwd')", vec![])).await;
+    assert!(matches!(denied, Err(PostgresError::Denied(_))), "{denied:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_past_the_deadline_is_cancelled_even_when_the_plugin_lifted_the_timeout() {
+    let (_db, pg) = capability().await;
+    let pg = pg.with_deadline(std::time::Duration::from_secs(1));
+    // The plugin's SQL may lift the server's statement timeout for its own session.
+    pg.execute_script("SET statement_timeout = 0".into()).await.expect("set");
+    let started = std::time::Instant::now();
+    let endless = pg.query(stmt("SELECT pg_sleep(600)", vec![])).await;
+    assert!(matches!(endless, Err(PostgresError::Timeout)), "{endless:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "ended by the host's deadline, not the server");
+    // The next call gets a connection with the server's timeout again, and works.
+    let timeout = pg.query(stmt("SELECT current_setting('statement_timeout')", vec![])).await.expect("setting");
+    assert!(matches!(timeout.rows.as_slice(), [row] if matches!(row.as_slice(), [Value::Text(t)] if t == "30s")), "{:?}", timeout.rows);
 }

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
+use futures_util::future::BoxFuture;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
@@ -24,6 +25,12 @@ use crate::secret::Secret;
 /// Connections per plugin: a store runs one instance, so one is busy at a time; the second
 /// stands by while a broken one is replaced.
 const POOL_SIZE: usize = 2;
+/// Time for a statement's answer to arrive once the server has finished it.
+const ANSWER_MARGIN: Duration = Duration::from_secs(5);
+/// Longest one call may take: connecting, the server's statement timeout, and the answer.
+const DEADLINE: Duration = Duration::from_secs(
+    crate::pg::CONNECT_TIMEOUT.as_secs() + crate::pg::STATEMENT_TIMEOUT.as_secs() + ANSWER_MARGIN.as_secs(),
+);
 /// The first wait before trying an unreachable server again; it doubles up to [`MAX_WAIT`].
 const FIRST_WAIT: Duration = Duration::from_secs(1);
 const MAX_WAIT: Duration = Duration::from_secs(15);
@@ -35,6 +42,7 @@ const DANGEROUS_ROLES: [&str; 3] = ["pg_read_server_files", "pg_write_server_fil
 pub struct PostgresDb {
     pool: Pool,
     max_result: u64,
+    deadline: Duration,
 }
 
 impl std::fmt::Debug for PostgresDb {
@@ -74,7 +82,7 @@ impl PostgresDb {
             Box::pin(async move { check_role(client).await.map_err(|why| deadpool_postgres::HookError::Message(why.into())) })
         });
         let pool = crate::pg::pool(crate::pg::config(url)?, POOL_SIZE, Some(check))?;
-        Ok(PostgresDb { pool, max_result })
+        Ok(PostgresDb { pool, max_result, deadline: DEADLINE })
     }
 
     /// Waits up to `limit` for the server to take connections, trying again with doubling
@@ -104,36 +112,84 @@ impl PostgresDb {
         })
     }
 
+    /// Runs `op` on a pooled connection, within the host's deadline. The server's
+    /// `statement_timeout` normally ends a long statement first, but the plugin's SQL may
+    /// change it for its session; past the deadline the host cancels the statement itself and
+    /// never uses that connection again.
+    async fn with_client<R>(
+        &self,
+        op: impl for<'c> FnOnce(&'c mut deadpool_postgres::Object) -> BoxFuture<'c, Result<R, PostgresError>>,
+    ) -> Result<R, PostgresError> {
+        let mut client = self.client().await?;
+        let cancel = client.cancel_token();
+        let outcome = tokio::time::timeout(self.deadline, op(&mut client)).await;
+        match outcome {
+            Ok(result) => result,
+            Err(_) => {
+                tokio::spawn(async move {
+                    if let Err(err) = cancel.cancel_query(tokio_postgres::NoTls).await {
+                        tracing::warn!("cancelling a plugin's statement past its deadline: {err}");
+                    }
+                });
+                drop(deadpool_postgres::Object::take(client));
+                Err(PostgresError::Timeout)
+            }
+        }
+    }
+
     pub async fn execute(&self, statement: Statement) -> Result<u64, PostgresError> {
-        let client = self.client().await?;
-        let prepared = client.prepare_cached(&statement.sql).await.map_err(map_error)?;
-        client.execute(&prepared, &params(&statement)).await.map_err(map_error)
+        self.with_client(|client| {
+            Box::pin(async move {
+                let prepared = client.prepare_cached(&statement.sql).await.map_err(map_error)?;
+                client.execute(&prepared, &params(&statement)).await.map_err(map_error)
+            })
+        })
+        .await
     }
 
     pub async fn query(&self, statement: Statement) -> Result<Rows, PostgresError> {
-        let client = self.client().await?;
-        let prepared = client.prepare_cached(&statement.sql).await.map_err(map_error)?;
-        let rows = client.query(&prepared, &params(&statement)).await.map_err(map_error)?;
-        to_rows(&prepared, &rows, self.max_result)
+        let cap = self.max_result;
+        self.with_client(|client| {
+            Box::pin(async move {
+                let prepared = client.prepare_cached(&statement.sql).await.map_err(map_error)?;
+                let rows = client.query(&prepared, &params(&statement)).await.map_err(map_error)?;
+                to_rows(&prepared, &rows, cap)
+            })
+        })
+        .await
     }
 
     pub async fn transaction(&self, statements: Vec<Statement>) -> Result<Vec<u64>, PostgresError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_error)?;
-        let mut changed = Vec::with_capacity(statements.len());
-        for statement in &statements {
-            let prepared = tx.prepare_cached(&statement.sql).await.map_err(map_error)?;
-            changed.push(tx.execute(&prepared, &params(statement)).await.map_err(map_error)?);
-        }
-        tx.commit().await.map_err(map_error)?;
-        Ok(changed)
+        self.with_client(|client| {
+            Box::pin(async move {
+                let tx = client.transaction().await.map_err(map_error)?;
+                let mut changed = Vec::with_capacity(statements.len());
+                for statement in &statements {
+                    let prepared = tx.prepare_cached(&statement.sql).await.map_err(map_error)?;
+                    changed.push(tx.execute(&prepared, &params(statement)).await.map_err(map_error)?);
+                }
+                tx.commit().await.map_err(map_error)?;
+                Ok(changed)
+            })
+        })
+        .await
     }
 
     pub async fn execute_script(&self, sql: String) -> Result<(), PostgresError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_error)?;
-        tx.batch_execute(&sql).await.map_err(map_error)?;
-        tx.commit().await.map_err(map_error)
+        self.with_client(|client| {
+            Box::pin(async move {
+                let tx = client.transaction().await.map_err(map_error)?;
+                tx.batch_execute(&sql).await.map_err(map_error)?;
+                tx.commit().await.map_err(map_error)
+            })
+        })
+        .await
+    }
+
+    /// The same database with another deadline for a call (tests shorten it).
+    pub fn with_deadline(mut self, deadline: Duration) -> PostgresDb {
+        self.deadline = deadline;
+        self
     }
 }
 
@@ -225,8 +281,11 @@ fn to_rows(prepared: &tokio_postgres::Statement, rows: &[Row], cap: u64) -> Resu
 
 fn map_error(err: tokio_postgres::Error) -> PostgresError {
     let Some(db) = err.as_db_error() else {
-        // No answer from the server: the connection failed or closed.
-        return PostgresError::Unavailable(err.to_string());
+        // No answer from the server: the connection failed or closed, or a value could not
+        // be sent or read (the plugin's to fix).
+        let lost = err.is_closed() || std::error::Error::source(&err).is_some_and(|source| source.is::<std::io::Error>());
+        let text = super::error_chain(&err);
+        return if lost { PostgresError::Unavailable(text) } else { PostgresError::Invalid(text) };
     };
     let text = db.message().to_string();
     let code = db.code();

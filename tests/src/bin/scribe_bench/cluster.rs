@@ -1,6 +1,6 @@
 //! `--cluster`: how long a job's end takes to reach the clients of another node. Two daemons
 //! (the release build) share a library in PostgreSQL (postgres-store, on a throwaway
-//! pg_virtualenv cluster) and meet there ([cluster]); files go to node A and the fake
+//! pg_virtualenv cluster) and meet in a second database there ([cluster]); files go to node A and the fake
 //! Deepgram transcribes them. For each file, one client on each node: the time from A's
 //! client seeing the `job` `complete` event to B's client seeing it passed on (NOTIFY, LISTEN,
 //! B's hub), and from the upload to B's index finding the session.
@@ -35,11 +35,13 @@ fn report(what: &str, mut times: Vec<Duration>) {
 
 pub async fn run() -> anyhow::Result<()> {
     let db = TestDatabase::create().await?;
+    // The nodes meet in a database of their own, as the README advises.
+    let cluster_db = TestDatabase::create().await?;
     let fake = FakeDeepgram::loopback(KEY).await;
     fake.default_script(Script::from_text("Minutes of the cluster meeting.", 1.0));
     let node = |name: &str| {
         let mut setup = Setup::new().with_postgres_store(&db).with_fake_deepgram(&fake, KEY);
-        setup.config.cluster.database_url = Some(db.url_with_password_from("SCRIBE_DB_PASSWORD"));
+        setup.config.cluster.database_url = Some(cluster_db.url_with_password_from("SCRIBE_DB_PASSWORD"));
         setup.config.cluster.node_name = Some(name.into());
         setup
     };
