@@ -80,6 +80,9 @@ pub fn server() -> &'static Server {
 /// A cluster of one test's own, for a test that stops and starts the server; it lasts as
 /// long as the test process.
 pub fn private() -> &'static Server {
+    // The binary's shared cluster first: started while this one is stopped, it would take
+    // this one's port, and this one's clients would reach it instead.
+    server();
     Box::leak(Box::new(start().expect("a throwaway PostgreSQL cluster")))
 }
 

@@ -73,7 +73,14 @@ async fn a_role_that_reaches_the_servers_files_is_refused_before_any_sql() {
         .expect("count tables");
     assert_eq!(tables.get::<_, i64>(0), 0, "no table was created");
 
-    // The superuser is refused the same way.
+    // So is a role that may become a superuser (SET ROLE), and the superuser itself.
+    let member = TestDatabase::create().await.expect("a test database");
+    member.admin(&format!("CREATE ROLE {}_admin SUPERUSER NOLOGIN; GRANT {}_admin TO {}", member.role, member.role, member.role)).await.expect("grant");
+    let daemon = Setup::new().with_postgres_store(&member).start().await.expect("starts");
+    assert!(daemon.daemon.library().is_none(), "no library through a role that can become a superuser");
+    let status = daemon.get_json("/api/v1/status").await.expect("status");
+    assert!(status["library_error"].as_str().unwrap_or_default().contains("superuser"), "{status}");
+
     let mut superuser = Setup::new().with_postgres_store(&db);
     superuser.config.plugins.get_mut("postgres-store").expect("configured").postgres_url =
         Some(server().url(&server().superuser, "${SCRIBE_DB_PASSWORD}", &db.name));

@@ -3,10 +3,10 @@
 //!
 //! The address and credentials stay here; the plugin sends SQL and values. Its SQL runs with
 //! the granted role's rights, so the fence is the role: a connection whose role could read or
-//! write the server's files or run programs (a superuser, or a member of
+//! write the server's files or run programs (a superuser or a member of one, or a member of
 //! `pg_read_server_files`, `pg_write_server_files` or `pg_execute_server_program`) is refused
 //! before any statement runs. Every statement has the server's `statement_timeout` (see
-//! [`crate::pg`]), and results are size-capped like sqlite's.
+//! [`crate::pg`]) and the host's own deadline, and results are size-capped like sqlite's.
 
 use std::time::Duration;
 
@@ -34,6 +34,8 @@ const DEADLINE: Duration = Duration::from_secs(
 /// The first wait before trying an unreachable server again; it doubles up to [`MAX_WAIT`].
 const FIRST_WAIT: Duration = Duration::from_secs(1);
 const MAX_WAIT: Duration = Duration::from_secs(15);
+/// Prepared statements kept per connection; a store plugin uses a few dozen.
+const STATEMENT_CACHE: usize = 128;
 /// Roles whose members reach the server's files or programs; a plugin's SQL must not.
 const DANGEROUS_ROLES: [&str; 3] = ["pg_read_server_files", "pg_write_server_files", "pg_execute_server_program"];
 
@@ -53,17 +55,18 @@ impl std::fmt::Debug for PostgresDb {
 
 /// Why a role may not serve a plugin, or the error that kept us from asking.
 async fn check_role(client: &tokio_postgres::Client) -> Result<(), String> {
-    let row = client
+    // A member of a superuser role can SET ROLE to it, so membership counts as being one.
+    let checked = client
         .query_one(
-            "SELECT current_user::text, rolsuper, \
+            "SELECT current_user::text, \
+             EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolsuper AND pg_has_role(current_user, r.oid, 'MEMBER')), \
              pg_has_role(current_user, $1, 'MEMBER') OR pg_has_role(current_user, $2, 'MEMBER') \
-             OR pg_has_role(current_user, $3, 'MEMBER') \
-             FROM pg_roles WHERE rolname = current_user",
+             OR pg_has_role(current_user, $3, 'MEMBER')",
             &[&DANGEROUS_ROLES[0], &DANGEROUS_ROLES[1], &DANGEROUS_ROLES[2]],
         )
         .await
-        .map_err(|err| format!("checking the database role: {err}"))?;
-    let (role, superuser, server_access): (String, bool, bool) = (row.get(0), row.get(1), row.get(2));
+        .and_then(|row| Ok((row.try_get::<_, String>(0)?, row.try_get::<_, bool>(1)?, row.try_get::<_, bool>(2)?)));
+    let (role, superuser, server_access) = checked.map_err(|err| format!("checking the database role: {err}"))?;
     if superuser || server_access {
         return Err(format!(
             "the database role {role} is a superuser or may reach the server's files; a plugin's SQL runs \
@@ -124,7 +127,14 @@ impl PostgresDb {
         let cancel = client.cancel_token();
         let outcome = tokio::time::timeout(self.deadline, op(&mut client)).await;
         match outcome {
-            Ok(result) => result,
+            Ok(result) => {
+                // Statements a plugin made once (a query built from its input) would otherwise
+                // stay prepared for the connection's life, here and on the server.
+                if client.statement_cache.size() > STATEMENT_CACHE {
+                    client.statement_cache.clear();
+                }
+                result
+            }
             Err(_) => {
                 tokio::spawn(async move {
                     if let Err(err) = cancel.cancel_query(tokio_postgres::NoTls).await {
