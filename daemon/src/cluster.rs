@@ -125,15 +125,15 @@ impl Cluster {
         &self.inner.node
     }
 
-    /// Starts the node's work until `shutdown`: the heartbeat, events out, events in. The
-    /// library, when there is one, hears of other nodes' changes.
-    pub fn run(&self, events: &EventHub, library: Option<Library>, shutdown: tokio::sync::watch::Receiver<bool>) {
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
-        tokio::spawn(self.clone().heartbeats(stopped(shutdown.clone())));
-        tokio::spawn(self.clone().send_events(events.clone(), stopped(shutdown.clone())));
-        tokio::spawn(self.clone().receive_events(events.clone(), library, stopped(shutdown)));
+    /// Starts the node's work until a `shutdown()` future resolves: the heartbeat, events
+    /// out, events in. The library, when there is one, hears of other nodes' changes.
+    pub fn run<F>(&self, events: &EventHub, library: Option<Library>, shutdown: impl Fn() -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(self.clone().heartbeats(shutdown()));
+        tokio::spawn(self.clone().send_events(events.clone(), shutdown()));
+        tokio::spawn(self.clone().receive_events(events.clone(), library, shutdown()));
     }
 
     fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {

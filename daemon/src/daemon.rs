@@ -201,7 +201,7 @@ impl Daemon {
             .transpose()?;
         if let Some(cluster) = &cluster {
             tracing::info!(node = cluster.node(), "a node of a cluster");
-            cluster.run(&events, library.clone(), workers_stopped.clone());
+            cluster.run(&events, library.clone(), || stopped(workers_stopped.clone()));
         }
         tokio::spawn(disk.clone().watch(events.clone(), stopped(workers_stopped.clone())));
         // The finish stage first: both pipelines and the summary service report to it.

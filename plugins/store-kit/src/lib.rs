@@ -82,7 +82,7 @@ const MAX_PAGE: u32 = 500;
 /// Largest slice `get-words` returns (about 1 MB of words).
 const MAX_WORDS_PAGE: u32 = 10_000;
 /// Words per INSERT statement: 8 parameters each stays far below SQLite's 32766-variable
-/// limit while cutting statement overhead for large appends.
+/// limit (and PostgreSQL's 65535) while cutting statement overhead for large appends.
 const WORDS_PER_INSERT: usize = 200;
 
 const SESSION_COLUMNS: &str =
