@@ -7,6 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+
 use scribe_tests::fake_deepgram::{FakeDeepgram, Script};
 use scribe_tests::postgres::TestDatabase;
 use scribe_tests::{Events, Setup, sox_tone};
@@ -17,6 +19,8 @@ const WARMUP: usize = 10;
 const KEY: &str = "bench-key";
 /// A guard against a hung run.
 const LIMIT: Duration = Duration::from_secs(60);
+/// Longest wait for one `indexed` event before searching again.
+const INDEX_WAIT: Duration = Duration::from_millis(500);
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
@@ -38,7 +42,6 @@ pub async fn run() -> anyhow::Result<()> {
     // The nodes meet in a database of their own, as the README advises.
     let cluster_db = TestDatabase::create().await?;
     let fake = FakeDeepgram::loopback(KEY).await;
-    fake.default_script(Script::from_text("Minutes of the cluster meeting.", 1.0));
     let node = |name: &str| {
         let mut setup = Setup::new().with_postgres_store(&db).with_fake_deepgram(&fake, KEY);
         setup.config.cluster.database_url = Some(cluster_db.url_with_password_from("SCRIBE_DB_PASSWORD"));
@@ -60,6 +63,9 @@ pub async fn run() -> anyhow::Result<()> {
         let mut audio = tone.clone();
         let at = audio.len() - 4;
         audio[at..].copy_from_slice(&(i as u32).to_le_bytes());
+        // A word of its own, so the search finds this file and no other.
+        let word = format!("minute{i}");
+        fake.script(&audio, Script::from_text(&format!("The cluster's {word} of the meeting."), 1.0));
         let uploaded = Instant::now();
         let session = a.upload(&format!("f{i}.wav"), audio).await?;
         let complete = |e: &serde_json::Value| e["type"] == "job" && e["session_id"] == session && e["status"] == "complete";
@@ -72,9 +78,14 @@ pub async fn run() -> anyhow::Result<()> {
             anyhow::Ok(Instant::now())
         };
         let (seen_a, seen_b) = tokio::join!(on_a, on_b);
-        let (seen_a, seen_b) = (seen_a?, seen_b?);
-        while b.search_ids("cluster").await?.iter().all(|id| *id != session) {
-            events_b.until(LIMIT, |e| e["type"] == "indexed").await?;
+        let seen_a = seen_a.with_context(|| format!("file {i}: the job's end on node a"))?;
+        let seen_b = seen_b.with_context(|| format!("file {i}: the job's end passed on to node b"))?;
+        // The index's `indexed` event may have gone by while the job's end was awaited, so
+        // each wait for the next one is short, and the search is asked again after it.
+        let deadline = Instant::now() + LIMIT;
+        while b.search_ids(&word).await?.iter().all(|id| *id != session) {
+            anyhow::ensure!(Instant::now() < deadline, "file {i}: node b's index never found it");
+            let _ = events_b.until(INDEX_WAIT, |e| e["type"] == "indexed").await;
         }
         if i >= WARMUP {
             relayed.push(seen_b.saturating_duration_since(seen_a));
