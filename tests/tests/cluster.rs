@@ -129,6 +129,10 @@ async fn the_nodes_reconnect_after_the_database_restarts() {
         let down = cluster_until(daemon, |c| c["listening"] == false && c["database_error"].is_string()).await;
         assert!(down["nodes"].as_array().is_some_and(|n| n.is_empty()), "{down}");
     }
+    // A file sent while the library's database is away is refused, so the client knows to
+    // send it again; nothing of it stays behind to stop that.
+    let refused = reqwest::Client::new().post(a.url("/api/v1/uploads?name=after.wav")).body(after.clone()).send().await.expect("answer");
+    assert!(refused.status().is_server_error(), "{}", refused.status());
     server.control("start").expect("start the server again");
     for daemon in [&a, &b] {
         cluster_until(daemon, |c| connected(c) && c["nodes"].as_array().is_some_and(|n| n.len() == 2)).await;
@@ -146,4 +150,6 @@ async fn the_nodes_reconnect_after_the_database_restarts() {
     for (session, text) in [(&first, "Before the restart."), (&second, "After the restart.")] {
         assert_eq!(b.stored_words(session).await.expect("words").join(" "), text);
     }
+    let sessions = b.get_json("/api/v1/sessions").await.expect("sessions");
+    assert_eq!(sessions["total"], 2, "the refused upload left no session: {sessions}");
 }
