@@ -36,17 +36,9 @@ fn node(db: &Databases, fake: &FakeDeepgram, name: &str) -> Setup {
     setup
 }
 
-/// The cluster as `daemon` lists it in its status, once both nodes have said they are alive.
-async fn both_nodes(daemon: &TestDaemon, events: &mut Events) -> serde_json::Value {
-    loop {
-        let status = daemon.get_json("/api/v1/status").await.expect("status");
-        let nodes = status["cluster"]["nodes"].as_array().cloned().unwrap_or_default();
-        if nodes.len() == 2 && nodes.iter().all(|n| n["alive"] == true) {
-            return status["cluster"].clone();
-        }
-        // Each heartbeat is a second apart; any event (or the guard) moves the loop on.
-        let _ = events.until(Duration::from_secs(1), |_| true).await;
-    }
+/// Whether a cluster status lists both nodes, alive.
+fn both_alive(cluster: &serde_json::Value) -> bool {
+    cluster["nodes"].as_array().is_some_and(|nodes| nodes.len() == 2 && nodes.iter().all(|n| n["alive"] == true))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,13 +70,13 @@ async fn a_job_on_one_node_is_seen_and_found_on_the_other() {
     assert_eq!(b.stored_words(&session).await.expect("words from b").join(" "), "The quarterly figures arrive on Thursday.");
 
     // Both nodes list both, alive, with their addresses.
-    for (daemon, events) in [(&a, &mut events_a), (&b, &mut events_b)] {
-        let cluster = both_nodes(daemon, events).await;
+    for daemon in [&a, &b] {
+        let cluster = cluster_until(daemon, both_alive).await;
         let names: Vec<_> = cluster["nodes"].as_array().expect("nodes").iter().map(|n| n["name"].as_str().unwrap_or_default().to_string()).collect();
         assert_eq!(names, ["desktop", "nas"], "{cluster}");
         assert!(cluster["database_error"].is_null(), "{cluster}");
     }
-    let cluster = both_nodes(&a, &mut events_a).await;
+    let cluster = cluster_until(&a, both_alive).await;
     let nas = cluster["nodes"].as_array().expect("nodes").iter().find(|n| n["name"] == "nas").cloned().expect("nas listed");
     assert_eq!(nas["url"], a.url("/"), "{nas}");
     assert_eq!(cluster["node"], "nas");
