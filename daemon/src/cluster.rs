@@ -4,15 +4,19 @@
 //! table, which `/api/v1/status` lists), sends the events other nodes' clients want with
 //! NOTIFY, and passes on theirs to its own clients ([`relay`]). When another node changes the
 //! library, this node's search index catches up at once, from the store's change sequence as
-//! always. No state lives only here: the library is the store's, and a node that loses the
-//! database keeps serving, reconnects with back-off, and catches up.
+//! always. The nodes share the file queue in the same database
+//! ([`crate::queue::files`], tables in [`schema`]); a job queued anywhere wakes this node's
+//! workers through the same listener. No state lives only here: the library is the store's,
+//! and a node that loses the database keeps serving, reconnects with back-off, and catches
+//! up.
 
 pub mod relay;
-mod schema;
+pub mod schema;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -57,6 +61,8 @@ struct Inner {
     seen: Mutex<Seen>,
     /// Whether other nodes' events reach this node now.
     listening: AtomicBool,
+    /// Told when a file job is queued anywhere in the cluster.
+    work: Arc<Notify>,
 }
 
 /// What the last heartbeat found: the nodes, or why the database could not be reached.
@@ -79,6 +85,8 @@ pub struct NodeView {
     pub heartbeat_age_ms: i64,
     /// Whether it did so within `cluster.node_timeout_secs`.
     pub alive: bool,
+    /// The file jobs it is running.
+    pub claimed_jobs: i64,
 }
 
 /// The cluster as this node sees it.
@@ -116,6 +124,7 @@ impl Cluster {
                 started_ms: crate::clients::library::now_ms(),
                 seen: Mutex::new(Seen::default()),
                 listening: AtomicBool::new(false),
+                work: Arc::new(Notify::new()),
             }),
         })
     }
@@ -123,6 +132,27 @@ impl Cluster {
     /// This node's name.
     pub fn node(&self) -> &str {
         &self.inner.node
+    }
+
+    /// The database's connection settings, for the queues the nodes share.
+    pub fn pg_config(&self) -> tokio_postgres::Config {
+        self.inner.listen.clone()
+    }
+
+    /// How long a node may be silent before it counts as gone (and loses its claims).
+    pub fn node_timeout(&self) -> Duration {
+        self.inner.node_timeout
+    }
+
+    /// How often a node says it is alive.
+    pub fn heartbeat(&self) -> Duration {
+        self.inner.heartbeat
+    }
+
+    /// Told each time a file job is queued on any node (and when this node starts listening
+    /// again, since it may have missed some): the file workers wait on it.
+    pub fn work(&self) -> Arc<Notify> {
+        self.inner.work.clone()
     }
 
     /// Starts the node's work until a `shutdown()` future resolves: the heartbeat, events
@@ -187,8 +217,9 @@ impl Cluster {
                 let rows = client
                     .query(
                         "SELECT name, role, url, version, started_ms, \
-                         (extract(epoch FROM clock_timestamp() - heartbeat_at) * 1000)::bigint \
-                         FROM cluster_nodes ORDER BY name",
+                         (extract(epoch FROM clock_timestamp() - heartbeat_at) * 1000)::bigint, \
+                         (SELECT COUNT(*) FROM file_jobs j WHERE j.owner = n.name AND j.state = 'running') \
+                         FROM cluster_nodes n ORDER BY name",
                         &[],
                     )
                     .await
@@ -278,14 +309,19 @@ impl Cluster {
             }
         });
         let _stop_driver = AbortOnDrop(driver.abort_handle());
-        client.batch_execute(&format!("LISTEN {}", relay::CHANNEL)).await?;
+        client.batch_execute(&format!("LISTEN {}; LISTEN {}", relay::CHANNEL, schema::JOBS_CHANNEL)).await?;
         *backoff = FIRST_BACKOFF;
         self.inner.listening.store(true, Ordering::Relaxed);
         // Whatever changed while this node was not listening.
         if let Some(library) = library {
             library.changed_elsewhere();
         }
+        self.inner.work.notify_one();
         while let Some(notification) = notifications.recv().await {
+            if notification.channel() == schema::JOBS_CHANNEL {
+                self.inner.work.notify_one();
+                continue;
+            }
             let Some(incoming) = relay::incoming(&self.inner.node, notification.payload()) else { continue };
             if incoming.changes_library()
                 && let Some(library) = library
@@ -324,6 +360,7 @@ fn node_from_row(row: &tokio_postgres::Row, timeout: Duration) -> Result<NodeVie
         started_ms: row.try_get(4)?,
         heartbeat_age_ms: age,
         alive: u128::try_from(age).is_ok_and(|age| age <= timeout.as_millis()),
+        claimed_jobs: row.try_get(6)?,
     })
 }
 

@@ -251,12 +251,15 @@ pub struct StorageConfig {
     /// Below this many MiB free on the data dir's filesystem, new uploads, inbox files and
     /// live sessions wait.
     pub min_free_mb: u64,
+    /// Where the recordings are kept; `None` means `<data_dir>/audio`. The nodes of a
+    /// cluster share one (an NFS or SMB mount).
+    pub audio_dir: Option<PathBuf>,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         // A GiB holds an hour of a dozen recordings and every database's next writes.
-        StorageConfig { min_free_mb: 1_024 }
+        StorageConfig { min_free_mb: 1_024, audio_dir: None }
     }
 }
 
@@ -307,6 +310,9 @@ impl Default for ClusterConfig {
         ClusterConfig { database_url: None, node_name: None, heartbeat_secs: 5, node_timeout_secs: 30 }
     }
 }
+
+/// The audio store's folder in the data dir, unless `storage.audio_dir` puts it elsewhere.
+pub const AUDIO_DIR: &str = "audio";
 
 /// The index writer's floor: tantivy refuses less than 15 MB per indexing thread.
 const MIN_WRITER_MEMORY_MB: u64 = 15;
@@ -775,6 +781,14 @@ impl Config {
         match &self.inbox.dir {
             Some(dir) => Ok(dir.clone()),
             None => Ok(self.data_dir()?.join("inbox")),
+        }
+    }
+
+    /// The audio store's folder.
+    pub fn audio_dir(&self) -> Result<PathBuf> {
+        match &self.storage.audio_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => Ok(self.data_dir()?.join(AUDIO_DIR)),
         }
     }
 

@@ -24,7 +24,7 @@ use crate::wyoming::WyomingServer;
 use crate::sources::inbox::Inbox;
 use crate::data_dir_lock::DataDirLock;
 use crate::disk::DiskGuard;
-use crate::queue::files::JobStore;
+use crate::queue::files::{JobStore, Runnable};
 use crate::clients::diarizer::Diarizer;
 use crate::clients::stt::BatchStt;
 use crate::speakers::Speakers;
@@ -45,6 +45,9 @@ use crate::secret::Secret;
 
 /// Bytes of randomness in a generated API token (256 bits).
 const TOKEN_BYTES: usize = 32;
+/// The file pipeline's working copies (decoded PCM), in the data dir: the audio store may be
+/// shared with other nodes, and each node clears its own working copies when it starts.
+const SCRATCH_DIR: &str = "scratch";
 /// Kernel send buffer per accepted connection, bytes. Linux would grow it to 4 MiB for a
 /// client that stops reading; with hundreds of event clients that is gigabytes held for
 /// the stalled ones. 256 KiB still fills a LAN link for audio playback.
@@ -238,8 +241,11 @@ impl Daemon {
             Some(library) => {
                 let finish = finish.clone().context("the finish stage runs whenever the library does")?;
                 let speakers = speakers_stage(&registry, &roles, library.clone(), voices.clone(), events.clone())?;
-                let pipeline = file_pipeline(&config, &data_dir, &registry, &roles, speech.clone(), library.clone(), events.clone(), speakers, finish, disk.clone())?;
+                let pipeline = file_pipeline(&config, &data_dir, &registry, &roles, speech.clone(), library.clone(), events.clone(), speakers, finish, disk.clone(), cluster.as_ref())?;
                 pipeline.reconcile().await;
+                if cluster.is_some() {
+                    tokio::spawn(pipeline.clone().follow_other_nodes(stopped(workers_stopped.clone())));
+                }
                 for _ in 0..pipeline.workers() {
                     tokio::spawn(pipeline.clone().run(stopped(workers_stopped.clone())));
                 }
@@ -276,7 +282,7 @@ impl Daemon {
             speech,
             files.clone(),
             finish,
-            AudioStore::new(data_dir.join(crate::audio::store::AUDIO_DIR)),
+            AudioStore::new(config.audio_dir()?),
             data_dir.join("live"),
             events.clone(),
             config.live.clone(),
@@ -458,8 +464,8 @@ fn file_pipeline(
     speakers: Option<Arc<Speakers>>,
     finish: FinishLine,
     disk: Arc<DiskGuard>,
+    cluster: Option<&Cluster>,
 ) -> Result<Arc<FilePipeline>> {
-    let jobs = JobStore::open(&data_dir.join("jobs.sqlite3"))?;
     let plugins: BTreeMap<String, BatchStt> = registry
         .entries()
         .filter_map(|entry| Some((entry.handle.as_ref()?, entry.description.as_ref())))
@@ -472,16 +478,33 @@ fn file_pipeline(
         .collect::<Result<_>>()?;
     let speech = speech.filter(|_| plugins.values().any(|p| p.speech_chunk().is_some() || p.max_file_bytes().is_some()));
     let providers = Providers { default: roles.stt_batch.as_ref().map(|c| c.plugin.clone()), plugins, speech };
-    if providers.default.as_deref().and_then(|id| registry.handle(id)).is_none() {
-        tracing::warn!("the batch speech-to-text plugin (roles.stt_batch) is not loaded; new files will fail until it is");
-    }
+    let default_loaded = providers.default.as_ref().is_some_and(|id| providers.plugins.contains_key(id));
+    let jobs = match cluster {
+        Some(cluster) => {
+            // A node takes only jobs it can finish: a plugin that loaded without its key or
+            // model (the fallback of `auto`) would fail them, while another node could not.
+            let ready: Vec<String> =
+                providers.plugins.keys().filter(|id| registry.get(id).is_some_and(|entry| !entry.unconfigured)).cloned().collect();
+            let default = providers.default.as_ref().is_some_and(|id| ready.contains(id));
+            if !default {
+                tracing::info!("the batch speech-to-text plugin (roles.stt_batch) is not ready here: other nodes of the cluster transcribe new files");
+            }
+            JobStore::shared(cluster, Runnable { plugins: ready, default })?
+        }
+        None => {
+            if !default_loaded {
+                tracing::warn!("the batch speech-to-text plugin (roles.stt_batch) is not loaded; new files will fail until it is");
+            }
+            JobStore::open(&data_dir.join("jobs.sqlite3"))?
+        }
+    };
     let policy = RetryPolicy {
         max_attempts: config.files.max_attempts.max(1),
         base: Duration::from_secs(config.files.retry_base_secs),
         max: Duration::from_secs(config.files.retry_max_secs),
     };
     let decoder = FileDecoder::new(Some(Duration::from_secs(config.files.max_duration_secs)));
-    let audio = AudioStore::new(data_dir.join(crate::audio::store::AUDIO_DIR));
+    let audio = AudioStore::new(config.audio_dir()?).with_scratch(data_dir.join(SCRATCH_DIR));
     Ok(FilePipeline::new(jobs, library, providers, audio, decoder, events, policy, speakers, finish, disk))
 }
 

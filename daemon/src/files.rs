@@ -12,7 +12,9 @@
 //! credential problems and bad input are not retried, and the session says why. While the
 //! disk is low ([`crate::disk`]) due jobs wait, and the next one's session is told. The pass of
 //! a recogniser over a file is [`recognise`]; [`FilePipeline::translate`] makes one more for
-//! an English translation ([`translation`]).
+//! an English translation ([`translation`]). On a cluster the queue is the nodes' shared one
+//! ([`crate::queue::files`]): a node works the jobs its plugins can run, whichever node
+//! received the file, and finds the recording by its hash in the shared audio store.
 
 mod chunked;
 mod recognise;
@@ -27,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use crate::finish::FinishLine;
 use crate::speakers::{self, Speakers};
@@ -121,7 +123,6 @@ pub struct FilePipeline {
     /// Decodes each file in a child process.
     decoder: FileDecoder,
     events: EventHub,
-    wake: Notify,
     policy: RetryPolicy,
     /// Finds the speakers of transcripts that came without them, when a diarizer is set.
     speakers: Option<Arc<Speakers>>,
@@ -173,7 +174,6 @@ impl FilePipeline {
             audio,
             decoder,
             events,
-            wake: Notify::new(),
             policy,
             speakers,
             finish,
@@ -194,8 +194,8 @@ impl FilePipeline {
     }
 
     /// File jobs waiting or running.
-    pub fn queue_depth(&self) -> Result<u64> {
-        self.jobs.pending()
+    pub async fn queue_depth(&self) -> Result<u64> {
+        self.jobs.pending().await
     }
 
     /// Changes each time a job ends, done or failed for good.
@@ -205,6 +205,27 @@ impl FilePipeline {
 
     fn job_ended(&self) {
         self.ended.send_modify(|n| *n += 1);
+    }
+
+    /// On a cluster, jobs also end on other nodes: their events, passed on to this node's
+    /// hub, wake whoever waits here for a job (the inbox, a compatible API's request).
+    /// Runs until `shutdown` resolves.
+    pub async fn follow_other_nodes(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut live = self.events.subscribe(None).live;
+        loop {
+            let published = tokio::select! {
+                () = &mut shutdown => return,
+                received = live.recv() => received,
+            };
+            match published {
+                Ok(published) if matches!(published.event, Event::Relayed { .. }) && ends_a_job(&published.json) => self.job_ended(),
+                Ok(_) => {}
+                // Some were missed: whoever waits looks again.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => self.job_ended(),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
     }
 
     fn publish(&self, session_id: &str, status: JobStatus, message: Option<String>) {
@@ -237,7 +258,7 @@ impl FilePipeline {
         loop {
             // Marked before the look, so an end between the look and the wait still wakes it.
             ended.mark_unchanged();
-            let job = self.jobs.get(session_id)?.ok_or_else(|| anyhow::anyhow!("the session {session_id} has no job"))?;
+            let job = self.jobs.get(session_id).await?.ok_or_else(|| anyhow::anyhow!("the session {session_id} has no job"))?;
             if matches!(job.state, JobState::Done | JobState::Failed) {
                 return Ok(job);
             }
@@ -251,13 +272,13 @@ impl FilePipeline {
     }
 
     /// The first job of these bytes, if any.
-    pub fn job_for(&self, sha256: &str) -> Result<Option<Job>> {
-        self.jobs.by_sha(sha256)
+    pub async fn job_for(&self, sha256: &str) -> Result<Option<Job>> {
+        self.jobs.by_sha(sha256).await
     }
 
     /// The session's latest job, if it ever had one.
-    pub fn session_job(&self, session_id: &str) -> Result<Option<Job>> {
-        self.jobs.get(session_id)
+    pub async fn session_job(&self, session_id: &str) -> Result<Option<Job>> {
+        self.jobs.get(session_id).await
     }
 
     async fn submit_file(&self, file: &Path, name: &str, source: Option<&str>, ask: &JobAsk, take: bool) -> Result<Submitted> {
@@ -271,7 +292,7 @@ impl FilePipeline {
         let session_id = new_session_id(SessionKind::File);
         // The claim comes first and is atomic: of concurrent submissions of the same bytes
         // (a browser retry, a double drop) one makes the session, the others are told its id.
-        let job_id = match self.jobs.claim_bytes(&session_id, &sha, &self.audio.path_for(&sha, &extension))? {
+        let job_id = match self.jobs.claim_bytes(&session_id, &sha, &self.audio.path_for(&sha, &extension)).await? {
             Claim::New(id) => id,
             Claim::Known(existing) => {
                 if take {
@@ -285,14 +306,14 @@ impl FilePipeline {
             // Undone, so the bytes can be submitted again; a stop before this point is
             // repaired by [`FilePipeline::reconcile`].
             let _ = self.library.delete_session(session_id.clone()).await;
-            if let Err(err) = self.jobs.discard(job_id) {
+            if let Err(err) = self.jobs.discard(job_id).await {
                 tracing::error!(session = %session_id, "releasing a failed submission's claim failed: {err:#}");
             }
             return Err(err);
         }
         self.events.publish(Event::Library { session_id: session_id.clone(), change: LibraryChange::Created });
         self.publish(&session_id, JobStatus::Queued, None);
-        self.wake.notify_one();
+        self.jobs.wake().notify_one();
         Ok(Submitted { session_id, sha256: sha, duplicate: false })
     }
 
@@ -316,7 +337,7 @@ impl FilePipeline {
         let mime = encoding_for(Path::new(name)).map_or("application/octet-stream", mime_for);
         let record = AudioFile { sha256: sha.to_string(), mime: mime.into(), size_bytes: stored.size, created_ms, peaks: Vec::new() };
         self.library.put_audio_file(session_id.to_string(), record).await?;
-        self.jobs.promote(job_id, &stored.path, ask)?;
+        self.jobs.promote(job_id, &stored.path, ask).await?;
         Ok(())
     }
 
@@ -376,13 +397,13 @@ impl FilePipeline {
         let Some((file, path)) = stored else {
             return Err(RetranscribeError::NoAudio(session_id.into()));
         };
-        if self.jobs.get(session_id)?.is_some_and(|job| matches!(job.state, JobState::Queued | JobState::Running)) {
+        if self.jobs.get(session_id).await?.is_some_and(|job| matches!(job.state, JobState::Queued | JobState::Running)) {
             return Err(RetranscribeError::Busy(session_id.into()));
         }
-        self.jobs.insert(session_id, &file.sha256, &path, Some(&provider)).map_err(|_| RetranscribeError::Busy(session_id.into()))?;
+        self.jobs.insert(session_id, &file.sha256, &path, Some(&provider)).await.map_err(|_| RetranscribeError::Busy(session_id.into()))?;
         self.set_status(session_id, SessionStatus::Queued, None).await;
         self.publish(session_id, JobStatus::Queued, None);
-        self.wake.notify_one();
+        self.jobs.wake().notify_one();
         Ok(provider)
     }
 
@@ -392,7 +413,7 @@ impl FilePipeline {
         if !self.library.delete_session(session_id.to_string()).await? {
             return Ok(false);
         }
-        if let Err(err) = self.jobs.delete_session(session_id) {
+        if let Err(err) = self.jobs.delete_session(session_id).await {
             tracing::error!(session = session_id, "forgetting the deleted session's jobs failed: {err:#}");
         }
         self.events.publish(Event::Library { session_id: session_id.to_string(), change: LibraryChange::Deleted });
@@ -415,22 +436,32 @@ impl FilePipeline {
     /// Works the queue until `shutdown` resolves; run [`FilePipeline::workers`] of these.
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        // The queue's database may be away for a while (a cluster's): said once, not at
+        // every look.
+        let mut failing = false;
         loop {
             // Subscribed before the look, so space returning after it still wakes the wait.
             let mut space = self.disk.subscribe();
             if let Err(low) = self.disk.admit() {
-                self.hold_due_job(&low);
+                self.hold_due_job(&low).await;
                 tokio::select! {
                     () = &mut shutdown => return,
                     _ = space.changed() => {}
                     // A new job is said to wait at once.
-                    () = self.wake.notified() => {}
-                    () = tokio::time::sleep(IDLE_POLL) => {}
+                    () = self.jobs.wake().notified() => {}
+                    () = tokio::time::sleep(self.jobs.idle_poll(IDLE_POLL)) => {}
                 }
                 continue;
             }
             self.holding.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
-            match self.jobs.claim_due(now_ms(), self.policy.max_attempts) {
+            let claimed = self.jobs.claim_due(now_ms(), self.policy.max_attempts).await;
+            match (&claimed, failing) {
+                (Err(err), false) => tracing::error!("file job queue failed: {err:#}; jobs wait until it is back"),
+                (Ok(_), true) => tracing::info!("the file job queue is back"),
+                _ => {}
+            }
+            failing = claimed.is_err();
+            match claimed {
                 Ok(Some(Due::Run(job))) => {
                     self.process(job).await;
                     continue;
@@ -441,24 +472,24 @@ impl FilePipeline {
                     self.fail_session(&job, reason).await;
                     continue;
                 }
-                Ok(None) => {}
-                Err(err) => tracing::error!("file job queue failed: {err:#}"),
+                Ok(None) | Err(_) => {}
             }
-            let wait = match self.jobs.next_due_ms() {
-                Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64).min(IDLE_POLL),
-                _ => IDLE_POLL,
+            let idle = self.jobs.idle_poll(IDLE_POLL);
+            let wait = match self.jobs.next_due_ms().await {
+                Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64).min(idle),
+                _ => idle,
             };
             tokio::select! {
                 () = &mut shutdown => return,
-                () = self.wake.notified() => {}
+                () = self.jobs.wake().notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
         }
     }
 
     /// Says that the next due job waits for free space, once for its session.
-    fn hold_due_job(&self, low: &LowDisk) {
-        let due = match self.jobs.peek_due(now_ms()) {
+    async fn hold_due_job(&self, low: &LowDisk) {
+        let due = match self.jobs.peek_due(now_ms()).await {
             Ok(due) => due,
             Err(err) => {
                 tracing::error!("file job queue failed: {err:#}");
@@ -484,7 +515,10 @@ impl FilePipeline {
         self.set_status(&job.session_id, SessionStatus::Processing, None).await;
         self.publish(&job.session_id, JobStatus::Processing, None);
         match self.transcribe(&job).await {
-            Ok(Finished { note, language }) => {
+            Ok(None) => {
+                tracing::warn!(session = %job.session_id, "another node took this file job over while it ran here; its result is not stored");
+            }
+            Ok(Some(Finished { note, language })) => {
                 // Finished (exported) before the job counts as done, so whoever waits for it
                 // (the inbox, an event client) finds the files. A failed export does not undo
                 // the transcript.
@@ -492,7 +526,7 @@ impl FilePipeline {
                     Ok(()) => note.clone(),
                     Err(err) => Some(format!("transcribed, but {err}")),
                 };
-                if let Err(err) = self.jobs.finish_done(job.id, note.as_deref(), language.as_deref()) {
+                if let Err(err) = self.jobs.finish_done(job.id, note.as_deref(), language.as_deref()).await {
                     tracing::error!("recording a finished job failed: {err:#}");
                 }
                 self.publish(&job.session_id, JobStatus::Complete, message);
@@ -501,14 +535,14 @@ impl FilePipeline {
             Err(Failure::Retry { message, after }) if job.attempts < self.policy.max_attempts => {
                 let delay = self.policy.delay(job.attempts, after);
                 tracing::warn!(session = %job.session_id, attempt = job.attempts, ?delay, "{message}; retrying");
-                let _ = self.jobs.retry_at(job.id, now_ms() + delay.as_millis() as i64, &message);
+                let _ = self.jobs.retry_at(job.id, now_ms() + delay.as_millis() as i64, &message).await;
                 self.set_status(&job.session_id, SessionStatus::Queued, None).await;
                 self.publish(&job.session_id, JobStatus::Queued, Some(format!("{message}; retrying in {} s", delay.as_secs().max(1))));
             }
             Err(failure) => {
                 let message = failure.into_message();
                 tracing::warn!(session = %job.session_id, "file job failed: {message}");
-                let _ = self.jobs.finish(job.id, JobState::Failed, Some(&message));
+                let _ = self.jobs.finish(job.id, JobState::Failed, Some(&message)).await;
                 self.fail_session(&job, message).await;
             }
         }
@@ -531,7 +565,9 @@ impl FilePipeline {
 
     /// Transcribes a job's file and stores the transcript; the note says what went wrong
     /// short of failing (the speakers could not be found).
-    async fn transcribe(&self, job: &Job) -> Result<Finished, Failure> {
+    /// `None` when another node of a cluster took the job over meanwhile (this node was
+    /// cut off from the database for longer than its lease): nothing is stored.
+    async fn transcribe(&self, job: &Job) -> Result<Option<Finished>, Failure> {
         let prepared = self.prepare(job, &format!("job-{}.pcm", job.id), Task::Transcribe).await?;
         let storage = |err: LibraryError| Failure::Retry { message: format!("storing the transcript failed: {err}"), after: None };
         let record = AudioFile {
@@ -543,14 +579,32 @@ impl FilePipeline {
         };
         self.library.put_audio_file(job.session_id.clone(), record).await.map_err(storage)?;
         let transcript = self.recognise(job, &prepared).await?;
+        let queue = |err: anyhow::Error| Failure::Retry { message: format!("the job queue failed: {err:#}"), after: None };
+        if !self.jobs.holds(job.id).await.map_err(queue)? {
+            return Ok(None);
+        }
         let provider = prepared.stt.id().to_string();
-        let version = self.library.create_version(job.session_id.clone(), provider.clone(), now_ms()).await.map_err(storage)?;
-        for chunk in transcript.words.chunks(WORDS_PER_APPEND) {
-            self.library.append_words(version.id, chunk.to_vec()).await.map_err(storage)?;
+        // An earlier attempt stopped after it started a version: this one goes on with it
+        // (the same provider, so the same words), instead of leaving it partial beside a
+        // new one.
+        let started = match job.version_id {
+            Some(id) => self.library.list_versions(job.session_id.clone()).await.map_err(storage)?.into_iter().find(|v| v.id == id && v.provider == provider),
+            None => None,
+        };
+        let (version_id, stored) = match started {
+            Some(version) => (version.id, usize::try_from(version.word_count).unwrap_or(usize::MAX)),
+            None => {
+                let version = self.library.create_version(job.session_id.clone(), provider.clone(), now_ms()).await.map_err(storage)?;
+                self.jobs.started_version(job.id, version.id).await.map_err(queue)?;
+                (version.id, 0)
+            }
+        };
+        for chunk in transcript.words.get(stored..).unwrap_or_default().chunks(WORDS_PER_APPEND) {
+            self.library.append_words(version_id, chunk.to_vec()).await.map_err(storage)?;
         }
         let structure = transcript.structure;
         if !structure.paragraphs.is_empty() || !structure.utterances.is_empty() {
-            self.library.put_structure(version.id, structure.clone()).await.map_err(storage)?;
+            self.library.put_structure(version_id, structure.clone()).await.map_err(storage)?;
         }
         // What the recogniser said of its transcript (no word times), then of the speakers.
         let mut notes = transcript.notes;
@@ -570,7 +624,7 @@ impl FilePipeline {
             error: None,
         };
         self.library.update_session(job.session_id.clone(), patch).await.map_err(storage)?;
-        Ok(Finished { note, language: transcript.language })
+        Ok(Some(Finished { note, language: transcript.language }))
     }
 }
 
@@ -590,6 +644,12 @@ fn speakers_note(session_id: &str, labelled: Result<speakers::Labelled, String>)
             Some(format!("the speakers are unknown: {message}"))
         }
     }
+}
+
+/// Whether a relayed event (as its clients get it) says a job ended, done or failed.
+fn ends_a_job(json: &str) -> bool {
+    let Ok(event) = serde_json::from_str::<serde_json::Value>(json) else { return false };
+    event["type"] == "job" && matches!(event["status"].as_str(), Some("complete" | "error"))
 }
 
 /// A working file removed when its job attempt ends, however it ends.

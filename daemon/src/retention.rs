@@ -136,9 +136,9 @@ impl Retention {
     }
 
     /// Whether the session's audio is being recorded, transcribed or played.
-    fn in_use(&self, session: &Session) -> Result<bool> {
+    async fn in_use(&self, session: &Session) -> Result<bool> {
         let settled = matches!(session.status, SessionStatus::Complete | SessionStatus::Error | SessionStatus::Interrupted);
-        let job_active = self.files.session_job(&session.id)?.is_some_and(|job| matches!(job.state, JobState::Staged | JobState::Queued | JobState::Running));
+        let job_active = self.files.session_job(&session.id).await?.is_some_and(|job| matches!(job.state, JobState::Staged | JobState::Queued | JobState::Running));
         let played = self.played().get(&session.id).is_some_and(|at| at.elapsed() < PLAYBACK_GRACE);
         Ok(!settled || job_active || played)
     }
@@ -175,7 +175,7 @@ impl Retention {
         let held = self.held().await?;
         let mut candidates = Vec::with_capacity(held.len());
         for h in &held {
-            let keep = pinned.contains(&h.session.id) || self.in_use(&h.session)?;
+            let keep = pinned.contains(&h.session.id) || self.in_use(&h.session).await?;
             candidates.push(Candidate {
                 session_id: h.session.id.clone(),
                 title: h.session.title.clone(),
@@ -247,7 +247,7 @@ impl Retention {
     /// Whether the session came into use since the sweep looked: then it keeps its audio.
     async fn still_free(&self, session_id: &str) -> Result<()> {
         let session = self.library.get_session(session_id.to_string()).await?.context("the session was deleted")?;
-        anyhow::ensure!(!self.in_use(&session)?, "its audio came into use");
+        anyhow::ensure!(!self.in_use(&session).await?, "its audio came into use");
         anyhow::ensure!(!self.records.pinned(session_id)?, "it was pinned");
         Ok(())
     }

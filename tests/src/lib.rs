@@ -472,7 +472,12 @@ pub struct Events {
 
 impl Events {
     pub async fn connect(daemon: &TestDaemon) -> Result<Events> {
-        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/events", daemon.daemon.addr())).await?;
+        Events::at(&format!("http://{}", daemon.daemon.addr())).await
+    }
+
+    /// The events of the daemon serving at `url` (`http://host:port`, its own process).
+    pub async fn at(url: &str) -> Result<Events> {
+        let (socket, _) = tokio_tungstenite::connect_async(format!("{}/api/v1/events", url.replacen("http", "ws", 1))).await?;
         Ok(Events { socket })
     }
 

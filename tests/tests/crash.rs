@@ -218,7 +218,7 @@ async fn what_a_stop_leaves_half_done_is_repaired_at_the_next_start() {
     first.daemon.shutdown().await.expect("stops");
     // 3. Bytes claimed, their session never made; 4. an upload cut off mid-body.
     let jobs = scribed::queue::files::JobStore::open(&data.join("jobs.sqlite3")).expect("jobs");
-    jobs.claim_bytes("never-made", &"ab".repeat(32), std::path::Path::new("/nowhere.wav")).expect("claim");
+    jobs.claim_bytes("never-made", &"ab".repeat(32), std::path::Path::new("/nowhere.wav")).await.expect("claim");
     drop(jobs);
     std::fs::create_dir_all(data.join("tmp")).expect("tmp");
     std::fs::write(data.join("tmp").join("upload-0123456789abcdef.part"), vec![0u8; 4096]).expect("partial upload");

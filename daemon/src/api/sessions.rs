@@ -254,7 +254,7 @@ async fn get_session(State(state): State<AppState>, Path(id): Path<String>) -> R
         }),
     });
     let job = match &state.files {
-        Some(files) => files.session_job(&id).map_err(|e| ApiError::internal("reading the job queue", &e))?,
+        Some(files) => files.session_job(&id).await.map_err(|e| ApiError::internal("reading the job queue", &e))?,
         None => None,
     }
     .map(|job| {

@@ -67,11 +67,27 @@ struct Storage {
 /// `GET /api/v1/status`.
 async fn get_status(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let data_dir = state.paths.data_dir.clone();
-    let storage = tokio::task::spawn_blocking(move || storage(&data_dir))
+    let audio_dir = match &state.files {
+        Some(files) => files.audio().dir().to_path_buf(),
+        None => data_dir.join(crate::config::AUDIO_DIR),
+    };
+    let storage = tokio::task::spawn_blocking(move || storage(&data_dir, &audio_dir))
         .await
         .map_err(|err| ApiError::internal("measuring storage", &err))?;
     let depth = |result: anyhow::Result<u64>| result.map_err(|err| ApiError::internal("reading a queue", &err));
-    let files = state.files.as_ref().map(|f| depth(f.queue_depth())).transpose()?;
+    // On a cluster the file queue is in its database, which may be out of reach; the
+    // status still answers.
+    let files = match &state.files {
+        Some(files) => match files.queue_depth().await {
+            Ok(depth) => Some(depth),
+            Err(err) if state.cluster.is_some() => {
+                tracing::warn!("the status lists no file queue: {err:#}");
+                None
+            }
+            Err(err) => return Err(ApiError::internal("reading a queue", &err)),
+        },
+        None => None,
+    };
     let summaries = state.summaries.as_ref().map(|s| depth(s.queue_depth())).transpose()?;
     let cluster = state.cluster.as_ref().map(|cluster| cluster.view());
     Ok(Json(serde_json::json!({
@@ -92,9 +108,10 @@ async fn get_status(State(state): State<AppState>) -> Result<Json<serde_json::Va
     })))
 }
 
-fn storage(data_dir: &FsPath) -> Storage {
+/// What the data dir holds; the audio store may be elsewhere (`storage.audio_dir`).
+fn storage(data_dir: &FsPath, audio_dir: &FsPath) -> Storage {
     let mut storage = Storage { total_bytes: dir_bytes(data_dir), ..Storage::default() };
-    storage.audio_bytes = dir_bytes(&data_dir.join(crate::audio::store::AUDIO_DIR)) + dir_bytes(&data_dir.join("live"));
+    storage.audio_bytes = dir_bytes(audio_dir) + dir_bytes(&data_dir.join("live"));
     storage.index_bytes = dir_bytes(&data_dir.join("index"));
     storage.models_bytes = dir_bytes(&data_dir.join("models"));
     storage

@@ -1,5 +1,6 @@
 //! The content-addressed audio store: every original file the daemon transcribes is kept
-//! once, as `<data_dir>/audio/<first two hex digits>/<sha256>.<ext>`. The file pipeline puts
+//! once, as `<audio dir>/<first two hex digits>/<sha256>.<ext>` (`storage.audio_dir`, by
+//! default `<data_dir>/audio`). The file pipeline puts
 //! files here; playback and re-transcription find them by hash.
 
 use std::path::{Path, PathBuf};
@@ -9,13 +10,12 @@ use sha2::{Digest, Sha256};
 
 use crate::clients::stt::AudioEncoding;
 
-/// The store's folder in the data dir.
-pub const AUDIO_DIR: &str = "audio";
-
 /// The store.
 #[derive(Debug, Clone)]
 pub struct AudioStore {
     dir: PathBuf,
+    /// Working copies, in the store unless [`AudioStore::with_scratch`] put them elsewhere.
+    scratch: PathBuf,
 }
 
 /// A file now in the store.
@@ -60,18 +60,29 @@ pub fn mime_for(encoding: AudioEncoding) -> &'static str {
 
 impl AudioStore {
     pub fn new(dir: PathBuf) -> AudioStore {
-        AudioStore { dir }
+        AudioStore { scratch: dir.join("scratch"), dir }
+    }
+
+    /// The store with its working copies in `dir`: one node's own, when the store is
+    /// shared by the nodes of a cluster (each clears its scratch space when it starts).
+    pub fn with_scratch(self, dir: PathBuf) -> AudioStore {
+        AudioStore { scratch: dir, ..self }
+    }
+
+    /// The store's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Where working copies live (PCM for recognisers that read samples); removed when
     /// their job ends and emptied by [`AudioStore::clear_scratch`] at start.
     pub fn scratch(&self, name: &str) -> PathBuf {
-        self.dir.join("scratch").join(name)
+        self.scratch.join(name)
     }
 
     /// Removes working copies a crash left behind.
     pub fn clear_scratch(&self) {
-        let _ = std::fs::remove_dir_all(self.dir.join("scratch"));
+        let _ = std::fs::remove_dir_all(&self.scratch);
     }
 
     fn shard(&self, sha256: &str) -> PathBuf {

@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 
-use crate::audio::store::{AUDIO_DIR, AudioStore};
+use crate::audio::store::AudioStore;
+use crate::config::AUDIO_DIR;
 
 /// How long a database snapshot waits out a writer's lock before it tries again.
 const BUSY_PAUSE: Duration = Duration::from_millis(50);

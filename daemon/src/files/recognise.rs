@@ -6,7 +6,7 @@
 //! when the diarizer will, or when the file is over the provider's upload limit. The
 //! recogniser then gets the whole file, or chunks of its speech ([`super::chunked`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ use crate::speech::{self, Silero};
 /// A job's file, checked and ready for its recogniser.
 pub(super) struct Prepared<'a> {
     pub stt: &'a BatchStt,
+    /// The stored recording.
+    path: PathBuf,
     pub encoding: AudioEncoding,
     pub size_bytes: u64,
     /// What decoding measured; none for a codec only the provider decodes.
@@ -45,8 +47,13 @@ impl FilePipeline {
                 None => "no speech-to-text plugin is configured (roles.stt_batch)".into(),
             })
         })?;
-        let encoding = encoding_for(&job.path).ok_or_else(|| Failure::Fatal("unsupported file type".into()))?;
-        let size_bytes = tokio::fs::metadata(&job.path).await.map(|m| m.len()).unwrap_or(0);
+        // Found by its hash: on a cluster the job's path is where the submitting node keeps
+        // it, and this node's view of the shared store may be mounted elsewhere.
+        let path = self.audio.find(&job.sha256).await.ok_or_else(|| {
+            Failure::Fatal(format!("the recording is not in the audio store ({}); the nodes of a cluster need one shared audio_dir", self.audio.dir().display()))
+        })?;
+        let encoding = encoding_for(&path).ok_or_else(|| Failure::Fatal("unsupported file type".into()))?;
+        let size_bytes = tokio::fs::metadata(&path).await.map(|m| m.len()).unwrap_or(0);
         let oversized = stt.accepts(encoding) && stt.max_file_bytes().is_some_and(|max| size_bytes > max);
         let stt_reads_pcm = (!stt.accepts(encoding) || oversized) && stt.accepts(AudioEncoding::Linear16);
         let reported = task == Task::Transcribe;
@@ -59,7 +66,7 @@ impl FilePipeline {
             let message = format!("decoding: {} of audio so far", humantime::format_duration(Duration::from_secs(decoded.as_secs())));
             self.publish(&job.session_id, JobStatus::Processing, Some(message));
         };
-        let summary = match self.decoder.convert(&job.path, pcm.as_ref().map(|p| p.0.as_path()), progress).await {
+        let summary = match self.decoder.convert(&path, pcm.as_ref().map(|p| p.0.as_path()), progress).await {
             Ok(summary) => Some(summary),
             // A codec this daemon cannot decode (Opus: voice notes, browser recordings) still
             // goes, unchecked, to a provider that decodes it itself; the provider measures
@@ -73,12 +80,12 @@ impl FilePipeline {
             }
             Err(err) => return Err(Failure::Fatal(err.to_string())),
         };
-        Ok(Prepared { stt, encoding, size_bytes, summary, pcm, stt_reads_pcm, task })
+        Ok(Prepared { stt, path, encoding, size_bytes, summary, pcm, stt_reads_pcm, task })
     }
 
     /// Runs the recogniser over a prepared file: whole, or as chunks of speech.
     pub(super) async fn recognise(&self, job: &Job, prepared: &Prepared<'_>) -> Result<Transcript, Failure> {
-        let Prepared { stt, encoding, summary, pcm, stt_reads_pcm, task, .. } = prepared;
+        let Prepared { stt, path, encoding, summary, pcm, stt_reads_pcm, task, .. } = prepared;
         let task = *task;
         let unreadable = |err: std::io::Error| Failure::Fatal(format!("the stored audio is unreadable: {err}"));
         let sent_pcm = pcm.as_ref().filter(|_| *stt_reads_pcm);
@@ -89,7 +96,7 @@ impl FilePipeline {
             ),
             // Rate and channels are advisory for containers; 0 says "not measured".
             None => (
-                AudioInput::from_path(&job.path).map_err(unreadable)?,
+                AudioInput::from_path(path).map_err(unreadable)?,
                 AudioFormat {
                     encoding: *encoding,
                     sample_rate: summary.as_ref().map_or(0, |s| s.source_rate),

@@ -26,7 +26,7 @@ impl FilePipeline {
 
     /// Claims made by a submission that stopped before its job was queued.
     async fn reconcile_claims(&self) -> Result<()> {
-        for job in self.jobs.staged()? {
+        for job in self.jobs.staged().await? {
             let session = self.library.get_session(job.session_id.clone()).await?;
             let record = match &session {
                 Some(_) => self.library.get_audio_file(job.session_id.clone()).await?,
@@ -35,7 +35,7 @@ impl FilePipeline {
             let stored = self.audio.find(&job.sha256).await;
             if let (Some(_), Some(_), Some(path)) = (&session, &record, &stored) {
                 // What a client asked of it went with the client, who had no answer.
-                self.jobs.promote(job.id, path, &JobAsk::default())?;
+                self.jobs.promote(job.id, path, &JobAsk::default()).await?;
                 tracing::info!(session = %job.session_id, "a submission interrupted by the last stop is queued");
                 continue;
             }
@@ -45,7 +45,7 @@ impl FilePipeline {
             if session.is_some() {
                 self.library.delete_session(job.session_id.clone()).await?;
             }
-            self.jobs.discard(job.id)?;
+            self.jobs.discard(job.id).await?;
             if stored.is_some() {
                 self.audio.remove(&job.sha256).await?;
             }
@@ -71,7 +71,7 @@ impl FilePipeline {
             }
         }
         for (id, status) in stranded {
-            match self.jobs.get(&id)? {
+            match self.jobs.get(&id).await? {
                 Some(job) => self.settle_session(job, status).await,
                 None => self.requeue_or_remove(&id).await?,
             }
@@ -82,12 +82,15 @@ impl FilePipeline {
     /// A session whose job exists: its status follows the job.
     async fn settle_session(&self, job: Job, status: SessionStatus) {
         match job.state {
-            // The job runs again (a running one was queued again when the queue opened).
-            JobState::Queued | JobState::Running | JobState::Staged => {
+            // The job runs again.
+            JobState::Queued | JobState::Staged => {
                 if matches!(status, SessionStatus::Processing) {
                     self.set_status(&job.session_id, SessionStatus::Queued, None).await;
                 }
             }
+            // Another node of a cluster runs it: what this daemon was running when it stopped
+            // was queued again when the queue was first used.
+            JobState::Running => {}
             JobState::Done => self.set_status(&job.session_id, SessionStatus::Complete, None).await,
             JobState::Failed => {
                 let reason = job.last_error.clone().unwrap_or_else(|| "the transcription failed".into());
@@ -109,10 +112,10 @@ impl FilePipeline {
             None => None,
         };
         if let (Some(record), Some(path)) = (record, stored)
-            && self.jobs.insert(id, &record.sha256, &path, None).is_ok()
+            && self.jobs.insert(id, &record.sha256, &path, None).await.is_ok()
         {
             tracing::info!(session = id, "a file session without a job is queued again");
-            self.wake.notify_one();
+            self.jobs.wake().notify_one();
             return Ok(());
         }
         // No audio, or the same bytes belong to another session: this one is a leftover.

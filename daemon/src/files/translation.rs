@@ -40,7 +40,7 @@ impl FilePipeline {
     /// costs no decoding.
     pub async fn translate(&self, session_id: &str, ask: &JobAsk) -> Result<Transcript, TranslateError> {
         let failed = |err: &dyn std::fmt::Display| TranslateError::Failed(format!("{err}"));
-        let job = self.jobs.get(session_id).map_err(|e| failed(&e))?.ok_or_else(|| failed(&format!("the session {session_id} has no file")))?;
+        let job = self.jobs.get(session_id).await.map_err(|e| failed(&e))?.ok_or_else(|| failed(&format!("the session {session_id} has no file")))?;
         let stt = self.providers.get(ask.provider.as_deref()).ok_or_else(|| failed(&"no speech-to-text plugin is configured (roles.stt_batch)"))?;
         let nothing = AudioFormat { encoding: AudioEncoding::Linear16, sample_rate: TARGET_RATE, channels: 1 };
         match stt.transcribe_asking(nothing, AudioInput::from_memory(Vec::new().into()), None, None, Task::Translate, Some(Duration::ZERO)).await {

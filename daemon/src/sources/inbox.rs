@@ -174,12 +174,12 @@ impl Inbox {
                             if let Some(old) = superseded {
                                 self.supersede(&path, old, &taken).await;
                             }
-                            self.settle(&path, &taken.sha256);
+                            self.settle(&path, &taken.sha256).await;
                         }
                         Err(err) => tracing::error!(file = %path.display(), "could not queue an inbox file: {err:#}"),
                     }
                 }
-                Some(taken) => self.settle(&path, &taken.sha256),
+                Some(taken) => self.settle(&path, &taken.sha256).await,
             }
         }
         next
@@ -197,7 +197,7 @@ impl Inbox {
                 .await
                 .is_ok_and(|prefix| prefix.is_ok_and(|sha| sha == old.sha256))
         };
-        let unfinished = match self.pipeline.job_for(&old.sha256) {
+        let unfinished = match self.pipeline.job_for(&old.sha256).await {
             Ok(Some(job)) => !matches!(job.state, JobState::Done),
             Ok(None) => false,
             Err(err) => {
@@ -218,8 +218,8 @@ impl Inbox {
     }
 
     /// Applies the outcome of the file's job, when there is one.
-    fn settle(&mut self, path: &Path, sha256: &str) {
-        let job = match self.pipeline.job_for(sha256) {
+    async fn settle(&mut self, path: &Path, sha256: &str) {
+        let job = match self.pipeline.job_for(sha256).await {
             Ok(Some(job)) if matches!(job.state, JobState::Done | JobState::Failed) => job,
             Ok(_) => return,
             Err(err) => {
